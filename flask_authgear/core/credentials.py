@@ -1,0 +1,30 @@
+"""Reading bearer credentials out of the ``Authorization`` header, strictly (RFC 6750 section 2.1)."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import InvalidRequestError
+
+# RFC 6750 b64token: the only characters a bearer token may contain.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token(authorization: str | None, max_bytes: int) -> str | None:
+    """Return the bearer token, None when no Authorization header was sent, or raise for a malformed one.
+
+    Only ``Bearer <token>`` is accepted (scheme case-insensitive, spaces between). Other schemes, a bare
+    ``Bearer``, extra words and oversized headers are errors, never "no credentials", so a broken client
+    is not silently treated as anonymous. Tokens in the query string or body are never read.
+    """
+    if authorization is None or authorization == "":
+        return None
+    if len(authorization) > max_bytes:
+        raise InvalidRequestError("The Authorization header is too large.")
+    scheme, _, rest = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        raise InvalidRequestError("Only the Bearer authorization scheme is supported.")
+    token = rest.strip(" ")
+    if not token or _B64TOKEN.fullmatch(token) is None:
+        raise InvalidRequestError()
+    return token

@@ -1,0 +1,262 @@
+"""The project's signing keys: OIDC discovery once, then a JWKS cached in process.
+
+Rules, and why:
+
+* Keys are refreshed after ``jwks_cache_ttl``; a key removed from the JWKS stops verifying at the next fetch.
+* An unknown ``kid`` may trigger a refetch (key rotation), but at most once per ``jwks_refetch_cooldown``
+  and by one thread at a time, so a flood of random kids costs a handful of fetches, not one per request.
+* When the JWKS endpoint fails, the last good keys keep serving for ``jwks_max_stale`` seconds; with no
+  good keys at all every request gets 503 (fail closed), and fetches are retried with a short backoff.
+* Only asymmetric keys of adequate strength are used; ``oct`` keys, RSA under 2048 bits and keys marked for
+  other uses are ignored. Nothing is ever fetched from a URL found in a token or a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from ..config import Settings, check_url
+from ..errors import ProviderUnavailableError
+from .http import FetchError, fetch_json, new_session
+
+logger = logging.getLogger("flask_authgear")
+
+MIN_RSA_BITS = 2048
+#: Seconds between retries while the JWKS (or discovery) endpoint keeps failing.
+FAILURE_BACKOFF = 5.0
+MAX_KEYS = 100
+
+VerifyKey = RSAKey | ECKey | OKPKey
+
+_CURVE_ALGS = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",), "Ed25519": ("EdDSA", "Ed25519")}
+_RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A usable verification key and the algorithms it may verify."""
+
+    kid: str
+    key: VerifyKey
+    algorithms: frozenset[str]
+
+
+def parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
+    """Return the usable keys of a JWKS document by kid; silently skip keys our policy refuses.
+
+    Raises ValueError when the document is not a JWKS at all.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    keys: dict[str, PublicKey] = {}
+    duplicated: set[str] = set()
+    for entry in document["keys"][:MAX_KEYS]:
+        parsed = parse_jwk(entry, allowed_algorithms)
+        if parsed is None:
+            continue
+        if parsed.kid in keys:
+            duplicated.add(parsed.kid)
+        keys[parsed.kid] = parsed
+    for kid in duplicated:
+        # Two keys under one kid: we cannot tell which one a token means, so trust neither.
+        del keys[kid]
+    return keys
+
+
+def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | None:
+    """One JWK to a public verification key, or None when the key policy refuses it."""
+    if not isinstance(entry, dict):
+        return None
+    kid, kty = entry.get("kid"), entry.get("kty")
+    if not isinstance(kid, str) or not kid or len(kid) > 256:
+        return None
+    use, ops, alg = entry.get("use"), entry.get("key_ops"), entry.get("alg")
+    if use is not None and use != "sig":
+        return None
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        return None
+    if alg is not None and not isinstance(alg, str):
+        return None
+    try:
+        if kty == "RSA":
+            public = {k: entry[k] for k in ("kty", "n", "e")}
+            rsa_key = RSAKey.import_key(public)
+            if rsa_key.public_key.key_size < MIN_RSA_BITS:
+                return None
+            key: VerifyKey = rsa_key
+            candidates: tuple[str, ...] = _RSA_ALGS
+        elif kty == "EC":
+            public = {k: entry[k] for k in ("kty", "crv", "x", "y")}
+            key = ECKey.import_key(public)
+            candidates = _CURVE_ALGS.get(public["crv"], ())
+        elif kty == "OKP" and entry.get("crv") == "Ed25519":
+            public = {k: entry[k] for k in ("kty", "crv", "x")}
+            key = OKPKey.import_key(public)
+            candidates = _CURVE_ALGS["Ed25519"]
+        else:
+            return None  # "oct" and anything else: never a verification key from a public JWKS
+    except (KeyError, TypeError, ValueError, JoseError):
+        return None
+    algorithms = frozenset(candidates) & allowed_algorithms
+    if alg is not None:
+        algorithms &= {alg}
+    if not algorithms:
+        return None
+    return PublicKey(kid=kid, key=key, algorithms=algorithms)
+
+
+@dataclass(slots=True)
+class JWKSStats:
+    """Counters for monitoring; read them, never write them."""
+
+    fetches: int = 0
+    fetch_failures: int = 0
+    refetches_refused: int = 0
+    stale_served: int = 0
+    last_error: str | None = None
+    last_success: float | None = field(default=None)
+
+
+class JWKSCache:
+    """Thread-safe holder of the current verification keys."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._session = session or new_session()
+        self._clock = clock
+        self._allowed = frozenset(settings.algorithms)
+        self._lock = threading.Lock()
+        self._jwks_uri: str | None = settings.jwks_uri
+        self._keys: Mapping[str, PublicKey] = {}
+        self._fetched_at: float | None = None  # time of the last successful fetch
+        self._last_attempt = -float("inf")  # time of the last fetch attempt, successful or not
+        self._last_failure = -float("inf")
+        self.stats = JWKSStats()
+        #: Incremented whenever the key set changes; caches of verified tokens compare it.
+        self.generation = 0
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def get(self, kid: str) -> PublicKey | None:
+        """The key for ``kid``, refreshing the set when it is old or when the kid is unknown (rate-limited).
+
+        Raises :class:`ProviderUnavailableError` when no usable keys can be had.
+        """
+        now = self._clock()
+        fetched_at = self._fetched_at
+        if fetched_at is None or now - fetched_at >= self.settings.jwks_cache_ttl:
+            self._refresh(now, reason="expired" if fetched_at is not None else "initial")
+        key = self._keys.get(kid)
+        if key is None and self._fetched_at is not None:
+            if self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
+                self._refresh(self._clock(), reason="unknown kid", only_if_before=now)
+                key = self._keys.get(kid)
+            else:
+                self.stats.refetches_refused += 1
+                logger.debug("JWKS refetch for an unknown kid refused: cooldown")
+        return key
+
+    @property
+    def keys(self) -> Mapping[str, PublicKey]:
+        return self._keys
+
+    def health(self) -> dict[str, Any]:
+        """Freshness of the keys and the last error, for readiness probes."""
+        now = self._clock()
+        age = None if self._fetched_at is None else now - self._fetched_at
+        return {
+            "keys": len(self._keys),
+            "age_seconds": age,
+            "stale": age is not None and age >= self.settings.jwks_cache_ttl,
+            "ready": age is not None and age < self.settings.jwks_max_stale and bool(self._keys),
+            "last_error": self.stats.last_error,
+            "fetches": self.stats.fetches,
+            "fetch_failures": self.stats.fetch_failures,
+        }
+
+    # -- fetching ----------------------------------------------------------------------------------------
+
+    def _refresh(self, now: float, reason: str, only_if_before: float | None = None) -> None:
+        """Fetch the JWKS unless another thread just did, or a recent failure asks us to wait."""
+        with self._lock:
+            # Another thread may have fetched while we waited for the lock.
+            if self._fetched_at is not None:
+                if only_if_before is not None and self._last_attempt > only_if_before:
+                    return
+                if only_if_before is None and now - self._fetched_at < self.settings.jwks_cache_ttl:
+                    return
+            if self._clock() - self._last_failure < FAILURE_BACKOFF:
+                self._check_usable()
+                return
+            self._last_attempt = self._clock()
+            try:
+                keys = self._fetch(reason)
+            except (FetchError, ValueError) as exc:
+                self._last_failure = self._clock()
+                self.stats.fetch_failures += 1
+                self.stats.last_error = str(exc)
+                logger.warning("JWKS fetch failed (%s): %s", reason, exc)
+                self._check_usable()
+                return
+            if set(keys) != set(self._keys) or any(keys[k].key is not self._keys[k].key for k in keys):
+                self.generation += 1
+            self._keys = keys
+            self._fetched_at = self._clock()
+            self.stats.last_success = self._fetched_at
+            self.stats.last_error = None
+
+    def _check_usable(self) -> None:
+        """After a failure: serve the last good keys while they are young enough, else fail closed."""
+        if self._fetched_at is not None and self._clock() - self._fetched_at < self.settings.jwks_max_stale:
+            self.stats.stale_served += 1
+            logger.info("serving the last good JWKS while the JWKS endpoint fails")
+            return
+        if self._fetched_at is not None:
+            logger.error("the last good JWKS is older than jwks_max_stale; refusing tokens until a fetch succeeds")
+            self._keys = {}
+            self._fetched_at = None
+            self.generation += 1
+        raise ProviderUnavailableError()
+
+    def _fetch(self, reason: str) -> dict[str, PublicKey]:
+        timeout = self.settings.http_timeout
+        if self._jwks_uri is None:
+            self._jwks_uri = self._discover(timeout)
+        self.stats.fetches += 1
+        document = fetch_json(self._session, self._jwks_uri, timeout)
+        keys = parse_jwks(document, self._allowed)
+        if not keys:
+            raise ValueError("the JWKS holds no usable key")
+        logger.info("JWKS fetched (%s): %d usable key(s)", reason, len(keys))
+        return keys
+
+    def _discover(self, timeout: float) -> str:
+        url = f"{self.settings.endpoint}/.well-known/openid-configuration"
+        document = fetch_json(self._session, url, timeout)
+        if not isinstance(document, dict):
+            raise ValueError("the discovery document is not a JSON object")
+        if document.get("issuer") != self.settings.issuer:
+            raise ValueError("the discovery issuer differs from the configured issuer")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise ValueError("the discovery document has no jwks_uri")
+        try:  # the same URL rules as for configured URLs
+            jwks_uri = check_url(jwks_uri, "jwks_uri", self.settings.allow_insecure_http)
+        except ValueError:
+            raise ValueError("the discovery jwks_uri is not an acceptable URL") from None
+        logger.info("discovery fetched from %s", url)
+        return jwks_uri

@@ -1,0 +1,112 @@
+"""Errors that know their HTTP answer: status, RFC 6750 ``WWW-Authenticate`` header and JSON body.
+
+Descriptions are fixed strings chosen here, never built from request data, so an error can never echo a
+token, a ``kid`` or any other attacker input into a header or a body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ConfigurationError(ValueError):
+    """Raised at start-up for settings that cannot work; the message says which one and why."""
+
+
+class AuthgearError(Exception):
+    """Base of every per-request failure. Adapters turn it into a response with :meth:`headers` and :meth:`body`."""
+
+    status_code: int = 401
+    #: The RFC 6750 error code, or None when the request carried no credentials at all.
+    error: str | None = "invalid_token"
+    description: str = "The access token is invalid."
+
+    def __init__(self, description: str | None = None, **auth_params: str) -> None:
+        if description is not None:
+            self.description = description
+        #: Extra RFC 6750 / RFC 9470 parameters for the challenge, e.g. ``max_age``.
+        self.auth_params: dict[str, str] = auth_params
+        super().__init__(self.description)
+
+    def www_authenticate(self, realm: str = "authgear") -> str:
+        """The ``WWW-Authenticate`` challenge for this error (RFC 6750 section 3)."""
+        parts = [f'Bearer realm="{realm}"']
+        if self.error is not None:
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{self.description}"')
+        parts.extend(f'{k}="{v}"' for k, v in self.auth_params.items())
+        return ", ".join(parts)
+
+    def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
+        out = [
+            ("Content-Type", "application/json"),
+            ("WWW-Authenticate", self.www_authenticate(realm)),
+            ("Cache-Control", "no-store"),
+        ]
+        if self.status_code == 503:
+            out.append(("Retry-After", "5"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error or "unauthorized", "error_description": self.description}
+        body.update(self.auth_params)
+        return body
+
+    def body(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status_code}, error={self.error!r})"
+
+
+class MissingCredentialsError(AuthgearError):
+    """No credentials were sent. RFC 6750 3.1: the challenge then carries no ``error`` attribute."""
+
+    status_code = 401
+    error = None
+    description = "Authentication is required."
+
+
+class InvalidRequestError(AuthgearError):
+    """The ``Authorization`` header is malformed (not ``Bearer <token>``, too large, bad characters)."""
+
+    status_code = 400
+    error = "invalid_request"
+    description = "The Authorization header is malformed."
+
+
+class InvalidTokenError(AuthgearError):
+    """The credentials were read but do not prove an identity: bad signature, expired, wrong audience ..."""
+
+    status_code = 401
+    error = "invalid_token"
+    description = "The access token is invalid."
+
+
+class ReauthenticationRequiredError(AuthgearError):
+    """The user authenticated too long ago for this route (RFC 9470 step-up challenge with ``max_age``)."""
+
+    status_code = 401
+    error = "insufficient_user_authentication"
+    description = "A more recent authentication is required."
+
+
+class ForbiddenError(AuthgearError):
+    """Authenticated, but lacking what the route requires (a role, a verified account ...)."""
+
+    status_code = 403
+    error = "insufficient_scope"
+    description = "The user is not allowed to access this resource."
+
+
+class ProviderUnavailableError(AuthgearError):
+    """Authgear (discovery, JWKS or resolver) could not be reached or answered garbage: fail closed with 503."""
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    description = "The identity provider is temporarily unavailable."
+
+    def www_authenticate(self, realm: str = "authgear") -> str:
+        # RFC 6750 has no code for this; the challenge stays a plain Bearer one.
+        return f'Bearer realm="{realm}"'

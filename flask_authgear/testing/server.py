@@ -1,0 +1,543 @@
+"""A local Authgear-compatible server: discovery, JWKS and the resolver endpoint on 127.0.0.1.
+
+It mints tokens shaped exactly like Authgear's (``typ: at+jwt``, the same claims), keeps sessions that the
+resolver answers for (bearer and cookie), and can be told to fail in the ways a real network fails, so that
+tests and the demo exercise the real HTTP path without internet access.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+CLAIMS_PREFIX = "https://authgear.com/claims/user/"
+#: Cookie names Authgear's resolver reads, in order.
+SESSION_COOKIES = ("app_session", "app_access_token", "session")
+#: What a ``fail(..)`` switch can make an endpoint do.
+FAILURES = (
+    "500",
+    "html",
+    "empty",
+    "bad_keys",
+    "garbage",
+    "oversized",
+    "slow",
+    "drip",
+    "redirect",
+    "invalid_answer",
+)
+TARGETS = ("discovery", "jwks", "resolver")
+
+
+@dataclass
+class TestSession:
+    """A session the resolver accepts, through a bearer token or a cookie."""
+
+    __test__ = False  # not a pytest test class
+
+    id: str
+    user_id: str
+    token: str
+    cookie_value: str
+    roles: tuple[str, ...] = ()
+    is_anonymous: bool = False
+    is_verified: bool = True
+    can_reauthenticate: bool = True
+    amr: tuple[str, ...] = ("pwd",)
+    authenticated_at: int | None = None
+    revoked: bool = False
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value carrying this session's opaque access token."""
+        return f"Bearer {self.token}"
+
+    @property
+    def cookie(self) -> str:
+        """A ``Cookie`` header value carrying this session."""
+        return f"session={self.cookie_value}"
+
+
+@dataclass
+class _Failure:
+    mode: str
+    delay: float = 0.0
+    location: str = "http://203.0.113.1/elsewhere"
+
+
+@dataclass
+class _State:
+    keys: list[RSAKey] = field(default_factory=list)
+    sessions: dict[str, TestSession] = field(default_factory=dict)  # by token and by cookie value
+    revoked_jti: set[str] = field(default_factory=set)
+    disabled_users: set[str] = field(default_factory=set)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+
+
+def new_signing_key(size: int = 2048) -> RSAKey:
+    """An RSA key like Authgear's: ``use: sig``, ``alg: RS256``, a UUID ``kid``."""
+    return RSAKey.generate_key(size, parameters={"kid": str(uuid.uuid4()), "use": "sig", "alg": "RS256"})
+
+
+class AuthgearTestServer:
+    """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
+
+    Use it as a context manager (``with AuthgearTestServer() as server:``) or call :meth:`start` and
+    :meth:`stop`. ``server.endpoint`` is the origin to configure as ``AUTHGEAR_ENDPOINT``.
+    """
+
+    __test__ = False
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
+        self.host = host
+        self._port = port
+        self._key_size = key_size
+        self._lock = threading.RLock()
+        self._state = _State(keys=[new_signing_key(key_size)])
+        self._extra_jwks: list[dict[str, Any]] = []
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.client_id = "test-client"
+
+    # -- life cycle --------------------------------------------------------------------------------------
+
+    def start(self) -> AuthgearTestServer:
+        if self._server is not None:
+            return self
+        self._server = make_server(self.host, self._port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._port = self._server.port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="authgear-test-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> AuthgearTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def unreachable(self) -> _Unreachable:
+        """Context manager: the port refuses connections inside the block, then the server comes back."""
+        return _Unreachable(self)
+
+    @property
+    def port(self) -> int:
+        if self._server is None and self._port == 0:
+            raise RuntimeError("the server is not started")
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        """The project origin, also the ``iss`` and default ``aud`` of the tokens minted here."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def host_header(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword settings that point the library at this server (also usable as ``AUTHGEAR_*`` config)."""
+        values: dict[str, Any] = {"endpoint": self.endpoint, "http_timeout": 2.0}
+        values.update(overrides)
+        return values
+
+    def flask_config(self, **overrides: Any) -> dict[str, Any]:
+        """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
+        return {f"AUTHGEAR_{k.upper()}": v for k, v in self.settings(**overrides).items()}
+
+    # -- keys and tokens ---------------------------------------------------------------------------------
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The private key that signs new tokens (the first key of the JWKS, as in Authgear)."""
+        with self._lock:
+            return self._state.keys[0]
+
+    @property
+    def keys(self) -> list[RSAKey]:
+        with self._lock:
+            return list(self._state.keys)
+
+    def jwks(self) -> dict[str, Any]:
+        with self._lock:
+            return {"keys": [k.as_dict(private=False) for k in self._state.keys]}
+
+    def rotate_keys(self, *, keep_old: bool = True) -> RSAKey:
+        """Put a new signing key first; keep the old ones published unless ``keep_old`` is False."""
+        key = new_signing_key(self._key_size)
+        with self._lock:
+            self._state.keys = [key, *(self._state.keys if keep_old else [])]
+        return key
+
+    def remove_key(self, kid: str) -> None:
+        with self._lock:
+            self._state.keys = [k for k in self._state.keys if k.kid != kid] or self._state.keys
+
+    def publish_jwks(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        """Serve extra raw JWK dicts after the real keys (e.g. weak or symmetric keys an attacker hopes we use)."""
+        with self._lock:
+            self._extra_jwks = [dict(k) for k in keys]
+
+    def claims_for(
+        self,
+        sub: str = "user-1",
+        *,
+        roles: Iterable[str] = (),
+        is_verified: bool = True,
+        is_anonymous: bool = False,
+        can_reauthenticate: bool = True,
+        expires_in: float = 1800,
+        amr: Iterable[str] | None = ("pwd",),
+        auth_time: float | None = None,
+        **claims: Any,
+    ) -> dict[str, Any]:
+        """The claims of an Authgear access token, as :meth:`issue_token` would sign them."""
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.endpoint,
+            "aud": [self.endpoint],
+            "sub": sub,
+            "iat": now,
+            "exp": int(now + expires_in),
+            "auth_time": int(auth_time if auth_time is not None else now),
+            "client_id": self.client_id,
+            "scope": "openid offline_access",
+            "jti": secrets.token_hex(16),
+            CLAIMS_PREFIX + "is_anonymous": is_anonymous,
+            CLAIMS_PREFIX + "is_verified": is_verified,
+            CLAIMS_PREFIX + "can_reauthenticate": can_reauthenticate,
+            CLAIMS_PREFIX + "roles": list(roles),
+        }
+        amr_list = list(amr or ())
+        if amr_list:  # Authgear omits amr when it is empty
+            body["amr"] = amr_list
+        body.update(claims)
+        return body
+
+    def issue_token(
+        self,
+        sub: str = "user-1",
+        *,
+        key: RSAKey | None = None,
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """Mint an Authgear-shaped JWT access token; a negative ``expires_in`` gives an expired one.
+
+        Accepts the keyword arguments of :meth:`claims_for`; extra keywords become claims.
+        """
+        signing = key or self.signing_key
+        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}
+        head.update(header or {})
+        body = self.claims_for(sub, **claims)
+        return jwt.encode(head, body, signing, algorithms=[head["alg"]])
+
+    def revoke_token(self, token: str) -> None:
+        """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
+        claims = json.loads(_b64decode(token.split(".")[1]))
+        with self._lock:
+            self._state.revoked_jti.add(claims.get("jti", ""))
+
+    # -- sessions for the resolver -----------------------------------------------------------------------
+
+    def create_session(
+        self,
+        sub: str = "user-1",
+        *,
+        roles: Iterable[str] = (),
+        is_verified: bool = True,
+        is_anonymous: bool = False,
+        can_reauthenticate: bool = True,
+        amr: Iterable[str] = ("pwd",),
+        authenticated_at: int | None = None,
+    ) -> TestSession:
+        """A session the resolver accepts by its opaque bearer token or by its ``session`` cookie."""
+        session = TestSession(
+            id=str(uuid.uuid4()),
+            user_id=sub,
+            token=secrets.token_urlsafe(32),
+            cookie_value=secrets.token_urlsafe(32),
+            roles=tuple(roles),
+            is_verified=is_verified,
+            is_anonymous=is_anonymous,
+            can_reauthenticate=can_reauthenticate,
+            amr=tuple(amr),
+            authenticated_at=int(time.time()) if authenticated_at is None else authenticated_at,
+        )
+        with self._lock:
+            self._state.sessions[session.token] = session
+            self._state.sessions[session.cookie_value] = session
+            self._state.disabled_users.discard(sub)
+        return session
+
+    def revoke(self, session: TestSession | str) -> None:
+        """End a session (by object, opaque token or cookie value), or a JWT's access through the resolver."""
+        with self._lock:
+            if isinstance(session, str):
+                found = self._state.sessions.get(session)
+                if found is None and session.count(".") == 2:
+                    self.revoke_token(session)
+                    return
+                if found is None:
+                    return
+                session = found
+            session.revoked = True
+
+    def disable_user(self, sub: str) -> None:
+        """Disable a user: like Authgear, every session of theirs ends at once."""
+        with self._lock:
+            self._state.disabled_users.add(sub)
+            for session in self._state.sessions.values():
+                if session.user_id == sub:
+                    session.revoked = True
+
+    # -- failure switches and counters -------------------------------------------------------------------
+
+    def fail(self, target: str, mode: str, *, delay: float = 2.0, location: str | None = None) -> None:
+        """Make ``target`` (discovery, jwks, resolver or all) misbehave: one of :data:`FAILURES`."""
+        if mode not in FAILURES:
+            raise ValueError(f"unknown failure {mode!r}; choose from {', '.join(FAILURES)}")
+        targets = TARGETS if target == "all" else (target,)
+        with self._lock:
+            for name in targets:
+                if name not in TARGETS:
+                    raise ValueError(f"unknown target {name!r}")
+                failure = _Failure(mode, delay)
+                if location is not None:
+                    failure.location = location
+                self._state.failures[name] = failure
+
+    def heal(self, target: str = "all") -> None:
+        with self._lock:
+            if target == "all":
+                self._state.failures.clear()
+            else:
+                self._state.failures.pop(target, None)
+
+    def hits(self, target: str) -> int:
+        """How many requests ``target`` (discovery, jwks, resolver) has answered."""
+        with self._lock:
+            return self._state.hits[target]
+
+    def reset_hits(self) -> None:
+        with self._lock:
+            self._state.hits.clear()
+
+    # -- the WSGI app ------------------------------------------------------------------------------------
+
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        path = request.path
+        if path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+            response = self._answer("discovery", request, self._discovery)
+        elif path == "/oauth2/jwks":
+            response = self._answer("jwks", request, self._jwks_response)
+        elif path in ("/_resolver/resolve", "/resolve"):
+            response = self._answer("resolver", request, self._resolve)
+        else:
+            response = Response("not found", status=404)
+        return response(environ, start_response)
+
+    def _answer(self, target: str, request: Request, handler: Any) -> Response:
+        with self._lock:
+            self._state.hits[target] += 1
+            failure = self._state.failures.get(target)
+        if failure is None:
+            response: Response = handler(request)
+            return response
+        return self._failure_response(failure)
+
+    def _failure_response(self, failure: _Failure) -> Response:
+        mode = failure.mode
+        if mode == "500":
+            return Response("internal error", status=500)
+        if mode == "html":
+            return Response("<html><body>Bad gateway</body></html>", content_type="text/html")
+        if mode == "empty":
+            return _json({})
+        if mode == "bad_keys":
+            return _json({"keys": "x"})
+        if mode == "garbage":
+            return Response(b"\x00\xff{not json", content_type="application/json")
+        if mode == "oversized":
+            return _json({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
+        if mode == "slow":
+            time.sleep(failure.delay)
+            return Response("late", status=504)
+        if mode == "drip":
+            return Response(_drip(failure.delay), content_type="application/json", direct_passthrough=True)
+        if mode == "redirect":
+            return Response("", status=302, headers={"Location": failure.location})
+        # invalid_answer: a resolver answer that no real Authgear sends
+        return Response("", headers={"X-Authgear-Session-Valid": "maybe"})
+
+    def _discovery(self, request: Request) -> Response:
+        base = self.endpoint
+        return _json(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/oauth2/authorize",
+                "token_endpoint": f"{base}/oauth2/token",
+                "userinfo_endpoint": f"{base}/oauth2/userinfo",
+                "end_session_endpoint": f"{base}/oauth2/end_session",
+                "revocation_endpoint": f"{base}/oauth2/revoke",
+                "jwks_uri": f"{base}/oauth2/jwks",
+                "scopes_supported": ["openid", "offline_access"],
+                "response_types_supported": ["code", "none"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
+
+    def _jwks_response(self, request: Request) -> Response:
+        document = self.jwks()
+        with self._lock:
+            document["keys"].extend(self._extra_jwks)
+        return _json(document)  # like Authgear: no Cache-Control
+
+    def _resolve(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return Response("", status=405)
+        if request.host != self.host_header:
+            return Response("", status=404)  # Authgear picks the project by Host
+        response = Response("", status=200)
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if authorization and scheme.lower() == "bearer":
+            session = self._session_for_bearer(token.strip())
+            if session is not None:
+                _valid_headers(response, session)
+            return response  # an invalid bearer token: no X-Authgear-* header at all
+        for name in SESSION_COOKIES:
+            value = request.cookies.get(name)
+            if value is None:
+                continue
+            with self._lock:
+                found = self._state.sessions.get(value)
+            if found is not None and not found.revoked and value == found.cookie_value:
+                _valid_headers(response, found)
+            else:
+                response.headers["X-Authgear-Session-Valid"] = "false"
+                response.set_cookie(name, "", max_age=0, path="/", httponly=True)
+            return response
+        return response
+
+    def _session_for_bearer(self, token: str) -> TestSession | None:
+        with self._lock:
+            found = self._state.sessions.get(token)
+            if found is not None:
+                return None if found.revoked or token != found.token else found
+        if token.count(".") == 2:
+            return self._session_from_jwt(token)
+        return None
+
+    def _session_from_jwt(self, token: str) -> TestSession | None:
+        """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
+        try:
+            key_set = {k.kid: k for k in self.keys}
+            header = json.loads(_b64decode(token.split(".")[0]))
+            decoded = jwt.decode(token, key_set[header["kid"]], algorithms=["RS256"])
+        except Exception:
+            return None
+        claims = decoded.claims
+        with self._lock:
+            if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.disabled_users:
+                return None
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+            return None
+        return TestSession(
+            id=hashlib.sha256(token.encode()).hexdigest()[:16],
+            user_id=claims["sub"],
+            token=token,
+            cookie_value="",
+            roles=tuple(claims.get(CLAIMS_PREFIX + "roles", ())),
+            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
+            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
+            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+            amr=tuple(claims.get("amr", ())),
+            authenticated_at=claims.get("auth_time"),
+        )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the per-request access log line."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _Unreachable:
+    def __init__(self, server: AuthgearTestServer) -> None:
+        self.server = server
+
+    def __enter__(self) -> None:
+        self.server.stop()
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.start()
+
+
+def _valid_headers(response: Response, session: TestSession) -> None:
+    headers = response.headers
+    headers["X-Authgear-Session-Valid"] = "true"
+    headers["X-Authgear-User-Id"] = session.user_id
+    headers["X-Authgear-User-Anonymous"] = _flag(session.is_anonymous)
+    headers["X-Authgear-User-Verified"] = _flag(session.is_verified)
+    headers["X-Authgear-User-Can-Reauthenticate"] = _flag(session.can_reauthenticate)
+    if session.roles:
+        headers["X-Authgear-User-Roles"] = ",".join(session.roles)
+    headers["X-Authgear-Session-Amr"] = " ".join(session.amr)
+    if session.authenticated_at is not None:
+        headers["X-Authgear-Session-Authenticated-At"] = str(session.authenticated_at)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _json(value: Any) -> Response:
+    return Response(json.dumps(value), content_type="application/json")
+
+
+def _drip(delay: float) -> Iterator[bytes]:
+    """A body that trickles one byte at a time, to test total deadlines rather than per-read timeouts."""
+    end = time.monotonic() + delay
+    yield b'{"keys": ['
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        yield b" "
+    yield b"]}"
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -1,0 +1,1 @@
+"""Shared fixtures. The ``authgear_server`` fixture comes from the package's own pytest plugin."""
