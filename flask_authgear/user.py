@@ -19,6 +19,19 @@ CLAIM_CAN_REAUTHENTICATE = "https://authgear.com/claims/user/can_reauthenticate"
 CLAIM_ROLES = "https://authgear.com/claims/user/roles"
 
 
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of JSON data: objects become read-only mappings, arrays become tuples.
+
+    Verified identities are shared (a cached token serves every request that presents it), so nothing
+    reachable from a user may be mutable.
+    """
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class AuthgearUser:
     """An authenticated Authgear user. Immutable, so one request can never alter another's identity."""
@@ -35,7 +48,18 @@ class AuthgearUser:
     claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
     source: Source = "jwt"
 
+    def __post_init__(self) -> None:
+        # Accept any iterable from callers but store only immutable values.
+        setter = object.__setattr__
+        if not isinstance(self.roles, frozenset):
+            setter(self, "roles", frozenset(self.roles))
+        if not isinstance(self.amr, tuple):
+            setter(self, "amr", tuple(self.amr))
+        if self.claims is not _EMPTY:
+            setter(self, "claims", freeze(self.claims))
+
     def has_role(self, role: str) -> bool:
+        """Whether the user holds ``role`` (Authgear role keys are case-sensitive)."""
         return role in self.roles
 
     def has_any_role(self, *roles: str) -> bool:
@@ -52,5 +76,6 @@ class AuthgearUser:
 
     @property
     def scopes(self) -> frozenset[str]:
+        """The token's space-separated ``scope`` claim as a set (JWT mode only)."""
         value = self.claims.get("scope")
         return frozenset(value.split()) if isinstance(value, str) else frozenset()
