@@ -7,7 +7,19 @@ token, a ``kid`` or any other attacker input into a header or a body.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# RFC 6750 section 3: error_description and other auth-param values may only use these characters.
+_HEADER_SAFE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _safe(value: str, fallback: str) -> str:
+    return value if _HEADER_SAFE.fullmatch(value) else fallback
+
+
+_RESERVED = frozenset({"realm", "error", "error_description", "error_uri"})
 
 
 class ConfigurationError(ValueError):
@@ -23,15 +35,21 @@ class AuthgearError(Exception):
     description: str = "The access token is invalid."
 
     def __init__(self, description: str | None = None, **auth_params: str) -> None:
+        # Descriptions and parameters are written by this library, but they end up in a header: anything
+        # that is not header-safe is replaced rather than sent, so no caller can ever inject into it.
         if description is not None:
-            self.description = description
+            self.description = _safe(description, type(self).description)
         #: Extra RFC 6750 / RFC 9470 parameters for the challenge, e.g. ``max_age``.
-        self.auth_params: dict[str, str] = auth_params
+        self.auth_params: dict[str, str] = {
+            name: str(value)
+            for name, value in auth_params.items()
+            if _PARAM_NAME.fullmatch(name) and name not in _RESERVED and _HEADER_SAFE.fullmatch(str(value))
+        }
         super().__init__(self.description)
 
     def www_authenticate(self, realm: str = "authgear") -> str:
         """The ``WWW-Authenticate`` challenge for this error (RFC 6750 section 3)."""
-        parts = [f'Bearer realm="{realm}"']
+        parts = [f'Bearer realm="{_safe(realm, "authgear")}"']
         if self.error is not None:
             parts.append(f'error="{self.error}"')
             parts.append(f'error_description="{self.description}"')
@@ -39,6 +57,7 @@ class AuthgearError(Exception):
         return ", ".join(parts)
 
     def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
+        """Every header of the error response; errors are never cached by browsers or proxies."""
         out = [
             ("Content-Type", "application/json"),
             ("WWW-Authenticate", self.www_authenticate(realm)),
@@ -49,11 +68,13 @@ class AuthgearError(Exception):
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON body: ``error`` (``unauthorized`` when no credentials were sent) and ``error_description``."""
         body: dict[str, Any] = {"error": self.error or "unauthorized", "error_description": self.description}
         body.update(self.auth_params)
         return body
 
     def body(self) -> bytes:
+        """:meth:`to_dict` as UTF-8 JSON bytes."""
         return json.dumps(self.to_dict()).encode()
 
     def __repr__(self) -> str:
