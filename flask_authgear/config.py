@@ -43,6 +43,8 @@ def check_url(url: str, what: str, allow_insecure_http: bool) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError(f"{what} must be a non-empty URL string, got {type(url).__name__}")
     url = url.strip()
+    if not url.isascii() or not url.isprintable() or " " in url:
+        raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{what} must be an absolute http(s) URL such as https://myapp.authgear.cloud")
@@ -168,7 +170,8 @@ class Settings:
         parts = urlsplit(endpoint)
         if parts.path not in ("", "/"):
             raise ConfigurationError("endpoint must be the project origin, without a path")
-        endpoint = f"{parts.scheme}://{parts.netloc}"
+        # Host names are case-insensitive; Authgear writes its origin (``iss``) in lowercase.
+        endpoint = f"{parts.scheme}://{parts.netloc.lower()}"
         setter(self, "endpoint", endpoint)
 
         mode = self.mode.strip().lower() if isinstance(self.mode, str) else self.mode
@@ -176,9 +179,8 @@ class Settings:
             raise ConfigurationError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         setter(self, "mode", mode)
 
-        issuer = self.issuer or endpoint
-        if not isinstance(issuer, str):
-            raise ConfigurationError("issuer must be a string")
+        # The issuer is compared exactly with ``iss`` and with the discovery document's ``issuer``.
+        issuer = check_url(self.issuer, "issuer", insecure) if self.issuer else endpoint
         setter(self, "issuer", issuer)
         audience = _str_list(self.audience, "audience") if self.audience else (endpoint,)
         setter(self, "audience", audience)
@@ -199,8 +201,13 @@ class Settings:
 
         setter(self, "require_typ", _bool(self.require_typ, "require_typ"))
         setter(self, "csrf_protection", _bool(self.csrf_protection, "csrf_protection"))
-        if not isinstance(self.realm, str) or not self.realm or any(c in self.realm for c in '"\\\r\n'):
-            raise ConfigurationError("realm must be a non-empty string without quotes or backslashes")
+        if (
+            not isinstance(self.realm, str)
+            or not self.realm
+            or not (self.realm.isascii() and self.realm.isprintable())
+            or any(c in self.realm for c in '"\\')
+        ):
+            raise ConfigurationError("realm must be printable ASCII, non-empty, without quotes or backslashes")
 
         setter(self, "leeway", _number(self.leeway, "leeway", maximum=600))
         setter(self, "jwks_cache_ttl", _number(self.jwks_cache_ttl, "jwks_cache_ttl", minimum=1, maximum=86400))
