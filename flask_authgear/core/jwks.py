@@ -13,6 +13,7 @@ Rules, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -48,6 +49,8 @@ class PublicKey:
     kid: str
     key: VerifyKey
     algorithms: frozenset[str]
+    #: The public parameters and algorithms as canonical JSON: the same key fetched twice compares equal.
+    fingerprint: str = field(default="", compare=False)
 
 
 def parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
@@ -111,7 +114,8 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
         algorithms &= {alg}
     if not algorithms:
         return None
-    return PublicKey(kid=kid, key=key, algorithms=algorithms)
+    fingerprint = json.dumps([public, sorted(algorithms)], sort_keys=True)
+    return PublicKey(kid=kid, key=key, algorithms=algorithms, fingerprint=fingerprint)
 
 
 @dataclass(slots=True)
@@ -157,18 +161,35 @@ class JWKSCache:
         Raises :class:`ProviderUnavailableError` when no usable keys can be had.
         """
         now = self._clock()
-        fetched_at = self._fetched_at
-        if fetched_at is None or now - fetched_at >= self.settings.jwks_cache_ttl:
-            self._refresh(now, reason="expired" if fetched_at is not None else "initial")
+        self._refresh_if_expired(now)
         key = self._keys.get(kid)
         if key is None and self._fetched_at is not None:
             if self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
-                self._refresh(self._clock(), reason="unknown kid", only_if_before=now)
+                self._refresh(now, unknown_kid=True)
                 key = self._keys.get(kid)
             else:
                 self.stats.refetches_refused += 1
                 logger.debug("JWKS refetch for an unknown kid refused: cooldown")
         return key
+
+    def current(self, kid: str) -> PublicKey | None:
+        """The key for ``kid`` in the current set, refreshing an expired set but never fetching for an unknown kid.
+
+        Caches of verified tokens call this to learn whether the signing key is still published.
+        """
+        self._refresh_if_expired(self._clock())
+        return self._keys.get(kid)
+
+    def _refresh_if_expired(self, now: float) -> None:
+        fetched_at = self._fetched_at
+        if fetched_at is None:
+            self._refresh(now)
+            return
+        age = now - fetched_at
+        if age >= self.settings.jwks_cache_ttl:
+            # While the old keys may still serve, a thread that finds a refresh already running goes on with
+            # them instead of queueing behind a slow JWKS endpoint.
+            self._refresh(now, wait=age >= self.settings.jwks_max_stale)
 
     @property
     def keys(self) -> Mapping[str, PublicKey]:
@@ -190,34 +211,50 @@ class JWKSCache:
 
     # -- fetching ----------------------------------------------------------------------------------------
 
-    def _refresh(self, now: float, reason: str, only_if_before: float | None = None) -> None:
-        """Fetch the JWKS unless another thread just did, or a recent failure asks us to wait."""
-        with self._lock:
+    def _refresh(self, now: float, *, unknown_kid: bool = False, wait: bool = True) -> None:
+        """Fetch the JWKS unless another thread did since ``now``, or a recent failure asks us to wait."""
+        if wait:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return
+        try:
             # Another thread may have fetched while we waited for the lock.
             if self._fetched_at is not None:
-                if only_if_before is not None and self._last_attempt > only_if_before:
+                if unknown_kid and self._last_attempt >= now:
                     return
-                if only_if_before is None and now - self._fetched_at < self.settings.jwks_cache_ttl:
+                if not unknown_kid and now - self._fetched_at < self.settings.jwks_cache_ttl:
                     return
             if self._clock() - self._last_failure < FAILURE_BACKOFF:
                 self._check_usable()
                 return
+            reason = "unknown kid" if unknown_kid else "initial" if self._fetched_at is None else "expired"
             self._last_attempt = self._clock()
             try:
                 keys = self._fetch(reason)
-            except (FetchError, ValueError) as exc:
+            except Exception as exc:  # whatever went wrong, keep the last good keys and back off
                 self._last_failure = self._clock()
                 self.stats.fetch_failures += 1
-                self.stats.last_error = str(exc)
-                logger.warning("JWKS fetch failed (%s): %s", reason, exc)
+                self.stats.last_error = str(exc) if isinstance(exc, FetchError | ValueError) else type(exc).__name__
+                logger.warning("JWKS fetch failed (%s): %s", reason, self.stats.last_error)
                 self._check_usable()
                 return
-            if set(keys) != set(self._keys) or any(keys[k].key is not self._keys[k].key for k in keys):
-                self.generation += 1
-            self._keys = keys
-            self._fetched_at = self._clock()
-            self.stats.last_success = self._fetched_at
-            self.stats.last_error = None
+            self._install(keys)
+        finally:
+            self._lock.release()
+
+    def _install(self, keys: dict[str, PublicKey]) -> None:
+        """Swap in a freshly fetched key set, keeping the objects of unchanged keys (their identity is stable)."""
+        old = self._keys
+        merged = {
+            kid: old[kid] if kid in old and old[kid].fingerprint == key.fingerprint else key
+            for kid, key in keys.items()
+        }
+        if merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged):
+            self.generation += 1
+        self._keys = merged
+        self._fetched_at = self._clock()
+        self.stats.last_success = self._fetched_at
+        self.stats.last_error = None
 
     def _check_usable(self) -> None:
         """After a failure: serve the last good keys while they are young enough, else fail closed."""

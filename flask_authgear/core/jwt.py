@@ -19,9 +19,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any
 
+from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
 from ..config import Settings
@@ -105,8 +105,11 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("eyJ")
 
 
+_MAX_TIME = 2**53  # far beyond any real date, and small enough to add to a float without overflow
+
+
 def _is_number(value: Any) -> bool:
-    return (type(value) is int) or (type(value) is float and math.isfinite(value))
+    return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
 def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
@@ -152,7 +155,7 @@ class JWTVerifier:
             entry = self._cache.get(token)
             if entry is not None:
                 user, expires, key = entry
-                if self._clock() < expires and self.jwks.keys.get(key.kid) is key:
+                if self._clock() < expires and self.jwks.current(key.kid) is key:
                     self.cache_hits += 1
                     return user
                 with self._cache_lock:
@@ -167,9 +170,15 @@ class JWTVerifier:
         return user
 
     def _verify(self, token: str) -> tuple[AuthgearUser, float, PublicKey]:
+        if len(token) > self.settings.max_header_bytes:
+            raise TokenError("oversized")
         header, claims, signing_input, signature = split_token(token)
         key = self.check_header(header)
-        if not self._algorithms[header["alg"]].verify(signing_input, signature, key.key):
+        try:
+            valid = self._algorithms[header["alg"]].verify(signing_input, signature, key.key)
+        except (ValueError, TypeError, JoseError):  # a signature the algorithm cannot even parse
+            valid = False
+        if not valid:
             raise TokenError("signature")
         expires = self.check_claims(claims)
         return self.to_user(claims), expires, key
@@ -244,6 +253,6 @@ class JWTVerifier:
             roles=frozenset(_str_list_claim(claims, CLAIM_ROLES)),
             amr=tuple(_str_list_claim(claims, "amr")),
             authenticated_at=authenticated_at,
-            claims=MappingProxyType(dict(claims)),
+            claims=claims,  # AuthgearUser stores a read-only deep copy
             source="jwt",
         )
