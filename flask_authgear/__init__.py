@@ -12,12 +12,16 @@ from .errors import (
     ProviderUnavailableError,
     ReauthenticationRequiredError,
 )
+from .flask import Authgear, current_user, get_current_user, require_auth, verify_request
 from .user import AuthgearUser
+from .wsgi import AuthgearMiddleware
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Authgear",
     "AuthgearError",
+    "AuthgearMiddleware",
     "AuthgearUser",
     "ConfigurationError",
     "ForbiddenError",
@@ -29,4 +33,8 @@ __all__ = [
     "Settings",
     "Verifier",
     "__version__",
+    "current_user",
+    "get_current_user",
+    "require_auth",
+    "verify_request",
 ]

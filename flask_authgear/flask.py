@@ -1,0 +1,375 @@
+"""The Flask adapter: the :class:`Authgear` extension, :func:`require_auth`, :data:`current_user`.
+
+It only adapts: the request's WSGI environ goes to the core :class:`~flask_authgear.core.verifier.Verifier`, the
+user it returns is checked against the route's requirements, and an :class:`~flask_authgear.errors.AuthgearError`
+becomes a response with its RFC 6750 ``WWW-Authenticate`` header and JSON body.
+
+Security notes, in plain words:
+
+* The user is written to ``flask.g`` only after every check of the route passed, so code that reads
+  :data:`current_user` never sees a user that the route refused.
+* Client-supplied ``X-Authgear-*`` request headers are removed before any other ``before_request`` function or
+  view runs, on every route, so code that reads those headers cannot be fooled. Trusted proxy mode is the one
+  exception: there the proxy sets them and the core only believes them from ``AUTHGEAR_TRUSTED_PROXIES``.
+* Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
+  ``allow_anonymous=True``: an anonymous account proves a device, not a person.
+* Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
+
+from flask import Flask, Response, current_app, g, has_app_context, request
+from werkzeug.local import LocalProxy
+
+from .config import Settings
+from .core.request import RequestData, strip_proxy_headers
+from .core.verifier import Verifier
+from .errors import (
+    AuthgearError,
+    ConfigurationError,
+    ForbiddenError,
+    MissingCredentialsError,
+    ProviderUnavailableError,
+    ReauthenticationRequiredError,
+)
+from .user import AuthgearUser
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+__all__ = [
+    "Authgear",
+    "ErrorHandler",
+    "current_user",
+    "get_current_user",
+    "require_auth",
+    "verify_request",
+]
+
+logger = logging.getLogger("flask_authgear")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: A function that turns an :class:`AuthgearError` into the app's own response.
+ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
+
+EXTENSION_KEY = "authgear"
+_G_USER = "_authgear_user"
+
+
+@dataclass(frozen=True, slots=True)
+class _AppState:
+    """What one app needs per request: its settings, its verifier, whether headers come from a trusted proxy."""
+
+    settings: Settings
+    verifier: Verifier
+    proxy_mode: bool
+
+
+class Authgear:
+    """The Flask extension: ``Authgear(app)``, or ``ext = Authgear()`` and later ``ext.init_app(app)``.
+
+    Settings come from the app's ``AUTHGEAR_*`` config keys; keyword arguments (lowercase, e.g.
+    ``endpoint=...``, ``mode="resolver"``) given here or to :meth:`init_app` win over the config. One extension
+    object may serve several apps (the application-factory pattern): each app gets its own settings and its own
+    :class:`~flask_authgear.core.verifier.Verifier`, so caches are never shared between apps.
+    """
+
+    def __init__(self, app: Flask | None = None, **settings: Any) -> None:
+        self._defaults = settings
+        self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
+        self._last: weakref.ref[Flask] | None = None
+        self._error_handler: ErrorHandler | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, **settings: Any) -> None:
+        """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
+        merged = {**self._defaults, **settings}
+        resolved = Settings.from_mapping(app.config, **merged)
+        state = _AppState(settings=resolved, verifier=Verifier(resolved), proxy_mode=resolved.mode == "proxy")
+        self._states[app] = state
+        self._last = weakref.ref(app)
+        app.extensions[EXTENSION_KEY] = self
+        hooks = app.before_request_funcs.setdefault(None, [])
+        if not state.proxy_mode and _strip_forged_headers not in hooks:
+            # First of all before_request functions, so none of them can read a forged identity header.
+            hooks.insert(0, _strip_forged_headers)
+        # An app's own handler for AuthgearError, registered before init_app, is kept.
+        if AuthgearError not in app.error_handler_spec[None][None]:
+            app.register_error_handler(AuthgearError, self._handle_error)
+
+    # -- per-app state -----------------------------------------------------------------------------------
+
+    def _state_for(self, app: Flask) -> _AppState:
+        try:
+            return self._states[app]
+        except KeyError:
+            raise RuntimeError(
+                "this Authgear extension was not initialised for this app; call Authgear(app) or ext.init_app(app)"
+            ) from None
+
+    def _current_state(self) -> _AppState:
+        if has_app_context():
+            return self._state_for(current_app._get_current_object())  # type: ignore[attr-defined]
+        app = self._last() if self._last is not None else None
+        if app is None:
+            raise RuntimeError("the Authgear extension is not initialised: call Authgear(app) or ext.init_app(app)")
+        return self._state_for(app)
+
+    @property
+    def verifier(self) -> Verifier:
+        """The core verifier of the current app (or of the app this extension was last initialised for)."""
+        return self._current_state().verifier
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings of the current app (or of the app this extension was last initialised for)."""
+        return self._current_state().settings
+
+    # -- errors ------------------------------------------------------------------------------------------
+
+    def error_handler(self, func: ErrorHandler) -> ErrorHandler:
+        """Register ``func(error) -> response`` to answer every :class:`AuthgearError` (usable as a decorator).
+
+        Flask's own ``@app.errorhandler(AuthgearError)`` (or a subclass such as ``ForbiddenError``) works too.
+        """
+        self._error_handler = func
+        return func
+
+    def _handle_error(self, error: AuthgearError) -> ResponseReturnValue:
+        if self._error_handler is not None:
+            return self._error_handler(error)
+        return error_response(error, self._current_state().settings.realm)
+
+
+def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
+    """The default answer to an error: its status, RFC 6750 challenge, ``Cache-Control: no-store``, JSON body."""
+    return Response(error.body(), status=error.status_code, headers=error.headers(realm))
+
+
+def _strip_forged_headers() -> None:
+    strip_proxy_headers(request.environ)
+
+
+def _state() -> _AppState:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ext = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(ext, Authgear):
+        raise RuntimeError(
+            "flask-authgear is not initialised for this app: call Authgear(app) or ext.init_app(app) first"
+        )
+    return ext._state_for(app)
+
+
+# -- requirements --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    """What a route asks of its user, checked after authentication. Built once, when the route is decorated."""
+
+    optional: bool = False
+    roles: frozenset[str] | None = None
+    all_roles: frozenset[str] | None = None
+    verified: bool = False
+    allow_anonymous: bool = False
+    max_auth_age: float | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        optional: bool = False,
+        roles: str | Iterable[str] | None = None,
+        all_roles: str | Iterable[str] | None = None,
+        verified: bool = False,
+        allow_anonymous: bool = False,
+        max_auth_age: float | None = None,
+    ) -> Requirements:
+        """Validate the options; a mistake raises :class:`ConfigurationError` when the route is declared."""
+        if max_auth_age is not None and (
+            isinstance(max_auth_age, bool)
+            or not isinstance(max_auth_age, int | float)
+            or not math.isfinite(max_auth_age)
+            or max_auth_age < 0
+        ):
+            raise ConfigurationError("max_auth_age must be a number of seconds >= 0")
+        return cls(
+            optional=bool(optional),
+            roles=_role_set(roles, "roles"),
+            all_roles=_role_set(all_roles, "all_roles"),
+            verified=bool(verified),
+            allow_anonymous=bool(allow_anonymous),
+            max_auth_age=None if max_auth_age is None else float(max_auth_age),
+        )
+
+    def check(self, user: AuthgearUser) -> None:
+        """Raise 403 for a user lacking what the route needs, 401 (RFC 9470) for a too old authentication."""
+        if user.is_anonymous and not self.allow_anonymous:
+            raise ForbiddenError("Anonymous users are not allowed to access this resource.")
+        if self.verified and not user.is_verified:
+            raise ForbiddenError("A verified account is required.")
+        if self.roles is not None and user.roles.isdisjoint(self.roles):
+            raise ForbiddenError("The user does not have a required role.")
+        if self.all_roles is not None and not user.roles.issuperset(self.all_roles):
+            raise ForbiddenError("The user does not have a required role.")
+        if self.max_auth_age is not None:
+            at = user.authenticated_at
+            # Unknown authentication time: fail closed, the client can still re-authenticate.
+            if at is None or time.time() - at.timestamp() > self.max_auth_age:
+                raise ReauthenticationRequiredError(max_age=str(int(self.max_auth_age)))
+
+
+def _role_set(value: str | Iterable[str] | None, what: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = (value,)  # roles="admin" means the role admin, not the letters a, d, m, i, n
+    out = frozenset(value)
+    if not out or not all(isinstance(r, str) and r for r in out):
+        raise ConfigurationError(f"{what} must be a non-empty list of non-empty role names")
+    return out
+
+
+_DEFAULT = Requirements()
+
+
+def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
+    """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
+    if request.method == "OPTIONS":
+        return None  # CORS preflight carries no credentials by design
+    state = _state()
+    data = RequestData.from_environ(request.environ, proxy_headers=state.proxy_mode)
+    try:
+        user = state.verifier.authenticate(data)
+    except MissingCredentialsError:
+        if requirements.optional:
+            setattr(g, _G_USER, None)
+            return None
+        raise
+    except AuthgearError:
+        raise
+    except Exception:
+        # Fail closed and visibly, but never as a 500 with a traceback to the client.
+        logger.exception("unexpected error while authenticating a request")
+        raise ProviderUnavailableError() from None
+    requirements.check(user)
+    setattr(g, _G_USER, user)
+    return user
+
+
+def verify_request(
+    *,
+    optional: bool = False,
+    roles: str | Iterable[str] | None = None,
+    all_roles: str | Iterable[str] | None = None,
+    verified: bool = False,
+    allow_anonymous: bool = False,
+    max_auth_age: float | None = None,
+) -> AuthgearUser | None:
+    """Authenticate the current request and check the route's requirements; return the user.
+
+    Returns None for an ``OPTIONS`` request and, with ``optional=True``, for a request without credentials.
+    Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503 response).
+    ``roles`` is any-of, ``all_roles`` all-of. See :func:`require_auth` for the options.
+    """
+    return authenticate(
+        Requirements.build(
+            optional=optional,
+            roles=roles,
+            all_roles=all_roles,
+            verified=verified,
+            allow_anonymous=allow_anonymous,
+            max_auth_age=max_auth_age,
+        )
+    )
+
+
+@overload
+def require_auth(view: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def require_auth(
+    *,
+    optional: bool = False,
+    roles: str | Iterable[str] | None = None,
+    all_roles: str | Iterable[str] | None = None,
+    verified: bool = False,
+    allow_anonymous: bool = False,
+    max_auth_age: float | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def require_auth(
+    view: Callable[P, R] | None = None,
+    /,
+    *,
+    optional: bool = False,
+    roles: str | Iterable[str] | None = None,
+    all_roles: str | Iterable[str] | None = None,
+    verified: bool = False,
+    allow_anonymous: bool = False,
+    max_auth_age: float | None = None,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Protect a view: ``@require_auth`` or ``@require_auth(roles=["admin"], max_auth_age=300)``.
+
+    Args:
+        optional: let requests without any credentials through with no user (``current_user`` is falsy);
+            invalid credentials are still refused with 401.
+        roles: the user needs at least one of these roles (any-of), else 403.
+        all_roles: the user needs every one of these roles (all-of), else 403.
+        verified: the user's account must be verified (``is_verified``), else 403.
+        allow_anonymous: accept Authgear anonymous users; they are refused with 403 by default.
+        max_auth_age: the user must have authenticated at most this many seconds ago, else 401 with
+            ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
+            user to sign in again before a sensitive action.
+
+    ``OPTIONS`` requests (CORS preflight) pass without authentication. Async views work through
+    ``app.ensure_sync``.
+    """
+    requirements = Requirements.build(
+        optional=optional,
+        roles=roles,
+        all_roles=all_roles,
+        verified=verified,
+        allow_anonymous=allow_anonymous,
+        max_auth_age=max_auth_age,
+    )
+
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            authenticate(requirements)
+            return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
+
+        return wrapper
+
+    if view is not None:
+        return decorator(view)
+    return decorator
+
+
+# -- the current user ----------------------------------------------------------------------------------------
+
+
+def get_current_user() -> AuthgearUser | None:
+    """The user authenticated for this request, or None (no credentials on an optional route, or no check ran)."""
+    user: AuthgearUser | None = g.get(_G_USER)
+    return user
+
+
+#: The current request's :class:`AuthgearUser`. A proxy is never ``None``: test ``if current_user:``, or call
+#: :func:`get_current_user` to get the plain object or None.
+current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(get_current_user))

@@ -1,0 +1,146 @@
+"""The WSGI adapter: :class:`AuthgearMiddleware` puts the request's Authgear user in the environ of any WSGI app."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.http import HTTP_STATUS_CODES
+
+from .config import Settings
+from .core.request import RequestData, strip_proxy_headers
+from .core.verifier import Verifier
+from .errors import (
+    AuthgearError,
+    ConfigurationError,
+    ForbiddenError,
+    ProviderUnavailableError,
+)
+from .user import AuthgearUser
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware"]
+
+logger = logging.getLogger("flask_authgear")
+
+#: Environ key holding the authenticated :class:`AuthgearUser`, or None.
+ENVIRON_USER = "authgear.user"
+#: Environ key holding the :class:`AuthgearError` that explains why there is no user, or None.
+ENVIRON_ERROR = "authgear.error"
+
+
+class AuthgearMiddleware:
+    """Authenticate every request of a WSGI app against Authgear.
+
+    .. code-block:: python
+
+        app.wsgi_app = AuthgearMiddleware(app.wsgi_app, endpoint="https://myapp.authgear.cloud", protect=["/api"])
+
+    Each request is authenticated and the result stored in the environ: ``environ["authgear.user"]`` is the
+    :class:`~flask_authgear.user.AuthgearUser` or None, ``environ["authgear.error"]`` the
+    :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user (no credentials, an invalid
+    token, Authgear unreachable ...) or None. For paths under one of the ``protect`` prefixes, minus the
+    ``public`` ones, the middleware answers 400/401/403/503 itself with the RFC 6750 ``WWW-Authenticate`` header
+    and a JSON body, so the app only ever sees authenticated requests there. Elsewhere it only annotates.
+
+    Settings are the lowercase keyword arguments of :class:`~flask_authgear.config.Settings` (``endpoint=``,
+    ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
+    ``verifier=Verifier(...)``.
+
+    Security notes. Client-supplied ``X-Authgear-*`` headers are removed from the environ before the app runs, in
+    every mode except trusted proxy mode (where the proxy sets them and the core only believes them from
+    ``trusted_proxies``), so app code that reads those headers cannot be fooled. Authgear anonymous users are
+    refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``. A prefix matches whole
+    path segments (``/api`` covers ``/api`` and ``/api/x``, not ``/apix``), and a path is protected when either
+    its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. ``OPTIONS``
+    requests (CORS preflight) pass unauthenticated.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        protect: str | Iterable[str] = (),
+        public: str | Iterable[str] = (),
+        allow_anonymous: bool = False,
+        settings: Settings | None = None,
+        verifier: Verifier | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        if verifier is not None:
+            if settings is not None or options:
+                raise ConfigurationError("pass either verifier=, settings= or keyword settings, not several")
+            self.verifier = verifier
+        else:
+            if settings is not None and options:
+                raise ConfigurationError("pass either settings= or keyword settings, not both")
+            self.verifier = Verifier(settings if settings is not None else Settings(**options))
+        self.settings = self.verifier.settings
+        self.protect = _prefixes(protect, "protect")
+        self.public = _prefixes(public, "public")
+        self.allow_anonymous = bool(allow_anonymous)
+        self._proxy_mode = self.settings.mode == "proxy"
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._proxy_mode:
+            strip_proxy_headers(environ)
+        user: AuthgearUser | None = None
+        error: AuthgearError | None = None
+        if environ.get("REQUEST_METHOD") != "OPTIONS":
+            try:
+                user = self.verifier.authenticate(RequestData.from_environ(environ, proxy_headers=self._proxy_mode))
+            except AuthgearError as exc:
+                error = exc
+            except Exception:
+                logger.exception("unexpected error while authenticating a request")
+                error = ProviderUnavailableError()
+            if user is not None and user.is_anonymous and not self.allow_anonymous:
+                user, error = None, ForbiddenError("Anonymous users are not allowed to access this resource.")
+        environ[ENVIRON_USER] = user
+        environ[ENVIRON_ERROR] = error
+        if error is not None and self.protect and self.is_protected(environ.get("PATH_INFO", "") or "/"):
+            return self.error_response(error, start_response)
+        return self.app(environ, start_response)
+
+    def is_protected(self, path: str) -> bool:
+        """Whether the middleware itself refuses unauthenticated requests to ``path``."""
+        return self._protected(path) or self._protected(_normalise(path))
+
+    def _protected(self, path: str) -> bool:
+        return _under(path, self.protect) and not _under(path, self.public)
+
+    def error_response(self, error: AuthgearError, start_response: StartResponse) -> list[bytes]:
+        """Answer with the error's status, RFC 6750 challenge, ``Cache-Control: no-store`` and JSON body."""
+        body = error.body()
+        status = f"{error.status_code} {HTTP_STATUS_CODES.get(error.status_code, 'Error')}"
+        start_response(status, [*error.headers(self.settings.realm), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _prefixes(value: str | Iterable[str], what: str) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    out = []
+    for item in items:
+        if not isinstance(item, str) or not item.startswith("/"):
+            raise ConfigurationError(f"{what} entries must be paths starting with '/', got {item!r}")
+        out.append(item.rstrip("/"))  # "/" becomes "", which covers every path
+    return tuple(out)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def _normalise(path: str) -> str:
+    """Resolve ``.`` and ``..`` segments and repeated slashes, as a normalising router would."""
+    resolved = posixpath.normpath("/" + path.lstrip("/"))
+    if resolved.startswith("//"):
+        resolved = "/" + resolved.lstrip("/")
+    if path.endswith("/") and resolved != "/":
+        resolved += "/"
+    return resolved
