@@ -25,6 +25,9 @@ class RequestData:
     remote_addr: str | None = None
     origin: str | None = None
     sec_fetch_site: str | None = None
+    #: The request's own ``Host`` and URL scheme, so a cookie-authenticated request can be told same-origin.
+    host: str | None = None
+    scheme: str = "http"
     #: ``X-Authgear-*`` headers as received, keyed by lowercase name (``x-authgear-user-id``); proxy mode only.
     proxy_headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -45,6 +48,8 @@ class RequestData:
             remote_addr=get("REMOTE_ADDR"),
             origin=get("HTTP_ORIGIN"),
             sec_fetch_site=get("HTTP_SEC_FETCH_SITE"),
+            host=get("HTTP_HOST") or get("SERVER_NAME"),
+            scheme=get("wsgi.url_scheme", "http"),
             proxy_headers=collected,
         )
 
