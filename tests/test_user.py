@@ -1,0 +1,173 @@
+"""The identity: every field comes from Authgear's exact claim names, and nothing about it can be changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from joserfc import jwt
+
+from flask_authgear import AuthgearUser, InvalidTokenError, Settings, Verifier
+from flask_authgear.core import RequestData
+from flask_authgear.testing import AuthgearTestServer
+
+USER_CLAIMS = "https://authgear.com/claims/user/"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def verifier(server: AuthgearTestServer) -> Verifier:
+    return Verifier(Settings(**server.settings()))
+
+
+def sign(server: AuthgearTestServer, claims: dict[str, Any]) -> str:
+    """Sign exactly these claims with the server's key (issue_token always adds Authgear's claims)."""
+    key = server.signing_key
+    return jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid}, claims, key, ["RS256"])
+
+
+def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
+    return verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+
+
+def test_every_field_comes_from_the_claims(server: AuthgearTestServer, verifier: Verifier) -> None:
+    auth_time = int(time.time()) - 120
+    token = server.issue_token(
+        "c1b0e5a2-user",
+        roles=["admin", "editor"],
+        is_verified=True,
+        is_anonymous=False,
+        can_reauthenticate=True,
+        amr=["pwd", "mfa", "otp"],
+        auth_time=auth_time,
+    )
+    user = authenticate(verifier, token)
+    assert user.id == "c1b0e5a2-user"
+    assert user.is_anonymous is False
+    assert user.is_verified is True
+    assert user.can_reauthenticate is True
+    assert user.roles == frozenset({"admin", "editor"})
+    assert user.amr == ("pwd", "mfa", "otp")
+    assert user.authenticated_at == datetime.fromtimestamp(auth_time, tz=timezone.utc)
+    assert user.authenticated_at.tzinfo is not None
+    assert user.source == "jwt"
+    assert user.claims["sub"] == "c1b0e5a2-user"
+    assert user.claims["iss"] == server.endpoint
+    assert user.claims[USER_CLAIMS + "roles"] == ("admin", "editor")
+    assert user.client_id == server.client_id
+    assert user.scopes == frozenset({"openid", "offline_access"})
+    assert user.has_role("admin")
+    assert not user.has_role("Admin")
+    assert user.has_any_role("viewer", "editor")
+    assert not user.has_any_role("viewer")
+    assert user.has_all_roles("admin", "editor")
+    assert not user.has_all_roles("admin", "viewer")
+
+
+def test_flags_are_read_from_their_own_claims(server: AuthgearTestServer, verifier: Verifier) -> None:
+    # Each flag set alone proves each field reads its own claim name.
+    anonymous = authenticate(verifier, server.issue_token(is_anonymous=True, is_verified=False))
+    assert (anonymous.is_anonymous, anonymous.is_verified, anonymous.can_reauthenticate) == (True, False, True)
+    cannot = authenticate(verifier, server.issue_token(is_verified=False, can_reauthenticate=False))
+    assert (cannot.is_anonymous, cannot.is_verified, cannot.can_reauthenticate) == (False, False, False)
+
+
+def test_user_claims_of_the_wrong_type_are_refused(server: AuthgearTestServer, verifier: Verifier) -> None:
+    token = server.issue_token(
+        "client_id_abc",
+        amr=None,
+        **{
+            USER_CLAIMS + "is_anonymous": None,
+            USER_CLAIMS + "is_verified": None,
+            USER_CLAIMS + "can_reauthenticate": None,
+            USER_CLAIMS + "roles": None,
+        },
+    )
+    # A null claim is not an absent claim: the token is refused rather than read as "no roles".
+    with pytest.raises(InvalidTokenError):
+        authenticate(verifier, token)
+    with pytest.raises(InvalidTokenError):
+        authenticate(verifier, server.issue_token(roles=["admin", 1]))  # type: ignore[list-item]
+    with pytest.raises(InvalidTokenError):
+        authenticate(verifier, server.issue_token(**{USER_CLAIMS + "is_verified": "true"}))
+    with pytest.raises(InvalidTokenError):
+        authenticate(verifier, sign(server, server.claims_for(amr=None) | {"amr": "pwd"}))
+
+
+def test_absent_optional_claims_give_empty_values(server: AuthgearTestServer, verifier: Verifier) -> None:
+    # Authgear omits amr when empty; machine-to-machine tokens carry none of the user claims.
+    claims = server.claims_for("client_id_abc", amr=None)
+    for name in ("is_anonymous", "is_verified", "can_reauthenticate", "roles"):
+        del claims[USER_CLAIMS + name]
+    del claims["auth_time"]
+    user = authenticate(verifier, sign(server, claims))
+    assert user.id == "client_id_abc"
+    assert user.roles == frozenset()
+    assert user.amr == ()
+    assert user.authenticated_at is None
+    assert (user.is_anonymous, user.is_verified, user.can_reauthenticate) == (False, False, False)
+
+
+def test_user_is_immutable(server: AuthgearTestServer, verifier: Verifier) -> None:
+    user = authenticate(verifier, server.issue_token(roles=["admin"], extra={"nested": [1, {"k": "v"}]}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.id = "someone-else"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.roles = frozenset({"root"})  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        user.roles.add("root")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        user.claims["sub"] = "someone-else"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        user.claims[USER_CLAIMS + "roles"].append("root")
+    with pytest.raises(TypeError):
+        user.claims["extra"]["nested"][1]["k"] = "changed"
+    with pytest.raises(AttributeError):
+        user.claims["aud"].append("https://evil.example")
+
+
+def test_same_token_twice_gives_an_equal_unaltered_user(server: AuthgearTestServer, verifier: Verifier) -> None:
+    token = server.issue_token("u-same", roles=["viewer"])
+    first = authenticate(verifier, token)
+    second = authenticate(verifier, token)
+    assert first == second
+    assert second.roles == frozenset({"viewer"})
+
+
+def test_constructor_stores_immutable_copies() -> None:
+    roles = ["a", "b"]
+    amr = ["pwd"]
+    claims = {"sub": "u", "list": [1, 2], "obj": {"x": [3]}}
+    user = AuthgearUser(id="u", roles=roles, amr=amr, claims=claims)  # type: ignore[arg-type]
+    roles.append("c")
+    amr.append("otp")
+    claims["list"].append(9)  # type: ignore[attr-defined]
+    claims["sub"] = "other"
+    assert user.roles == frozenset({"a", "b"})
+    assert user.amr == ("pwd",)
+    assert user.claims == {"sub": "u", "list": (1, 2), "obj": {"x": (3,)}}
+
+
+def test_defaults() -> None:
+    user = AuthgearUser(id="u")
+    assert (user.is_anonymous, user.is_verified, user.can_reauthenticate) == (False, False, False)
+    assert user.roles == frozenset()
+    assert user.amr == ()
+    assert user.authenticated_at is None
+    assert dict(user.claims) == {}
+    assert user.client_id is None
+    assert user.scopes == frozenset()
+    assert user.source == "jwt"
+
+
+def test_users_from_different_sources_with_same_fields_are_distinguishable() -> None:
+    assert AuthgearUser(id="u", source="jwt") != AuthgearUser(id="u", source="resolver")
