@@ -31,6 +31,7 @@ setup(
             "pytest-timeout>=2.3",
             "redis>=5.0",
             "falcon>=4.0",
+            "asgiref>=3.7",
             "ruff>=0.6",
             "mypy>=1.10",
             "types-requests",
