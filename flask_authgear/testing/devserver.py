@@ -1,0 +1,179 @@
+"""The server behind ``flask-authgear dev-server``: the local Authgear look-alike plus a way to mint tokens.
+
+``flask-authgear token`` must reach the running dev server to get tokens signed with its key. It does so
+through a mint route, ``POST /_dev/token`` (and ``/_dev/session`` for resolver sessions), guarded three ways:
+
+* the dev server binds only loopback addresses, and the route answers only requests from a loopback peer;
+* every mint request must carry the server's random secret in the ``X-Dev-Server-Secret`` header, compared
+  in constant time;
+* the secret is written, with the endpoint, to a state file only the current user can read (mode 0600 in a
+  0700 directory) and removed when the server stops.
+
+So another user of the machine, a web page in a browser (which cannot read the file nor set the header
+cross-origin without a preflight) and anything off the machine cannot mint tokens. The test server used by
+pytest has no such route at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from .server import AuthgearTestServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SECRET_HEADER = "X-Dev-Server-Secret"
+STATE_ENV = "FLASK_AUTHGEAR_DEV_STATE"
+MINT_PREFIX = "/_dev/"
+
+
+def default_state_file() -> Path:
+    """Where the dev server records its endpoint and secret: ``$FLASK_AUTHGEAR_DEV_STATE`` or the user's cache."""
+    configured = os.environ.get(STATE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flask-authgear" / "dev-server.json"
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class MintError(ValueError):
+    """A mint request with bad parameters; the message says which."""
+
+
+class DevServer(AuthgearTestServer):
+    """:class:`AuthgearTestServer` with the secret-guarded mint routes, for ``flask-authgear dev-server``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
+        if not is_loopback(host):
+            raise ValueError("the dev server binds only loopback addresses (127.0.0.1, ::1 or localhost)")
+        super().__init__(host, port, key_size=key_size)
+        self.secret = secrets.token_urlsafe(32)
+        self.state_file: Path | None = None
+
+    def write_state(self, path: Path) -> None:
+        """Record endpoint and secret in ``path``, readable only by the current user."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = json.dumps({"endpoint": self.endpoint, "secret": self.secret, "pid": os.getpid()})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+        self.state_file = path
+
+    def remove_state(self) -> None:
+        """Remove the state file if it is still ours (another dev server may have replaced it)."""
+        path, self.state_file = self.state_file, None
+        if path is None:
+            return
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(current, dict) and current.get("secret") == self.secret:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def stop(self) -> None:
+        super().stop()
+        self.remove_state()
+
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(MINT_PREFIX):
+            return self._mint(Request(environ))(environ, start_response)
+        return super().wsgi_app(environ, start_response)
+
+    def _mint(self, request: Request) -> Response:
+        if not is_loopback(request.remote_addr):
+            return _json_error("the mint route answers loopback clients only", 403)
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return _json_error("a valid X-Dev-Server-Secret header is required", 403)
+        if request.method != "POST":
+            return _json_error("use POST", 405)
+        try:
+            params = request.get_json(force=True, silent=False)
+            if not isinstance(params, dict):
+                raise MintError("the body must be a JSON object")
+            if request.path == "/_dev/token":
+                return _json({"token": self.issue_token(**token_arguments(params))})
+            if request.path == "/_dev/session":
+                session = self.create_session(**session_arguments(params))
+                return _json({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
+        except MintError as exc:
+            return _json_error(str(exc), 400)
+        except ValueError:
+            return _json_error("the body must be a JSON object", 400)
+        return _json_error("unknown route", 404)
+
+
+def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
+    out: dict[str, Any] = _user_arguments(params)
+    expires_in = params.get("expires_in", 3600)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        raise MintError("expires_in must be a number of seconds")
+    out["expires_in"] = expires_in
+    claims = params.get("claims", {})
+    if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
+        raise MintError("claims must be a JSON object")
+    reserved = {"sub", "key", "header", *out}
+    clash = sorted(reserved.intersection(claims))
+    if clash:
+        raise MintError(f"claims must not set {', '.join(clash)}; use the dedicated options")
+    out.update(claims)
+    return out
+
+
+def session_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """Checked keyword arguments for :meth:`AuthgearTestServer.create_session` from a mint request."""
+    return _user_arguments(params)
+
+
+def _user_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    sub = params.get("sub", "user-1")
+    if not isinstance(sub, str) or not sub:
+        raise MintError("sub must be a non-empty string")
+    out: dict[str, Any] = {"sub": sub}
+    for name in ("roles", "amr"):
+        if name in params:
+            value = params[name]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise MintError(f"{name} must be a list of strings")
+            out[name] = value
+    for name in ("is_verified", "is_anonymous"):
+        if name in params:
+            if not isinstance(params[name], bool):
+                raise MintError(f"{name} must be true or false")
+            out[name] = params[name]
+    return out
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, content_type="application/json")
+
+
+def _json_error(message: str, status: int) -> Response:
+    return _json({"error": message}, status)
