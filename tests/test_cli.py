@@ -69,7 +69,7 @@ def test_valid_token_exits_zero_and_shows_header_claims_and_every_check(capsys, 
     assert code == 0
     assert out.startswith("Header\n")
     assert '"at+jwt"' in out and f'"{server.signing_key.kid}"' in out
-    assert 'sub  ' in out or '"alice"' in out
+    assert "sub  " in out or '"alice"' in out
     for name in ("format", "alg", "header", "typ", "kid", "signature", "iss", "aud", "sub", "exp", "iat", "roles"):
         assert check_line(out, name).lstrip().startswith("ok"), name
     assert "expires in 29 minutes" in check_line(out, "exp")
@@ -248,7 +248,7 @@ def test_unreachable_endpoint_exits_two_with_one_readable_line(capsys, server):
 
 def test_jwks_failing_with_500_exits_two(capsys, server):
     server.fail("jwks", "500")
-    code, out, err = run(capsys, "verify", server.issue_token(), "--endpoint", server.endpoint)
+    code, _out, err = run(capsys, "verify", server.issue_token(), "--endpoint", server.endpoint)
     assert code == 2
     assert "answered HTTP 500" in err
 
@@ -267,7 +267,7 @@ def test_jwks_failing_with_500_exits_two(capsys, server):
 )
 def test_bad_input_is_one_line_and_exit_two(capsys, monkeypatch, argv, words):
     monkeypatch.delenv("AUTHGEAR_ENDPOINT", raising=False)
-    code, out, err = run(capsys, *argv)
+    code, _out, err = run(capsys, *argv)
     assert code == 2
     assert err.startswith("flask-authgear: error: ") and words in err
     assert len(err.strip().splitlines()) == 1
@@ -282,7 +282,7 @@ def test_argparse_usage_errors_exit_two(capsys):
 
 def test_endpoint_defaults_to_the_environment(capsys, server, monkeypatch):
     monkeypatch.setenv("AUTHGEAR_ENDPOINT", server.endpoint)
-    code, out, _ = run(capsys, "verify", server.issue_token())
+    code, _out, _ = run(capsys, "verify", server.issue_token())
     assert code == 0
 
 
@@ -318,7 +318,8 @@ def test_json_output_for_an_expired_token(capsys, server):
 
 
 def test_json_output_when_unreachable_and_on_bad_input(capsys, server):
-    code, out, _ = run(capsys, "verify", server.issue_token(), "--endpoint", f"http://127.0.0.1:{free_port()}", "--json")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    code, out, _ = run(capsys, "verify", server.issue_token(), "--endpoint", endpoint, "--json")
     assert code == 2
     data = json.loads(out)
     assert data["reason"] == "keys_unavailable" and "ConnectionError" in data["keys_error"]
@@ -370,7 +371,7 @@ def test_resolve_json(capsys, server):
 @pytest.mark.parametrize("mode", ["500", "redirect"])
 def test_resolver_failure_exits_two(capsys, server, mode):
     server.fail("resolver", mode)
-    code, out, err = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t")
+    code, _out, err = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t")
     assert code == 2
     status = "500" if mode == "500" else "302"
     assert f"answered HTTP {status}; an app in resolver mode answers 503" in err
@@ -378,7 +379,7 @@ def test_resolver_failure_exits_two(capsys, server, mode):
 
 def test_resolver_unreachable_exits_two(capsys):
     endpoint = f"http://127.0.0.1:{free_port()}"
-    code, out, err = run(capsys, "resolve", "--endpoint", endpoint, "--token", "t", "--json")
+    code, out, _err = run(capsys, "resolve", "--endpoint", endpoint, "--token", "t", "--json")
     assert code == 2
     assert json.loads(out)["error"] == f"cannot reach the resolver at {endpoint}/_resolver/resolve: ConnectionError"
 
