@@ -1,0 +1,148 @@
+"""The attack catalogue against the Flask extension and the WSGI middleware, as a client would reach them.
+
+Requests are built as raw WSGI environs, so header values a test client would refuse to send (newlines, NUL,
+latin-1 text) reach the adapters exactly as a lenient front server could hand them over. Each answer must be the
+catalogue's 400 or 401, never a 200 or a 500, and must not echo the attacker's input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+from flask import Flask, jsonify
+from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from flask_authgear.flask import Authgear, current_user, require_auth
+from flask_authgear.wsgi import ENVIRON_ERROR, ENVIRON_USER, AuthgearMiddleware
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+CATALOGUE = shared_catalogue()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def call(app: WSGIApplication, path: str, authorization: str | None, method: str = "GET") -> Answer:
+    environ = EnvironBuilder(path=path, method=method, base_url="http://app.test").get_environ()
+    if authorization is not None:
+        environ["HTTP_AUTHORIZATION"] = authorization
+    app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
+    try:
+        body = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    return Answer(int(status.split()[0]), list(headers.items()), body)
+
+
+def flask_app(kit: AttackKit) -> Flask:
+    app = Flask("attack-target")
+    app.config.update(kit.server.flask_config(leeway=0, algorithms=list(ALGORITHMS)))
+    Authgear(app)
+
+    @app.get("/protected")
+    @require_auth
+    def protected() -> object:
+        return jsonify(sub=current_user.id)
+
+    @app.get("/optional")
+    @require_auth(optional=True)
+    def optional() -> object:
+        return jsonify(sub=current_user.id if current_user else None)
+
+    return app
+
+
+def whoami(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The wrapped app: says which user the middleware gave it, or why there is none."""
+    user = environ.get(ENVIRON_USER)
+    error = environ.get(ENVIRON_ERROR)
+    body = json.dumps({"sub": user.id if user else None, "error": type(error).__name__ if error else None})
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body.encode()]
+
+
+def wsgi_app(kit: AttackKit) -> AuthgearMiddleware:
+    return AuthgearMiddleware(whoami, protect=["/api"], **kit.server.settings(leeway=0, algorithms=ALGORITHMS))
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    build: Callable[[AttackKit], WSGIApplication]
+    protected: str
+
+
+TARGETS = (
+    Target("flask", flask_app, "/protected"),
+    Target("flask-optional", flask_app, "/optional"),
+    Target("wsgi", wsgi_app, "/api/me"),
+    Target("wsgi-dot-segments", wsgi_app, "/public/../api/me"),
+)
+
+
+@pytest.fixture(scope="module")
+def kit() -> AttackKit:
+    return shared_kit()
+
+
+@pytest.fixture(scope="module")
+def apps(kit: AttackKit) -> dict[str, WSGIApplication]:
+    return {target.name: target.build(kit) for target in TARGETS}
+
+
+@pytest.fixture
+def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    with caplog.at_level(logging.ERROR):
+        yield
+    unexpected = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not unexpected
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+def test_control_tokens_reach_the_app(apps: dict[str, WSGIApplication], kit: AttackKit, target: Target) -> None:
+    for token, sub in ((kit.valid("ctl-rs"), "ctl-rs"), (kit.valid_es256("ctl-es"), "ctl-es")):
+        answer = call(apps[target.name], target.protected, f"Bearer {token}")
+        assert answer.status == 200
+        assert json.loads(answer.body)["sub"] == sub
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+@pytest.mark.parametrize("attack", CATALOGUE, ids=[a.id for a in CATALOGUE])
+def test_adapter_refuses(apps: dict[str, WSGIApplication], target: Target, attack: Attack) -> None:
+    answer = call(apps[target.name], target.protected, attack.authorization)
+    assert answer.status == attack.status, answer.body
+    headers = dict(answer.headers)
+    assert headers["Content-Type"].startswith("application/json")
+    assert headers["WWW-Authenticate"].startswith("Bearer realm=")
+    assert headers["Cache-Control"] == "no-store"
+    assert json.loads(answer.body)["error"] == ("invalid_request" if attack.status == 400 else "invalid_token")
+    text = answer.body.decode("utf-8", "replace")
+    for probe in attack.probes():
+        assert probe not in text
+        assert all(probe not in value for _, value in answer.headers)
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+@pytest.mark.parametrize("attack", CATALOGUE, ids=[a.id for a in CATALOGUE])
+def test_unprotected_wsgi_path_gets_no_user(apps: dict[str, WSGIApplication], attack: Attack) -> None:
+    """Outside ``protect`` the middleware only annotates: the app runs, but never with a user."""
+    answer = call(apps["wsgi"], "/elsewhere", attack.authorization)
+    assert answer.status == 200
+    seen = json.loads(answer.body)
+    assert seen["sub"] is None
+    assert seen["error"] in ("InvalidRequestError", "InvalidTokenError", "TokenError")
