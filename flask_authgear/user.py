@@ -25,11 +25,16 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
+    if type(value) in _SCALARS:  # most claims: immutable already, and cheaper to test than an ABC
+        return value
     if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return MappingProxyType({key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
+        return tuple([item if type(item) in _SCALARS else freeze(item) for item in value])
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
