@@ -9,11 +9,9 @@ extensions we do not implement (``crit``, ``b64``) reject the token outright.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -35,7 +33,6 @@ from ..user import (
 )
 from .jwks import JWKSCache, PublicKey
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 _MAX_KID = 256
@@ -49,18 +46,29 @@ class TokenError(InvalidTokenError):
         self.reason = reason
 
 
+# base64url to the standard alphabet in one C call. Characters of the standard alphabet that base64url does
+# not use ("+", "/") and padding become "*", which strict decoding refuses like any other stray byte.
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/***")
+# Padding to restore, by length modulo 4 (a length of 1 modulo 4 is never valid base64).
+_PADDING = (b"", b"", b"==", b"=")
+# The last character of a canonical segment leaves its unused low bits zero (4 bits when the length is 2
+# modulo 4, 2 bits when it is 3), so one value has exactly one spelling.
+_CANONICAL_LAST = ("", "", "AQgw", "AEIMQUYcgkosw048")
+
+
 def b64url_decode(segment: str) -> bytes:
     """Decode one canonical base64url segment (no padding, no other alphabet, no stray bits)."""
-    if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
+    remainder = len(segment) & 3
+    if not segment or remainder == 1:
+        raise TokenError("malformed")
+    if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
         raise TokenError("malformed")
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(
+            segment.encode("ascii").translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True
+        )
+    except (binascii.Error, UnicodeEncodeError):
         raise TokenError("malformed") from None
-    # Non-zero unused bits in the last character would give one value several spellings.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
-        raise TokenError("malformed")
-    return raw
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -74,16 +82,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    # "1e999" is valid JSON but parses to infinity: refused like the NaN and Infinity literals.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+)
+# The C scanner behind ``_decoder``: called directly it skips two regular-expression passes per document.
+_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+_JSON_WHITESPACE = " \t\n\r"
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
     """Parse a JOSE JSON object strictly: UTF-8, an object, no duplicate members, finite numbers."""
     try:
-        value = _decoder.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
+        text = raw.decode("utf-8")
+        if text[:1] == "{":
+            value, end = _scan_once(text, 0)
+            if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+                raise ValueError("extra data")
+        else:
+            value = _decoder.decode(text)
+    except (ValueError, StopIteration, RecursionError):
         raise TokenError("malformed") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise TokenError("malformed")
     return value
 
@@ -112,6 +139,9 @@ def _is_number(value: Any) -> bool:
     return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
+_ABSENT: Any = object()
+
+
 def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
     value = claims.get(name, False)
     if type(value) is not bool:
@@ -119,20 +149,108 @@ def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _str_list_claim(claims: Mapping[str, Any], name: str) -> list[str]:
-    value = claims.get(name, ())
-    if not isinstance(value, list | tuple) or not all(type(v) is str for v in value):
+def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = claims.get(name, _ABSENT)
+    if value is _ABSENT:
+        return ()
+    if not isinstance(value, list | tuple):
         raise TokenError("claim_type")
-    return list(value)
+    for item in value:
+        if type(item) is not str:
+            raise TokenError("claim_type")
+    return tuple(value)
+
+
+def _user_from_claims(claims: dict[str, Any]) -> AuthgearUser:
+    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
+    auth_time = claims.get("auth_time")
+    try:
+        authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
+    except (OverflowError, ValueError, OSError, TypeError):
+        raise TokenError("auth_time") from None
+    roles = _str_list_claim(claims, CLAIM_ROLES)
+    return AuthgearUser(
+        id=claims["sub"],
+        is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
+        is_verified=_bool_claim(claims, CLAIM_IS_VERIFIED),
+        can_reauthenticate=_bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
+        roles=frozenset(roles) if roles else _NO_ROLES,
+        amr=_str_list_claim(claims, "amr"),
+        authenticated_at=authenticated_at,
+        claims=claims,  # AuthgearUser stores a read-only deep copy
+        source="jwt",
+    )
+
+
+_NO_ROLES: frozenset[str] = frozenset()
+
+#: What the verified-token cache keeps per token: the user, the time it expires (leeway included) and the
+#: key that verified it.
+CacheEntry = tuple[AuthgearUser, float, PublicKey]
+
+
+class VerifiedTokenCache:
+    """A bounded LRU of verified tokens, keyed by their exact text.
+
+    Lookups take no lock: a dictionary read and an LRU bump are each atomic, and an entry is an immutable
+    tuple, so a reader sees a whole entry or none. Inserts and evictions take the lock, so the bound holds.
+    """
+
+    __slots__ = ("_entries", "_lock", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> CacheEntry | None:
+        entry = self._entries.get(token)
+        if entry is not None:
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
+                self._entries.move_to_end(token)
+            except KeyError:  # evicted by another thread since the read; the entry read is still whole
+                pass
+        return entry
+
+    def put(self, token: str, entry: CacheEntry) -> None:
+        entries = self._entries
+        with self._lock:
+            entries[token] = entry
+            entries.move_to_end(token)
+            while len(entries) > self.maxsize:
+                entries.popitem(last=False)
+
+    def discard(self, token: str, entry: CacheEntry) -> None:
+        """Forget ``token`` if it still maps to ``entry`` (a newer entry put meanwhile is kept)."""
+        with self._lock:
+            if self._entries.get(token) is entry:
+                del self._entries[token]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._entries
 
 
 class JWTVerifier:
     """Verifies Authgear JWT access tokens and turns them into :class:`AuthgearUser` objects.
 
     A token verified once is remembered by its exact text (LRU, ``token_cache_size`` entries) until its
-    ``exp``, and only while the key that signed it is still in the JWKS: a repeated token then costs a
-    dictionary lookup instead of a signature check. Failures are never remembered.
+    ``exp`` (leeway included), and only while the key that signed it is still the same key in the JWKS: a
+    repeated token then costs a dictionary lookup instead of a signature check. Failures are never remembered.
+
+    The cold path does once what can be done once: allowed algorithms are looked up at start-up, and a header
+    segment that passed the header rules and led to a valid signature is remembered (Authgear signs every token
+    of a key with the same header), so only the payload is decoded per token.
     """
+
+    #: Distinct verified header segments remembered; a handful in practice (one per signing key).
+    HEADER_CACHE_SIZE = 64
 
     def __init__(self, settings: Settings, jwks: JWKSCache, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -143,48 +261,67 @@ class JWTVerifier:
         self._issuer = settings.issuer
         self._leeway = settings.leeway
         self._require_typ = settings.require_typ
-        self._cache_size = settings.token_cache_size
-        self._cache: OrderedDict[str, tuple[AuthgearUser, float, PublicKey]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._max_length = settings.max_header_bytes
+        self._cache = VerifiedTokenCache(settings.token_cache_size) if settings.token_cache_size else None
+        self._headers: dict[str, tuple[str, str]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
 
+    @property
+    def cache(self) -> VerifiedTokenCache | None:
+        """The verified-token cache, or None when ``token_cache_size`` is 0."""
+        return self._cache
+
     def verify(self, token: str) -> AuthgearUser:
         """Return the token's user or raise :class:`InvalidTokenError` (or 503 when no keys can be had)."""
-        if self._cache_size:
-            entry = self._cache.get(token)
-            if entry is not None:
-                user, expires, key = entry
-                if self._clock() < expires and self.jwks.current(key.kid) is key:
-                    self.cache_hits += 1
-                    return user
-                with self._cache_lock:
-                    self._cache.pop(token, None)
-            self.cache_misses += 1
-        user, expires, key = self._verify(token)
-        if self._cache_size:
-            with self._cache_lock:
-                self._cache[token] = (user, expires, key)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return user
+        cache = self._cache
+        if cache is None:
+            return self._verify(token)[0]
+        entry = cache.get(token)
+        if entry is not None:
+            user, expires, key = entry
+            if self._clock() < expires and self.jwks.current(key.kid) is key:
+                self.cache_hits += 1
+                return user
+            cache.discard(token, entry)
+        self.cache_misses += 1
+        entry = self._verify(token)
+        cache.put(token, entry)
+        return entry[0]
 
-    def _verify(self, token: str) -> tuple[AuthgearUser, float, PublicKey]:
-        if len(token) > self.settings.max_header_bytes:
+    def _verify(self, token: str) -> CacheEntry:
+        if len(token) > self._max_length:
             raise TokenError("oversized")
-        header, claims, signing_input, signature = split_token(token)
-        key = self.check_header(header)
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise TokenError("malformed")
+        header_seg, payload_seg, signature_seg = parts
+        checked = self._headers.get(header_seg)
+        header = None if checked is not None else json_object(b64url_decode(header_seg))
+        claims = json_object(b64url_decode(payload_seg))
+        signature = b64url_decode(signature_seg)
+        if checked is None:
+            checked = self._check_header_fields(header)  # type: ignore[arg-type]
+        alg, kid = checked
+        key = self._key(alg, kid)
+        signing_input = token[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
         try:
-            valid = self._algorithms[header["alg"]].verify(signing_input, signature, key.key)
+            valid = self._algorithms[alg].verify(signing_input, signature, key.key)
         except (ValueError, TypeError, JoseError):  # a signature the algorithm cannot even parse
             valid = False
         if not valid:
             raise TokenError("signature")
+        if header is not None:
+            # Only headers that led to a valid signature are remembered, so nobody can fill this with junk.
+            headers = self._headers
+            if len(headers) >= self.HEADER_CACHE_SIZE:
+                headers.clear()
+            headers[header_seg] = checked
         expires = self.check_claims(claims)
-        return self.to_user(claims), expires, key
+        return _user_from_claims(claims), expires, key
 
-    def check_header(self, header: Mapping[str, Any]) -> PublicKey:
-        """Apply the header rules and return the key to verify with."""
+    def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        """The header rules that need no key; returns (alg, kid)."""
         alg = header.get("alg")
         if type(alg) is not str or alg not in self._algorithms:
             raise TokenError("alg")
@@ -197,12 +334,19 @@ class JWTVerifier:
         kid = header.get("kid")
         if type(kid) is not str or not kid or len(kid) > _MAX_KID:
             raise TokenError("kid")
+        return alg, kid
+
+    def _key(self, alg: str, kid: str) -> PublicKey:
         key = self.jwks.get(kid)
         if key is None:
             raise TokenError("unknown_kid")
         if alg not in key.algorithms:
             raise TokenError("alg")
         return key
+
+    def check_header(self, header: Mapping[str, Any]) -> PublicKey:
+        """Apply the header rules and return the key to verify with."""
+        return self._key(*self._check_header_fields(header))
 
     def check_claims(self, claims: Mapping[str, Any]) -> float:
         """Apply the registered-claim rules; return the time after which the token is expired."""
