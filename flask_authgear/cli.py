@@ -201,6 +201,8 @@ def cmd_dev_server(args: argparse.Namespace) -> int:
         server.start()
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except SystemExit:  # Werkzeug exits when the port is taken
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: the port is in use") from None
 
     def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt

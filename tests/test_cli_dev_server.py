@@ -1,0 +1,174 @@
+"""``flask-authgear dev-server`` and ``token`` as real processes: the console script, the state file, the mint route."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from flask_authgear.testing.devserver import SECRET_HEADER, DevServer
+
+SCRIPT = shutil.which("flask-authgear", path=str(Path(sys.executable).parent))
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT is not None, "the flask-authgear console script is not installed"
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A dev server started the way a developer starts it, stopped with SIGTERM at the end."""
+    state = tmp_path_factory.mktemp("dev") / "state" / "dev-server.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_authgear", "dev-server", "--state-file", str(state), "--json", "--sub", "dev"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        yield {"process": process, "state": state, **first}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+
+
+def env_for(dev: dict[str, Any]) -> dict[str, str]:
+    return {**os.environ, "FLASK_AUTHGEAR_DEV_STATE": str(dev["state"])}
+
+
+def test_dev_server_prints_a_ready_token_that_verifies(dev):
+    assert dev["endpoint"].startswith("http://127.0.0.1:")
+    result = cli("verify", dev["token"], "--endpoint", dev["endpoint"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Result: VALID, user dev" in result.stdout
+
+
+def test_state_file_is_private(dev):
+    state = Path(dev["state"])
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+    assert json.loads(state.read_text())["endpoint"] == dev["endpoint"]
+
+
+def test_token_command_mints_tokens_with_roles_and_claims(dev):
+    minted = cli(
+        "token", "--sub", "alice", "--role", "admin", "--role", "ops", "--claim", "tenant=acme", env=env_for(dev)
+    )
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
+    result = cli("verify", token, "--endpoint", dev["endpoint"], "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert data["user"]["id"] == "alice" and data["user"]["roles"] == ["admin", "ops"]
+    assert data["claims"]["tenant"] == "acme"
+
+
+def test_token_command_mints_an_expired_token(dev):
+    minted = cli("token", "--expires-in", "-300", "--state-file", str(dev["state"]))
+    assert minted.returncode == 0, minted.stderr
+    result = cli("verify", minted.stdout.strip(), "--endpoint", dev["endpoint"])
+    assert result.returncode == 1
+    assert "expired 5 minutes ago" in result.stdout
+
+
+def test_token_command_creates_a_resolver_session(dev):
+    minted = cli("token", "--session", "--sub", "bob", "--role", "editor", "--json", env=env_for(dev))
+    assert minted.returncode == 0, minted.stderr
+    session = json.loads(minted.stdout)
+    by_token = cli("resolve", "--endpoint", dev["endpoint"], "--token", session["token"])
+    assert by_token.returncode == 0
+    assert "Result: AUTHENTICATED, user bob (roles: editor)" in by_token.stdout
+    by_cookie = cli("resolve", "--endpoint", dev["endpoint"], "--cookie", session["cookie"])
+    assert by_cookie.returncode == 0
+
+
+def test_token_command_checks_the_endpoint_against_the_state_file(dev):
+    result = cli("token", "--endpoint", "http://127.0.0.1:1", env=env_for(dev))
+    assert result.returncode == 2
+    assert f"runs at {dev['endpoint']}, not http://127.0.0.1:1" in result.stderr
+
+
+def test_token_command_refuses_bad_claims(dev):
+    result = cli("token", "--claim", "sub=mallory", env=env_for(dev))
+    assert result.returncode == 2
+    assert "claims must not set sub" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mint_route_needs_the_secret(dev):
+    url = dev["endpoint"] + "/_dev/token"
+    assert requests.post(url, json={"sub": "x"}, timeout=5).status_code == 403
+    assert requests.post(url, json={"sub": "x"}, headers={SECRET_HEADER: "guess"}, timeout=5).status_code == 403
+    secret = json.loads(Path(dev["state"]).read_text())["secret"]
+    assert requests.get(url, headers={SECRET_HEADER: secret}, timeout=5).status_code == 405
+    bad = requests.post(url, json={"sub": "x", "roles": "admin"}, headers={SECRET_HEADER: secret}, timeout=5)
+    assert bad.status_code == 400 and bad.json() == {"error": "roles must be a list of strings"}
+    ok = requests.post(url, json={"sub": "x"}, headers={SECRET_HEADER: secret}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["token"].count(".") == 2
+
+
+def test_no_state_file_is_a_clear_error(tmp_path):
+    result = cli("token", "--state-file", str(tmp_path / "missing.json"))
+    assert result.returncode == 2
+    assert "no running dev server found" in result.stderr
+
+
+def test_a_stale_state_file_is_a_clear_error(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"endpoint": "http://127.0.0.1:1", "secret": "s"}))
+    result = cli("token", "--state-file", str(state))
+    assert result.returncode == 2
+    assert "does not answer at http://127.0.0.1:1; is it still running?" in result.stderr
+
+
+def test_sigterm_stops_the_server_and_removes_the_state_file(tmp_path):
+    state = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_authgear", "dev-server", "--state-file", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    assert banner.startswith("Authgear dev server running at http://127.0.0.1:")
+    endpoint = banner.split()[-1]
+    assert state.exists()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert not state.exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(endpoint + "/oauth2/jwks", timeout=2)
+
+
+def test_dev_server_binds_loopback_only():
+    with pytest.raises(ValueError, match="loopback"):
+        DevServer("0.0.0.0")
+    result = cli("dev-server", "--host", "192.0.2.1")
+    assert result.returncode == 2 and "binds only loopback addresses" in result.stderr
+
+
+def test_dev_server_reports_a_busy_port(dev):
+    port = dev["endpoint"].rsplit(":", 1)[1]
+    result = cli("dev-server", "--port", port, "--state-file", "/dev/null/x")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_the_library_test_server_has_no_mint_route(authgear_server):
+    response = requests.post(authgear_server.endpoint + "/_dev/token", json={}, timeout=5)
+    assert response.status_code == 404

@@ -1,0 +1,104 @@
+"""``flask authgear verify`` / ``resolve``: the same explanations, with the app's own settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from flask_authgear import Authgear
+from flask_authgear.cli import flask_group
+from flask_authgear.testing import AuthgearTestServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as running:
+        yield running
+
+
+def make_app(server: AuthgearTestServer, **settings: object) -> Flask:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app, **settings)
+    return app
+
+
+def test_verify_uses_the_extension_settings(server):
+    app = make_app(server, audience=["https://api.example.com"])
+    runner = app.test_cli_runner()
+    token = server.issue_token("alice")
+    result = runner.invoke(flask_group, ["verify", token])
+    assert result.exit_code == 1  # the app accepts only the API audience, given as a keyword override
+    assert "https://api.example.com" in result.output and "FAIL  aud" in result.output
+    good = server.issue_token("alice", aud=["https://api.example.com"])
+    result = runner.invoke(flask_group, ["verify", good])
+    assert result.exit_code == 0, result.output
+    assert "Result: VALID, user alice" in result.output
+
+
+def test_verify_without_the_extension_reads_the_config(server):
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    result = app.test_cli_runner().invoke(flask_group, ["verify", server.issue_token(expires_in=-120), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["reason"] == "expired"
+
+
+def test_verify_with_bad_config_is_a_usage_error(server):
+    app = Flask(__name__)
+    app.config["AUTHGEAR_ENDPOINT"] = "ftp://example.com"
+    result = app.test_cli_runner().invoke(flask_group, ["verify", "tok"])
+    assert result.exit_code == 2
+    assert "bad setting: endpoint must be an absolute" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_resolve_uses_the_app_settings(server):
+    app = make_app(server)
+    runner = app.test_cli_runner()
+    session = server.create_session("carol", roles=["ops"])
+    result = runner.invoke(flask_group, ["resolve", "--cookie", session.cookie])
+    assert result.exit_code == 0, result.output
+    assert "Result: AUTHENTICATED, user carol (roles: ops)" in result.output
+    assert runner.invoke(flask_group, ["resolve"]).exit_code == 2
+    server.fail("resolver", "500")
+    try:
+        failed = runner.invoke(flask_group, ["resolve", "--token", "t"])
+    finally:
+        server.heal()
+    assert failed.exit_code == 2 and "answered HTTP 500" in failed.output
+
+
+def test_flask_command_line_finds_the_group_through_the_entry_point(server, tmp_path: Path):
+    (tmp_path / "myapp.py").write_text(
+        textwrap.dedent(
+            f"""
+            from flask import Flask
+            from flask_authgear import Authgear
+
+            app = Flask(__name__)
+            app.config["AUTHGEAR_ENDPOINT"] = "{server.endpoint}"
+            Authgear(app)
+            """
+        )
+    )
+    flask = Path(sys.executable).parent / "flask"
+    env = {**os.environ, "FLASK_APP": "myapp:app", "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [str(flask), "authgear", "verify", server.issue_token("dora")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Result: VALID, user dora" in result.stdout
