@@ -1,4 +1,12 @@
-"""The one verifier: a request's headers in, an :class:`AuthgearUser` or an :class:`AuthgearError` out."""
+"""The one verifier: a request's headers in, an :class:`AuthgearUser` or an :class:`AuthgearError` out.
+
+Modes:
+
+* ``jwt``: the bearer token is a JWT access token, verified locally against the project's JWKS.
+* ``resolver``: the bearer token or session cookie is checked by Authgear's resolver endpoint (cached).
+* ``proxy``: a trusted reverse proxy already asked the resolver; its ``X-Authgear-*`` headers are read.
+* ``auto``: a JWT-shaped bearer token is verified locally, an opaque token or a cookie goes to the resolver.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +16,31 @@ from typing import Any
 import requests
 
 from ..config import Settings
-from ..errors import AuthgearError, InvalidTokenError, MissingCredentialsError
+from ..errors import AuthgearError, InvalidRequestError, InvalidTokenError, MissingCredentialsError
 from ..user import AuthgearUser
 from .credentials import bearer_token
+from .csrf import CSRFGuard
 from .jwks import JWKSCache
-from .jwt import JWTVerifier
+from .jwt import JWTVerifier, looks_like_jwt
+from .proxy import ProxyHeaderReader, networks_description
 from .request import RequestData
+from .resolver import ResolverClient
 
 logger = logging.getLogger("flask_authgear")
+
+#: Largest ``Cookie`` header forwarded to the resolver, in bytes.
+MAX_COOKIE_BYTES = 16384
+
+
+def _cookie(value: str | None) -> str | None:
+    """The Cookie header to forward, None when absent, or 400 when it could not be forwarded safely."""
+    if not value:
+        return None
+    if len(value) > MAX_COOKIE_BYTES:
+        raise InvalidRequestError("The Cookie header is too large.")
+    if not value.isprintable() or not value.isascii():
+        raise InvalidRequestError("The Cookie header is malformed.")
+    return value
 
 
 class Verifier:
@@ -28,16 +53,43 @@ class Verifier:
         self.settings = settings
         self.jwks = JWKSCache(settings, session)
         self.jwt = JWTVerifier(settings, self.jwks)
+        mode = settings.mode
+        self.resolver: ResolverClient | None = ResolverClient(settings) if mode in ("resolver", "auto") else None
+        self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
+        self.csrf = CSRFGuard(settings)
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
-        """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), Authgear down 503."""
+        """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
+        cookie request 403, Authgear down or answering garbage 503."""
+        mode = self.settings.mode
         token = bearer_token(request.authorization, self.settings.max_header_bytes)
-        if token is None:
+        if mode == "jwt":
+            if token is None:
+                raise MissingCredentialsError()
+            return self.verify_token(token)
+        cookie = _cookie(request.cookie)
+        if token is None and cookie is not None:
+            self.csrf.check(request)  # before anything else: a forged request costs no resolver call
+        if self.proxy is not None:
+            return self.proxy.authenticate(request)
+        if token is None and cookie is None:
             raise MissingCredentialsError()
-        return self.verify_token(token)
+        if mode == "auto" and token is not None and looks_like_jwt(token):
+            return self._verify_jwt(token)
+        return self._resolve(None if token is None else f"Bearer {token}", cookie)
 
     def verify_token(self, token: str) -> AuthgearUser:
-        """Verify a JWT access token locally."""
+        """Verify a bearer token as the configured mode does: locally for ``jwt`` (and JWT-shaped tokens in
+        ``auto``), through the resolver for ``resolver`` and for opaque tokens in ``auto``."""
+        if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
+            return self._resolve(f"Bearer {token}", None)
+        return self._verify_jwt(token)
+
+    def trusts_proxy(self, remote_addr: str | None) -> bool:
+        """Whether ``remote_addr`` is a trusted proxy whose ``X-Authgear-*`` headers are read (proxy mode)."""
+        return self.proxy is not None and self.proxy.is_trusted(remote_addr)
+
+    def _verify_jwt(self, token: str) -> AuthgearUser:
         try:
             return self.jwt.verify(token)
         except AuthgearError:
@@ -47,10 +99,30 @@ class Verifier:
             logger.exception("unexpected error while verifying a token")
             raise InvalidTokenError() from None
 
+    def _resolve(self, authorization: str | None, cookie: str | None) -> AuthgearUser:
+        if self.resolver is None:  # not reachable: only resolver and auto modes get here
+            raise InvalidTokenError()
+        user = self.resolver.resolve(authorization, cookie)
+        if user is not None:
+            return user
+        if authorization is None:
+            raise InvalidTokenError("The session is invalid or has expired.")
+        raise InvalidTokenError()
+
     def health(self) -> dict[str, Any]:
-        """Readiness information: JWKS freshness, cache counters, last error."""
-        return {
-            "mode": self.settings.mode,
-            "jwks": self.jwks.health(),
-            "token_cache": {"hits": self.jwt.cache_hits, "misses": self.jwt.cache_misses},
-        }
+        """Readiness information: JWKS freshness, cache counters (token cache, resolver cache), last errors."""
+        mode = self.settings.mode
+        out: dict[str, Any] = {"mode": mode}
+        if mode in ("jwt", "auto"):
+            out["jwks"] = self.jwks.health()
+            out["token_cache"] = {"hits": self.jwt.cache_hits, "misses": self.jwt.cache_misses}
+        if self.resolver is not None:
+            out["resolver"] = self.resolver.health()
+        if self.proxy is not None:
+            out["trusted_proxies"] = networks_description(self.proxy.networks)
+        return out
+
+    def close(self) -> None:
+        """Release the resolver's connections and cache backend (tests and short-lived processes)."""
+        if self.resolver is not None:
+            self.resolver.close()

@@ -1,0 +1,85 @@
+"""Cross-site request forgery protection for cookie sessions (resolver, auto and proxy modes).
+
+Why: a browser attaches cookies to every request for the site, including a form POST or a ``fetch`` that
+some other site makes. A bearer token is only sent by code that holds it, so bearer requests cannot be
+forged this way; a cookie session can. So a state-changing request (every method except GET, HEAD, OPTIONS
+and TRACE) that is authenticated by a cookie, and not by an ``Authorization`` header, must come from our
+own origin or from one listed in ``trusted_origins``; otherwise it gets a 403 with a fixed description
+before the resolver is even asked.
+
+How a cross-site request is recognised (the same rules as Go's ``net/http.CrossOriginProtection``):
+
+1. an ``Origin`` listed in ``trusted_origins`` is allowed;
+2. when the browser sends ``Sec-Fetch-Site`` (it cannot be set by page scripts), only ``same-origin`` and
+   ``none`` (the user typed the URL or used a bookmark) are allowed; ``same-site`` and ``cross-site`` are not;
+3. without ``Sec-Fetch-Site`` (older browsers), an ``Origin`` whose host differs from the request's ``Host``
+   is refused, and so is ``Origin: null``;
+4. with neither header the request did not come from a browser page that could be forged: allowed.
+
+Set ``csrf_protection=False`` only when another layer (a CSRF token, ``SameSite=Strict`` cookies that you
+control) already protects every state-changing route.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..config import Settings
+from ..errors import ForbiddenError
+from .request import RequestData
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
+DESCRIPTION = "Cross-site requests authenticated by a session cookie are not allowed."
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+class CrossSiteRequestError(ForbiddenError):
+    """A cookie-authenticated, state-changing request that came from another site (403)."""
+
+    description = DESCRIPTION
+
+
+def _origin_host(origin: str) -> str | None:
+    """The ``host[:port]`` of an Origin, lowercase, without the scheme's default port; None if unusable."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or parts.path or parts.query or parts.fragment:
+        return None
+    return _strip_default_port(parts.netloc.lower(), parts.scheme)
+
+
+def _strip_default_port(host: str, scheme: str) -> str:
+    default = _DEFAULT_PORTS.get(scheme, "")
+    return host[: -len(default)] if default and host.endswith(default) else host
+
+
+class CSRFGuard:
+    """Applies the rules above; one instance per verifier."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.csrf_protection
+        self.trusted_origins = frozenset(settings.trusted_origins)
+
+    def check(self, request: RequestData) -> None:
+        """Raise :class:`CrossSiteRequestError` for a forged-looking cookie request; call only for cookie auth."""
+        if not self.enabled or request.method.upper() in SAFE_METHODS:
+            return
+        origin = request.origin
+        if origin is not None and origin.strip().rstrip("/").lower() in self.trusted_origins:
+            return
+        fetch_site = request.sec_fetch_site
+        if fetch_site is not None:
+            if fetch_site.strip().lower() in ALLOWED_FETCH_SITES:
+                return
+            raise CrossSiteRequestError()
+        if origin is None:
+            return
+        origin_host = _origin_host(origin.strip())
+        if origin_host is None or not request.host:
+            raise CrossSiteRequestError()
+        own_host = _strip_default_port(request.host.strip().lower(), urlsplit(origin.strip()).scheme)
+        if origin_host != own_host:
+            raise CrossSiteRequestError()
