@@ -1,0 +1,178 @@
+"""The examples in ``examples/`` work as documented: in process, and run as scripts over real HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import requests
+from werkzeug.test import Client
+
+from flask_authgear.testing import AuthgearTestServer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+REALM = 'Bearer realm="authgear"'
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+flask_api = load("flask_api")
+wsgi_app = load("wsgi_app")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as running:
+        yield running
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- examples/flask_api.py ------------------------------------------------------------------------------------
+
+
+def test_flask_api_routes(server: AuthgearTestServer) -> None:
+    client = flask_api.create_app(server.flask_config()).test_client()
+    viewer = bearer(server.issue_token("alice", roles=["viewer"], amr=["pwd", "otp"], auth_time=1_700_000_000))
+    admin = bearer(server.issue_token("bob", roles=["admin"]))
+
+    assert client.get("/public").get_json() == {"message": "Anyone can read this."}
+
+    refused = client.get("/me")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == REALM
+    assert client.get("/me", headers=viewer).get_json() == {
+        "user": {
+            "id": "alice",
+            "roles": ["viewer"],
+            "is_verified": True,
+            "is_anonymous": False,
+            "amr": ["pwd", "otp"],
+            "authenticated_at": "2023-11-14T22:13:20+00:00",
+            "source": "jwt",
+        }
+    }
+
+    forbidden = client.get("/admin", headers=viewer)
+    assert forbidden.status_code == 403
+    assert forbidden.get_json()["error"] == "insufficient_scope"
+    assert client.get("/admin", headers=admin).get_json() == {"message": "Welcome to the admin area, bob."}
+
+    assert client.get("/hello").get_json() == {"message": "Hello, stranger!"}
+    assert client.get("/hello", headers=viewer).get_json() == {"message": "Hello, alice!"}
+    invalid = client.get("/hello", headers=bearer("not-a-token"))
+    assert invalid.status_code == 401
+    assert invalid.get_json()["error"] == "invalid_token"
+
+    health = client.get("/health").get_json()
+    assert health["mode"] == "jwt"
+    assert health["jwks"]["ready"] is True
+    assert health["jwks"]["keys"] == 1
+
+
+def test_flask_api_reads_the_environment(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGEAR_ENDPOINT", server.endpoint)
+    monkeypatch.setenv("AUTHGEAR_REALM", "from-env")
+    client = flask_api.create_app().test_client()
+    assert client.get("/me").headers["WWW-Authenticate"] == 'Bearer realm="from-env"'
+    assert client.get("/me", headers=bearer(server.issue_token("env"))).get_json()["user"]["id"] == "env"
+
+
+def test_flask_api_apps_are_independent(server: AuthgearTestServer) -> None:
+    with AuthgearTestServer() as other:
+        first = flask_api.create_app(server.flask_config()).test_client()
+        second = flask_api.create_app(other.flask_config()).test_client()
+        assert first.get("/me", headers=bearer(server.issue_token("a"))).status_code == 200
+        assert second.get("/me", headers=bearer(server.issue_token("a"))).status_code == 401
+        assert second.get("/me", headers=bearer(other.issue_token("b"))).status_code == 200
+
+
+# -- examples/wsgi_app.py -------------------------------------------------------------------------------------
+
+
+def test_wsgi_app_routes(server: AuthgearTestServer) -> None:
+    client = Client(wsgi_app.create_app(**server.settings()))
+    token = bearer(server.issue_token("carol", roles=["b", "a"]))
+    assert client.get("/").json == {"message": "Hello, stranger!"}
+    assert client.get("/", headers=token).json == {"message": "Hello, carol!"}
+    refused = client.get("/api/me")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == REALM
+    assert client.get("/api/me", headers=bearer("bad")).status_code == 401
+    assert client.get("/api/me", headers=token).json == {"id": "carol", "roles": ["a", "b"]}
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_wsgi_app_protect_override(server: AuthgearTestServer) -> None:
+    client = Client(wsgi_app.create_app(protect=["/"], public=["/api"], **server.settings()))
+    assert client.get("/").status_code == 401
+    assert client.get("/api/me").status_code == 404  # not refused by the middleware: the app has no user for it
+
+
+# -- run as scripts -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"the example exited early: {process.stdout.read() if process.stdout else b''!r}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+@pytest.mark.parametrize(
+    ("script", "protected"),
+    [pytest.param("flask_api.py", "/me", id="flask_api"), pytest.param("wsgi_app.py", "/api/me", id="wsgi_app")],
+)
+def test_examples_run_as_scripts(server: AuthgearTestServer, script: str, protected: str) -> None:
+    port = free_port()
+    env = {**os.environ, "AUTHGEAR_ENDPOINT": server.endpoint, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / script), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + protected, process)
+        refused = requests.get(base + protected, timeout=5)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == REALM
+        allowed = requests.get(base + protected, headers=bearer(server.issue_token("script-user")), timeout=5)
+        assert allowed.status_code == 200
+        assert "script-user" in allowed.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
