@@ -141,7 +141,7 @@ def test_prefix_matching(middleware: AuthgearMiddleware, path: str, protected: b
     assert middleware.is_protected(path) is protected
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": None}
     statuses: list[str] = []
-    middleware(environ, lambda status, headers, exc_info=None: statuses.append(status))  # type: ignore[arg-type,misc]
+    middleware(environ, lambda status, headers, exc_info=None: statuses.append(status))  # type: ignore[arg-type]
     assert statuses == (["401 Unauthorized"] if protected else ["200 OK"])
 
 
