@@ -25,7 +25,12 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask
+
+    from ..user import AuthgearUser
+    from ..wsgi import AuthgearMiddleware
+    from .client import AuthgearClient
 
 CLAIMS_PREFIX = "https://authgear.com/claims/user/"
 #: Cookie names Authgear's resolver reads, in order.
@@ -44,6 +49,8 @@ FAILURES = (
     "invalid_answer",
 )
 TARGETS = ("discovery", "jwks", "resolver")
+#: Where :meth:`AuthgearTestServer.configure` records the server in ``app.extensions``.
+TEST_SERVER_EXTENSION = "authgear.test_server"
 
 
 @dataclass
@@ -172,6 +179,33 @@ class AuthgearTestServer:
     def flask_config(self, **overrides: Any) -> dict[str, Any]:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
         return {f"AUTHGEAR_{k.upper()}": v for k, v in self.settings(**overrides).items()}
+
+    def configure(self, app: Flask, **overrides: Any) -> Flask:
+        """Point a Flask app at this server (its ``AUTHGEAR_*`` config); call it before ``Authgear(app)``.
+
+        The app also remembers the server, so ``AuthgearClient`` test clients can mint tokens for it.
+        """
+        if "authgear" in app.extensions:
+            raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
+        app.config.update(self.flask_config(**overrides))
+        app.extensions[TEST_SERVER_EXTENSION] = self
+        return app
+
+    def middleware(self, app: WSGIApplication, **overrides: Any) -> AuthgearMiddleware:
+        """Wrap a WSGI app in ``AuthgearMiddleware`` trusting this server (``protect=`` and others pass through)."""
+        from ..wsgi import AuthgearMiddleware
+
+        return AuthgearMiddleware(app, **self.settings(**overrides))
+
+    def test_client(self, app: Flask, user: str | AuthgearUser | None = "user-1", **claims: Any) -> AuthgearClient:
+        """A Flask test client that sends a token for ``user`` (a user id or an ``AuthgearUser``) on every request.
+
+        Extra keywords are those of :meth:`issue_token` (``roles=``, ``is_verified=``, ``expires_in=`` ...).
+        ``user=None`` gives a client without credentials that can :meth:`AuthgearClient.login` later.
+        """
+        from .client import AuthgearClient
+
+        return AuthgearClient(app, app.response_class, server=self, user=user, **claims)
 
     # -- keys and tokens ---------------------------------------------------------------------------------
 
@@ -351,6 +385,20 @@ class AuthgearTestServer:
         with self._lock:
             self._state.hits.clear()
 
+    def failing(self, target: str, mode: str, **options: Any) -> _Failing:
+        """Context manager: ``target`` fails (see :meth:`fail`) inside the block and is healed after it."""
+        return _Failing(self, target, mode, options)
+
+    def reset(self) -> None:
+        """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
+        with self._lock:
+            self._state.sessions.clear()
+            self._state.revoked_jti.clear()
+            self._state.disabled_users.clear()
+            self._state.failures.clear()
+            self._state.hits.clear()
+            self._extra_jwks = []
+
     # -- the WSGI app ------------------------------------------------------------------------------------
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -494,6 +542,18 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+
+class _Failing:
+    def __init__(self, server: AuthgearTestServer, target: str, mode: str, options: dict[str, Any]) -> None:
+        self.server, self.target, self.mode, self.options = server, target, mode, options
+
+    def __enter__(self) -> AuthgearTestServer:
+        self.server.fail(self.target, self.mode, **self.options)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.heal(self.target)
 
 
 class _Unreachable:
