@@ -169,9 +169,8 @@ def test_resolver_failure_is_a_503_for_a_resolver_mode_app(server):
 
 def test_unreachable_refuses_connections_then_comes_back(server):
     url = f"{server.endpoint}/oauth2/jwks"
-    with server.unreachable():
-        with pytest.raises(requests.ConnectionError):
-            requests.get(url, timeout=2)
+    with server.unreachable(), pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
     assert requests.get(url, timeout=5).status_code == 200
 
 
