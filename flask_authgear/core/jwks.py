@@ -13,6 +13,8 @@ Rules, and why:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import threading
@@ -92,6 +94,8 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
     try:
         if kty == "RSA":
             public = {k: entry[k] for k in ("kty", "n", "e")}
+            if _modulus_bits(public["n"]) < MIN_RSA_BITS:  # checked before import: no key object, no warning
+                return None
             rsa_key = RSAKey.import_key(public)
             if rsa_key.public_key.key_size < MIN_RSA_BITS:
                 return None
@@ -107,7 +111,7 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
             candidates = _CURVE_ALGS["Ed25519"]
         else:
             return None  # "oct" and anything else: never a verification key from a public JWKS
-    except (KeyError, TypeError, ValueError, JoseError):
+    except (KeyError, TypeError, ValueError, binascii.Error, JoseError):
         return None
     algorithms = frozenset(candidates) & allowed_algorithms
     if alg is not None:
@@ -116,6 +120,12 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
         return None
     fingerprint = json.dumps([public, sorted(algorithms)], sort_keys=True)
     return PublicKey(kid=kid, key=key, algorithms=algorithms, fingerprint=fingerprint)
+
+
+def _modulus_bits(n: Any) -> int:
+    if not isinstance(n, str) or len(n) > 2048:
+        raise ValueError("bad RSA modulus")
+    return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
 
 
 @dataclass(slots=True)
@@ -164,12 +174,14 @@ class JWKSCache:
         self._refresh_if_expired(now)
         key = self._keys.get(kid)
         if key is None and self._fetched_at is not None:
-            if self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
+            # A fetch in progress may bring the kid: wait for it. Otherwise fetch only when the cooldown allows.
+            if self._lock.locked() or self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
                 self._refresh(now, unknown_kid=True)
-                key = self._keys.get(kid)
             else:
                 self.stats.refetches_refused += 1
                 logger.debug("JWKS refetch for an unknown kid refused: cooldown")
+            # Read again: another thread may have installed new keys meanwhile.
+            key = self._keys.get(kid)
         return key
 
     def current(self, kid: str) -> PublicKey | None:
@@ -220,9 +232,13 @@ class JWKSCache:
         try:
             # Another thread may have fetched while we waited for the lock.
             if self._fetched_at is not None:
-                if unknown_kid and self._last_attempt >= now:
-                    return
-                if not unknown_kid and now - self._fetched_at < self.settings.jwks_cache_ttl:
+                if unknown_kid:
+                    if self._last_attempt >= now:
+                        return
+                    if self._clock() - self._last_attempt < self.settings.jwks_refetch_cooldown:
+                        self.stats.refetches_refused += 1
+                        return
+                elif now - self._fetched_at < self.settings.jwks_cache_ttl:
                     return
             if self._clock() - self._last_failure < FAILURE_BACKOFF:
                 self._check_usable()
