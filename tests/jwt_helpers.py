@@ -1,0 +1,85 @@
+"""Helpers for the JWKS and JWT tests: a controllable clock and signing of exact headers and claims."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from werkzeug.serving import make_server
+
+from flask_authgear import Settings
+from flask_authgear.core import JWKSCache, JWTVerifier
+from flask_authgear.testing import AuthgearTestServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SigningKey = RSAKey | ECKey | OKPKey
+
+
+class Clock:
+    """A clock that only moves when told to, so cache ages are exact and no test sleeps."""
+
+    def __init__(self, start: float = 10_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+def sign(
+    claims: Mapping[str, Any],
+    key: SigningKey,
+    *,
+    alg: str = "RS256",
+    header: Mapping[str, Any] | None = None,
+) -> str:
+    """A compact JWS of exactly ``claims``; the header is Authgear's (alg, at+jwt, the key's kid) plus ``header``."""
+    head: dict[str, Any] = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
+    head.update(header or {})
+    return jwt.encode(head, dict(claims), key, algorithms=[alg])
+
+
+def jwt_verifier(
+    server: AuthgearTestServer, clock: Clock | None = None, **overrides: Any
+) -> tuple[JWTVerifier, JWKSCache]:
+    """A JWT verifier for ``server`` whose JWKS cache runs on ``clock`` (token times stay real)."""
+    settings = Settings(**server.settings(**overrides))
+    cache = JWKSCache(settings, clock=clock) if clock is not None else JWKSCache(settings)
+    return JWTVerifier(settings, cache), cache
+
+
+@contextmanager
+def serve_json(documents: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, int]]]:
+    """Serve fixed JSON documents by path on 127.0.0.1; yields the origin and a per-path hit counter."""
+    hits: dict[str, int] = {}
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        hits[path] = hits.get(path, 0) + 1
+        if path not in documents:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(documents[path]).encode()]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
