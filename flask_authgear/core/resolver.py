@@ -156,7 +156,8 @@ class ResolverStats:
 
     local_hits: int = 0
     shared_hits: int = 0
-    misses: int = 0
+    #: Lookups that got past the local level (shared hits plus misses).
+    lookups: int = 0
     resolver_calls: int = 0
     failures: int = 0
     coalesced: int = 0
@@ -230,7 +231,7 @@ class ResolverClient:
             "hits": s.local_hits + s.shared_hits,
             "local_hits": s.local_hits,
             "shared_hits": s.shared_hits,
-            "misses": s.misses,
+            "misses": s.lookups - s.shared_hits,
             "resolver_calls": s.resolver_calls,
             "failures": s.failures,
             "coalesced": s.coalesced,
@@ -259,6 +260,7 @@ class ResolverClient:
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
+        self.stats.lookups += 1
         headers = self._headers(authorization, cookie)
         use_backend = time.monotonic() >= self._backend_down_until
         response: requests.Response | None = None
@@ -277,7 +279,6 @@ class ResolverClient:
             response = None
         if response is None:
             response = self._get(self._direct, headers)
-        self.stats.misses += 1
         answer, stored = self._read_live(response)
         ttl = self._positive_ttl if answer is not None else self._negative_ttl
         if ttl > 0:
