@@ -9,8 +9,8 @@ Security notes, in plain words:
 * The user is written to ``flask.g`` only after every check of the route passed, so code that reads
   :data:`current_user` never sees a user that the route refused.
 * Client-supplied ``X-Authgear-*`` request headers are removed before any other ``before_request`` function or
-  view runs, on every route, so code that reads those headers cannot be fooled. Trusted proxy mode is the one
-  exception: there the proxy sets them and the core only believes them from ``AUTHGEAR_TRUSTED_PROXIES``.
+  view runs, on every route, so code that reads those headers cannot be fooled. In trusted proxy mode they are
+  kept only on requests whose peer address is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites them).
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
@@ -102,9 +102,11 @@ class Authgear:
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
         hooks = app.before_request_funcs.setdefault(None, [])
-        if not state.proxy_mode and _strip_forged_headers not in hooks:
-            # First of all before_request functions, so none of them can read a forged identity header.
-            hooks.insert(0, _strip_forged_headers)
+        for hook in (_strip_forged_headers, _strip_untrusted_headers):
+            if hook in hooks:
+                hooks.remove(hook)
+        # First of all before_request functions, so none of them can read a forged identity header.
+        hooks.insert(0, _strip_untrusted_headers if state.proxy_mode else _strip_forged_headers)
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -160,6 +162,13 @@ def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
 
 def _strip_forged_headers() -> None:
     strip_proxy_headers(request.environ)
+
+
+def _strip_untrusted_headers() -> None:
+    """Proxy mode: the headers stay only when the peer is a trusted proxy, which overwrites them."""
+    environ = request.environ
+    if not _state().verifier.trusts_proxy(environ.get("REMOTE_ADDR")):
+        strip_proxy_headers(environ)
 
 
 def _state() -> _AppState:

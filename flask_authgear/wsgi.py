@@ -52,9 +52,9 @@ class AuthgearMiddleware:
     ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
     ``verifier=Verifier(...)``.
 
-    Security notes. Client-supplied ``X-Authgear-*`` headers are removed from the environ before the app runs, in
-    every mode except trusted proxy mode (where the proxy sets them and the core only believes them from
-    ``trusted_proxies``), so app code that reads those headers cannot be fooled. Authgear anonymous users are
+    Security notes. Client-supplied ``X-Authgear-*`` headers are removed from the environ before the app runs, so
+    app code that reads those headers cannot be fooled; in trusted proxy mode they are kept only when the peer
+    address is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
     refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``. A prefix matches whole
     path segments (``/api`` covers ``/api`` and ``/api/x``, not ``/apix``), and a path is protected when either
     its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. ``OPTIONS``
@@ -88,7 +88,7 @@ class AuthgearMiddleware:
         self._proxy_mode = self.settings.mode == "proxy"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self._proxy_mode:
+        if not self._proxy_mode or not self.verifier.trusts_proxy(environ.get("REMOTE_ADDR")):
             strip_proxy_headers(environ)
         user: AuthgearUser | None = None
         error: AuthgearError | None = None

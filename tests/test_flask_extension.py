@@ -195,9 +195,32 @@ def test_forged_headers_are_removed_before_anything_reads_them(server: AuthgearT
     assert client.get("/plain", headers=lowercase).get_json() == empty
 
 
-def test_proxy_mode_leaves_the_headers_to_the_core(server: AuthgearTestServer) -> None:
-    app, _ = header_app(server, mode="proxy", trusted_proxies=["127.0.0.1"])
-    assert app.test_client().get("/plain", headers=FORGED).get_json() == FORGED
+PROXIED = {
+    "X-Authgear-Session-Valid": "true",
+    "X-Authgear-User-Id": "proxied-user",
+    "X-Authgear-User-Roles": "admin,editor",
+}
+
+
+def test_proxy_mode_reads_the_headers_of_a_trusted_proxy(server: AuthgearTestServer) -> None:
+    app, seen = header_app(server, mode="proxy", trusted_proxies=["127.0.0.0/8"])
+    client = app.test_client()
+    assert client.get("/plain", headers=PROXIED).get_json() == PROXIED
+    assert client.get("/me", headers=PROXIED).get_json() == {"user": "proxied-user", **PROXIED}
+    assert seen == [PROXIED, PROXIED]
+
+
+def test_proxy_mode_strips_the_headers_of_other_peers(server: AuthgearTestServer) -> None:
+    app, seen = header_app(server, mode="proxy", trusted_proxies=["10.0.0.1"])
+    client = app.test_client()
+    empty = dict.fromkeys(FORGED)
+    assert client.get("/plain", headers=PROXIED).get_json() == empty
+    response = client.get("/me", headers=PROXIED)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="authgear"'
+    assert seen == [empty, empty]
+    trusted = client.get("/me", headers=PROXIED, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert trusted.get_json()["user"] == "proxied-user"
 
 
 def test_strip_hook_is_installed_once(server: AuthgearTestServer) -> None:

@@ -211,9 +211,17 @@ def test_forged_headers_never_reach_the_app(client: Client, server: AuthgearTest
     assert client.get("/api/me", headers=FORGED).status_code == 401
 
 
-def test_proxy_mode_leaves_the_headers_to_the_core(server: AuthgearTestServer) -> None:
-    wrapped = AuthgearMiddleware(echo_app, **server.settings(mode="proxy", trusted_proxies="127.0.0.1"))
-    assert json.loads(Client(wrapped).get("/other", headers=FORGED).data)["forged"] == FORGED
+def test_proxy_mode_trusts_only_the_proxy(server: AuthgearTestServer) -> None:
+    wrapped = AuthgearMiddleware(echo_app, protect="/api", **server.settings(mode="proxy", trusted_proxies="10.0.0.1"))
+    client = Client(wrapped)
+    from_proxy = client.get("/api/me", headers=FORGED, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert from_proxy.status_code == 200
+    data = json.loads(from_proxy.data)
+    assert (data["user"], data["roles"], data["forged"]) == ("forged", ["admin"], FORGED)
+    # The same headers from anyone else: removed, and no identity.
+    direct = json.loads(client.get("/other", headers=FORGED, environ_base={"REMOTE_ADDR": "10.0.0.2"}).data)
+    assert (direct["user"], direct["forged"]) == (None, dict.fromkeys(FORGED))
+    check_refused(client.get("/api/me", headers=FORGED), 401, REALM)
 
 
 # -- construction ---------------------------------------------------------------------------------------------
