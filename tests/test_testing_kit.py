@@ -258,6 +258,30 @@ def test_client_with_a_cookie_session_in_resolver_mode(server):
     assert client.get("/admin").status_code == 200
 
 
+def test_client_finds_the_server_of_an_app_built_by_a_factory(server):
+    def create_app(config):
+        app = Flask(__name__)
+        app.config.update(config)
+        Authgear(app, leeway=0)
+
+        @app.get("/me")
+        @require_auth
+        def me():
+            return jsonify(id=current_user.id)
+
+        return app
+
+    app = create_app(server.flask_config())
+    app.test_client_class = AuthgearClient
+    assert app.test_client(user="lou").get("/me").get_json() == {"id": "lou"}
+    with AuthgearTestServer() as other:
+        other_app = create_app(other.flask_config())
+        other_app.test_client_class = AuthgearClient
+        client = other_app.test_client(user="max")
+        assert client.get("/me").status_code == 200
+        assert client.server is other
+
+
 def test_client_for_needs_no_client_class(server):
     app = Flask(__name__)
     server.configure(app)
@@ -276,7 +300,7 @@ def test_client_for_needs_no_client_class(server):
 
 def test_client_without_a_known_server_says_what_to_do(server):
     app = Flask(__name__)
-    app.config.update(server.flask_config())
+    app.config["AUTHGEAR_ENDPOINT"] = "https://myapp.authgear.cloud"
     app.test_client_class = AuthgearClient
     with pytest.raises(RuntimeError, match=r"server.configure\(app\)"):
         app.test_client(user="pat")

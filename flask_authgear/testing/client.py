@@ -19,8 +19,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ..config import Settings
+from ..errors import ConfigurationError
 from ..user import AuthgearUser
-from .server import TEST_SERVER_EXTENSION, AuthgearTestServer, TestSession
+from .server import TEST_SERVER_EXTENSION, AuthgearTestServer, TestSession, running_server
 
 
 class AuthgearClient(FlaskClient):
@@ -58,11 +60,16 @@ class AuthgearClient(FlaskClient):
 
     @property
     def server(self) -> AuthgearTestServer:
-        """The server that mints this client's tokens."""
-        server = self._server or self.application.extensions.get(TEST_SERVER_EXTENSION)
+        """The server that mints this client's tokens: the one given, else the one the app is configured for."""
+        app = self.application
+        server = self._server or app.extensions.get(TEST_SERVER_EXTENSION)
+        if server is None:
+            endpoint = _app_endpoint(app)
+            server = running_server(endpoint) if endpoint else None
         if not isinstance(server, AuthgearTestServer):
             raise RuntimeError(
-                "no AuthgearTestServer for this app: call server.configure(app) first, or pass server=..."
+                "no running AuthgearTestServer for this app's AUTHGEAR_ENDPOINT: configure the app with "
+                "server.configure(app) or server.flask_config(), or pass server=..."
             )
         return server
 
@@ -103,6 +110,20 @@ class AuthgearClient(FlaskClient):
         self.environ_base.pop("HTTP_AUTHORIZATION", None)
         for name in ("app_session", "app_access_token", "session"):
             self.delete_cookie(name)
+
+
+def _app_endpoint(app: Flask) -> str | None:
+    """The endpoint the app verifies tokens against: the extension's settings, else its config."""
+    ext = app.extensions.get("authgear")
+    if ext is not None:
+        with app.app_context():
+            settings = getattr(ext, "settings", None)
+        if isinstance(settings, Settings):
+            return settings.endpoint
+    try:
+        return Settings.from_mapping(app.config).endpoint
+    except ConfigurationError:
+        return None
 
 
 def client_for(

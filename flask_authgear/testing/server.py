@@ -53,6 +53,11 @@ TARGETS = ("discovery", "jwks", "resolver")
 TEST_SERVER_EXTENSION = "authgear.test_server"
 
 
+def running_server(endpoint: str) -> AuthgearTestServer | None:
+    """The started test server whose endpoint is ``endpoint``, if any (how test clients find their server)."""
+    return _RUNNING.get(endpoint.rstrip("/").lower())
+
+
 @dataclass
 class TestSession:
     """A session the resolver accepts, through a bearer token or a cookie."""
@@ -104,6 +109,9 @@ def new_signing_key(size: int = 2048) -> RSAKey:
     return RSAKey.generate_key(size, parameters={"kid": str(uuid.uuid4()), "use": "sig", "alg": "RS256"})
 
 
+_RUNNING: dict[str, AuthgearTestServer] = {}
+
+
 class AuthgearTestServer:
     """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
 
@@ -134,11 +142,14 @@ class AuthgearTestServer:
         self._port = self._server.port
         self._thread = threading.Thread(target=self._server.serve_forever, name="authgear-test-server", daemon=True)
         self._thread.start()
+        _RUNNING[self.endpoint] = self
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            if _RUNNING.get(self.endpoint) is self:
+                del _RUNNING[self.endpoint]
             server.shutdown()
             server.server_close()
         if self._thread is not None:

@@ -1,0 +1,66 @@
+"""The pytest plugin: a fresh test file, in a fresh pytest process, gets the fixtures by installing the package."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = """
+import requests
+
+
+def test_server_fixture_runs_a_server(authgear_server):
+    document = requests.get(authgear_server.endpoint + "/.well-known/openid-configuration", timeout=5).json()
+    assert document["issuer"] == authgear_server.endpoint
+
+
+def test_token_factory_uses_the_same_server(authgear_server, authgear_token):
+    token = authgear_token("alice", roles=["admin"])
+    kid = authgear_server.signing_key.kid
+    import base64, json
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["kid"] == kid
+
+
+def test_each_test_gets_a_fresh_server_first(authgear_server, request):
+    request.config.cache_kid = authgear_server.signing_key.kid
+
+
+def test_each_test_gets_a_fresh_server_second(authgear_server, request):
+    assert authgear_server.signing_key.kid != request.config.cache_kid
+
+
+def test_shared_server_keeps_its_endpoint_first(authgear_shared_server, request):
+    request.config.shared_endpoint = authgear_shared_server.endpoint
+
+
+def test_shared_server_keeps_its_endpoint_second(authgear_shared_server, request):
+    assert authgear_shared_server.endpoint == request.config.shared_endpoint
+"""
+
+
+def test_fixtures_reach_a_fresh_test_file_through_the_entry_point(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=6)
+
+
+def test_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("--fixtures", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*authgear_server*",
+            "*A running local Authgear-compatible server on 127.0.0.1*",
+            "*authgear_shared_server*",
+            "*authgear_token*",
+        ]
+    )
+
+
+def test_without_the_plugin_the_fixture_is_unknown(pytester: pytest.Pytester) -> None:
+    """Guards the test above: the fixture really comes from the plugin, not from this repository's conftest."""
+    pytester.makepyfile(test_user="def test_it(authgear_server):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:flask_authgear", "-q")
+    result.stdout.fnmatch_lines(["*fixture 'authgear_server' not found*"])
