@@ -45,10 +45,15 @@ def sign(
     alg: str = "RS256",
     header: Mapping[str, Any] | None = None,
 ) -> str:
-    """A compact JWS of exactly ``claims``; the header is Authgear's (alg, at+jwt, the key's kid) plus ``header``."""
+    """A compact JWS of exactly ``claims``; the header is Authgear's (alg, at+jwt, the key's kid) with ``header``
+    applied on top, where a None value removes that member."""
     head: dict[str, Any] = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
-    head.update(header or {})
-    return jwt.encode(head, dict(claims), key, algorithms=[alg])
+    for name, value in (header or {}).items():
+        if value is None:
+            head.pop(name, None)
+        else:
+            head[name] = value
+    return jwt.encode(head, dict(claims), key, algorithms=[alg], default_type=None)
 
 
 def jwt_verifier(
