@@ -346,6 +346,7 @@ class ResolverClient:
             answer = parse_answer(headers, "resolver")
         except MalformedAnswer as exc:
             self._failed(f"malformed resolver answer: {exc}")
+        self.stats.last_error = None  # the resolver answers again
         return answer, headers
 
     def _failed(self, message: str) -> NoReturn:

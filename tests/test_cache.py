@@ -1,0 +1,328 @@
+"""The resolver cache: keys, the local LRU, the sqlite store (nothing raw, expiry, tampering), configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
+from flask_authgear.core import RequestData
+from flask_authgear.core.cache import (
+    MIN_MEMORY_ENTRIES,
+    BoundedDictStorage,
+    CredentialKeyer,
+    LocalCache,
+    build_backend,
+)
+from flask_authgear.testing.server import AuthgearTestServer, TestSession
+
+SECRET = "a-shared-cache-secret-0123456789"
+MakeVerifier = Callable[..., Verifier]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _clean(server: AuthgearTestServer) -> Iterator[None]:
+    server.heal()
+    server.reset_hits()
+    yield
+    server.heal()
+
+
+@pytest.fixture
+def make_verifier(server: AuthgearTestServer) -> Iterator[MakeVerifier]:
+    made: list[Verifier] = []
+
+    def make(**overrides: Any) -> Verifier:
+        overrides.setdefault("mode", "resolver")
+        verifier = Verifier(Settings(**server.settings(**overrides)))
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+
+def test_keys_depend_on_every_credential_and_nothing_is_ambiguous() -> None:
+    keyer = CredentialKeyer(b"k" * 32, "http://authgear/_resolver/resolve")
+    pairs = [
+        (None, None),
+        ("", None),
+        (None, ""),
+        ("Bearer a", None),
+        (None, "Bearer a"),
+        ("Bearer a", "s=1"),
+        ("Bearer a", "s=2"),
+        ("Bearer a|1:s=1", None),
+        ("Bearer a|", "1:s=1"),
+        ("-", None),
+    ]
+    keys = [keyer.key(a, c) for a, c in pairs]
+    assert len(set(keys)) == len(pairs)
+    assert keyer.key("Bearer a", "s=1") == keys[5]  # deterministic
+
+
+def test_keys_are_keyed_by_the_secret_and_the_target_and_never_contain_the_credential() -> None:
+    token = "Bearer secret-token-value"
+    one = CredentialKeyer(b"1" * 32, "http://a/_resolver/resolve").key(token, None)
+    two = CredentialKeyer(b"2" * 32, "http://a/_resolver/resolve").key(token, None)
+    other_target = CredentialKeyer(b"1" * 32, "http://b/_resolver/resolve").key(token, None)
+    assert len({one, two, other_target}) == 3
+    assert "secret" not in one and len(one) == 64
+
+
+def test_keys_are_hmac_sha256() -> None:
+    import hashlib
+    import hmac
+
+    for secret in (b"s" * 16, b"x" * 200):  # shorter and longer than the hash block
+        keyer = CredentialKeyer(secret, "t")
+        message = "anything at all \u00e9"
+        assert keyer._hmac(message) == hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
+
+
+# -- the local LRU ----------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_local_cache_expires_entries_and_tells_a_cached_none_from_a_miss() -> None:
+    clock = FakeClock()
+    cache: LocalCache[str | None] = LocalCache(10, clock=clock)
+    cache.put("negative", None, 5)
+    cache.put("positive", "alice", 60)
+    assert cache.get("negative") == (None,)
+    assert cache.get("positive") == ("alice",)
+    assert cache.get("absent") is None
+    clock.now += 5
+    assert cache.get("negative") is None  # at its expiry, gone
+    assert cache.get("positive") == ("alice",)
+    clock.now += 55
+    assert cache.get("positive") is None
+    assert len(cache) == 0
+
+
+def test_local_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
+    cache: LocalCache[int] = LocalCache(3)
+    for i in range(3):
+        cache.put(f"k{i}", i, 60)
+    assert cache.get("k0") == (0,)  # k0 becomes the most recent
+    cache.put("k3", 3, 60)
+    assert cache.get("k1") is None
+    assert [cache.get(k) for k in ("k0", "k2", "k3")] == [(0,), (2,), (3,)]
+    for i in range(1000):
+        cache.put(f"flood{i}", i, 60)
+    assert len(cache) == 3
+
+
+def test_local_cache_of_size_zero_or_zero_ttl_stores_nothing() -> None:
+    disabled: LocalCache[int] = LocalCache(0)
+    disabled.put("k", 1, 60)
+    assert disabled.get("k") is None
+    enabled: LocalCache[int] = LocalCache(5)
+    enabled.put("k", 1, 0)
+    assert enabled.get("k") is None
+
+
+def test_memory_store_is_bounded() -> None:
+    storage = BoundedDictStorage(5)
+    for i in range(50):
+        storage[f"k{i}"] = i
+    assert list(storage.keys()) == [f"k{i}" for i in range(45, 50)]
+    backend = build_backend(Settings(endpoint="https://a.example", resolver_local_cache_size=0))
+    assert isinstance(backend.responses, BoundedDictStorage)
+    assert backend.responses.max_entries == MIN_MEMORY_ENTRIES
+
+
+def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
+    session = server.create_session("lou")
+    verifier = make_verifier()
+    for _ in range(5):
+        verifier.authenticate(RequestData(authorization=session.authorization))
+    health = verifier.health()["resolver"]
+    assert (health["local_hits"], health["shared_hits"], health["resolver_calls"]) == (4, 0, 1)
+
+
+def test_local_entries_never_outlive_the_shared_entry(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
+    session = server.create_session("mia")
+    first = make_verifier(resolver_cache_ttl=1.0)
+    first.authenticate(RequestData(authorization=session.authorization))
+    assert first.resolver is not None
+    first.resolver.local.clear()
+    time.sleep(0.6)
+    first.authenticate(RequestData(authorization=session.authorization))  # shared hit, 0.4 s left
+    assert first.health()["resolver"]["shared_hits"] == 1
+    server.revoke(session)
+    time.sleep(0.5)  # past the shared entry's expiry, well within a fresh TTL
+    with pytest.raises(InvalidTokenError):
+        first.authenticate(RequestData(authorization=session.authorization))
+
+
+# -- the sqlite store -------------------------------------------------------------------------------------
+
+
+def _store_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file())
+
+
+def _needles(*values: str) -> list[bytes]:
+    out: list[bytes] = []
+    for value in values:
+        raw = value.encode()
+        out += [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")]
+    return out
+
+
+def _sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cache' / 'resolver.sqlite'}"
+
+
+def test_sqlite_store_holds_no_raw_credential(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
+) -> None:
+    (tmp_path / "cache").mkdir()
+    sessions = [server.create_session(f"user-{i}") for i in range(3)]
+    verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET)
+    secrets_seen: list[str] = []
+    for session in sessions:
+        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(RequestData(cookie=f"prefs=private-pref-{session.id}; {session.cookie}"))
+        secrets_seen += [session.token, session.cookie_value, f"private-pref-{session.id}"]
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(RequestData(authorization="Bearer rejected-secret-token"))
+    secrets_seen.append("rejected-secret-token")
+    verifier.close()
+    data = _store_bytes(tmp_path / "cache")
+    assert b"user-0" in data  # the answers are there ...
+    for needle in _needles(*secrets_seen):
+        assert needle not in data  # ... the credentials are not
+    for name in (b"Authorization", b"authorization", b"Cookie", b"cookie", b"Bearer", b"Set-Cookie"):
+        assert name not in data
+
+
+def _rows(tmp_path: Path) -> dict[str, tuple[dict[str, Any], int]]:
+    with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
+        return {k: (json.loads(v), e) for k, v, e in con.execute("select key, value, expires from responses")}
+
+
+def test_sqlite_entries_expire_after_the_ttl_of_their_kind(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
+) -> None:
+    (tmp_path / "cache").mkdir()
+    session = server.create_session("nia")
+    verifier = make_verifier(
+        cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_cache_ttl=120, resolver_negative_ttl=7
+    )
+    now = time.time()
+    verifier.authenticate(RequestData(authorization=session.authorization))
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(RequestData(authorization="Bearer nobody"))
+    lifetimes = sorted(expires - now for _, expires in _rows(tmp_path).values())
+    assert len(lifetimes) == 2
+    assert 6 <= lifetimes[0] <= 9 and 119 <= lifetimes[1] <= 122
+
+
+def test_sqlite_store_is_shared_by_verifiers_with_the_same_secret_only(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
+) -> None:
+    (tmp_path / "cache").mkdir()
+    session = server.create_session("olga")
+    request = RequestData(authorization=session.authorization)
+    make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET).authenticate(request)
+    second = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET)
+    assert second.authenticate(request).id == "olga"
+    assert server.hits("resolver") == 1
+    assert second.health()["resolver"]["shared_hits"] == 1
+    make_verifier(cache=_sqlite(tmp_path), cache_secret="another-secret-0123456789").authenticate(request)
+    assert server.hits("resolver") == 2
+
+
+@pytest.mark.parametrize("attack", ["edit-user", "extend-expiry", "copy-to-other-key"])
+def test_tampered_sqlite_entries_are_refused(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, attack: str
+) -> None:
+    (tmp_path / "cache").mkdir()
+    admin = server.create_session("admin-user", roles=["admin"])
+    mallory = server.create_session("mallory")
+    verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_local_cache_size=0)
+    verifier.authenticate(RequestData(authorization=admin.authorization))
+    verifier.authenticate(RequestData(authorization=mallory.authorization))
+    rows = _rows(tmp_path)
+    assert verifier.resolver is not None
+    admin_key = verifier.resolver.keyer.key(admin.authorization, None)
+    mallory_key = verifier.resolver.keyer.key(mallory.authorization, None)
+    victim: TestSession
+    if attack == "edit-user":
+        target, value = mallory_key, rows[mallory_key][0]
+        value["headers"]["x-authgear-user-id"] = "admin-user"
+        value["headers"]["x-authgear-user-roles"] = "admin"
+        victim = mallory
+    elif attack == "extend-expiry":
+        target, value = admin_key, rows[admin_key][0]
+        value["headers"]["Flask-Authgear-Expires"] = repr(time.time() + 86400)
+        victim = admin
+    else:
+        target, value = mallory_key, rows[admin_key][0]
+        victim = mallory
+    with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
+        con.execute("update responses set value = ? where key = ?", (json.dumps(value), target))
+    hits = server.hits("resolver")
+    user = verifier.authenticate(RequestData(authorization=victim.authorization))
+    assert user.id == victim.user_id
+    assert user.roles == frozenset(victim.roles)
+    assert server.hits("resolver") == hits + 1
+    assert verifier.health()["resolver"]["rejected_entries"] == 1
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+
+
+def test_redis_cache_without_the_redis_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # what "not installed" looks like to an import
+    with pytest.raises(ConfigurationError, match=r"flask-authgear\[redis\]"):
+        build_backend(Settings(endpoint="https://a.example", mode="resolver", cache="redis://127.0.0.1:6379/0"))
+
+
+@pytest.mark.parametrize("spec", ["sqlite:///", "sqlite:////dev/null/cannot/be/here.sqlite"], ids=["empty", "bad"])
+def test_unusable_sqlite_path_is_a_clear_error(spec: str) -> None:
+    with pytest.raises(ConfigurationError, match="sqlite"):
+        Verifier(Settings(endpoint="https://a.example", mode="resolver", cache=spec))
+
+
+@pytest.mark.parametrize("spec", ["sqlite:/x", "mysql://db", "Memory", ""])
+def test_unknown_cache_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ConfigurationError, match="cache"):
+        Settings(endpoint="https://a.example", mode="resolver", cache=spec)
+
+
+def test_cache_secret_must_be_long_enough() -> None:
+    with pytest.raises(ConfigurationError, match="cache_secret"):
+        Settings(endpoint="https://a.example", mode="resolver", cache_secret="short")
+
+
+def test_memory_mode_without_secret_needs_no_configuration(make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier()
+    assert verifier.health()["resolver"]["backend"] == "memory"
