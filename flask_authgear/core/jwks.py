@@ -234,7 +234,21 @@ class JWKSCache:
             "last_error": self.stats.last_error,
             "fetches": self.stats.fetches,
             "fetch_failures": self.stats.fetch_failures,
+            "refetches_refused": self.stats.refetches_refused,
+            "stale_served": self.stats.stale_served,
         }
+
+    def warm_up(self) -> bool:
+        """Fetch the keys now when none are loaded or they are old; True when usable keys are loaded.
+
+        For start-up and readiness probes: a probe that only read :meth:`health` on a cold process would wait
+        for a first request that the orchestrator never sends to an unready instance. Never raises.
+        """
+        try:
+            self._refresh_if_expired(self._clock())
+        except ProviderUnavailableError:
+            return False
+        return bool(self._keys)
 
     # -- fetching ----------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Modes:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 import requests
@@ -21,7 +22,7 @@ from ..user import AuthgearUser
 from .credentials import bearer_token
 from .csrf import CSRFGuard
 from .jwks import JWKSCache
-from .jwt import JWTVerifier, looks_like_jwt
+from .jwt import JWTVerifier, TokenError, looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
 from .request import RequestData
 from .resolver import ResolverClient
@@ -57,6 +58,8 @@ class Verifier:
         self.resolver: ResolverClient | None = ResolverClient(settings) if mode in ("resolver", "auto") else None
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
+        #: JWT access tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
+        self.rejections: Counter[str] = Counter()
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
         """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
@@ -92,6 +95,11 @@ class Verifier:
     def _verify_jwt(self, token: str) -> AuthgearUser:
         try:
             return self.jwt.verify(token)
+        except TokenError as exc:
+            # Counted and logged by reason only: never the token, and never its kid (attacker input).
+            self.rejections[exc.reason] += 1
+            logger.debug("JWT access token refused: %s", exc.reason)
+            raise
         except AuthgearError:
             raise
         except Exception:
@@ -112,15 +120,30 @@ class Verifier:
     def health(self) -> dict[str, Any]:
         """Readiness information: JWKS freshness, cache counters (token cache, resolver cache), last errors."""
         mode = self.settings.mode
-        out: dict[str, Any] = {"mode": mode}
+        out: dict[str, Any] = {"mode": mode, "ready": True, "last_error": None}
         if mode in ("jwt", "auto"):
-            out["jwks"] = self.jwks.health()
+            jwks = self.jwks.health()
+            out["jwks"] = jwks
+            out["ready"] = jwks["ready"]
+            out["last_error"] = jwks["last_error"]
             out["token_cache"] = {"hits": self.jwt.cache_hits, "misses": self.jwt.cache_misses}
+            out["rejections"] = dict(self.rejections)
         if self.resolver is not None:
             out["resolver"] = self.resolver.health()
+            out["last_error"] = out["last_error"] or out["resolver"]["last_error"]
         if self.proxy is not None:
             out["trusted_proxies"] = networks_description(self.proxy.networks)
         return out
+
+    def warm_up(self) -> dict[str, Any]:
+        """Load the signing keys now if they are missing or old (JWT and auto modes), then return :meth:`health`.
+
+        Call it at start-up or from a readiness probe: ``health()["ready"]`` alone stays False on a process that
+        has not served a token yet. Never raises; a failure shows as ``ready: False`` and ``last_error``.
+        """
+        if self.settings.mode in ("jwt", "auto"):
+            self.jwks.warm_up()
+        return self.health()
 
     def close(self) -> None:
         """Release the resolver's connections and cache backend (tests and short-lived processes)."""

@@ -1,0 +1,242 @@
+"""Logs, counters and health: useful records for operators, and never a credential in them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask, jsonify
+from werkzeug.test import Client
+
+from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError, Settings, Verifier, require_auth
+from flask_authgear.core.jwks import JWKSCache
+from flask_authgear.core.request import RequestData
+from flask_authgear.testing import AuthgearTestServer, new_signing_key
+
+LOGGER = "flask_authgear"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean(server: AuthgearTestServer) -> Iterator[None]:
+    yield
+    server.reset()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    return caplog
+
+
+def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- records ---------------------------------------------------------------------------------------------------
+
+
+def test_fetches_and_failures_are_logged_with_their_reason(server, logs):
+    verifier = Verifier(Settings(**server.settings()))
+    verifier.verify_token(server.issue_token())
+    assert f"discovery fetched from {server.endpoint}/.well-known/openid-configuration" in messages(logs)
+    assert "JWKS fetched (initial): 1 usable key(s)" in messages(logs)
+
+    cold = Verifier(Settings(**server.settings()))
+    with server.failing("jwks", "500"), pytest.raises(ProviderUnavailableError):
+        cold.verify_token(server.issue_token())
+    failed = [r for r in logs.records if r.levelno == logging.WARNING]
+    assert (
+        failed[-1].getMessage() == f"JWKS fetch failed (initial): GET {server.endpoint}/oauth2/jwks answered HTTP 500"
+    )
+
+
+def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
+    clock = FakeClock()
+    jwks = JWKSCache(Settings(**server.settings(jwks_cache_ttl=60, jwks_refetch_cooldown=30)), clock=clock)
+    kid = server.signing_key.kid
+    assert jwks.get(kid) is not None
+    assert jwks.get("unknown-1") is None  # inside the cooldown: no refetch
+    assert "JWKS refetch for an unknown kid refused: cooldown" in messages(logs)
+    clock.now += 61  # the keys are now old
+    with server.failing("jwks", "500"):
+        assert jwks.get(kid) is not None  # the last good keys keep serving
+    assert "serving the last good JWKS while the JWKS endpoint fails" in messages(logs)
+    health = jwks.health()
+    assert health["fetches"] == 2 and health["fetch_failures"] == 1
+    assert health["refetches_refused"] == 1 and health["stale_served"] == 1
+    assert health["stale"] is True and health["ready"] is True
+    assert health["last_error"] == f"GET {server.endpoint}/oauth2/jwks answered HTTP 500"
+
+
+def test_refused_tokens_are_logged_and_counted_by_reason(server, logs):
+    verifier = Verifier(Settings(**server.settings()))
+    for token in (
+        server.issue_token(expires_in=-600),
+        server.issue_token(expires_in=-600),
+        server.issue_token(aud=["https://other.example"]),
+        server.issue_token(key=new_signing_key()),
+    ):
+        with pytest.raises(InvalidTokenError):
+            verifier.verify_token(token)
+    assert verifier.health()["rejections"] == {"expired": 2, "aud": 1, "unknown_kid": 1}
+    assert messages(logs).count("JWT access token refused: expired") == 2
+
+
+# -- counters and health ---------------------------------------------------------------------------------------
+
+
+def test_token_cache_counters(server):
+    verifier = Verifier(Settings(**server.settings()))
+    token = server.issue_token()
+    for _ in range(3):
+        verifier.verify_token(token)
+    cache = verifier.health()["token_cache"]
+    assert cache == {"hits": 2, "misses": 1}
+
+
+def test_health_is_not_ready_until_keys_are_loaded_and_warm_up_loads_them(server):
+    verifier = Verifier(Settings(**server.settings()))
+    health = verifier.health()
+    assert health["mode"] == "jwt" and health["ready"] is False and health["jwks"]["keys"] == 0
+    assert server.hits("jwks") == 0  # reading health never calls Authgear
+    health = verifier.warm_up()
+    assert health["ready"] is True and health["last_error"] is None
+    assert health["jwks"]["keys"] == 1 and health["jwks"]["age_seconds"] < 60
+    verifier.warm_up()
+    assert server.hits("jwks") == 1  # fresh keys are not fetched again
+
+
+def test_warm_up_during_an_outage_reports_the_error_without_raising(server):
+    verifier = Verifier(Settings(**server.settings()))
+    with server.unreachable():
+        health = verifier.warm_up()
+    assert health["ready"] is False
+    assert health["last_error"] == f"GET {server.endpoint}/.well-known/openid-configuration failed: ConnectionError"
+    assert health["jwks"]["fetch_failures"] == 1
+
+
+def test_resolver_mode_health_has_resolver_counters(server):
+    verifier = Verifier(Settings(**server.settings(mode="resolver")))
+    session = server.create_session("ann")
+    for _ in range(2):
+        verifier.authenticate(RequestData(authorization=session.authorization))
+    health = verifier.health()
+    assert health["ready"] is True and "jwks" not in health
+    assert health["resolver"]["resolver_calls"] == 1 and health["resolver"]["hits"] == 1
+    verifier.close()
+
+
+def test_extension_health_for_a_readiness_route(server):
+    app = Flask(__name__)
+    server.configure(app)
+    ext = Authgear(app)
+
+    @app.get("/ready")
+    def ready():
+        health = ext.health(warm_up=True)
+        return jsonify(health), 200 if health["ready"] else 503
+
+    with app.app_context():
+        assert ext.health()["ready"] is False
+    client = app.test_client()
+    response = client.get("/ready")
+    assert response.status_code == 200 and response.get_json()["jwks"]["keys"] == 1
+
+
+# -- no secret in any record -----------------------------------------------------------------------------------
+
+
+def test_no_credential_reaches_the_logs(server, logs):
+    """Every failure path at DEBUG level, through the core and both adapters: no token, cookie or attacker kid."""
+    secrets: list[str] = []
+
+    def remember(token: str) -> str:
+        secrets.extend([token, *token.split(".")])
+        return token
+
+    attacker_kid = "attacker-chosen-kid-7f3e"
+    jwt_settings = Settings(**server.settings(jwks_refetch_cooldown=0))
+    verifier = Verifier(jwt_settings)
+    tokens = [
+        remember(server.issue_token("victim", roles=["admin"])),
+        remember(server.issue_token(expires_in=-600)),
+        remember(server.issue_token(header={"kid": attacker_kid})),
+        remember(server.issue_token(key=new_signing_key())),
+    ]
+    header, payload, _ = tokens[0].split(".")
+    tokens.append(remember(f"{header}.{payload}.{'A' * 342}"))
+    for token in tokens:
+        with contextlib.suppress(InvalidTokenError):
+            verifier.verify_token(token)
+
+    cold = Verifier(jwt_settings)
+    for mode in ("500", "garbage", "html"):
+        with server.failing("jwks", mode), pytest.raises(ProviderUnavailableError):
+            Verifier(jwt_settings).verify_token(tokens[0])
+    with server.unreachable(), pytest.raises(ProviderUnavailableError):
+        cold.verify_token(tokens[0])
+
+    resolver = Verifier(Settings(**server.settings(mode="resolver", http_timeout=1)))
+    session = server.create_session("victim")
+    revoked = server.create_session("victim")
+    server.revoke(revoked)
+    secrets.extend([session.token, session.cookie_value, revoked.token, revoked.cookie_value])
+    requests_to_try = [
+        RequestData(authorization=session.authorization),
+        RequestData(cookie=session.cookie),
+        RequestData(authorization=revoked.authorization),
+        RequestData(cookie=revoked.cookie),
+    ]
+    for mode in (None, "500", "invalid_answer", "garbage", "redirect"):
+        for data in requests_to_try:
+            fresh = Verifier(Settings(**server.settings(mode="resolver", http_timeout=1)))
+            if mode is None:
+                with contextlib.suppress(InvalidTokenError):
+                    fresh.authenticate(data)
+            else:
+                with server.failing("resolver", mode), pytest.raises(ProviderUnavailableError):
+                    fresh.authenticate(data)
+            fresh.close()
+    resolver.close()
+
+    app = Flask(__name__)
+    server.configure(app)
+    Authgear(app)
+
+    @app.get("/p")
+    @require_auth
+    def protected():
+        return "ok"
+
+    client = app.test_client()
+    wsgi = Client(server.middleware(lambda e, s: [s("200 OK", []) or b"ok"][0:1], protect=["/"]))
+    for token in tokens:
+        client.get("/p", headers={"Authorization": f"Bearer {token}"})
+        wsgi.get("/", headers={"Authorization": f"Bearer {token}"})
+
+    records = [r for r in logs.records if r.name == LOGGER]
+    assert records, "the scenario produced no records at all"
+    text = "\n".join(
+        f"{r.getMessage()} {r.args!r} {r.exc_text or ''} {logs.text if r is records[-1] else ''}" for r in records
+    )
+    assert "JWKS fetch failed" in text and "JWT access token refused" in text and "resolver" in text
+    for secret in secrets:  # not even a part of one: any 16 characters in a row
+        for start in range(0, max(len(secret) - 16, 0) + 1, 4):
+            assert secret[start : start + 16] not in text, "a credential fragment reached the logs"
+    assert attacker_kid not in text
