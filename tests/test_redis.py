@@ -1,0 +1,186 @@
+"""The Redis-shared resolver cache against a real redis-server: nothing raw stored, entries that expire,
+one cache shared by separate app processes, and Redis going away."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from support.redis_server import RedisServer, new_redis, start_redis
+
+from flask_authgear import InvalidTokenError, Settings, Verifier
+from flask_authgear.core import RequestData
+from flask_authgear.core.cache import NAMESPACE
+from flask_authgear.testing.server import AuthgearTestServer
+
+SECRET = "redis-shared-secret-0123456789abcdef"
+APP_PROCESS = Path(__file__).parent / "support" / "app_process.py"
+MakeVerifier = Callable[..., Verifier]
+# requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
+pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    yield from start_redis()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as s:
+        yield s
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushall()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean(server: AuthgearTestServer) -> Iterator[None]:
+    server.heal()
+    server.reset_hits()
+    yield
+    server.heal()
+
+
+@pytest.fixture
+def make_verifier(server: AuthgearTestServer, redis_server: RedisServer) -> Iterator[MakeVerifier]:
+    made: list[Verifier] = []
+
+    def make(**overrides: Any) -> Verifier:
+        values: dict[str, Any] = {"mode": "resolver", "cache": redis_server.url, "cache_secret": SECRET}
+        values.update(overrides)
+        verifier = Verifier(Settings(**server.settings(**values)))
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()
+
+
+def test_redis_holds_no_raw_credential_and_every_entry_expires(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, client: redis.Redis
+) -> None:
+    verifier = make_verifier(resolver_cache_ttl=30, resolver_negative_ttl=5)
+    raw: list[str] = []
+    for i in range(3):
+        session = server.create_session(f"user-{i}")
+        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(RequestData(cookie=f"tracking=private-{i}; {session.cookie}"))
+        raw += [session.token, session.cookie_value, f"private-{i}"]
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(RequestData(authorization="Bearer refused-secret-token"))
+    raw.append("refused-secret-token")
+    keys = list(client.scan_iter("*"))
+    response_keys = [k for k in keys if k.startswith(f"{NAMESPACE}:".encode())]
+    assert len(response_keys) == 7
+    blob = b"".join(keys) + b"".join(client.dump(k) or b"" for k in keys)
+    values = b"".join(client.get(k) or b"" for k in response_keys)
+    assert b"user-0" in values
+    for secret in raw:
+        assert secret.encode() not in blob
+    for name in (b"uthorization", b"ookie", b"Bearer"):
+        assert name not in blob
+    ttls = sorted(client.ttl(k) for k in response_keys)
+    assert all(ttl > 0 for ttl in ttls)  # Redis deletes every entry itself
+    assert ttls[0] <= 7 and ttls[-1] <= 32
+
+
+def _run_app(config: dict[str, Any], requests: list[dict[str, Any]]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(APP_PROCESS), json.dumps(config), json.dumps(requests)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_separate_app_processes_share_one_redis_cache(
+    server: AuthgearTestServer, redis_server: RedisServer, client: redis.Redis
+) -> None:
+    session = server.create_session("shared-user", roles=["admin"])
+    config = server.flask_config(mode="resolver", cache=redis_server.url, cache_secret=SECRET)
+    requests = [
+        {"path": "/me", "headers": {"Authorization": session.authorization}},
+        {"path": "/me", "headers": {"Cookie": session.cookie}},
+        {"path": "/admin", "headers": {"Authorization": session.authorization}},
+    ]
+    first = _run_app(config, requests)
+    assert [a["status"] for a in first["answers"]] == [200, 200, 200]
+    assert first["answers"][0]["body"]["user"]["id"] == "shared-user"
+    assert server.hits("resolver") == 2  # one call per credential
+    second = _run_app(config, requests)
+    assert [a["status"] for a in second["answers"]] == [200, 200, 200]
+    assert second["answers"][1]["body"]["user"]["id"] == "shared-user"
+    assert server.hits("resolver") == 2  # the second process asked Redis, not the resolver
+    assert second["health"]["resolver"]["shared_hits"] == 2
+    assert second["health"]["resolver"]["resolver_calls"] == 0
+    other_secret = dict(config, AUTHGEAR_CACHE_SECRET="a-different-secret-0123456789")
+    third = _run_app(other_secret, requests[:1])
+    assert third["answers"][0]["status"] == 200
+    assert server.hits("resolver") == 3  # a process with another secret cannot read those entries
+
+
+def test_interleaved_users_through_redis(server: AuthgearTestServer, make_verifier: MakeVerifier, client: Any) -> None:
+    sessions = [server.create_session(f"user-{i % 8}") for i in range(24)]
+    verifiers = [make_verifier(resolver_local_cache_size=0), make_verifier(resolver_local_cache_size=100)]
+    rng = random.Random(11)
+    jobs = [(rng.choice(verifiers), rng.choice(sessions), rng.random() < 0.5) for _ in range(300)]
+
+    def run(job: tuple[Verifier, Any, bool]) -> bool:
+        verifier, session, cookie = job
+        request = RequestData(cookie=session.cookie) if cookie else RequestData(authorization=session.authorization)
+        return verifier.authenticate(request).id == session.user_id
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, jobs))
+    assert server.hits("resolver") <= 48 + 8  # each credential asked about once (or twice in a race)
+
+
+def test_redis_going_away_falls_back_to_the_resolver_never_to_an_old_answer(
+    server: AuthgearTestServer,
+) -> None:
+    owned = new_redis()
+    verifier = Verifier(
+        Settings(
+            **server.settings(
+                mode="resolver", cache=owned.url, cache_secret=SECRET, resolver_local_cache_size=0, http_timeout=1.0
+            )
+        )
+    )
+    try:
+        session = server.create_session("rita")
+        request = RequestData(authorization=session.authorization)
+        assert verifier.authenticate(request).id == "rita"
+        assert verifier.authenticate(request).id == "rita"
+        assert server.hits("resolver") == 1
+        owned.stop()
+        assert verifier.authenticate(request).id == "rita"  # straight to the resolver
+        server.revoke(session)
+        with pytest.raises(InvalidTokenError):
+            verifier.authenticate(request)
+        other = server.create_session("sam")
+        assert verifier.authenticate(RequestData(cookie=other.cookie)).id == "sam"
+        health = verifier.health()["resolver"]
+        assert health["backend_errors"] >= 1
+        assert server.hits("resolver") == 4
+    finally:
+        verifier.close()
+        owned.close()
