@@ -25,12 +25,13 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    if type(value) in _SCALARS:  # most claims: immutable already, and cheaper to test than an ABC
+    kind = type(value)
+    if kind in _SCALARS:  # most claims: immutable already, and cheaper to test than an ABC
         return value
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple or (kind is not dict and isinstance(value, list | tuple)):
         return tuple([item if type(item) in _SCALARS else freeze(item) for item in value])
+    if kind is dict or isinstance(value, Mapping):
+        return MappingProxyType({key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()})
     return value
 
 
