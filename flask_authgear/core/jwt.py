@@ -17,8 +17,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
@@ -31,11 +35,17 @@ from ..user import (
     CLAIM_ROLES,
     AuthgearUser,
 )
-from .jwks import JWKSCache, PublicKey
+from .jwks import MAX_KEYS, JWKSCache, PublicKey
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 _MAX_KID = 256
+_PKCS1V15 = padding.PKCS1v15()
+_PKCS1_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
 
 
 class TokenError(InvalidTokenError):
@@ -215,8 +225,9 @@ class VerifiedTokenCache:
     def put(self, token: str, entry: CacheEntry) -> None:
         entries = self._entries
         with self._lock:
+            if token in entries:  # verified twice at once by two threads: keep the newest, most recent
+                entries.move_to_end(token)
             entries[token] = entry
-            entries.move_to_end(token)
             while len(entries) > self.maxsize:
                 entries.popitem(last=False)
 
@@ -249,8 +260,9 @@ class JWTVerifier:
     of a key with the same header), so only the payload is decoded per token.
     """
 
-    #: Distinct verified header segments remembered; a handful in practice (one per signing key).
-    HEADER_CACHE_SIZE = 64
+    #: Distinct verified header segments remembered: one per signing key in practice, and a JWKS holds at
+    #: most ``MAX_KEYS`` keys.
+    HEADER_CACHE_SIZE = 2 * MAX_KEYS
 
     def __init__(self, settings: Settings, jwks: JWKSCache, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -264,6 +276,7 @@ class JWTVerifier:
         self._max_length = settings.max_header_bytes
         self._cache = VerifiedTokenCache(settings.token_cache_size) if settings.token_cache_size else None
         self._headers: dict[str, tuple[str, str]] = {}
+        self._native_keys: dict[str, tuple[PublicKey, RSAPublicKey]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -306,7 +319,7 @@ class JWTVerifier:
         key = self._key(alg, kid)
         signing_input = token[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
         try:
-            valid = self._algorithms[alg].verify(signing_input, signature, key.key)
+            valid = self._check_signature(alg, signing_input, signature, key)
         except (ValueError, TypeError, JoseError):  # a signature the algorithm cannot even parse
             valid = False
         if not valid:
@@ -319,6 +332,23 @@ class JWTVerifier:
             headers[header_seg] = checked
         expires = self.check_claims(claims)
         return _user_from_claims(claims), expires, key
+
+    def _check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
+        hash_algorithm = _PKCS1_HASHES.get(alg)
+        if hash_algorithm is None:
+            return bool(self._algorithms[alg].verify(signing_input, signature, key.key))
+        # RS256/384/512, Authgear's case: straight to ``cryptography`` with the key joserfc imported, skipping
+        # joserfc's per-call key-operation lookup and hash object construction.
+        native = self._native_keys.get(key.kid)
+        if native is None or native[0] is not key:
+            if len(self._native_keys) >= MAX_KEYS:
+                self._native_keys.clear()
+            native = self._native_keys[key.kid] = (key, cast(RSAPublicKey, key.key.get_op_key("verify")))
+        try:
+            native[1].verify(signature, signing_input, _PKCS1V15, hash_algorithm)
+        except InvalidSignature:
+            return False
+        return True
 
     def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
         """The header rules that need no key; returns (alg, kid)."""
@@ -371,8 +401,11 @@ class JWTVerifier:
         aud = claims.get("aud")
         if type(aud) is str:
             aud = [aud]
-        if not isinstance(aud, list) or not aud or not all(type(a) is str for a in aud):
+        if not isinstance(aud, list) or not aud:
             raise TokenError("aud")
+        for audience in aud:
+            if type(audience) is not str:
+                raise TokenError("aud")
         if self._audience.isdisjoint(aud):
             raise TokenError("aud")
         sub = claims.get("sub")
