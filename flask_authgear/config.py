@@ -45,14 +45,18 @@ def check_url(url: str, what: str, allow_insecure_http: bool) -> str:
     url = url.strip()
     if not url.isascii() or not url.isprintable() or " " in url:
         raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        raise ConfigurationError(f"{what} is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ConfigurationError(f"{what} must be an absolute http(s) URL such as https://myapp.authgear.cloud")
     if parts.username or parts.password:
         raise ConfigurationError(f"{what} must not carry credentials")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{what} must not carry a query string or fragment")
-    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback_host(parts.hostname)):
+    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback_host(hostname)):
         raise ConfigurationError(
             f"{what} uses plain http on a non-loopback host; use https, or set allow_insecure_http=True"
         )

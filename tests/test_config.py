@@ -132,6 +132,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"endpoint": "https://myapp.authgear.cloud/#top"}, "query string or fragment"),
     ({"endpoint": "https://myapp.authgear.cloud/app"}, "without a path"),
     ({"endpoint": "https://myapp.authgear.cloud:99999"}, "invalid port"),
+    ({"endpoint": "https://[::1"}, "endpoint is not a valid URL"),
+    ({"endpoint": "http://localhost:abc"}, "invalid port"),
     ({"endpoint": "https://my app.authgear.cloud"}, "printable ASCII"),
     ({"endpoint": "https://myapp.authgear.cloud\r\nX: y"}, "printable ASCII"),
     ({"endpoint": "https://myäpp.authgear.cloud"}, "printable ASCII"),
@@ -238,6 +240,16 @@ def test_from_mapping_overrides_win() -> None:
 
 def test_from_mapping_endpoint_may_come_from_overrides() -> None:
     assert Settings.from_mapping({}, endpoint=ENDPOINT).endpoint == ENDPOINT
+
+
+def test_from_mapping_reads_a_flask_config() -> None:
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_ENDPOINT=ENDPOINT, AUTHGEAR_ALGORITHMS=["RS256", "ES256"])
+    s = Settings.from_mapping(app.config)
+    assert s.endpoint == ENDPOINT
+    assert s.algorithms == ("RS256", "ES256")
 
 
 def test_from_mapping_custom_prefix() -> None:
