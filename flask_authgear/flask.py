@@ -265,24 +265,27 @@ _DEFAULT = Requirements()
 
 def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
     """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
-    if request.method == "OPTIONS":
+    environ = request.environ
+    if environ.get("REQUEST_METHOD") == "OPTIONS":
         return None  # CORS preflight carries no credentials by design
     state = _state()
-    data = RequestData.from_environ(request.environ, proxy_headers=state.proxy_mode)
     try:
-        user = state.verifier.authenticate(data)
+        user = state.verifier.authenticate(RequestData.from_environ(environ, proxy_headers=state.proxy_mode))
+        requirements.check(user)
     except MissingCredentialsError:
         if requirements.optional:
             setattr(g, _G_USER, None)
             return None
+        g.pop(_G_USER, None)
         raise
     except AuthgearError:
+        g.pop(_G_USER, None)  # a refused request never keeps a user, not even one an earlier check stored
         raise
     except Exception:
         # Fail closed and visibly, but never as a 500 with a traceback to the client.
+        g.pop(_G_USER, None)
         logger.exception("unexpected error while authenticating a request")
         raise ProviderUnavailableError() from None
-    requirements.check(user)
     setattr(g, _G_USER, user)
     return user
 

@@ -387,6 +387,47 @@ def test_user_is_stored_only_after_every_check(server: AuthgearTestServer) -> No
     assert after[-1] is not None and after[-1].id == "u"
 
 
+def test_a_later_failed_check_removes_the_user(server: AuthgearTestServer) -> None:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app)
+    after: list[AuthgearUser | None] = []
+
+    @app.get("/two-steps")
+    @require_auth
+    def two_steps() -> str:
+        verify_request(roles=["admin"])  # a stricter check for part of the view
+        return "admin"
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        after.append(get_current_user())
+        return response
+
+    response = app.test_client().get("/two-steps", headers=bearer(server.issue_token("u", roles=["user"])))
+    assert response.status_code == 403
+    assert after == [None]
+
+
+def test_unexpected_verifier_error_is_503_not_500(server: AuthgearTestServer, caplog: pytest.LogCaptureFixture) -> None:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    ext = Authgear(app)
+    add_me_route(app)
+    with app.app_context():
+        verifier = ext.verifier
+
+    def broken(request: Any) -> AuthgearUser:
+        raise RuntimeError("a bug")
+
+    verifier.authenticate = broken  # type: ignore[method-assign]
+    response = app.test_client().get("/me", headers=bearer(server.issue_token()))
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert "a bug" not in response.text
+    assert "unexpected error while authenticating" in caplog.text
+
+
 def test_current_user_outside_a_check_is_falsy(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
     app.config.update(server.flask_config())
