@@ -494,6 +494,21 @@ def test_duplicate_kids_are_trusted_for_neither_key() -> None:
     assert set(keys) == {"a"}
 
 
+def test_duplicate_kid_in_the_served_jwks_verifies_nothing(server: AuthgearTestServer) -> None:
+    # A second key published under the signing key's kid: we cannot tell which one is meant, so neither is used.
+    token = server.issue_token()
+    duplicated = kid_of(server)
+    server.rotate_keys()
+    server.publish_jwks([public(RSAKey.generate_key(2048), kid=duplicated, use="sig", alg="RS256")])
+    verifier, cache = jwt_verifier(server)
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(token)
+    assert set(cache.keys) == {kid_of(server)}
+    assert verifier.verify(server.issue_token("u-new")).id == "u-new"
+    server.publish_jwks([])
+    assert jwt_verifier(server)[0].verify(token)
+
+
 def test_a_refused_duplicate_does_not_hide_a_good_key() -> None:
     good, weak = RSAKey.generate_key(2048), RSAKey.generate_key(1024)
     keys = parse_jwks({"keys": [public(weak, kid="k"), public(good, kid="k", use="sig")]}, ALL_ASYMMETRIC)
