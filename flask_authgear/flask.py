@@ -14,6 +14,8 @@ Security notes, in plain words:
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
+* Answers of routes that authenticated their request carry ``Vary: Authorization, Cookie``, so a shared HTTP
+  cache never serves one user's page to another; error answers carry ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class Authgear:
                 hooks.remove(hook)
         # First of all before_request functions, so none of them can read a forged identity header.
         hooks.insert(0, _strip_untrusted_headers if state.proxy_mode else _strip_forged_headers)
+        if _vary_on_credentials not in app.after_request_funcs.setdefault(None, []):
+            app.after_request(_vary_on_credentials)
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -178,6 +182,16 @@ def _strip_untrusted_headers() -> None:
     environ = request.environ
     if not _state().verifier.trusts_proxy(environ.get("REMOTE_ADDR")):
         strip_proxy_headers(environ)
+
+
+def _vary_on_credentials(response: Response) -> Response:
+    """An answer that depends on who asked must not be served from a shared cache to someone else.
+
+    Like Flask's session (``Vary: Cookie``), a route that authenticated its request varies on the credentials.
+    """
+    if _G_USER in g:
+        response.vary.update(("Authorization", "Cookie"))
+    return response
 
 
 def _state() -> _AppState:

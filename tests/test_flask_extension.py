@@ -202,6 +202,13 @@ PROXIED = {
 }
 
 
+def test_routes_without_authentication_do_not_vary(server: AuthgearTestServer) -> None:
+    app, _ = header_app(server)
+    client = app.test_client()
+    assert "Vary" not in client.get("/plain").headers
+    assert set(client.get("/me", headers=bearer(server.issue_token())).vary) == {"Authorization", "Cookie"}
+
+
 def test_proxy_mode_reads_the_headers_of_a_trusted_proxy(server: AuthgearTestServer) -> None:
     app, seen = header_app(server, mode="proxy", trusted_proxies=["127.0.0.0/8"])
     client = app.test_client()

@@ -321,6 +321,13 @@ def test_optional_without_credentials_runs_the_view_with_no_user(client: FlaskCl
     assert response.get_json() == {"user": None, "truthy": False}
 
 
+def test_authenticated_answers_vary_on_credentials(client: FlaskClient, server: AuthgearTestServer) -> None:
+    for path, headers in (("/me", bearer(server.issue_token())), ("/optional", {})):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert set(response.vary) >= {"Authorization", "Cookie"}
+
+
 def test_view_arguments_pass_through(client: FlaskClient, server: AuthgearTestServer) -> None:
     response = client.get("/users/42", headers=bearer(server.issue_token("user-9")))
     assert response.status_code == 200
