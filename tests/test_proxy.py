@@ -167,3 +167,10 @@ def test_flask_app_ignores_forged_headers_from_a_client(app: Flask) -> None:
     response = app.test_client().get("/me", headers=_headers(), environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert response.status_code == 401
     assert "u-42" not in response.get_data(as_text=True)
+
+
+def test_unknown_x_authgear_headers_are_not_read() -> None:
+    unknown = {"x-authgear-session-acr": "high", "x-authgear-anything": "1"}
+    with pytest.raises(MissingCredentialsError):
+        verifier().authenticate(request(headers=unknown))
+    assert verifier().authenticate(request(headers=VALID | unknown)).id == "u-42"

@@ -60,6 +60,7 @@ ANSWER_HEADERS = (
     SESSION_AMR,
     SESSION_AUTHENTICATED_AT,
 )
+_USER_HEADERS = frozenset(ANSWER_HEADERS) - {SESSION_VALID}
 
 _USER_ID = re.compile(r"[\x21-\x7e]{1,256}")
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
@@ -93,7 +94,8 @@ def parse_answer(headers: Mapping[str, str], source: Source = "resolver") -> Ans
     """
     valid = headers.get(SESSION_VALID)
     if valid is None:
-        if any(name.startswith(ANSWER_PREFIX) for name in headers):
+        # Other X-Authgear-* names (a future Authgear header, a client's invention) are simply not read.
+        if any(name in _USER_HEADERS for name in headers):
             raise MalformedAnswer("user headers without X-Authgear-Session-Valid")
         return None  # no credentials, or an invalid bearer token: Authgear sends no header at all
     if valid == "false":
