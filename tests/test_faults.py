@@ -1,32 +1,39 @@
-"""Fault injection in JWT mode: the local Authgear server fails in every way a network fails.
+"""Fault injection: the local Authgear server fails in every way a network fails, and Redis goes away.
 
-The JWKS and discovery endpoints answer 500, HTML, ``{}``, ``{"keys": "x"}``, garbage, an oversized document, a
-slow or dripping body, a redirect to another host, or nothing at all. The verifier keeps answering: the last good
-keys serve while they are young enough (``jwks_max_stale``), after that, or with no keys ever fetched, every
-request gets 503; when the server heals, tokens verify again. No call outlives its deadline: each runs in a
-thread joined with a bound, so a hang fails the test instead of stalling the suite.
+The JWKS and discovery endpoints answer 500, HTML, ``{}``, ``{"keys": "x"}``, garbage, an oversized document,
+a slow or dripping body, a redirect to another host, or nothing at all. The verifier keeps answering: the last
+good keys serve while they are young enough (``jwks_max_stale``); after that, or with no keys ever fetched,
+every request gets 503; when the server heals, tokens verify again. The resolver fails the same ways, seen
+through the Flask extension and the WSGI middleware: 503 for what is not cached, cached answers and local JWTs
+keep working. Redis stops and restarts under load without a wrong answer. No call outlives its deadline: each
+runs in a thread joined with a bound, so a hang fails the test instead of stalling the suite.
 
 The JWKS cache gets a hand-driven clock, so "an hour later" takes no time; every byte still goes over HTTP.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 from flask import Flask, jsonify
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
 from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.jwt import JWTVerifier, TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
-from flask_authgear.errors import ProviderUnavailableError
+from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
 from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.testing.server import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
+from flask_authgear.wsgi import AuthgearMiddleware
 
 T = TypeVar("T")
 
@@ -253,3 +260,166 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
     response = bounded(lambda: healed.get("/me", headers={"Authorization": f"Bearer {token}"}))
     assert response.status_code == 200
     assert response.get_json() == {"sub": "alice"}
+
+
+# -- the resolver failing, seen through both adapters -----------------------------------------------------------
+
+RESOLVER_BROKEN = ("500", "html", "garbage", "slow", "drip", "redirect", "invalid_answer", "unreachable")
+
+
+def resolver_app(server: AuthgearTestServer, adapter: str) -> Any:
+    """The Flask extension in resolver mode, or the WSGI middleware in auto mode (JWTs stay local there)."""
+    if adapter == "flask":
+        app = Flask("resolver-faults")
+        app.config.update(server.flask_config(mode="resolver", http_timeout=HTTP_TIMEOUT))
+        Authgear(app)
+
+        @app.get("/me")
+        @require_auth
+        def me() -> object:
+            return jsonify(sub=current_user.id)
+
+        return app
+
+    def whoami(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"sub": environ["authgear.user"].id}).encode()]
+
+    return AuthgearMiddleware(whoami, protect=["/"], **server.settings(mode="auto", http_timeout=HTTP_TIMEOUT))
+
+
+def get(app: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    environ = EnvironBuilder(path="/me", headers=headers).get_environ()
+    body_iter, status, response_headers = bounded(lambda: run_wsgi_app(app, environ, buffered=True))
+    return int(status.split()[0]), dict(response_headers), b"".join(body_iter)
+
+
+@pytest.mark.parametrize("adapter", ["flask", "wsgi-auto"])
+@pytest.mark.parametrize("mode", RESOLVER_BROKEN)
+def test_resolver_failures_are_503_through_the_adapters(
+    server: AuthgearTestServer, elsewhere: AuthgearTestServer, adapter: str, mode: str
+) -> None:
+    app = resolver_app(server, adapter)
+    session = server.create_session("rosa")
+    jwt_user = server.issue_token("jules")
+    warm = server.create_session("wanda")
+    assert get(app, {"Authorization": warm.authorization})[0] == 200  # cached before the outage
+
+    def during_outage() -> None:
+        for headers in ({"Authorization": session.authorization}, {"Cookie": session.cookie}):
+            status, response_headers, body = get(app, headers)
+            assert status == 503
+            assert response_headers["Retry-After"]
+            assert json.loads(body)["error"] == "temporarily_unavailable"
+            assert session.token not in body.decode() and session.cookie_value not in body.decode()
+        # A cached answer keeps serving within its TTL; in auto mode a JWT never needed the resolver.
+        status, _, body = get(app, {"Authorization": warm.authorization})
+        assert (status, json.loads(body)["sub"]) == (200, "wanda")
+        if adapter == "wsgi-auto":
+            status, _, body = get(app, {"Authorization": f"Bearer {jwt_user}"})
+            assert (status, json.loads(body)["sub"]) == (200, "jules")
+
+    if mode == "unreachable":
+        # Warm the JWKS first: the whole server (JWKS included) goes away.
+        if adapter == "wsgi-auto":
+            assert get(app, {"Authorization": f"Bearer {jwt_user}"})[0] == 200
+        with server.unreachable():
+            during_outage()
+    else:
+        server.fail("resolver", mode, delay=HTTP_TIMEOUT * 3, location=f"{elsewhere.endpoint}/_resolver/resolve")
+        during_outage()
+        assert elsewhere.hits("resolver") == 0  # a redirect is never followed
+        server.heal()
+    status, _, body = get(app, {"Authorization": session.authorization})
+    assert (status, json.loads(body)["sub"]) == (200, "rosa")
+    status, _, body = get(app, {"Cookie": session.cookie})
+    assert (status, json.loads(body)["sub"]) == (200, "rosa")
+
+
+# -- Redis going away in the middle of a run, and coming back -------------------------------------------------
+
+REDIS_SECRET = "faults-redis-secret-0123456789abcdef"
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
+def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads keep authenticating while Redis stops and restarts: right users throughout, then Redis again."""
+    import redis
+    from support import redis_server as redis_support
+
+    owned = redis_support.new_redis()
+    verifier = Verifier(
+        Settings(
+            **server.settings(
+                mode="resolver",
+                cache=owned.url,
+                cache_secret=REDIS_SECRET,
+                resolver_local_cache_size=0,  # every request goes through Redis (or around it)
+                http_timeout=1.0,
+            )
+        )
+    )
+    sessions = [server.create_session(f"redis-user-{i}") for i in range(12)]
+    stop = threading.Event()
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            session = rng.choice(sessions)
+            if rng.random() < 0.2:
+                try:
+                    verifier.authenticate(RequestData(authorization=f"Bearer unknown-{rng.random()}"))
+                    verdict = "accepted-unknown"
+                except InvalidTokenError:
+                    verdict = "refused-unknown"
+                except Exception as exc:
+                    verdict = f"error-{type(exc).__name__}"
+            else:
+                try:
+                    user = verifier.authenticate(RequestData(authorization=session.authorization))
+                    verdict = "right" if user.id == session.user_id else "WRONG"
+                except Exception as exc:
+                    verdict = f"error-{type(exc).__name__}"
+            with lock:
+                outcomes[verdict] += 1
+
+    def settle(minimum: int) -> None:
+        """Let the workers make at least ``minimum`` more requests (bounded by a generous guard)."""
+        start = sum(outcomes.values())
+        for _ in range(4000):
+            if sum(outcomes.values()) - start >= minimum:
+                return
+            stop.wait(0.005)
+        raise AssertionError("the workers stopped making progress")
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(6)]
+    connection = redis.Redis.from_url(owned.url)
+    try:
+        for thread in threads:
+            thread.start()
+        settle(200)
+        assert connection.dbsize() > 0  # answers were cached in Redis
+        port = owned.port
+        owned.stop()  # Redis goes away mid-run
+        settle(200)
+        monkeypatch.setattr(redis_support, "free_port", lambda: port)
+        owned.start()  # and comes back on the same address, empty
+        assert owned.port == port
+        for _ in range(3000):  # after the backend's retry delay, answers are cached in Redis again
+            if connection.dbsize() > 0:
+                break
+            settle(20)
+        assert connection.dbsize() > 0
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(JOIN_BOUND)
+        connection.close()
+        verifier.close()
+        owned.close()
+    assert not any(t.is_alive() for t in threads)
+    assert outcomes["WRONG"] == 0 and outcomes["accepted-unknown"] == 0
+    assert set(outcomes) <= {"right", "refused-unknown"}, outcomes
+    assert verifier.health()["resolver"]["backend_errors"] >= 1
