@@ -1,4 +1,4 @@
-"""The attack catalogue against the Flask extension and the WSGI middleware, as a client would reach them.
+"""The attack catalogue against the Flask extension, the WSGI middleware and the two example apps.
 
 Requests are built as raw WSGI environs, so header values a test client would refuse to send (newlines, NUL,
 latin-1 text) reach the adapters exactly as a lenient front server could hand them over. Each answer must be the
@@ -7,11 +7,14 @@ catalogue's 400 or 401, never a 200 or a 500, and must not echo the attacker's i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask, jsonify
@@ -79,11 +82,41 @@ def wsgi_app(kit: AttackKit) -> AuthgearMiddleware:
     return AuthgearMiddleware(whoami, protect=["/api"], **kit.server.settings(leeway=0, algorithms=ALGORITHMS))
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as the README tells users to run it."""
+    spec = importlib.util.spec_from_file_location(f"attack_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def example_flask_api(kit: AttackKit) -> WSGIApplication:
+    app: WSGIApplication = example("flask_api").create_app(
+        kit.server.flask_config(leeway=0, algorithms=list(ALGORITHMS))
+    )
+    return app
+
+
+def example_wsgi_app(kit: AttackKit) -> WSGIApplication:
+    app: WSGIApplication = example("wsgi_app").create_app(**kit.server.settings(leeway=0, algorithms=ALGORITHMS))
+    return app
+
+
+def plain_sub(body: dict[str, Any]) -> Any:
+    return body["sub"]
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
     build: Callable[[AttackKit], WSGIApplication]
     protected: str
+    #: Where the user id is in the JSON of a 200.
+    sub_of: Callable[[dict[str, Any]], Any] = plain_sub
 
 
 TARGETS = (
@@ -91,6 +124,9 @@ TARGETS = (
     Target("flask-optional", flask_app, "/optional"),
     Target("wsgi", wsgi_app, "/api/me"),
     Target("wsgi-dot-segments", wsgi_app, "/public/../api/me"),
+    Target("example-flask-api", example_flask_api, "/me", lambda body: body["user"]["id"]),
+    Target("example-flask-api-optional", example_flask_api, "/hello", lambda body: body["message"][7:-1]),
+    Target("example-wsgi-app", example_wsgi_app, "/api/me", lambda body: body["id"]),
 )
 
 
@@ -117,7 +153,7 @@ def test_control_tokens_reach_the_app(apps: dict[str, WSGIApplication], kit: Att
     for token, sub in ((kit.valid("ctl-rs"), "ctl-rs"), (kit.valid_es256("ctl-es"), "ctl-es")):
         answer = call(apps[target.name], target.protected, f"Bearer {token}")
         assert answer.status == 200
-        assert json.loads(answer.body)["sub"] == sub
+        assert target.sub_of(json.loads(answer.body)) == sub
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")
