@@ -21,6 +21,7 @@ Security notes, in plain words:
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import time
@@ -190,7 +191,10 @@ def _vary_on_credentials(response: Response) -> Response:
     Like Flask's session (``Vary: Cookie``), a route that authenticated its request varies on the credentials.
     """
     if _G_USER in g:
-        response.vary.update(("Authorization", "Cookie"))
+        if response.headers.getlist("Vary"):
+            response.vary.update(("Authorization", "Cookie"))
+        else:  # the usual case, without parsing and re-serialising an empty header
+            response.headers["Vary"] = "Authorization, Cookie"
     return response
 
 
@@ -384,10 +388,16 @@ def require_auth(
     )
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        # Flask already runs this wrapper through app.ensure_sync; only an async view needs converting inside
+        # it, and that is known now, not on every request.
+        is_async = inspect.iscoroutinefunction(func)
+
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             authenticate(requirements)
-            return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
+            if is_async:
+                return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
+            return func(*args, **kwargs)
 
         return wrapper
 
