@@ -326,3 +326,29 @@ def test_cache_secret_must_be_long_enough() -> None:
 def test_memory_mode_without_secret_needs_no_configuration(make_verifier: MakeVerifier) -> None:
     verifier = make_verifier()
     assert verifier.health()["resolver"]["backend"] == "memory"
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
+    server: AuthgearTestServer,
+    make_verifier: MakeVerifier,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    import flask_authgear.core.cache as cache_module
+
+    (tmp_path / "cache").mkdir()
+    spec = _sqlite(tmp_path) if backend == "sqlite" else "memory"
+    verifier = make_verifier(cache=spec, cache_secret=SECRET, resolver_negative_ttl=0.5)
+    assert verifier.resolver is not None
+    shared = verifier.resolver.shared
+    for i in range(5):
+        with pytest.raises(InvalidTokenError):
+            verifier.authenticate(RequestData(authorization=f"Bearer gone-{i}"))
+    assert len(list(shared.keys())) == 5
+    time.sleep(1.6)  # sqlite rounds expiry to whole seconds
+    monkeypatch.setattr(cache_module, "PURGE_INTERVAL", 0.0)
+    session = server.create_session("purge-check")
+    verifier.authenticate(RequestData(authorization=session.authorization))  # a write triggers the purge
+    assert len(list(shared.keys())) == 1
