@@ -1,4 +1,4 @@
-"""The attack catalogue against the core verifier: every hostile token is refused, deliberately and quietly.
+"""The attack catalogue against the core verifier (JWT and auto modes): every hostile token is refused quietly.
 
 "Deliberately" means through one of our own checks, never through the catch-all that turns a surprise into a
 401 (that path logs an error, and any such log fails the test). "Quietly" means no response echoes attacker
@@ -34,6 +34,13 @@ def kit() -> AttackKit:
 def verifier(kit: AttackKit) -> Verifier:
     # leeway 0 so that "exp equal to now" is exactly the boundary; ES256 allowed so EC attacks meet a real EC key.
     return Verifier(Settings(**kit.server.settings(leeway=0, algorithms=ALGORITHMS)))
+
+
+@pytest.fixture(scope="module")
+def auto_verifier(kit: AttackKit) -> Iterator[Verifier]:
+    verifier = Verifier(Settings(**kit.server.settings(mode="auto", leeway=0, algorithms=ALGORITHMS)))
+    yield verifier
+    verifier.close()
 
 
 @pytest.fixture
@@ -137,13 +144,15 @@ def test_catalogue_is_complete() -> None:
     assert len(CATALOGUE) >= 200
 
 
-def test_control_tokens_are_accepted(verifier: Verifier, kit: AttackKit) -> None:
+def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier, kit: AttackKit) -> None:
     """Without this the catalogue could pass against a verifier that refuses everything."""
-    for token, sub in ((kit.valid("control-rs256"), "control-rs256"), (kit.valid_es256("control-es"), "control-es")):
-        user = verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
-        assert user.id == sub
-    lower = verifier.authenticate(RequestData(authorization=f"bearer {kit.valid('control-lower')}"))
-    assert lower.id == "control-lower"
+    for target in (verifier, auto_verifier):
+        for token, sub in ((kit.valid("ctl-rs256"), "ctl-rs256"), (kit.valid_es256("ctl-es"), "ctl-es")):
+            assert target.authenticate(RequestData(authorization=f"Bearer {token}")).id == sub
+        lower = target.authenticate(RequestData(authorization=f"bearer {kit.valid('ctl-lower')}"))
+        assert lower.id == "ctl-lower"
+    session = kit.server.create_session("ctl-session")
+    assert auto_verifier.authenticate(RequestData(authorization=session.authorization)).id == "ctl-session"
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")
@@ -157,6 +166,15 @@ def test_core_refuses(verifier: Verifier, attack: Attack) -> None:
     assert json.loads(body)["error"] == error.error
     assert dict(headers)["WWW-Authenticate"].startswith('Bearer realm="authgear"')
     assert_no_echo(attack, headers, body)
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+@pytest.mark.parametrize("attack", CATALOGUE, ids=[a.id for a in CATALOGUE])
+def test_auto_mode_refuses(auto_verifier: Verifier, attack: Attack) -> None:
+    """In auto mode JWT-shaped tokens stay local and the rest go to the resolver: each path must refuse."""
+    error = refuse(auto_verifier, attack.authorization)
+    assert error.status_code == attack.status
+    assert_no_echo(attack, error.headers(auto_verifier.settings.realm), error.body())
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")
