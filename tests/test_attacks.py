@@ -1,4 +1,5 @@
-"""The attack catalogue against the core verifier (JWT and auto modes): every hostile token is refused quietly.
+"""The attack catalogue against the core verifier, in JWT and auto modes: every hostile token is refused,
+deliberately and quietly.
 
 "Deliberately" means through one of our own checks, never through the catch-all that turns a surprise into a
 401 (that path logs an error, and any such log fails the test). "Quietly" means no response echoes attacker
