@@ -333,6 +333,29 @@ def test_blueprint_errorhandler_wins_for_its_routes(server: AuthgearTestServer) 
     assert client.get("/me").get_json()["error"] == "unauthorized"
 
 
+def test_a_whole_blueprint_protected_by_before_request(server: AuthgearTestServer) -> None:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app)
+    bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @bp.before_request
+    @require_auth(roles=["admin"])
+    def protect() -> None:
+        """Every route of the blueprint needs the admin role."""
+
+    @bp.get("/users")
+    def users() -> dict[str, Any]:
+        return {"admin": current_user.id}
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.get("/admin/users").status_code == 401
+    assert client.get("/admin/users", headers=bearer(server.issue_token(roles=["user"]))).status_code == 403
+    ok = client.get("/admin/users", headers=bearer(server.issue_token("root", roles=["admin"])))
+    assert ok.get_json() == {"admin": "root"}
+
+
 def test_no_app_wide_handler_for_other_exceptions(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
     app.config.update(server.flask_config())
