@@ -119,7 +119,11 @@ def test_malformed_authorization_is_400_without_asking_the_resolver(
     assert server.hits("resolver") == 0
 
 
-@pytest.mark.parametrize("cookie", ["a=b\r\nX-Evil: 1", "a=\x00", "s=" + "x" * 20000], ids=["crlf", "nul", "oversized"])
+@pytest.mark.parametrize(
+    "cookie",
+    ["a=b\r\nX-Evil: 1", "a=\x00", "a=\x7f", "s=\u20ac", "s=" + "x" * 20000],
+    ids=["crlf", "nul", "del", "beyond-latin-1", "oversized"],
+)
 def test_a_cookie_that_cannot_be_forwarded_is_400(
     server: AuthgearTestServer, make_verifier: MakeVerifier, cookie: str
 ) -> None:
@@ -129,6 +133,13 @@ def test_a_cookie_that_cannot_be_forwarded_is_400(
 
 
 # -- negative answers -------------------------------------------------------------------------------------
+
+
+def test_cookies_with_non_ascii_bytes_are_forwarded_unchanged(make_verifier: MakeVerifier) -> None:
+    cookie = "pref=caf\u00c3\u00a9; session=abc"  # the UTF-8 bytes of an accented letter, as WSGI hands them over
+    with ScriptedResolver(script=lambda request: valid("v1")) as resolver:
+        assert make_verifier(resolver_url=resolver.url).authenticate(RequestData(cookie=cookie)).id == "v1"
+        assert resolver.received[0].headers["cookie"] == cookie
 
 
 def test_unknown_bearer_token_is_401(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:

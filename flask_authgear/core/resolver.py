@@ -214,7 +214,8 @@ class ResolverClient:
                 flight = self._inflight[key] = _Flight()
         if not leader:
             self.stats.coalesced += 1
-            if not flight.done.wait(self._timeout + 1.0) or flight.failed:
+            # The leader may try the cache backend and then the resolver, each within the deadline.
+            if not flight.done.wait(2 * self._timeout + 1.0) or flight.failed:
                 raise ProviderUnavailableError()
             return flight.answer
         try:
@@ -281,6 +282,9 @@ class ResolverClient:
             response = None
         if response is None:
             response = self._get(self._direct, headers)
+        return self._answer_live(key, response, use_backend)
+
+    def _answer_live(self, key: str, response: requests.Response, use_backend: bool) -> Answer:
         answer, stored = self._read_live(response)
         ttl = self._positive_ttl if answer is not None else self._negative_ttl
         if ttl > 0:
@@ -303,6 +307,11 @@ class ResolverClient:
                 timeout=self._deadline,  # type: ignore[arg-type]  # requests passes urllib3 timeouts on
             )
         except requests.RequestException as exc:
+            self.stats.resolver_calls += 1
+            self._failed(f"the resolver call failed: {type(exc).__name__}")
+        except Exception as exc:
+            if session is self.shared.session:
+                raise  # the cache backend failed: the caller asks the resolver directly
             self.stats.resolver_calls += 1
             self._failed(f"the resolver call failed: {type(exc).__name__}")
         if not isinstance(response, CachedResponse):

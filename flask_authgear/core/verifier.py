@@ -11,6 +11,7 @@ Modes:
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from typing import Any
 
@@ -31,6 +32,7 @@ logger = logging.getLogger("flask_authgear")
 
 #: Largest ``Cookie`` header forwarded to the resolver, in bytes.
 MAX_COOKIE_BYTES = 16384
+_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
 
 
 def _cookie(value: str | None) -> str | None:
@@ -39,7 +41,9 @@ def _cookie(value: str | None) -> str | None:
         return None
     if len(value) > MAX_COOKIE_BYTES:
         raise InvalidRequestError("The Cookie header is too large.")
-    if not value.isprintable() or not value.isascii():
+    # Control characters could split the forwarded header; text beyond Latin-1 cannot be sent as it came.
+    # Other bytes pass unchanged (a WSGI server hands header bytes over as Latin-1 text).
+    if _UNSENDABLE.search(value) is not None:
         raise InvalidRequestError("The Cookie header is malformed.")
     return value
 
