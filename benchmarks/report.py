@@ -1,0 +1,81 @@
+"""Printing the tables: cost per request, overhead over bare Flask, and that overhead as a multiple of a raw verify."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from . import micro
+
+_PACKAGES = ("Flask", "Werkzeug", "cryptography", "joserfc", "requests-cache", "PyJWT", "Authlib", "gunicorn")
+
+
+def machine_line() -> str:
+    versions = []
+    for name in _PACKAGES:
+        try:
+            versions.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; {', '.join(versions)}"
+    )
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} us"
+
+
+def per_request_table(results: micro.Results) -> list[str]:
+    raw = results.cost[micro.RAW]
+    width = max(len(row) for row in micro.ROWS)
+    lines = [f"{'per request (direct WSGI calls)':<{width}}  {'cost':>11}  {'overhead':>11}  {'x raw verify':>12}"]
+    for row in micro.ROWS:
+        if row == micro.BARE:
+            lines.append(f"{row:<{width}}  {us(results.cost[row]):>11}  {'-':>11}  {'-':>12}")
+            continue
+        added = results.overhead[row]
+        cost = "-" if row in micro.DERIVED_ROWS else us(results.cost[row])
+        lines.append(f"{row:<{width}}  {cost:>11}  {us(added):>11}  {added / raw:>11.2f}x")
+    return lines
+
+
+def targets(results: micro.Results) -> list[str]:
+    """The performance targets, as ratios measured in this run (reported, never asserted)."""
+    raw = results.cost[micro.RAW]
+    cold = results.overhead[micro.FLASK_COLD]
+    warm = results.overhead[micro.FLASK_WARM]
+    hit = results.overhead[micro.RESOLVER_HIT]
+    pyjwt = results.overhead[micro.PYJWT]
+    rows = [
+        ("JWT cold overhead (Flask) <= 2.0x raw verify", f"{cold / raw:.2f}x", cold / raw <= 2.0),
+        ("JWT cold overhead >= 3x lower than PyJWT decorator", f"{pyjwt / cold:.1f}x lower", pyjwt / cold >= 3.0),
+        ("JWT warm overhead (Flask) <= 0.15x raw verify", f"{warm / raw:.3f}x", warm / raw <= 0.15),
+        ("resolver hit overhead (Flask) <= 0.15x raw verify", f"{hit / raw:.3f}x", hit / raw <= 0.15),
+    ]
+    rc_hit = results.cost[micro.REQUESTS_CACHE]
+    width = max(len(r[0]) for r in rows)
+    lines = ["targets (ratios of this run)"]
+    lines += [f"  {name:<{width}}  {value:>12}  {'met' if ok else 'NOT MET'}" for name, value, ok in rows]
+    ratio = f"{rc_hit / hit:.0f}x cheaper" if hit > 0 else "n/a"
+    lines.append(f"  {'resolver hit vs plain requests-cache hit':<{width}}  {ratio:>12}")
+    return lines
+
+
+def scaling_table(title: str, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[float]]]) -> list[str]:
+    width = max(len(title), *(len(name) for name, _ in rows))
+    lines = [f"{title:<{width}}  " + "  ".join(f"{c:>11}" for c in columns)]
+    for name, values in rows:
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{us(v):>11}" for v in values))
+    return lines
+
+
+def http_table(rows: Sequence[tuple[str, float, int]], bare_rps: float) -> list[str]:
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'real HTTP (gunicorn, loopback)':<{width}}  {'req/s':>9}  {'vs bare':>8}  {'answered':>8}"]
+    for name, rps, count in rows:
+        lines.append(f"{name:<{width}}  {rps:>9,.0f}  {rps / bare_rps:>7.0%}  {count:>8,}")
+    return lines
