@@ -33,6 +33,7 @@ from flask.cli import AppGroup
 
 from .config import Settings
 from .core.explain import Explanation, _utc, explain_token
+from .core.verifier import Verifier
 from .errors import ConfigurationError
 
 EXIT_OK = 0
@@ -552,6 +553,23 @@ def _logging_to_stderr(verbose: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+@flask_group.command("health")
+def flask_health() -> None:
+    """Load the signing keys with this app's settings and print the verifier's health; exit 1 when not ready."""
+    ext = current_app.extensions.get("authgear")
+    health_of = getattr(ext, "health", None)
+    if callable(health_of):
+        health: dict[str, Any] = health_of(warm_up=True)
+    else:
+        verifier = Verifier(app_settings())
+        try:
+            health = verifier.warm_up()
+        finally:
+            verifier.close()
+    click.echo(json.dumps(health, indent=2, default=str))  # JSON escapes control characters
+    raise SystemExit(EXIT_OK if health.get("ready") else EXIT_NEGATIVE)
 
 
 # -- output ------------------------------------------------------------------------------------------------

@@ -77,6 +77,25 @@ def test_resolve_uses_the_app_settings(server):
     assert failed.exit_code == 2 and "answered HTTP 500" in failed.output
 
 
+def test_health_loads_the_keys_and_reports_readiness(server):
+    app = make_app(server)
+    result = app.test_cli_runner().invoke(flask_group, ["health"])
+    assert result.exit_code == 0, result.output
+    health = json.loads(result.output)
+    assert health["ready"] is True and health["jwks"]["keys"] == 1 and health["last_error"] is None
+
+
+def test_health_of_an_unreachable_authgear_exits_one(server):
+    with AuthgearTestServer() as gone:
+        config = gone.flask_config()
+    app = Flask(__name__)
+    app.config.update(config)  # no extension: the command builds a verifier from the config
+    result = app.test_cli_runner().invoke(flask_group, ["health"])
+    assert result.exit_code == 1
+    health = json.loads(result.output)
+    assert health["ready"] is False and "ConnectionError" in health["last_error"]
+
+
 def test_flask_command_line_finds_the_group_through_the_entry_point(server, tmp_path: Path):
     (tmp_path / "myapp.py").write_text(
         textwrap.dedent(
