@@ -383,6 +383,11 @@ class AttackKit:
             "1e400": "1e400",
             "list": "[9999999999]",
             "object": '{"t":9999999999}',
+            "negative": "-1",
+            "1e308": "1e308",
+            "2-pow-63": str(2**63),
+            "4000-digits": "9" * 4000,
+            "5000-digits": "9" * 5000,  # past Python's int parsing limit
         }
         for name, literal in literals.items():
             yield bearer(f"exp-{name}", self.sign(h_seg, segment(self.raw_claims(exp=literal))))
@@ -394,6 +399,8 @@ class AttackKit:
             yield bearer(f"{claim}-1e400", self.sign(h_seg, segment(self.raw_claims(**{claim: "1e400"}))))
         yield bearer("auth-time-string", self.token(claims=self.claims(auth_time="yesterday")))
         yield bearer("auth-time-huge", self.token(claims=self.claims(auth_time=10**20)))
+        yield bearer("auth-time-negative", self.token(claims=self.claims(auth_time=-(10**14))))
+        yield bearer("iat-5000-digits", self.sign(h_seg, segment(self.raw_claims(iat="9" * 5000))))
 
         # iss.
         host = endpoint.split("://", 1)[1]
