@@ -53,6 +53,8 @@ EXPIRES_HEADER = "Flask-Authgear-Expires"
 NAMESPACE = "flask_authgear_resolver"
 #: How often expired entries are purged from a memory or sqlite store (Redis expires its keys itself).
 PURGE_INTERVAL = 60.0
+#: Deadline of each Redis operation, in seconds (capped by ``http_timeout``).
+REDIS_TIMEOUT = 1.0
 #: Smallest bound of the in-memory shared store.
 MIN_MEMORY_ENTRIES = 1000
 
@@ -198,10 +200,10 @@ def build_backend(settings: Settings) -> BaseCache:
         raise ConfigurationError(
             "cache=redis:// needs the redis package: pip install 'flask-authgear[redis]'"
         ) from None
+    # A cache lookup slower than this is worse than asking the resolver, which is what happens on a timeout.
+    timeout = min(settings.http_timeout, REDIS_TIMEOUT)
     try:
-        connection = Redis.from_url(
-            spec, socket_timeout=settings.http_timeout, socket_connect_timeout=settings.http_timeout
-        )
+        connection = Redis.from_url(spec, socket_timeout=timeout, socket_connect_timeout=timeout)
     except ValueError:
         raise ConfigurationError("cache must be a valid redis URL such as redis://localhost:6379/0") from None
     # ttl_offset=1: Redis deletes each entry a second after it expires (requests-cache's default keeps it
