@@ -163,6 +163,14 @@ class BoundedDictStorage(DictStorage):
         with self._lock:
             del self.data[key]
 
+    def purge_expired(self) -> int:
+        """Drop every expired entry; returns how many."""
+        with self._lock:
+            expired = [k for k, v in self.data.items() if getattr(v, "is_expired", True)]
+            for k in expired:
+                del self.data[k]
+        return len(expired)
+
 
 def cache_secret(settings: Settings) -> bytes:
     """The configured secret, or a random one for this process (then a shared store is not shared)."""
@@ -217,7 +225,8 @@ class SharedCache:
     def __init__(self, settings: Settings, keyer: CredentialKeyer) -> None:
         self.keyer = keyer
         self.url = settings.resolver_url
-        self.kind = settings.cache.split(":", 1)[0] if settings.cache != "memory" else "memory"
+        spec = settings.cache
+        self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
         self.session = CachedSession(
             backend=build_backend(settings),
             key_fn=self._key_fn,
@@ -291,10 +300,8 @@ class SharedCache:
             cache = self.session.cache
             if isinstance(cache, SQLiteCache):
                 cache.delete(expired=True, vacuum=False)
-            else:
-                expired = [k for k, v in list(cache.responses.items()) if getattr(v, "is_expired", True)]
-                for k in expired:
-                    cache.responses.pop(k, None)
+            elif isinstance(cache.responses, BoundedDictStorage):
+                cache.responses.purge_expired()
         except Exception as exc:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)
         finally:
