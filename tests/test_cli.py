@@ -388,3 +388,30 @@ def test_resolve_refuses_credentials_that_cannot_be_a_header(capsys, server):
     code, _, err = run(capsys, "resolve", "--endpoint", server.endpoint, "--cookie", "session=a\nX-Evil: 1")
     assert code == 2
     assert "cannot be sent in a header" in err
+
+
+@pytest.mark.parametrize(
+    ("header", "claims", "failing"),
+    [
+        ({"alg": ["RS256"]}, {}, "alg"),
+        ({"crit": ["exp"]}, {}, "header"),
+        ({"typ": 5}, {}, "typ"),
+        ({}, {"auth_time": "yesterday"}, "auth_time"),
+        ({}, {"exp": None}, "exp"),
+        ({}, {"exp": 10**30}, None),
+        ({}, {"iat": True}, "iat"),
+        ({}, {"aud": [1]}, "aud"),
+        ({}, {"amr": "pwd"}, "roles"),
+    ],
+    ids=["alg-list", "crit", "typ-number", "auth-time-text", "exp-null", "exp-huge", "iat-bool", "aud-number", "amr"],
+)
+def test_hostile_members_are_explained_never_crash(capsys, server, header, claims, failing):
+    head = {"alg": "RS256", "typ": "at+jwt", "kid": server.signing_key.kid, **header}
+    body = {**server.claims_for("zoe"), **claims}
+    signature = server.issue_token().split(".")[2]
+    token = f"{_b64(json.dumps(head).encode())}.{_b64(json.dumps(body).encode())}.{signature}"
+    code, out = verify(capsys, server, token)
+    assert code == 1  # the signature never matches these edited tokens
+    if failing is not None:
+        assert check_line(out, failing).lstrip().startswith("FAIL")
+    assert out.splitlines()[-1].startswith("Result: INVALID")

@@ -239,7 +239,7 @@ def _header_reason(verifier: JWTVerifier, probe: Mapping[str, Any]) -> str | Non
 
 def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, verifier: JWTVerifier) -> Check:
     alg = header.get("alg")
-    if alg not in key.algorithms:
+    if type(alg) is not str or alg not in key.algorithms:
         return Check("signature", False, f"key {key.kid} does not sign with {alg!r}")
     try:
         verifier.check_header(header)
@@ -315,6 +315,8 @@ def _claim_detail(name: str, value: Any, present: bool, ok: bool, settings: Sett
 
 
 def _user_check(claims: Mapping[str, Any]) -> Check:
+    # auth_time has its own check line; leave it out so that only the user claims are judged here.
+    claims = {name: value for name, value in claims.items() if name != "auth_time"}
     try:
         user = JWTVerifier.to_user(claims) if isinstance(claims.get("sub"), str) else None
     except TokenError:
