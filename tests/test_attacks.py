@@ -162,6 +162,7 @@ def test_core_refuses(verifier: Verifier, attack: Attack) -> None:
     error = refuse(verifier, attack.authorization)
     assert error.status_code == attack.status
     assert error.error == ("invalid_request" if attack.status == 400 else "invalid_token")
+    assert getattr(error, "reason", None) == attack.reason, "refused, but not by the rule aimed at"
     headers = error.headers(verifier.settings.realm)
     body = error.body()
     assert json.loads(body)["error"] == error.error

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import atexit
 import base64
+import dataclasses
 import datetime
 import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -91,6 +93,8 @@ class Attack:
     status: int = 401
     #: Attacker-chosen strings (besides the token itself) that no response may contain.
     markers: tuple[str, ...] = ()
+    #: The verifier's rule that must refuse it (``TokenError.reason``), None for a malformed header (400).
+    reason: str | None = None
 
     def probes(self) -> list[str]:
         """Strings that, found in a response, would mean attacker input was echoed."""
@@ -190,7 +194,9 @@ class AttackKit:
     # -- the catalogue --------------------------------------------------------------------------------------
 
     def catalogue(self) -> list[Attack]:
-        attacks = list(self._build())
+        attacks = [
+            dataclasses.replace(a, reason=expected_reason(a.id)) if a.status == 401 else a for a in self._build()
+        ]
         ids = [a.id for a in attacks]
         assert len(ids) == len(set(ids)), "attack ids must be unique"
         return attacks
@@ -479,8 +485,8 @@ class AttackKit:
         yield bearer("header-bit-flip", f"{flip_last_bit(h_seg)}.{p_seg}.{s_seg}")
         yield bearer("payload-bit-flip", f"{h_seg}.{flip_last_bit(p_seg)}.{s_seg}")
         yield bearer("signature-truncated-1", valid[:-1])
-        yield bearer("signature-truncated-4", valid[:-4])
-        yield bearer("signature-truncated-half", f"{h_seg}.{p_seg}.{s_seg[: len(s_seg) // 2]}")
+        yield bearer("signature-truncated-3-bytes", f"{h_seg}.{p_seg}.{b64(_b64d(s_seg)[:-3])}")
+        yield bearer("signature-truncated-half", f"{h_seg}.{p_seg}.{s_seg[:168]}")  # 126 bytes, canonical
         yield bearer("token-truncated-half", valid[: len(valid) // 2])
         yield bearer("signature-empty", f"{h_seg}.{p_seg}.")
         yield bearer("signature-zero-bytes", f"{h_seg}.{p_seg}.{b64(bytes(256))}")
@@ -542,6 +548,38 @@ class AttackKit:
             if std != token:
                 return std
         raise AssertionError("could not produce a token whose standard base64 differs")
+
+
+#: Which rule refuses which attack, first match wins. Pinning the rule keeps each attack aimed at its own check:
+#: a token with a ``jku`` header must fall to the header rule, not merely to a signature that happens to fail.
+_REASONS: tuple[tuple[str, str], ...] = (
+    (r"alg-[a-zA-Z]+-empty-signature|alg-none-no-kid-no-typ|signature-empty|b64-false.*-detached", "malformed"),
+    (r"alg-|hs(256|384|512)-|es256-all-zero-signature-rsa-kid|jwks-oct-key", "alg"),
+    (r"jwk-header|jku-|x5u-|x5c-|crit-|b64-false|zip-|enc-member", "header"),
+    (r"kid-(int|null|bool|list|object|empty|very-long|just-over-limit|missing)$", "kid"),
+    (r"kid-|other-project|jwks-rsa-1024|non-ascii-in-json", "unknown_kid"),
+    (r"exp-(past|equal-now|negative)$", "expired"),
+    (r"(exp|nbf|iat)-(nan|infinity|minus-infinity|1e400|5000-digits)$", "malformed"),
+    (r"exp-", "exp"),
+    (r"nbf-", "nbf"),
+    (r"iat-", "iat"),
+    (r"auth-time-", "auth_time"),
+    (r"iss-", "iss"),
+    (r"aud-", "aud"),
+    (r"sub-", "sub"),
+    (r"roles-|is-verified-", "claim_type"),
+    (r"typ-|id-token", "typ"),
+    (
+        r"es256-|attacker-key-|signature-(bit-flip|truncated-half|truncated-3-bytes|zero-bytes|doubled|extra-byte|borrowed|of-header)"
+        r"|payload-(borrowed|swapped)|header-oversized-within-limit",
+        "signature",
+    ),
+    (r"", "malformed"),  # structure, encoding, JSON syntax, duplicates, nesting
+)
+
+
+def expected_reason(attack_id: str) -> str:
+    return next(reason for pattern, reason in _REASONS if re.match(pattern, attack_id))
 
 
 _ROLES = "https://authgear.com/claims/user/roles"
