@@ -279,11 +279,13 @@ def test_refetch_cooldown_is_counted_from_the_last_fetch(server: AuthgearTestSer
     assert cache.stats.refetches_refused == 3
 
 
-def test_concurrent_unknown_kid_causes_one_fetch(server: AuthgearTestServer, clock: Clock) -> None:
-    cache = cache_for(server, clock)
+@pytest.mark.parametrize("cooldown", [COOLDOWN, 0], ids=["cooldown", "no-cooldown"])
+def test_concurrent_unknown_kid_causes_one_fetch(server: AuthgearTestServer, clock: Clock, cooldown: float) -> None:
+    # Even without a cooldown, threads that waited for a fetch started after they looked do not fetch again.
+    cache = cache_for(server, clock, jwks_refetch_cooldown=cooldown)
     assert cache.get(kid_of(server)) is not None
     new_key = server.rotate_keys()
-    clock.advance(COOLDOWN)
+    clock.advance(max(cooldown, 1))
     threads_count = 32
     barrier = threading.Barrier(threads_count)
     found: list[Any] = []
