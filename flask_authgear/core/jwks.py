@@ -3,8 +3,12 @@
 Rules, and why:
 
 * Keys are refreshed after ``jwks_cache_ttl``; a key removed from the JWKS stops verifying at the next fetch.
+  While one thread refreshes, the others keep verifying with the current keys instead of queueing behind a
+  slow endpoint (unless the keys are older than ``jwks_max_stale``).
 * An unknown ``kid`` may trigger a refetch (key rotation), but at most once per ``jwks_refetch_cooldown``
   and by one thread at a time, so a flood of random kids costs a handful of fetches, not one per request.
+  A thread with an unknown kid that finds a fetch in progress waits for it, since it may bring that kid.
+* A key fetched again unchanged keeps its object identity, so caches keyed on it survive a refresh.
 * When the JWKS endpoint fails, the last good keys keep serving for ``jwks_max_stale`` seconds; with no
   good keys at all every request gets 503 (fail closed), and fetches are retried with a short backoff.
 * Only asymmetric keys of adequate strength are used; ``oct`` keys, RSA under 2048 bits or with the ROCA
