@@ -33,24 +33,13 @@ from flask.cli import AppGroup
 
 from .config import Settings
 from .core.explain import Explanation, _utc, explain_token
+from .core.resolver import MalformedAnswer, answer_headers, parse_answer
 from .core.verifier import Verifier
 from .errors import ConfigurationError
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
 EXIT_ERROR = 2
-
-#: Resolver answer headers, in the order they are shown.
-RESOLVER_HEADERS = (
-    "X-Authgear-Session-Valid",
-    "X-Authgear-User-Id",
-    "X-Authgear-User-Anonymous",
-    "X-Authgear-User-Verified",
-    "X-Authgear-User-Can-Reauthenticate",
-    "X-Authgear-User-Roles",
-    "X-Authgear-Session-Amr",
-    "X-Authgear-Session-Authenticated-At",
-)
 
 
 class CommandError(Exception):
@@ -433,7 +422,10 @@ def resolve_credentials(settings: Settings, *, token: str | None = None, cookie:
         headers["Cookie"] = cookie if "=" in cookie else f"session={cookie}"
     url = settings.resolver_url
     try:
-        response = requests.get(url, headers=headers, timeout=settings.http_timeout, allow_redirects=False)
+        with requests.get(
+            url, headers=headers, timeout=settings.http_timeout, allow_redirects=False, stream=True
+        ) as response:
+            body = next(response.iter_content(1024), b"") if response.status_code == 200 else b""
     except ValueError:
         raise CommandError("the credentials contain characters that cannot be sent in a header") from None
     except requests.RequestException as exc:
@@ -442,12 +434,30 @@ def resolve_credentials(settings: Settings, *, token: str | None = None, cookie:
         raise CommandError(
             f"the resolver at {url} answered HTTP {response.status_code}; an app in resolver mode answers 503"
         )
-    answer = {name: response.headers[name] for name in RESOLVER_HEADERS if name in response.headers}
+    shown = {name: value for name, value in response.headers.items() if name.lower().startswith("x-authgear-")}
+    # The library's own reading of the answer, so the verdict here is the one an app would reach.
+    malformed: str | None = "the resolver answered with a body; Authgear's resolver never does" if body else None
+    user = None
+    if malformed is None:
+        try:
+            user = parse_answer(answer_headers(response.headers))
+        except MalformedAnswer as exc:
+            malformed = str(exc)
     return {
         "url": url,
         "status": response.status_code,
-        "authenticated": answer.get("X-Authgear-Session-Valid") == "true",
-        "headers": answer,
+        "authenticated": user is not None,
+        "malformed": malformed,
+        "user": None
+        if user is None
+        else {
+            "id": user.id,
+            "roles": sorted(user.roles),
+            "is_verified": user.is_verified,
+            "is_anonymous": user.is_anonymous,
+            "amr": list(user.amr),
+        },
+        "headers": shown,
         "clears_cookie": "Set-Cookie" in response.headers,
     }
 
@@ -461,6 +471,8 @@ def report_resolution(
         print(json.dumps(answer, indent=2), file=stream)
     else:
         print(render_resolution(answer), file=stream)
+    if answer["malformed"] is not None:
+        return EXIT_ERROR
     return EXIT_OK if answer["authenticated"] else EXIT_NEGATIVE
 
 
@@ -472,10 +484,13 @@ def render_resolution(answer: Mapping[str, Any]) -> str:
         lines.extend(f"  {name:<{width}}  {value}" for name, value in headers.items())
     else:
         lines.append("  (no X-Authgear-* header)")
-    if answer["authenticated"]:
-        roles = headers.get("X-Authgear-User-Roles", "") or "none"
-        lines.append(f"Result: AUTHENTICATED, user {headers.get('X-Authgear-User-Id', '?')} (roles: {roles})")
-    elif "X-Authgear-Session-Valid" in headers:
+    user = answer["user"]
+    if answer["malformed"] is not None:
+        lines.append(f"Result: MALFORMED, {answer['malformed']}; an app in resolver mode answers 503")
+    elif user is not None:
+        roles = ", ".join(user["roles"]) or "none"
+        lines.append(f"Result: AUTHENTICATED, user {user['id']} (roles: {roles})")
+    elif any(name.lower() == "x-authgear-session-valid" for name in headers):
         extra = "; the resolver also clears the cookie" if answer["clears_cookie"] else ""
         lines.append(f"Result: NOT AUTHENTICATED, the session is no longer valid{extra}")
     else:

@@ -336,7 +336,7 @@ def test_resolve_a_valid_session_by_token_and_by_cookie(capsys, server):
     code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", session.token)
     assert code == 0
     assert "X-Authgear-User-Id                   carol" in out
-    assert out.rstrip().endswith("Result: AUTHENTICATED, user carol (roles: admin,ops)")
+    assert out.rstrip().endswith("Result: AUTHENTICATED, user carol (roles: admin, ops)")
     for cookie in (session.cookie, session.cookie_value, f"Cookie: {session.cookie}"):
         assert run(capsys, "resolve", "--endpoint", server.endpoint, "--cookie", cookie)[0] == 0
 
@@ -362,7 +362,14 @@ def test_resolve_json(capsys, server):
     code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", session.token, "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["authenticated"] is True
+    assert data["authenticated"] is True and data["malformed"] is None
+    assert data["user"] == {
+        "id": "erin",
+        "roles": ["admin"],
+        "is_verified": True,
+        "is_anonymous": False,
+        "amr": ["pwd"],
+    }
     assert data["headers"]["X-Authgear-User-Id"] == "erin"
     assert data["headers"]["X-Authgear-User-Roles"] == "admin"
     assert data["url"] == f"{server.endpoint}/_resolver/resolve"
@@ -375,6 +382,18 @@ def test_resolver_failure_exits_two(capsys, server, mode):
     assert code == 2
     status = "500" if mode == "500" else "302"
     assert f"answered HTTP {status}; an app in resolver mode answers 503" in err
+
+
+def test_a_malformed_resolver_answer_is_read_as_the_library_reads_it(capsys, server):
+    server.fail("resolver", "invalid_answer")
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t")
+    assert code == 2
+    assert "X-Authgear-Session-Valid  maybe" in out
+    assert out.rstrip().endswith(
+        "Result: MALFORMED, X-Authgear-Session-Valid is neither true nor false; an app in resolver mode answers 503"
+    )
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t", "--json")
+    assert code == 2 and json.loads(out)["malformed"] == "X-Authgear-Session-Valid is neither true nor false"
 
 
 def test_resolver_unreachable_exits_two(capsys):
