@@ -334,6 +334,40 @@ def test_concurrent_cold_start_causes_one_fetch(server: AuthgearTestServer) -> N
     assert (server.hits("discovery"), server.hits("jwks")) == (1, 1)
 
 
+def test_current_never_fetches_for_an_unknown_kid(server: AuthgearTestServer, clock: Clock) -> None:
+    # What caches of verified tokens use: it follows the TTL but is no way to trigger a refetch.
+    cache = cache_for(server, clock)
+    assert cache.current(kid_of(server)) is not None
+    clock.advance(COOLDOWN)
+    for _ in range(5):
+        assert cache.current(str(uuid.uuid4())) is None
+    assert server.hits("jwks") == 1
+    clock.advance(TTL)
+    assert cache.current(kid_of(server)) is not None
+    assert server.hits("jwks") == 2
+
+
+def test_requests_do_not_queue_behind_a_slow_refresh(server: AuthgearTestServer, clock: Clock) -> None:
+    cache = cache_for(server, clock, http_timeout=5)
+    kid = kid_of(server)
+    assert cache.get(kid) is not None
+    server.fail("jwks", "slow", delay=1.0)
+    clock.advance(TTL)
+    refresher = threading.Thread(target=cache.get, args=(kid,))
+    refresher.start()
+    for _ in range(2000):  # until the refresher holds the lock and is inside its fetch
+        if server.hits("jwks") == 2:
+            break
+        threading.Event().wait(0.005)
+    assert server.hits("jwks") == 2
+    # This request finds the refresh running and answers from the current keys, without waiting for it:
+    # the refresher is still inside its fetch when this returns.
+    assert cache.get(kid) is not None
+    assert refresher.is_alive()
+    refresher.join(timeout=30)
+    assert server.hits("jwks") == 2
+
+
 # -- outages ---------------------------------------------------------------------------------------------------
 
 
