@@ -1,15 +1,18 @@
 """The attack catalogue against the Flask extension, the WSGI middleware and the two example apps.
 
 Requests are built as raw WSGI environs, so header values a test client would refuse to send (newlines, NUL,
-latin-1 text) reach the adapters exactly as a lenient front server could hand them over. Each answer must be the
+latin-1 text) reach the adapters exactly as a lenient front server could hand them over; every attack an HTTP
+client can put on the wire is also sent over a real loopback socket to the Flask app. Each answer must be the
 catalogue's 400 or 401, never a 200 or a 500, and must not echo the attacker's input.
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from flask import Flask, jsonify
 from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.flask import Authgear, current_user, require_auth
@@ -182,3 +186,53 @@ def test_unprotected_wsgi_path_gets_no_user(apps: dict[str, WSGIApplication], at
     seen = json.loads(answer.body)
     assert seen["sub"] is None
     assert seen["error"] in ("InvalidRequestError", "InvalidTokenError", "TokenError")
+
+
+# -- the same catalogue over a real socket -------------------------------------------------------------------
+
+
+def _sendable(attack: Attack) -> bool:
+    """What an HTTP client can put on the wire (no CR, LF or NUL) and a server reads (header lines < 64 KB)."""
+    value = attack.authorization
+    return len(value) < 60_000 and not any(c in value for c in "\r\n\x00")
+
+
+HTTP_CATALOGUE = [a for a in CATALOGUE if _sendable(a)]
+
+
+@pytest.fixture(scope="module")
+def http_port(apps: dict[str, WSGIApplication]) -> Iterator[int]:
+    """The Flask target served by a threaded Werkzeug server on loopback."""
+    server = make_server("127.0.0.1", 0, apps["flask"], threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.port
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+@pytest.mark.parametrize("attack", HTTP_CATALOGUE, ids=[a.id for a in HTTP_CATALOGUE])
+def test_flask_over_http_refuses(http_port: int, attack: Attack) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+    try:
+        connection.putrequest("GET", "/protected")
+        # Header values travel as latin-1 text of the bytes on the wire, as WSGI hands them over.
+        connection.putheader("Authorization", attack.authorization.encode("latin-1"))
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        headers = response.getheaders()
+    finally:
+        connection.close()
+    assert response.status == attack.status
+    assert dict(headers)["WWW-Authenticate"].startswith("Bearer realm=")
+    text = body.decode("utf-8", "replace")
+    for probe in attack.probes():
+        assert probe not in text
+        assert all(probe not in value for _, value in headers)
