@@ -257,3 +257,20 @@ def test_es256_zero_signature_with_only_ec_allowed(kit: AttackKit) -> None:
     head, payload, _ = kit.valid_es256().split(".")
     error = refuse(verifier, f"Bearer {head}.{payload}.{'A' * 86}")
     assert isinstance(error, TokenError) and error.reason == "signature"
+
+
+def test_logs_never_carry_attacker_input(kit: AttackKit, caplog: pytest.LogCaptureFixture) -> None:
+    """Every record the library writes while refusing the catalogue, at every level, is free of attacker input."""
+    verifier = Verifier(Settings(**kit.server.settings(mode="auto", leeway=0, algorithms=ALGORITHMS)))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="flask_authgear"):
+            for attack in CATALOGUE:
+                refuse(verifier, attack.authorization)
+    finally:
+        verifier.close()
+    records = [r for r in caplog.records if r.name.startswith("flask_authgear")]
+    assert records  # refusals are logged (at DEBUG at least), so this check reads something
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in records)
+    for attack in CATALOGUE:
+        for probe in attack.probes():
+            assert probe not in text, f"{attack.id}: a log record carries {probe[:30]!r}"
