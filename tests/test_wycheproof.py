@@ -115,10 +115,22 @@ def server() -> Iterator[AuthgearTestServer]:
         yield running
 
 
+_VERIFIERS: dict[tuple[int, str], Verifier] = {}
+
+
 def verifier_for(server: AuthgearTestServer, jwks: dict[str, Any]) -> Verifier:
-    """A fresh verifier whose JWKS (fetched over HTTP from the local server) holds the vector's keys."""
-    server.publish_jwks(jwks["keys"])
-    return Verifier(Settings(**server.settings(algorithms=ALL_ALGORITHMS, require_typ=False)))
+    """A verifier whose JWKS, fetched over HTTP from the local server, holds exactly the vector's keys.
+
+    One per key set: the tests of a group share it, and it fetches right after its keys were published.
+    """
+    cache_key = (server.port, json.dumps(jwks, sort_keys=True))
+    verifier = _VERIFIERS.get(cache_key)
+    if verifier is None:
+        server.publish_jwks(jwks["keys"])
+        verifier = Verifier(Settings(**server.settings(algorithms=ALL_ALGORITHMS, require_typ=False)))
+        verifier.jwks.get("")  # fetch now, while this key set is the one published
+        _VERIFIERS[cache_key] = verifier
+    return verifier
 
 
 def signature_layer(verifier: Verifier, token: str) -> bool:
