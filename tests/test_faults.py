@@ -341,6 +341,7 @@ def test_resolver_failures_are_503_through_the_adapters(
 REDIS_SECRET = "faults-redis-secret-0123456789abcdef"
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
 def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Threads keep authenticating while Redis stops and restarts: right users throughout, then Redis again."""

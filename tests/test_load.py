@@ -132,6 +132,7 @@ def tamper(token: str, other: str) -> str:
     return f"{head}.{other.split('.')[1]}.{sig}"
 
 
+@pytest.mark.slow
 def test_load_right_user_or_right_error(authgear: AuthgearTestServer, app: Flask, base_url: str) -> None:
     warm_tokens = {u: authgear.issue_token(u) for u in USERS}
     sessions: dict[str, TestSession] = {u: authgear.create_session(u) for u in USERS}

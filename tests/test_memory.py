@@ -116,6 +116,7 @@ def test_unknown_kid_flood_is_bounded(server: AuthgearTestServer) -> None:
     assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id == "x"
 
 
+@pytest.mark.slow
 def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
     """Distinct opaque tokens each cost a resolver call; both cache levels stop at their size.
 
