@@ -33,12 +33,15 @@ KEYS_COLD = "JWKS keys, JWT cold (fresh tokens)"
 KEYS_WARM = "JWKS keys, JWT warm (repeated tokens)"
 ROWS = (TOKENS_CACHED, TOKENS_CHURN, USERS_RESOLVER, KEYS_COLD, KEYS_WARM)
 COLUMNS = ("x1", "x10", "x100")
+FACTORS = (1, 10, 100)
 
 
-def _median_per_call(batch: Callable[[], int], rounds: int, before: Callable[[], None] | None = None) -> float:
-    case = Case("scaling", batch, before)
-    run_rounds([case], rounds)
-    return case.median
+#: Calls per batch at least, for the cached rows whose x1 sets are small: a batch of ten calls measures the timer.
+MIN_CALLS = 1_000
+
+
+def _repeated(items: list[str], minimum: int = MIN_CALLS) -> list[str]:
+    return items * max(1, -(-minimum // len(items)))
 
 
 def _clear(verifier: Verifier) -> Callable[[], None]:
@@ -50,61 +53,56 @@ def _clear(verifier: Verifier) -> Callable[[], None]:
 
 
 def measure(server: AuthgearTestServer, sizes: ScalingSizes) -> list[tuple[str, list[float]]]:
-    """The scaling table: rows of (label with the counts, seconds per request at x1, x10, x100)."""
-    factors = (1, 10, 100)
+    """The scaling table: rows of (label with the counts, seconds per request at x1, x10, x100).
+
+    Every cell is one case and all cases run in the same interleaved rounds.
+    """
     settings = server.settings()
-    rows: list[tuple[str, list[float]]] = []
+    grid: dict[str, list[Case]] = {}
+    closers: list[Verifier] = []
 
     tokens = mint_pool(server, sizes.tokens * 100, users=sizes.tokens * 10)
-    cached, churn = [], []
-    for factor in factors:
+    counts = _counts(sizes.tokens)
+    cached, churn = grid.setdefault(f"{TOKENS_CACHED} {counts}", []), grid.setdefault(f"{TOKENS_CHURN} {counts}", [])
+    for factor in FACTORS:
         subset = tokens[: sizes.tokens * factor]
         verifier = Verifier(Settings(**settings, token_cache_size=max(len(subset), 10_000)))
-        cached.append(_median_per_call(each_batch(verifier.verify_token, subset), sizes.rounds))
+        cached.append(Case(TOKENS_CACHED, each_batch(verifier.verify_token, _repeated(subset))))
+        # Bounded at the x1 count: at x10 and x100 every token is evicted before it comes round again.
         bounded = Verifier(Settings(**settings, token_cache_size=sizes.tokens))
-        churn.append(_median_per_call(each_batch(bounded.verify_token, subset), sizes.rounds))
-    counts = _counts(sizes.tokens)
-    rows.append((f"{TOKENS_CACHED} {counts}", cached))
-    rows.append((f"{TOKENS_CHURN} {counts}", churn))
+        churn.append(Case(TOKENS_CHURN, each_batch(bounded.verify_token, subset if factor > 1 else _repeated(subset))))
 
-    resolver_rows = []
+    users = grid.setdefault(f"{USERS_RESOLVER} {_counts(sizes.users)}", [])
     sessions = [server.create_session(f"user-{i}").authorization for i in range(sizes.users * 100)]
-    for factor in factors:
+    for factor in FACTORS:
         verifier = Verifier(Settings(**settings, mode="resolver"))
+        closers.append(verifier)
         resolver = verifier.resolver
         assert resolver is not None
-        subset = sessions[: sizes.users * factor]
-        resolver_rows.append(
-            _median_per_call(each_batch(lambda a, r=resolver: r.resolve(a, None), subset), sizes.rounds)
-        )
-        verifier.close()
-    rows.append((f"{USERS_RESOLVER} {_counts(sizes.users)}", resolver_rows))
+        subset = _repeated(sessions[: sizes.users * factor])
+        users.append(Case(USERS_RESOLVER, each_batch(lambda a, r=resolver: r.resolve(a, None), subset)))
 
-    cold, warm = _keys_rows(sizes)
-    keys = "/".join(str(k) for k in sizes.keys)
-    rows.append((f"{KEYS_COLD} {keys}", cold))
-    rows.append((f"{KEYS_WARM} {keys}", warm))
-    return rows
+    with AuthgearTestServer() as keys_server:
+        keys = "/".join(str(k) for k in sizes.keys)
+        cold, warm = grid.setdefault(f"{KEYS_COLD} {keys}", []), grid.setdefault(f"{KEYS_WARM} {keys}", [])
+        for count in sizes.keys:
+            while len(keys_server.keys) < count:
+                keys_server.rotate_keys(keep_old=True)
+            pool = mint_pool(keys_server, sizes.key_pool, keys=keys_server.keys)
+            verifier = Verifier(Settings(**keys_server.settings()))
+            verifier.verify_token(pool[0])  # fetches the JWKS as it is now, with ``count`` keys, for 5 minutes
+            if len(verifier.jwks.keys) != count:
+                raise RuntimeError(f"expected {count} keys in the JWKS, the verifier holds {len(verifier.jwks.keys)}")
+            cold.append(Case(KEYS_COLD, each_batch(verifier.verify_token, pool), _clear(verifier)))
+            cached_verifier = Verifier(Settings(**keys_server.settings()))
+            for token in pool:  # verified (and the JWKS fetched) now, while it holds ``count`` keys
+                cached_verifier.verify_token(token)
+            warm.append(Case(KEYS_WARM, each_batch(cached_verifier.verify_token, _repeated(pool))))
+        run_rounds([case for row in grid.values() for case in row], sizes.rounds)
+    for verifier in closers:
+        verifier.close()
+    return [(label, [case.median for case in row]) for label, row in grid.items()]
 
 
 def _counts(base: int) -> str:
     return f"{base:,}/{base * 10:,}/{base * 100:,}"
-
-
-def _keys_rows(sizes: ScalingSizes) -> tuple[list[float], list[float]]:
-    """One server whose JWKS grows; tokens signed round-robin by every key."""
-    cold: list[float] = []
-    warm: list[float] = []
-    with AuthgearTestServer() as server:
-        for count in sizes.keys:
-            while len(server.keys) < count:
-                server.rotate_keys(keep_old=True)
-            pool = mint_pool(server, sizes.key_pool, keys=server.keys)
-            verifier = Verifier(Settings(**server.settings()))
-            cold.append(_median_per_call(each_batch(verifier.verify_token, pool), sizes.rounds, _clear(verifier)))
-            for token in pool:
-                verifier.verify_token(token)
-            warm.append(_median_per_call(each_batch(verifier.verify_token, pool), sizes.rounds))
-            if len(verifier.jwks.keys) != count:
-                raise RuntimeError(f"expected {count} keys in the JWKS, the verifier holds {len(verifier.jwks.keys)}")
-    return cold, warm
