@@ -434,3 +434,13 @@ def test_hostile_members_are_explained_never_crash(capsys, server, header, claim
     if failing is not None:
         assert check_line(out, failing).lstrip().startswith("FAIL")
     assert out.splitlines()[-1].startswith("Result: INVALID")
+
+
+def test_verbose_shows_the_library_records_without_the_token(capsys, server):
+    token = server.issue_token(expires_in=-600)
+    code, _, err = run(capsys, "-v", "verify", token, "--endpoint", server.endpoint)
+    assert code == 1
+    assert "INFO flask_authgear: JWKS fetched (initial): 1 usable key(s)" in err
+    assert token.split(".")[2][:16] not in err and token.split(".")[1][:16] not in err
+    code, _, err = run(capsys, "verify", token, "--endpoint", server.endpoint)
+    assert err == ""  # without -v the verdict speaks for itself
