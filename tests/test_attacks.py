@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -274,3 +276,41 @@ def test_logs_never_carry_attacker_input(kit: AttackKit, caplog: pytest.LogCaptu
     for attack in CATALOGUE:
         for probe in attack.probes():
             assert probe not in text, f"{attack.id}: a log record carries {probe[:30]!r}"
+
+
+MUTATIONS = 3000
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/~"
+
+
+def mutate(token: str, rng: random.Random) -> str:
+    """One random edit of a valid token: replace, insert or delete a character, or move a segment."""
+    kind = rng.randrange(5)
+    i = rng.randrange(len(token))
+    if kind == 0:
+        return token[:i] + rng.choice(_ALPHABET) + token[i + 1 :]
+    if kind == 1:
+        return token[:i] + rng.choice(_ALPHABET) + token[i:]
+    if kind == 2:
+        return token[:i] + token[i + 1 :]
+    parts = token.split(".")
+    if kind == 3:
+        rng.shuffle(parts)
+        return ".".join(parts)
+    return ".".join([*parts, parts[rng.randrange(3)]][-3:])
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+def test_random_mutations_of_a_valid_token_are_refused(verifier: Verifier, kit: AttackKit) -> None:
+    """Base64url is canonical here, so any edit of a token's text changes what is signed or the signature."""
+    rng = random.Random(20260)
+    valid = kit.valid("mutation-victim")
+    assert verifier.authenticate(RequestData(authorization=f"Bearer {valid}")).id == "mutation-victim"
+    statuses: Counter[int] = Counter()
+    for _ in range(MUTATIONS):
+        mutated = mutate(valid, rng)
+        if mutated == valid:
+            continue
+        error = refuse(verifier, f"Bearer {mutated}")
+        statuses[error.status_code] += 1
+    assert set(statuses) <= {400, 401}
+    assert sum(statuses.values()) > MUTATIONS * 0.9
