@@ -112,8 +112,9 @@ def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
 
 
 def break_endpoint(server: AuthgearTestServer, target: str, mode: str, elsewhere: AuthgearTestServer) -> None:
-    location = f"{elsewhere.endpoint}/oauth2/jwks" if target == "jwks" else f"{elsewhere.endpoint}/.well-known/x"
-    server.fail(target, mode, delay=HTTP_TIMEOUT * 3, location=location)
+    """Make ``target`` fail; a redirect points at the same document on the other host, where a hit is counted."""
+    path = "/oauth2/jwks" if target == "jwks" else "/.well-known/openid-configuration"
+    server.fail(target, mode, delay=HTTP_TIMEOUT * 3, location=elsewhere.endpoint + path)
 
 
 @pytest.mark.parametrize("target", ["jwks", "discovery"])
