@@ -207,7 +207,7 @@ def test_unknown_kids_during_an_outage_are_401_and_cheap(server: AuthgearTestSer
     assert server.hits("jwks") - hits <= 1
 
 
-def test_rotation_is_picked_up_after_healing(server: AuthgearTestServer) -> None:
+def test_rotation_is_picked_up_on_an_unknown_kid(server: AuthgearTestServer) -> None:
     clock = Clock()
     verifier = make_verifier(server, clock, jwks_refetch_cooldown=30)
     assert authenticate(verifier, server.issue_token("alice")).id == "alice"
