@@ -84,6 +84,20 @@ def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
     assert health["last_error"] == f"GET {server.endpoint}/oauth2/jwks answered HTTP 500"
 
 
+def test_key_rotation_is_logged_with_the_published_kids_only(server, logs):
+    verifier = Verifier(Settings(**server.settings(jwks_refetch_cooldown=0)))
+    old = server.signing_key.kid
+    verifier.verify_token(server.issue_token())
+    new = server.rotate_keys().kid
+    verifier.verify_token(server.issue_token())  # an unknown kid: refetch, the new key arrives
+    assert f"JWKS keys changed: added ['{new}']; removed none" in messages(logs)
+    server.remove_key(old)
+    with pytest.raises(InvalidTokenError):
+        verifier.verify_token(server.issue_token(header={"kid": "attacker-kid-5511"}))
+    assert f"JWKS keys changed: added none; removed ['{old}']" in messages(logs)
+    assert not any("attacker-kid-5511" in message for message in messages(logs))
+
+
 def test_refused_tokens_are_logged_and_counted_by_reason(server, logs):
     verifier = Verifier(Settings(**server.settings()))
     for token in (

@@ -300,6 +300,11 @@ class JWKSCache:
         }
         if merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged):
             self.generation += 1
+            if old:
+                # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
+                added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
+                removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
+                logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
         self.stats.last_success = self._fetched_at
