@@ -184,3 +184,21 @@ def test_redis_going_away_falls_back_to_the_resolver_never_to_an_old_answer(
     finally:
         verifier.close()
         owned.close()
+
+
+def test_an_entry_copied_to_another_key_in_redis_is_refused(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, client: redis.Redis
+) -> None:
+    admin = server.create_session("root", roles=["admin"])
+    mallory = server.create_session("mallory")
+    verifier = make_verifier(resolver_local_cache_size=0)
+    verifier.authenticate(RequestData(authorization=admin.authorization))
+    verifier.authenticate(RequestData(authorization=mallory.authorization))
+    assert verifier.resolver is not None
+    keyer = verifier.resolver.keyer
+    admin_entry = client.get(f"{NAMESPACE}:{keyer.key(admin.authorization, None)}")
+    assert admin_entry is not None
+    client.set(f"{NAMESPACE}:{keyer.key(mallory.authorization, None)}", admin_entry, ex=60)
+    user = verifier.authenticate(RequestData(authorization=mallory.authorization))
+    assert (user.id, user.roles) == ("mallory", frozenset())
+    assert verifier.health()["resolver"]["rejected_entries"] == 1
