@@ -1,9 +1,11 @@
 """Explain a JWT access token in plain words: what it says, and each check the verifier applies to it.
 
 Used by ``flask-authgear verify`` to answer "why is this token rejected?". The verdict is never computed
-here: it is the answer of the same :class:`JWTVerifier` the app runs. The per-check lines reuse the core's
-rules too: each claim is checked by :meth:`JWTVerifier.check_claims` on a copy of the claims in which every
-other registered claim is known to be good, so one failure never hides the next.
+here: it is the answer of a :class:`JWTVerifier`, the class the app runs, built from the same settings (with
+its token cache off). The per-check lines reuse the core's rules too: each claim is checked by
+:meth:`JWTVerifier.check_claims` on a copy of the claims in which every other registered claim is known to be
+good, and each header member by :meth:`JWTVerifier.check_header` on a probe without a kid, so one failure never
+hides the next.
 """
 
 from __future__ import annotations
