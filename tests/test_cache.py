@@ -168,15 +168,15 @@ def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer
 
 def test_local_entries_never_outlive_the_shared_entry(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
     session = server.create_session("mia")
-    first = make_verifier(resolver_cache_ttl=1.0)
+    first = make_verifier(resolver_cache_ttl=2.0)
     first.authenticate(RequestData(authorization=session.authorization))
     assert first.resolver is not None
     first.resolver.local.clear()
-    time.sleep(0.6)
-    first.authenticate(RequestData(authorization=session.authorization))  # shared hit, 0.4 s left
+    time.sleep(1.2)
+    first.authenticate(RequestData(authorization=session.authorization))  # shared hit, 0.8 s left
     assert first.health()["resolver"]["shared_hits"] == 1
     server.revoke(session)
-    time.sleep(0.5)  # past the shared entry's expiry, well within a fresh TTL
+    time.sleep(0.9)  # past the shared entry's expiry, well within a fresh TTL
     with pytest.raises(InvalidTokenError):
         first.authenticate(RequestData(authorization=session.authorization))
 
