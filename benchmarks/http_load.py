@@ -1,8 +1,9 @@
 """A real HTTP run: gunicorn workers serving the example app, a bounded load generator on loopback.
 
 The load generator is a few threads of raw sockets (one request per connection, as gunicorn's sync workers
-answer), bounded both in requests and in seconds. Client and server share this machine's CPUs, so the
-absolute numbers are modest; the comparison between routes of one run is the point.
+answer), bounded both in requests and in seconds. The routes take turns in short slices, so a change in the
+machine's load falls on all of them alike. Client and server share this machine's CPUs, so the absolute
+numbers are modest; the comparison between routes of one run is the point.
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ ROWS = (BARE, JWT_WARM, JWT_COLD)
 
 @dataclass(frozen=True)
 class HTTPSizes:
-    seconds: float  # per route
-    max_requests: int  # per route
+    seconds: float  # per route, in total
+    slices: int  # turns per route
+    max_requests: int  # per route and turn
     clients: int
     cold_pool: int  # distinct tokens for the cold route (its request bound too)
 
 
-FULL = HTTPSizes(seconds=4.0, max_requests=50_000, clients=4, cold_pool=2_000)
-QUICK = HTTPSizes(seconds=1.5, max_requests=10_000, clients=4, cold_pool=400)
-SMOKE = HTTPSizes(seconds=0.3, max_requests=200, clients=2, cold_pool=20)
+FULL = HTTPSizes(seconds=6.0, slices=12, max_requests=20_000, clients=4, cold_pool=2_500)
+QUICK = HTTPSizes(seconds=2.0, slices=4, max_requests=5_000, clients=4, cold_pool=500)
+SMOKE = HTTPSizes(seconds=0.3, slices=1, max_requests=200, clients=2, cold_pool=20)
 
 
 def _free_port() -> int:
@@ -111,12 +113,12 @@ def gunicorn(server: AuthgearTestServer, workers: int) -> Iterator[int]:
             process.wait()
 
 
-def load(port: int, requests: Sequence[bytes], sizes: HTTPSizes, limit: int) -> tuple[float, int]:
-    """Send ``requests`` round-robin from ``sizes.clients`` threads, at most ``limit`` of them and for at most
-    ``sizes.seconds``; returns (answered requests per second, answered count). Any non-200 answer is an error."""
+def load(port: int, requests: Sequence[bytes], clients: int, seconds: float, limit: int) -> tuple[float, int]:
+    """Send ``requests`` round-robin from ``clients`` threads, at most ``limit`` of them and for at most
+    ``seconds``; returns (seconds taken, answered count). Any non-200 answer is an error."""
     lock = threading.Lock()
     state = {"next": 0, "done": 0, "failed": 0}
-    deadline = time.perf_counter() + sizes.seconds
+    deadline = time.perf_counter() + seconds
 
     def client() -> None:
         while time.perf_counter() < deadline:
@@ -129,32 +131,38 @@ def load(port: int, requests: Sequence[bytes], sizes: HTTPSizes, limit: int) -> 
             with lock:
                 state["done" if answer.startswith(b"HTTP/1.1 200") else "failed"] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(sizes.clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=sizes.seconds + 30)
+        thread.join(timeout=seconds + 30)
     elapsed = time.perf_counter() - start
     if state["failed"]:
         raise RuntimeError(f"{state['failed']} requests were not answered 200")
-    return state["done"] / elapsed, state["done"]
+    return elapsed, state["done"]
 
 
 def measure(server: AuthgearTestServer, sizes: HTTPSizes, workers: int) -> list[tuple[str, float, int]]:
-    """Requests per second for the bare route and the authenticated one, warm and cold."""
+    """Requests per second for the bare route and the authenticated one, warm and cold, in alternating slices."""
     cold_tokens = mint_pool(server, sizes.cold_pool)
     warm_token = mint_pool(server, 1)[0]
-    rows = []
+    totals = {name: [0.0, 0] for name in ROWS}
     with gunicorn(server, workers) as port:
         warm = [_request(port, "/me", warm_token)]
         for _ in range(workers * 20):  # every worker fetches its JWKS and caches the warm token first
             _send(port, warm[0])
-        rps, count = load(port, [_request(port, "/public", None)], sizes, sizes.max_requests)
-        rows.append((BARE, rps, count))
-        rps, count = load(port, warm, sizes, sizes.max_requests)
-        rows.append((JWT_WARM, rps, count))
         cold = [_request(port, "/me", token) for token in cold_tokens]
-        rps, count = load(port, cold, sizes, len(cold))
-        rows.append((JWT_COLD, rps, count))
-    return rows
+        routes = ((BARE, [_request(port, "/public", None)]), (JWT_WARM, warm))
+        turn = sizes.seconds / sizes.slices
+        for _ in range(sizes.slices):
+            for name, requests in routes:
+                elapsed, count = load(port, requests, sizes.clients, turn, sizes.max_requests)
+                totals[name][0] += elapsed
+                totals[name][1] += count
+            sent = int(totals[JWT_COLD][1])
+            if sent < len(cold):  # each cold token is sent once, so the pool bounds this route
+                elapsed, count = load(port, cold[sent:], sizes.clients, turn, len(cold) - sent)
+                totals[JWT_COLD][0] += elapsed
+                totals[JWT_COLD][1] += count
+    return [(name, count / elapsed if elapsed else 0.0, int(count)) for name, (elapsed, count) in totals.items()]

@@ -19,8 +19,9 @@ def machine_line() -> str:
             versions.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             continue
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{load}, "
         f"Python {platform.python_version()}; {', '.join(versions)}"
     )
 
