@@ -29,6 +29,29 @@ def bare_app() -> Flask:
     return app
 
 
+def raw_verify_app(public_key: Any) -> Flask:
+    """The control: a bare app whose view checks the bearer token's RS256 signature with ``cryptography`` only.
+
+    Its overhead is what one signature check costs inside a real request (the interpreter's caches are cold
+    after it), as opposed to the raw verify timed alone in a tight loop.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from .tokens import signature_parts
+
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    app = Flask("raw_verify")
+
+    @app.get("/me")
+    def me() -> dict[str, Any]:
+        signing_input, signature = signature_parts(request.environ["HTTP_AUTHORIZATION"][7:])
+        public_key.verify(signature, signing_input, pkcs1, sha256)
+        return {"sub": "user-1"}
+
+    return app
+
+
 def authgear_app(**settings: Any) -> tuple[Flask, Verifier]:
     """The Flask extension with ``@require_auth``; returns the app and its core verifier."""
     app = Flask("authgear")

@@ -37,6 +37,7 @@ SMOKE = Sizes(rounds=1, calls=20, pool=10, misses=2)
 
 BARE = "bare Flask request (direct WSGI, JSON response)"
 RAW = "raw RS256 verify (cryptography)"
+RAW_IN_FLASK = "bare Flask + raw RS256 verify in the view (control)"
 CORE_COLD = "core Verifier, JWT cold (fresh token)"
 CORE_WARM = "core Verifier, JWT warm (repeated token)"
 FLASK_COLD = "Flask extension, JWT cold (fresh token)"
@@ -56,6 +57,7 @@ MIDDLEWARE_OWN = "WSGI middleware's own work (warm WSGI - warm core)"
 ROWS = (
     BARE,
     RAW,
+    RAW_IN_FLASK,
     CORE_COLD,
     CORE_WARM,
     FLASK_COLD,
@@ -76,7 +78,8 @@ DERIVED_ROWS = frozenset({EXTENSION_OWN, MIDDLEWARE_OWN})
 #: Rows measured through a Flask app: their overhead is (cost - bare Flask). The others are components whose
 #: whole cost is what they add to a request.
 REQUEST_ROWS = frozenset(
-    {FLASK_COLD, FLASK_WARM, WSGI_COLD, WSGI_WARM, PYJWT, AUTHLIB, RESOLVER_HIT, RESOLVER_SHARED, RESOLVER_MISS}
+    {RAW_IN_FLASK, FLASK_COLD, FLASK_WARM, WSGI_COLD, WSGI_WARM, PYJWT, AUTHLIB}
+    | {RESOLVER_HIT, RESOLVER_SHARED, RESOLVER_MISS}
 )
 
 
@@ -121,6 +124,9 @@ def measure(server: AuthgearTestServer, sizes: Sizes) -> Results:
     parts = [signature_parts(token) for token in pool]
     pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
     cases.append(Case(RAW, each_batch(lambda p: public.verify(p[1], p[0], pkcs1, sha256), parts)))
+    control = WSGICaller(apps.raw_verify_app(public))
+    control.check(warm_env)
+    cases.append(Case(RAW_IN_FLASK, control.batch(bearer_envs)))
 
     core = Verifier(Settings(**settings))
     cases.append(Case(CORE_COLD, each_batch(core.verify_token, pool), _clear_token_cache(core)))
