@@ -89,7 +89,7 @@ STRICTER_JWS: dict[int, str] = {
     346: "the key declares alg PS256 and the token PS384: a key verifies only the algorithm it declares",
     347: "the key declares alg 'ES521', which names no JWS algorithm: the key is unusable, never guessed",
     348: _SYMMETRIC,
-    349: "key_ops holds the one member 'sign, verify' (a typo in RFC 7520's example), not 'verify'",
+    349: "key_ops holds the one member 'sign, verify' (one string, as written in the vector), not 'verify'",
     350: "the key declares alg PS256 and the token PS384: a key verifies only the algorithm it declares",
     351: "the key declares alg 'ES521', which names no JWS algorithm: the key is unusable, never guessed",
     352: _SYMMETRIC,
