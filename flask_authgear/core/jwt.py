@@ -1,10 +1,11 @@
 """JWT access-token verification: strict parsing, joserfc signature checks, Authgear's claim rules.
 
 The compact form is parsed here, strictly, before any key is touched: exactly three canonical base64url
-segments, UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked by
-joserfc's algorithm with a key from the project's JWKS, chosen by ``kid`` and restricted to the configured
-algorithms. Header members that would point at other keys (``jwk``, ``jku``, ``x5u``, ``x5c``) and
-extensions we do not implement (``crit``, ``b64``) reject the token outright.
+segments, UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked
+with a key from the project's JWKS, chosen by ``kid`` and restricted to the configured algorithms (RS256/384/512
+straight with ``cryptography`` on the key joserfc imported, the others through joserfc's algorithms). Header
+members that would point at other keys (``jwk``, ``jku``, ``x5u``, ``x5c``) and extensions we do not implement
+(``crit``, ``b64``) reject the token outright.
 """
 
 from __future__ import annotations
@@ -171,6 +172,9 @@ def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+_NO_ROLES: frozenset[str] = frozenset()
+
+
 def _user_from_claims(claims: dict[str, Any]) -> AuthgearUser:
     """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
     auth_time = claims.get("auth_time")
@@ -191,8 +195,6 @@ def _user_from_claims(claims: dict[str, Any]) -> AuthgearUser:
         source="jwt",
     )
 
-
-_NO_ROLES: frozenset[str] = frozenset()
 
 #: What the verified-token cache keeps per token: the user, the time it expires (leeway included) and the
 #: key that verified it.
