@@ -1,4 +1,4 @@
-"""JWT access-token verification: strict parsing, joserfc signature checks, Authgear's claim rules.
+"""JWT access-token verification: strict parsing, signature checks, Authgear's claim rules.
 
 The compact form is parsed here, strictly, before any key is touched: exactly three canonical base64url
 segments, UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked
