@@ -31,8 +31,8 @@ class Sizes:
     misses: int  # resolver misses per round (each one an HTTP call)
 
 
-FULL = Sizes(rounds=7, calls=2_000, pool=300, misses=60)
-QUICK = Sizes(rounds=3, calls=300, pool=60, misses=15)
+FULL = Sizes(rounds=9, calls=2_000, pool=300, misses=60)
+QUICK = Sizes(rounds=5, calls=300, pool=60, misses=15)
 SMOKE = Sizes(rounds=1, calls=20, pool=10, misses=2)
 
 BARE = "bare Flask request (direct WSGI, JSON response)"
@@ -157,7 +157,8 @@ def measure(server: AuthgearTestServer, sizes: Sizes) -> Results:
     caller.check(session_env, contains=b"user-0")
     cases.append(Case(RESOLVER_HIT, caller.batch([session_env] * sizes.calls)))
     cases.append(Case(RESOLVER_SHARED, caller.batch([session_env]), resolver.local.clear))
-    miss_envs = [environ("/me", server.create_session(f"user-{i}").authorization) for i in range(sizes.misses * 8)]
+    fresh = sizes.misses * (sizes.rounds + 1)  # one slice per round, and one for the warm-up
+    miss_envs = [environ("/me", server.create_session(f"user-{i}").authorization) for i in range(fresh)]
     rotation = _Rotation(miss_envs, sizes.misses)
     cases.append(Case(RESOLVER_MISS, lambda: caller.batch(rotation.next())(), clock=time.perf_counter))
 
