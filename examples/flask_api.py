@@ -29,15 +29,7 @@ from flask_authgear import Authgear, AuthgearUser, current_user, require_auth
 
 def user_json(user: AuthgearUser) -> dict[str, Any]:
     """What the API tells a client about itself."""
-    return {
-        "id": user.id,
-        "roles": sorted(user.roles),
-        "is_verified": user.is_verified,
-        "is_anonymous": user.is_anonymous,
-        "amr": list(user.amr),
-        "authenticated_at": user.authenticated_at.isoformat() if user.authenticated_at else None,
-        "source": user.source,
-    }
+    return user.to_dict()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

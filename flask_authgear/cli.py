@@ -448,15 +448,7 @@ def resolve_credentials(settings: Settings, *, token: str | None = None, cookie:
         "status": response.status_code,
         "authenticated": user is not None,
         "malformed": malformed,
-        "user": None
-        if user is None
-        else {
-            "id": user.id,
-            "roles": sorted(user.roles),
-            "is_verified": user.is_verified,
-            "is_anonymous": user.is_anonymous,
-            "amr": list(user.amr),
-        },
+        "user": None if user is None else user.to_dict(),
         "headers": shown,
         "clears_cookie": "Set-Cookie" in response.headers,
     }

@@ -74,6 +74,19 @@ class AuthgearUser:
     def has_all_roles(self, *roles: str) -> bool:
         return self.roles.issuperset(roles)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary of the identity (claims left out), for APIs, logs of one's own and the CLI."""
+        return {
+            "id": self.id,
+            "roles": sorted(self.roles),
+            "is_verified": self.is_verified,
+            "is_anonymous": self.is_anonymous,
+            "can_reauthenticate": self.can_reauthenticate,
+            "amr": list(self.amr),
+            "authenticated_at": self.authenticated_at.isoformat() if self.authenticated_at else None,
+            "source": self.source,
+        }
+
     @property
     def client_id(self) -> str | None:
         """The OAuth client the token was issued to (JWT mode only)."""

@@ -296,13 +296,16 @@ def test_json_output_for_a_valid_token(capsys, server):
     assert data["valid"] is True and data["reason"] is None
     assert data["header"]["typ"] == "at+jwt"
     assert data["claims"]["sub"] == "alice"
-    assert data["user"] == {
+    user = data["user"]
+    assert user.pop("authenticated_at").endswith("+00:00")
+    assert user == {
         "id": "alice",
         "roles": ["admin"],
         "is_verified": True,
         "is_anonymous": False,
         "can_reauthenticate": True,
         "amr": ["pwd"],
+        "source": "jwt",
     }
     assert all(c["ok"] in (True, None) for c in data["checks"])
     assert data["endpoint"] == server.endpoint
@@ -363,12 +366,16 @@ def test_resolve_json(capsys, server):
     assert code == 0
     data = json.loads(out)
     assert data["authenticated"] is True and data["malformed"] is None
-    assert data["user"] == {
+    user = data["user"]
+    assert user.pop("authenticated_at").endswith("+00:00")
+    assert user == {
         "id": "erin",
         "roles": ["admin"],
         "is_verified": True,
         "is_anonymous": False,
+        "can_reauthenticate": True,
         "amr": ["pwd"],
+        "source": "resolver",
     }
     assert data["headers"]["X-Authgear-User-Id"] == "erin"
     assert data["headers"]["X-Authgear-User-Roles"] == "admin"

@@ -64,6 +64,7 @@ def test_flask_api_routes(server: AuthgearTestServer) -> None:
             "roles": ["viewer"],
             "is_verified": True,
             "is_anonymous": False,
+            "can_reauthenticate": True,
             "amr": ["pwd", "otp"],
             "authenticated_at": "2023-11-14T22:13:20+00:00",
             "source": "jwt",

@@ -91,16 +91,7 @@ class Explanation:
             "header": self.header,
             "claims": self.claims,
             "checks": [c.to_dict() for c in self.checks],
-            "user": None
-            if user is None
-            else {
-                "id": user.id,
-                "roles": sorted(user.roles),
-                "is_verified": user.is_verified,
-                "is_anonymous": user.is_anonymous,
-                "can_reauthenticate": user.can_reauthenticate,
-                "amr": list(user.amr),
-            },
+            "user": None if user is None else user.to_dict(),
             "keys_error": self.keys_error,
         }
 
