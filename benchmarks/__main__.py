@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from flask_authgear.testing import AuthgearTestServer
 
-from . import http_load, micro, report, scaling
+from . import apps, breakdown, http_load, micro, report, scaling
+from .tokens import mint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = micro.measure(server, sizes)
         _print(report.per_request_table(results))
         _print(report.targets(results))
+        parts = breakdown.measure(server.settings(), mint(server, "user-1"), apps.bare_app(), sizes.calls, sizes.rounds)
+        _print(report.breakdown_table(parts, results.cost[micro.RAW]))
         if not args.no_scaling:
             rows = scaling.measure(server, scale)
             _print(report.scaling_table("scaling: cost per request (core verifier)", scaling.COLUMNS, rows))

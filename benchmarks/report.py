@@ -82,3 +82,14 @@ def http_table(rows: Sequence[tuple[str, float, int]], bare_rps: float) -> list[
     for name, rps, count in rows:
         lines.append(f"{name:<{width}}  {rps:>9,.0f}  {rps / bare_rps:>7.0%}  {count:>8,}")
     return lines
+
+
+def breakdown_table(rows: Sequence[tuple[str, float]], raw: float) -> list[str]:
+    full = rows[0][1]
+    width = max(len(name) for name, _ in rows)
+    title = "where the Flask extension's warm overhead goes"
+    lines = [f"{title:<{width}}  {'overhead':>11}  {'x raw verify':>12}  {'saves':>11}"]
+    for index, (name, added) in enumerate(rows):
+        saves = "-" if index == 0 else us(full - added)
+        lines.append(f"{name:<{width}}  {us(added):>11}  {added / raw:>11.2f}x  {saves:>11}")
+    return lines

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import http_load, micro, scaling
+from benchmarks import breakdown, http_load, micro, scaling
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROSECONDS = re.compile(r"-?[\d,]+\.\d us\b")
@@ -51,6 +51,8 @@ def test_targets_scaling_and_http_tables_are_printed(smoke_output: str) -> None:
     for row in scaling.ROWS:
         matching = [line for line in smoke_output.splitlines() if line.startswith(row)]
         assert len(matching) == 1 and len(MICROSECONDS.findall(matching[0])) == 3, smoke_output
+    for row in breakdown.ROWS:
+        assert any(line.startswith(row) and MICROSECONDS.search(line) for line in smoke_output.splitlines()), row
     for row in http_load.ROWS:
         assert any(line.startswith(row) for line in smoke_output.splitlines()), row
     assert "machine: " in smoke_output and "total time" in smoke_output
