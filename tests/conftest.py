@@ -1,1 +1,66 @@
-"""Shared fixtures. The ``authgear_server`` fixture comes from the package's own pytest plugin."""
+"""Shared fixtures. The ``authgear_server`` fixture comes from the package's own pytest plugin.
+
+``server`` is one local Authgear per test module; a module that needs a different one defines its own.
+Modules pick the clean-up they need with ``pytestmark = pytest.mark.usefixtures(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from flask_authgear import Settings, Verifier
+from flask_authgear.testing import AuthgearTestServer
+
+MakeVerifier = Callable[..., Verifier]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as running:
+        yield running
+
+
+@pytest.fixture
+def healed_server(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
+    """The module's server healed with fresh hit counters for the test, and healed again after it."""
+    server.heal()
+    server.reset_hits()
+    yield server
+    server.heal()
+
+
+@pytest.fixture
+def reset_server(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
+    """The module's server, reset after the test (sessions, failures and counters; the keys stay)."""
+    yield server
+    server.reset()
+
+
+@pytest.fixture(scope="module")
+def verifier(server: AuthgearTestServer) -> Verifier:
+    """A verifier with the server's default settings, shared by the module."""
+    return Verifier(Settings(**server.settings()))
+
+
+@pytest.fixture
+def verifier_defaults() -> dict[str, Any]:
+    """Settings every ``make_verifier`` call starts from; a module overrides this fixture to change them."""
+    return {"mode": "resolver"}
+
+
+@pytest.fixture
+def make_verifier(server: AuthgearTestServer, verifier_defaults: dict[str, Any]) -> Iterator[MakeVerifier]:
+    """Build verifiers for the server from ``verifier_defaults`` plus overrides; all are closed after the test."""
+    made: list[Verifier] = []
+
+    def make(**overrides: Any) -> Verifier:
+        values = {**verifier_defaults, **overrides}
+        verifier = Verifier(Settings(**server.settings(**values)))
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,35 +26,7 @@ from flask_authgear.testing.server import AuthgearTestServer, TestSession
 
 SECRET = "a-shared-cache-secret-0123456789"
 MakeVerifier = Callable[..., Verifier]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: AuthgearTestServer) -> Iterator[None]:
-    server.heal()
-    server.reset_hits()
-    yield
-    server.heal()
-
-
-@pytest.fixture
-def make_verifier(server: AuthgearTestServer) -> Iterator[MakeVerifier]:
-    made: list[Verifier] = []
-
-    def make(**overrides: Any) -> Verifier:
-        overrides.setdefault("mode", "resolver")
-        verifier = Verifier(Settings(**server.settings(**overrides)))
-        made.append(verifier)
-        return verifier
-
-    yield make
-    for verifier in made:
-        verifier.close()
+pytestmark = pytest.mark.usefixtures("healed_server")
 
 
 # -- keys -------------------------------------------------------------------------------------------------

@@ -25,18 +25,15 @@ SECRET = "redis-shared-secret-0123456789abcdef"
 APP_PROCESS = Path(__file__).parent / "support" / "app_process.py"
 MakeVerifier = Callable[..., Verifier]
 # requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
-pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning"),
+    pytest.mark.usefixtures("healed_server"),
+]
 
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
     yield from start_redis()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as s:
-        yield s
 
 
 @pytest.fixture
@@ -47,28 +44,10 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     connection.close()
 
 
-@pytest.fixture(autouse=True)
-def _clean(server: AuthgearTestServer) -> Iterator[None]:
-    server.heal()
-    server.reset_hits()
-    yield
-    server.heal()
-
-
 @pytest.fixture
-def make_verifier(server: AuthgearTestServer, redis_server: RedisServer) -> Iterator[MakeVerifier]:
-    made: list[Verifier] = []
-
-    def make(**overrides: Any) -> Verifier:
-        values: dict[str, Any] = {"mode": "resolver", "cache": redis_server.url, "cache_secret": SECRET}
-        values.update(overrides)
-        verifier = Verifier(Settings(**server.settings(**values)))
-        made.append(verifier)
-        return verifier
-
-    yield make
-    for verifier in made:
-        verifier.close()
+def verifier_defaults(redis_server: RedisServer) -> dict[str, Any]:
+    """``make_verifier`` (tests/conftest.py) builds resolver-mode verifiers sharing this redis-server."""
+    return {"mode": "resolver", "cache": redis_server.url, "cache_secret": SECRET}
 
 
 def test_redis_holds_no_raw_credential_and_every_entry_expires(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,42 +19,13 @@ from flask_authgear import (
     InvalidTokenError,
     MissingCredentialsError,
     ProviderUnavailableError,
-    Settings,
     Verifier,
 )
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
 
 MakeVerifier = Callable[..., Verifier]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: AuthgearTestServer) -> Iterator[None]:
-    server.heal()
-    server.reset_hits()
-    yield
-    server.heal()
-
-
-@pytest.fixture
-def make_verifier(server: AuthgearTestServer) -> Iterator[MakeVerifier]:
-    made: list[Verifier] = []
-
-    def make(**overrides: Any) -> Verifier:
-        overrides.setdefault("mode", "resolver")
-        verifier = Verifier(Settings(**server.settings(**overrides)))
-        made.append(verifier)
-        return verifier
-
-    yield make
-    for verifier in made:
-        verifier.close()
+pytestmark = pytest.mark.usefixtures("healed_server")
 
 
 def bearer(value: str) -> RequestData:
