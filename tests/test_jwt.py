@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,6 @@ from flask_authgear.core import JWKSCache, JWTVerifier, RequestData
 from flask_authgear.testing import AuthgearTestServer
 
 OTHER_AUDIENCE = "https://api.example.com"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def verifier(server: AuthgearTestServer) -> Verifier:
-    return Verifier(Settings(**server.settings()))
 
 
 def at(server: AuthgearTestServer, now: float, **overrides: Any) -> JWTVerifier:

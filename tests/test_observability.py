@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask, jsonify
@@ -13,21 +12,12 @@ from werkzeug.test import Client
 from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError, Settings, Verifier, require_auth
 from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
-from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from flask_authgear.testing import new_signing_key
 
 LOGGER = "flask_authgear"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: AuthgearTestServer) -> Iterator[None]:
-    yield
-    server.reset()
+pytestmark = pytest.mark.usefixtures("reset_server")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -18,16 +17,7 @@ from flask_authgear.testing import AuthgearClient, AuthgearTestServer, client_fo
 CLAIMS = "https://authgear.com/claims/user/"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: AuthgearTestServer) -> Iterator[None]:
-    yield
-    server.reset()
+pytestmark = pytest.mark.usefixtures("reset_server")
 
 
 def make_app(server: AuthgearTestServer, **settings: object) -> Flask:

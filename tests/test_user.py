@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from joserfc import jwt
 
-from flask_authgear import AuthgearUser, InvalidTokenError, Settings, Verifier
+from flask_authgear import AuthgearUser, InvalidTokenError, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.testing import AuthgearTestServer
 
 USER_CLAIMS = "https://authgear.com/claims/user/"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def verifier(server: AuthgearTestServer) -> Verifier:
-    return Verifier(Settings(**server.settings()))
 
 
 def sign(server: AuthgearTestServer, claims: dict[str, Any]) -> str:
