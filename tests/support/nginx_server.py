@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .redis_server import free_port
+from .redis_server import free_port, stop_process
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "nginx.conf"
 
@@ -89,13 +89,7 @@ class NginxServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process)
 
     def close(self) -> None:
         self.stop()
