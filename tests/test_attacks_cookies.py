@@ -9,39 +9,25 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from flask import Flask, jsonify
+from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 from flask_authgear.wsgi import AuthgearMiddleware
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication
 
 
 def flask_target(server: AuthgearTestServer) -> WSGIApplication:
-    app = Flask("cookie-target")
-    app.config.update(server.flask_config(mode="resolver"))
-    Authgear(app)
-
-    @app.get("/me")
-    @require_auth
-    def me() -> Any:
-        return jsonify(sub=current_user.id)
-
-    return app
+    return me_app(server, "cookie-target", mode="resolver")
 
 
 def wsgi_target(server: AuthgearTestServer) -> WSGIApplication:
-    def me(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({"sub": environ["authgear.user"].id}).encode()]
-
-    return AuthgearMiddleware(me, protect=["/"], **server.settings(mode="auto"))
+    return AuthgearMiddleware(whoami, protect=["/"], **server.settings(mode="auto"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask
+from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
@@ -30,7 +31,6 @@ from flask_authgear.core.jwt import JWTVerifier, TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
-from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.testing.server import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from flask_authgear.wsgi import AuthgearMiddleware
@@ -229,16 +229,7 @@ def test_oversized_jwks_is_not_read_whole(server: AuthgearTestServer) -> None:
 
 
 def flask_app(server: AuthgearTestServer) -> Flask:
-    app = Flask("faults")
-    app.config.update(server.flask_config(http_timeout=HTTP_TIMEOUT))
-    Authgear(app)
-
-    @app.get("/me")
-    @require_auth
-    def me() -> object:
-        return jsonify(sub=current_user.id)
-
-    return app
+    return me_app(server, "faults", http_timeout=HTTP_TIMEOUT)
 
 
 @pytest.mark.parametrize("mode", ["500", "html", "bad_keys", "drip", "redirect"])
@@ -274,21 +265,7 @@ RESOLVER_BROKEN = ("500", "html", "garbage", "slow", "drip", "redirect", "invali
 def resolver_app(server: AuthgearTestServer, adapter: str) -> Any:
     """The Flask extension in resolver mode, or the WSGI middleware in auto mode (JWTs stay local there)."""
     if adapter == "flask":
-        app = Flask("resolver-faults")
-        app.config.update(server.flask_config(mode="resolver", http_timeout=HTTP_TIMEOUT))
-        Authgear(app)
-
-        @app.get("/me")
-        @require_auth
-        def me() -> object:
-            return jsonify(sub=current_user.id)
-
-        return app
-
-    def whoami(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({"sub": environ["authgear.user"].id}).encode()]
-
+        return me_app(server, "resolver-faults", mode="resolver", http_timeout=HTTP_TIMEOUT)
     return AuthgearMiddleware(whoami, protect=["/"], **server.settings(mode="auto", http_timeout=HTTP_TIMEOUT))
 
 

@@ -19,17 +19,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import requests
-from flask import Flask, jsonify
+from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from support.apps import me_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_authgear.core.verifier import Verifier
-from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 
 THREADS = int(os.environ.get("AUTHGEAR_LOAD_THREADS", "32"))
@@ -78,9 +77,9 @@ class Run:
 
 
 def build_app(server: AuthgearTestServer) -> Flask:
-    app = Flask("load")
-    server.configure(
-        app,
+    return me_app(
+        server,
+        "load",
         mode="auto",
         http_timeout=HTTP_TIMEOUT,
         jwks_refetch_cooldown=0,  # the rotation happens seconds after the first fetch
@@ -88,14 +87,6 @@ def build_app(server: AuthgearTestServer) -> Flask:
         token_cache_size=200,
         resolver_local_cache_size=200,
     )
-    Authgear(app)
-
-    @app.get("/me")
-    @require_auth
-    def me() -> Any:
-        return jsonify(sub=current_user.id)
-
-    return app
 
 
 @pytest.fixture(scope="module")
