@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 
 SigningKey = RSAKey | ECKey | OKPKey
 
+#: Marks a header member or claim to leave out.
+DROP: Any = object()
+
+
+def edited(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` (a JOSE header or a claim set) with ``changes`` applied; a ``DROP`` value removes it."""
+    result = dict(base)
+    for name, value in changes.items():
+        if value is DROP:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result
+
 
 class Clock:
     """A clock that only moves when told to, so cache ages are exact and no test sleeps."""

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
-from jwt_helpers import Clock, jwt_verifier, sign
+from jwt_helpers import DROP, Clock, edited, jwt_verifier, sign
 
 from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
@@ -59,22 +59,10 @@ class Kit:
         return self.key.kid or ""
 
     def header(self, **changes: Any) -> dict[str, Any]:
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": self.kid}
-        for name, value in changes.items():
-            if value is DROP:
-                head.pop(name, None)
-            else:
-                head[name] = value
-        return head
+        return edited({"alg": "RS256", "typ": "at+jwt", "kid": self.kid}, changes)
 
     def claims(self, **changes: Any) -> dict[str, Any]:
-        body = self.server.claims_for("user-1")
-        for name, value in changes.items():
-            if value is DROP:
-                body.pop(name, None)
-            else:
-                body[name] = value
-        return body
+        return edited(self.server.claims_for("user-1"), changes)
 
     def rs256(self, header_raw: bytes, payload_raw: bytes, key: RSAKey | None = None, alg: str = "RS256") -> str:
         """Sign raw header and payload bytes with a real key (default: the server's), whatever they contain."""
@@ -84,9 +72,6 @@ class Kit:
 
     def token(self, header: dict[str, Any] | None = None, claims: dict[str, Any] | None = None) -> str:
         return self.rs256(js(header or self.header()), js(claims or self.claims()))
-
-
-DROP: Any = object()
 
 
 def hs256(signing_input: str, secret: bytes) -> str:

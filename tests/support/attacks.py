@@ -27,11 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
+from jwt_helpers import DROP, edited
 
 from flask_authgear.testing.server import AuthgearTestServer
-
-#: Marks a header member or claim to leave out.
-DROP: Any = object()
 
 #: The algorithms the catalogue's verifier allows: Authgear's RS256 plus ES256, so that EC attacks meet a real
 #: EC key instead of being refused for their algorithm alone.
@@ -135,24 +133,13 @@ class AttackKit:
         return kid
 
     def header(self, **updates: Any) -> dict[str, Any]:
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": self.kid}
-        for name, value in updates.items():
-            if value is DROP:
-                head.pop(name, None)
-            else:
-                head[name] = value
-        return head
+        return edited({"alg": "RS256", "typ": "at+jwt", "kid": self.kid}, updates)
 
     def claims(self, sub: str = "attack-victim", **updates: Any) -> dict[str, Any]:
         body = self.server.claims_for("attack-victim" if sub is DROP else sub)
         if sub is DROP:
             del body["sub"]
-        for name, value in updates.items():
-            if value is DROP:
-                body.pop(name, None)
-            else:
-                body[name] = value
-        return body
+        return edited(body, updates)
 
     def sign(self, header_seg: str, payload_seg: str, *, alg: str = "RS256", key: Any = None) -> str:
         signing_input = f"{header_seg}.{payload_seg}".encode("ascii")
