@@ -10,13 +10,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from .redis_server import free_port, stop_process
+from .redis_server import ServerProcess, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "nginx.conf"
 
@@ -44,20 +43,19 @@ def render(template: str, *, listen_port: int, app_port: int, authgear_host: str
     return template
 
 
-class NginxServer:
+class NginxServer(ServerProcess):
     """One nginx master in the foreground, with its own prefix directory."""
 
     def __init__(self, binary: str, config: str, port: int) -> None:
+        super().__init__("flask-authgear-nginx-")
         self.binary = binary
         self.port = port
-        self._dir = tempfile.TemporaryDirectory(prefix="flask-authgear-nginx-")
         self.prefix = Path(self._dir.name)
         os.chmod(self.prefix, 0o755)  # workers may run as another user when the master is root
         for sub in ("logs", "temp"):
             (self.prefix / sub).mkdir()
         self.config_path = self.prefix / "nginx.conf"
         self.config_path.write_text(config)
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -86,14 +84,6 @@ class NginxServer:
     def error_log(self) -> str:
         path = self.prefix / "logs" / "error.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        stop_process(process)
-
-    def close(self) -> None:
-        self.stop()
-        self._dir.cleanup()
 
 
 def start_nginx(*, app_port: int, authgear_host: str, authgear_origin: str) -> NginxServer:

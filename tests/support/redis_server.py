@@ -30,25 +30,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """Terminate a server process that is still running; kill it when it does not exit in time."""
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+class ServerProcess:
+    """A server child process with its own temporary directory: ``stop`` ends it, ``close`` also removes the
+    directory."""
+
+    def __init__(self, prefix: str) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """One redis-server process: no persistence, loopback only, its own directory."""
 
     def __init__(self, binary: str) -> None:
+        super().__init__("flask-authgear-redis-")
         self.binary = binary
         self.port = 0
-        self._dir = tempfile.TemporaryDirectory(prefix="flask-authgear-redis-")
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -97,14 +108,6 @@ class RedisServer:
             return False
         finally:
             client.close()
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        stop_process(process)
-
-    def close(self) -> None:
-        self.stop()
-        self._dir.cleanup()
 
 
 def new_redis() -> RedisServer:
