@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,12 +27,6 @@ def flask_target(server: AuthgearTestServer) -> WSGIApplication:
 
 def wsgi_target(server: AuthgearTestServer) -> WSGIApplication:
     return AuthgearMiddleware(whoami, protect=["/"], **server.settings(mode="auto"))
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from a listed origin, or carrying a bearer token goes through.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -77,12 +76,6 @@ def wsgi_target(server: AuthgearTestServer, ledger: Ledger, **overrides: Any) ->
 
 
 BUILDERS = {"flask-resolver": flask_target, "wsgi-auto": wsgi_target}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,6 @@ from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as s:
-        yield s
-
-
 @pytest.fixture
 def verifier(server: AuthgearTestServer) -> Iterator[Verifier]:
     server.heal()

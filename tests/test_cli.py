@@ -16,12 +16,6 @@ from flask_authgear.testing import AuthgearTestServer, new_signing_key
 ROLES = "https://authgear.com/claims/user/roles"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
 @pytest.fixture(autouse=True)
 def _healthy(server: AuthgearTestServer) -> Iterator[None]:
     yield

@@ -7,21 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from flask import Flask
 
 from flask_authgear import Authgear
 from flask_authgear.cli import flask_group
 from flask_authgear.testing import AuthgearTestServer
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 def make_app(server: AuthgearTestServer, **settings: object) -> Flask:

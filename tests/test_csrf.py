@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -82,12 +81,6 @@ def test_protection_can_be_turned_off() -> None:
 
 
 # -- wired into the verifier ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as s:
-        yield s
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -33,12 +32,6 @@ def load(name: str) -> ModuleType:
 
 flask_api = load("flask_api")
 wsgi_app = load("wsgi_app")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -31,12 +31,6 @@ FORGED = {
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def other_server() -> Iterator[AuthgearTestServer]:
     with AuthgearTestServer() as running:
         yield running

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ CROSS_SITE = (
     f'{REALM}, error="insufficient_scope", '
     'error_description="Cross-site requests authenticated by a session cookie are not allowed."'
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 def build_app(server: AuthgearTestServer, mode: str) -> Flask:

@@ -6,7 +6,7 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,12 +35,6 @@ STALE = (
 
 MISSING_BODY = {"error": "unauthorized", "error_description": "Authentication is required."}
 INVALID_BODY = {"error": "invalid_token", "error_description": "The access token is invalid."}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 def user_json() -> dict[str, Any]:

@@ -11,7 +11,7 @@ import gc
 import secrets
 import threading
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from joserfc.jwk import ECKey
@@ -25,12 +25,6 @@ from flask_authgear.errors import InvalidTokenError
 from flask_authgear.testing.server import AuthgearTestServer
 
 EC_KID = "memory-ec-key"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

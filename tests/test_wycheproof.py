@@ -109,12 +109,6 @@ STRICTER_JWK: dict[int, str] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
 _VERIFIERS: dict[tuple[int, str], Verifier] = {}
 
 
