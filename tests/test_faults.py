@@ -57,19 +57,8 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as running:
-        yield running
-
-
-@pytest.fixture
-def server(shared_server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
-    """The module's server, healed and with fresh counters for each test (starting one costs a poll interval)."""
-    shared_server.heal()
-    shared_server.reset_hits()
-    yield shared_server
-    shared_server.heal()
+# One server for the module (starting one costs a poll interval), healed and with fresh counters for each test.
+pytestmark = pytest.mark.usefixtures("healed_server")
 
 
 @pytest.fixture(scope="module")
