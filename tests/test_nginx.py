@@ -74,6 +74,7 @@ def test_a_bearer_session_reaches_the_app_as_its_user(stack: Stack) -> None:
             "roles": ["admin", "ops"],
             "is_verified": True,
             "is_anonymous": False,
+            "can_reauthenticate": True,
             "amr": ["pwd", "otp"],
             "authenticated_at": body["user"]["authenticated_at"],  # type: ignore[index]
             "source": "proxy",
