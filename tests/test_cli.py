@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import pytest
 
 from flask_authgear.cli import main
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from tests.support.net import free_port
 
 ROLES = "https://authgear.com/claims/user/roles"
 
@@ -45,13 +45,6 @@ def check_line(out: str, name: str) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # -- verify: a valid token -----------------------------------------------------------------------------------

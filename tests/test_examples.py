@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.net import free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REALM = 'Bearer realm="authgear"'
@@ -123,22 +123,15 @@ def test_wsgi_app_protect_override(server: AuthgearTestServer) -> None:
 # -- run as scripts -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def wait_for(url: str, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if process.poll() is not None:
             raise AssertionError(f"the example exited early: {process.stdout.read() if process.stdout else b''!r}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer in time
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from joserfc import jwt
 
 from flask_authgear import Authgear, current_user, get_current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from tests.support.net import free_port
 
 REALM = 'Bearer realm="authgear"'
 INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'
@@ -359,9 +359,7 @@ def test_identity_never_leaks_between_requests(client: FlaskClient, server: Auth
 
 
 def test_provider_unreachable_is_503() -> None:
-    with socket.socket() as sock:  # a port with nobody listening
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port with nobody listening
     app = Flask(__name__)
     app.config.update(AUTHGEAR_ENDPOINT=f"http://127.0.0.1:{port}", AUTHGEAR_HTTP_TIMEOUT=1)
     Authgear(app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from werkzeug.test import Client
 
 from flask_authgear import AuthgearMiddleware, ConfigurationError, Settings, Verifier
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.net import free_port
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -255,9 +255,7 @@ def test_bad_construction_fails_at_start_up(kwargs: dict[str, Any]) -> None:
 
 
 def test_provider_unreachable_is_503_on_protected_paths() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port with nobody listening
     wrapped = AuthgearMiddleware(echo_app, protect="/api", endpoint=f"http://127.0.0.1:{port}", http_timeout=1)
     with AuthgearTestServer() as other:
         token = other.issue_token()

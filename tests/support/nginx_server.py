@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .redis_server import ServerProcess, free_port
+from .net import free_port
+from .redis_server import ServerProcess
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "nginx.conf"
 
