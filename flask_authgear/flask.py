@@ -6,11 +6,12 @@ becomes a response with its RFC 6750 ``WWW-Authenticate`` header and JSON body.
 
 Security notes, in plain words:
 
-* The user is written to ``flask.g`` only after every check of the route passed, so code that reads
-  :data:`current_user` never sees a user that the route refused.
-* Client-supplied ``X-Authgear-*`` request headers are removed before any other ``before_request`` function or
-  view runs, on every route, so code that reads those headers cannot be fooled. In trusted proxy mode they are
-  kept only on requests whose peer address is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites them).
+* The user is stored (in ``environ["authgear.user"]``, as the WSGI middleware does) only after every check of
+  the route passed, so code that reads :data:`current_user` never sees a user that the route refused.
+* Client-supplied ``X-Authgear-*`` request headers are removed by a wrapper around ``app.wsgi_app`` before
+  Flask sees the request, on every route, so code that reads those headers cannot be fooled. In trusted proxy
+  mode they are kept only on requests whose peer address is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy
+  overwrites them).
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
@@ -30,11 +31,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from flask import Flask, Response, current_app, g, has_app_context, request
+from flask import Flask, Response, current_app, has_app_context, request
 from werkzeug.local import LocalProxy
 
 from .config import Settings
-from .core.request import RequestData, strip_proxy_headers
+from .core.request import RequestData
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -45,8 +46,10 @@ from .errors import (
     ReauthenticationRequiredError,
 )
 from .user import AuthgearUser
+from .wsgi import ENVIRON_USER
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from flask.typing import ResponseReturnValue
 
 __all__ = [
@@ -67,7 +70,6 @@ R = TypeVar("R")
 ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
 
 EXTENSION_KEY = "authgear"
-_G_USER = "_authgear_user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +106,12 @@ class Authgear:
         self._states[app] = state
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
-        hooks = app.before_request_funcs.setdefault(None, [])
-        for hook in (_strip_forged_headers, _strip_untrusted_headers):
-            if hook in hooks:
-                hooks.remove(hook)
-        # First of all before_request functions, so none of them can read a forged identity header.
-        hooks.insert(0, _strip_untrusted_headers if state.proxy_mode else _strip_forged_headers)
-        if _vary_on_credentials not in app.after_request_funcs.setdefault(None, []):
-            app.after_request(_vary_on_credentials)
+        # Around the whole Flask app, so no before_request function, view or error handler can read a forged
+        # identity header (and cheaper than a before_request hook).
+        if isinstance(app.wsgi_app, HeaderScrubber):
+            app.wsgi_app.verifier = state.verifier
+        else:
+            app.wsgi_app = HeaderScrubber(app.wsgi_app, state.verifier)  # type: ignore[method-assign]
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -174,28 +174,50 @@ def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
     return Response(error.body(), status=error.status_code, headers=error.headers(realm))
 
 
-def _strip_forged_headers() -> None:
-    strip_proxy_headers(request.environ)
+class HeaderScrubber:
+    """Wraps ``app.wsgi_app``: removes client-supplied ``X-Authgear-*`` headers before Flask sees the request, and
+    marks the answer of a request that was authenticated with ``Vary: Authorization, Cookie``.
 
-
-def _strip_untrusted_headers() -> None:
-    """Proxy mode: the headers stay only when the peer is a trusted proxy, which overwrites them."""
-    environ = request.environ
-    if not _state().verifier.trusts_proxy(environ.get("REMOTE_ADDR")):
-        strip_proxy_headers(environ)
-
-
-def _vary_on_credentials(response: Response) -> Response:
-    """An answer that depends on who asked must not be served from a shared cache to someone else.
-
-    Like Flask's session (``Vary: Cookie``), a route that authenticated its request varies on the credentials.
+    In trusted proxy mode the headers stay on requests whose peer is a trusted proxy, which overwrites them.
+    The ``Vary`` header keeps a shared HTTP cache from serving one user's answer to another (Flask's session
+    does the same with ``Vary: Cookie``); it is added here, at the WSGI level, because that costs a list append
+    where an ``after_request`` hook would parse and re-validate headers on every request.
     """
-    if _G_USER in g:
-        if response.headers.getlist("Vary"):
-            response.vary.update(("Authorization", "Cookie"))
-        else:  # the usual case, without parsing and re-serialising an empty header
-            response.headers["Vary"] = "Authorization, Cookie"
-    return response
+
+    __slots__ = ("verifier", "wsgi_app")
+
+    def __init__(self, wsgi_app: WSGIApplication, verifier: Verifier) -> None:
+        self.wsgi_app = wsgi_app
+        self.verifier = verifier
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.verifier.scrub_environ(environ)
+
+        def vary_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            if ENVIRON_USER in environ:  # this request was authenticated (or allowed in without credentials)
+                headers = vary_on_credentials(headers)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, vary_start_response)
+
+
+_VARY = ("Authorization", "Cookie")
+
+
+def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """WSGI response headers that also vary on ``Authorization`` and ``Cookie``, merged into any ``Vary``."""
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            present = {token.strip().lower() for token in value.split(",")}
+            missing = [token for token in _VARY if token.lower() not in present]
+            if not missing or "*" in present:
+                return headers
+            merged = list(headers)
+            merged[index] = (name, ", ".join([value, *missing]) if value.strip() else ", ".join(missing))
+            return merged
+    return [*headers, ("Vary", "Authorization, Cookie")]
 
 
 def _state() -> _AppState:
@@ -292,19 +314,19 @@ def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
         requirements.check(user)
     except MissingCredentialsError:
         if requirements.optional:
-            setattr(g, _G_USER, None)
+            environ[ENVIRON_USER] = None
             return None
-        g.pop(_G_USER, None)
+        environ.pop(ENVIRON_USER, None)
         raise
     except AuthgearError:
-        g.pop(_G_USER, None)  # a refused request never keeps a user, not even one an earlier check stored
+        environ.pop(ENVIRON_USER, None)  # a refused request never keeps a user, not even one stored earlier
         raise
     except Exception:
         # Fail closed and visibly, but never as a 500 with a traceback to the client.
-        g.pop(_G_USER, None)
+        environ.pop(ENVIRON_USER, None)
         logger.exception("unexpected error while authenticating a request")
         raise ProviderUnavailableError() from None
-    setattr(g, _G_USER, user)
+    environ[ENVIRON_USER] = user
     return user
 
 
@@ -411,7 +433,10 @@ def require_auth(
 
 def get_current_user() -> AuthgearUser | None:
     """The user authenticated for this request, or None (no credentials on an optional route, or no check ran)."""
-    user: AuthgearUser | None = g.get(_G_USER)
+    try:
+        user: AuthgearUser | None = request.environ.get(ENVIRON_USER)
+    except RuntimeError:  # outside a request
+        return None
     return user
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
-from .core.request import RequestData, strip_proxy_headers
+from .core.request import RequestData
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -88,8 +88,7 @@ class AuthgearMiddleware:
         self._proxy_mode = self.settings.mode == "proxy"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self._proxy_mode or not self.verifier.trusts_proxy(environ.get("REMOTE_ADDR")):
-            strip_proxy_headers(environ)
+        self.verifier.scrub_environ(environ)
         user: AuthgearUser | None = None
         error: AuthgearError | None = None
         if environ.get("REQUEST_METHOD") != "OPTIONS":

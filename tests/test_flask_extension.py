@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
 from flask_authgear import (
     Authgear,
@@ -21,6 +21,7 @@ from flask_authgear import (
     require_auth,
     verify_request,
 )
+from flask_authgear.flask import HeaderScrubber, vary_on_credentials
 from flask_authgear.testing import AuthgearTestServer
 
 FORGED = {
@@ -224,13 +225,16 @@ def test_proxy_mode_strips_the_headers_of_other_peers(server: AuthgearTestServer
     assert trusted.get_json()["user"] == "proxied-user"
 
 
-def test_strip_hook_is_installed_once(server: AuthgearTestServer) -> None:
+def test_header_scrubber_is_installed_once(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
+    original = app.wsgi_app
     app.config.update(server.flask_config())
     ext = Authgear(app)
     ext.init_app(app)
-    hooks = app.before_request_funcs[None]
-    assert len(hooks) == len(set(hooks)) == 1
+    assert isinstance(app.wsgi_app, HeaderScrubber)
+    assert app.wsgi_app.wsgi_app == original  # wrapped once, not twice
+    assert app.wsgi_app.verifier is ext.verifier
+    assert not app.before_request_funcs.get(None)
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
@@ -459,7 +463,7 @@ def test_current_user_outside_a_check_is_falsy(server: AuthgearTestServer) -> No
     with app.test_request_context("/", headers=bearer(server.issue_token("x"))):
         assert not current_user
         assert get_current_user() is None
-        assert "_authgear_user" not in g
+        assert "authgear.user" not in request.environ
 
 
 def test_require_auth_keeps_the_view_signature() -> None:
@@ -488,3 +492,32 @@ def test_require_auth_keeps_the_view_signature() -> None:
 def test_bad_route_options_fail_when_declared(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         require_auth(**options)
+
+
+def test_vary_merges_with_the_apps_own_vary(server: AuthgearTestServer) -> None:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app)
+
+    @app.get("/me")
+    @require_auth
+    def me() -> Response:
+        return Response("ok", headers={"Vary": "Accept-Encoding, cookie"})
+
+    @app.get("/star")
+    @require_auth
+    def star() -> Response:
+        return Response("ok", headers={"Vary": "*"})
+
+    client = app.test_client()
+    headers = bearer(server.issue_token())
+    assert client.get("/me", headers=headers).headers.getlist("Vary") == ["Accept-Encoding, cookie, Authorization"]
+    assert client.get("/star", headers=headers).headers.getlist("Vary") == ["*"]
+    refused = client.get("/me")
+    assert refused.status_code == 401 and "Vary" not in refused.headers
+
+
+def test_vary_on_credentials_headers() -> None:
+    assert vary_on_credentials([]) == [("Vary", "Authorization, Cookie")]
+    assert vary_on_credentials([("vary", "")]) == [("vary", "Authorization, Cookie")]
+    assert vary_on_credentials([("Vary", "Authorization, Cookie")]) == [("Vary", "Authorization, Cookie")]

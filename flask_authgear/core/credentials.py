@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from ..errors import InvalidRequestError
 
-# RFC 6750 b64token: the only characters a bearer token may contain.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 6750 b64token is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Deleting these bytes with
+# bytes.translate (one C loop) leaves nothing exactly when a token is made of them; a regular expression does
+# the same test several times slower on a token of a kilobyte.
+_B64TOKEN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 
 
 def bearer_token(authorization: str | None, max_bytes: int) -> str | None:
@@ -25,6 +25,10 @@ def bearer_token(authorization: str | None, max_bytes: int) -> str | None:
     if scheme.lower() != "bearer":
         raise InvalidRequestError("Only the Bearer authorization scheme is supported.")
     token = rest.strip(" ")
-    if not token or _B64TOKEN.fullmatch(token) is None:
+    try:
+        body = token.rstrip("=").encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidRequestError() from None
+    if not body or body.translate(None, _B64TOKEN_BYTES):
         raise InvalidRequestError()
     return token

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -12,12 +12,14 @@ if TYPE_CHECKING:
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
 PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
 
-_EMPTY: Mapping[str, str] = {}
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class RequestData:
-    """The request as the verifier sees it. Adapters build it; the core never touches a framework object."""
+class RequestData(NamedTuple):
+    """The request as the verifier sees it. Adapters build it; the core never touches a framework object.
+
+    Immutable, and a named tuple rather than a dataclass because one is built for every request.
+    """
 
     method: str = "GET"
     authorization: str | None = None
@@ -29,7 +31,7 @@ class RequestData:
     host: str | None = None
     scheme: str = "http"
     #: ``X-Authgear-*`` headers as received, keyed by lowercase name (``x-authgear-user-id``); proxy mode only.
-    proxy_headers: Mapping[str, str] = field(default_factory=dict)
+    proxy_headers: Mapping[str, str] = _EMPTY
 
     @classmethod
     def from_environ(cls, environ: WSGIEnvironment, *, proxy_headers: bool = False) -> RequestData:
@@ -41,16 +43,16 @@ class RequestData:
                 for key, value in environ.items()
                 if key.startswith(PROXY_ENVIRON_PREFIX)
             }
-        return cls(
-            method=get("REQUEST_METHOD", "GET"),
-            authorization=get("HTTP_AUTHORIZATION"),
-            cookie=get("HTTP_COOKIE"),
-            remote_addr=get("REMOTE_ADDR"),
-            origin=get("HTTP_ORIGIN"),
-            sec_fetch_site=get("HTTP_SEC_FETCH_SITE"),
-            host=get("HTTP_HOST") or get("SERVER_NAME"),
-            scheme=get("wsgi.url_scheme", "http"),
-            proxy_headers=collected,
+        return cls(  # positional, in field order: the cheapest way to build a named tuple
+            get("REQUEST_METHOD", "GET"),
+            get("HTTP_AUTHORIZATION"),
+            get("HTTP_COOKIE"),
+            get("REMOTE_ADDR"),
+            get("HTTP_ORIGIN"),
+            get("HTTP_SEC_FETCH_SITE"),
+            get("HTTP_HOST") or get("SERVER_NAME"),
+            get("wsgi.url_scheme", "http"),
+            collected,
         )
 
 

@@ -25,7 +25,7 @@ from .csrf import CSRFGuard
 from .jwks import JWKSCache
 from .jwt import JWTVerifier, TokenError, looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
-from .request import RequestData
+from .request import RequestData, strip_proxy_headers
 from .resolver import ResolverClient
 
 logger = logging.getLogger("flask_authgear")
@@ -91,6 +91,12 @@ class Verifier:
         if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
             return self._resolve(f"Bearer {token}", None)
         return self._verify_jwt(token)
+
+    def scrub_environ(self, environ: dict[str, Any]) -> None:
+        """Remove client-supplied ``X-Authgear-*`` headers from a WSGI environ, unless this is proxy mode and the
+        peer is a trusted proxy (which overwrites them). Both adapters call it before the app sees the request."""
+        if self.proxy is None or not self.proxy.is_trusted(environ.get("REMOTE_ADDR")):
+            strip_proxy_headers(environ)
 
     def trusts_proxy(self, remote_addr: str | None) -> bool:
         """Whether ``remote_addr`` is a trusted proxy whose ``X-Authgear-*`` headers are read (proxy mode)."""
