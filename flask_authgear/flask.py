@@ -109,9 +109,9 @@ class Authgear:
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
         # identity header (and cheaper than a before_request hook).
         if isinstance(app.wsgi_app, HeaderScrubber):
-            app.wsgi_app.verifier = state.verifier
+            app.wsgi_app.state = state
         else:
-            app.wsgi_app = HeaderScrubber(app.wsgi_app, state.verifier)  # type: ignore[method-assign]
+            app.wsgi_app = HeaderScrubber(app.wsgi_app, state)  # type: ignore[method-assign]
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -184,14 +184,21 @@ class HeaderScrubber:
     where an ``after_request`` hook would parse and re-validate headers on every request.
     """
 
-    __slots__ = ("verifier", "wsgi_app")
+    __slots__ = ("state", "wsgi_app")
 
-    def __init__(self, wsgi_app: WSGIApplication, verifier: Verifier) -> None:
+    def __init__(self, wsgi_app: WSGIApplication, state: _AppState) -> None:
         self.wsgi_app = wsgi_app
-        self.verifier = verifier
+        self.state = state
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.state.verifier
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        self.verifier.scrub_environ(environ)
+        state = self.state
+        state.verifier.scrub_environ(environ)
+        # The app's state travels with the request, which spares the view a lookup through current_app.
+        environ[_ENVIRON_STATE] = state
 
         def vary_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -204,6 +211,7 @@ class HeaderScrubber:
 
 
 _VARY = ("Authorization", "Cookie")
+_ENVIRON_STATE = "flask_authgear.state"
 
 
 def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -308,7 +316,7 @@ def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
     environ = request.environ
     if environ.get("REQUEST_METHOD") == "OPTIONS":
         return None  # CORS preflight carries no credentials by design
-    state = _state()
+    state = environ.get(_ENVIRON_STATE) or _state()  # no wrapper in a bare test_request_context
     try:
         user = state.verifier.authenticate(RequestData.from_environ(environ, proxy_headers=state.proxy_mode))
         requirements.check(user)

@@ -58,6 +58,13 @@ class RequestData(NamedTuple):
 
 def strip_proxy_headers(environ: dict[str, Any]) -> None:
     """Remove client-supplied ``X-Authgear-*`` headers so no later code can read them as identity."""
-    forged = [key for key in environ if key.startswith(PROXY_ENVIRON_PREFIX)]
+    try:
+        # Nearly every request has none: one substring search over the joined keys (C speed) says so, instead
+        # of a Python-level test per key. It only filters; the exact test below decides.
+        if PROXY_ENVIRON_PREFIX not in "\n".join(environ):
+            return
+    except TypeError:  # a non-string key in a hand-made environ: fall through to the exact test
+        pass
+    forged = [key for key in environ if isinstance(key, str) and key.startswith(PROXY_ENVIRON_PREFIX)]
     for key in forged:
         del environ[key]
