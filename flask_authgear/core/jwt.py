@@ -175,7 +175,7 @@ def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
 _NO_ROLES: frozenset[str] = frozenset()
 
 
-def _user_from_claims(claims: dict[str, Any]) -> AuthgearUser:
+def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
     """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
     auth_time = claims.get("auth_time")
     try:
@@ -419,19 +419,5 @@ class JWTVerifier:
 
     @staticmethod
     def to_user(claims: Mapping[str, Any]) -> AuthgearUser:
-        auth_time = claims.get("auth_time")
-        try:
-            authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
-        except (OverflowError, ValueError, OSError):
-            raise TokenError("auth_time") from None
-        return AuthgearUser(
-            id=claims["sub"],
-            is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
-            is_verified=_bool_claim(claims, CLAIM_IS_VERIFIED),
-            can_reauthenticate=_bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
-            roles=frozenset(_str_list_claim(claims, CLAIM_ROLES)),
-            amr=tuple(_str_list_claim(claims, "amr")),
-            authenticated_at=authenticated_at,
-            claims=claims,  # AuthgearUser stores a read-only deep copy
-            source="jwt",
-        )
+        """The user of claims that passed :meth:`check_claims` (raises :class:`TokenError` for mistyped ones)."""
+        return _user_from_claims(claims)
