@@ -10,7 +10,7 @@ beside the repository) and never copied here. Without that folder the tests skip
   separately, the full access-token path must refuse every one of them without an unexpected error.
 * RS256, PS256, ES256 (P1363) and Ed25519 signature vectors: the key goes through our key policy
   (:func:`~flask_authgear.core.jwks.parse_jwk`) and the message/signature pair through the verifier's own
-  signature check (native ``cryptography`` for RS256, joserfc for the others). A compact JWS cannot carry
+  signature check (joserfc's algorithms with the keys our JWKS policy imported). A compact JWS cannot carry
   these messages (its signing input is ``header.payload``), so building tokens from them would not be
   meaningful.
 
@@ -148,7 +148,7 @@ def signature_layer(verifier: Verifier, token: str) -> bool:
 
 
 def check_signature(jwt: JWTVerifier, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
-    """The verifier's own signature check (native ``cryptography`` for RS*, joserfc for the rest), treating a
+    """The verifier's own signature check (joserfc's algorithm for every alg), treating a
     signature the algorithm cannot parse as invalid exactly as the verifier does; anything else propagates."""
     try:
         return jwt._check_signature(alg, signing_input, signature, key)

@@ -1,11 +1,10 @@
 """JWT access-token verification: strict parsing, signature checks, Authgear's claim rules.
 
 The compact form is parsed here, strictly, before any key is touched: exactly three canonical base64url
-segments, UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked
-with a key from the project's JWKS, chosen by ``kid`` and restricted to the configured algorithms (RS256/384/512
-straight with ``cryptography`` on the key joserfc imported, the others through joserfc's algorithms). Header
-members that would point at other keys (``jwk``, ``jku``, ``x5u``, ``x5c``) and extensions we do not implement
-(``crit``, ``b64``) reject the token outright.
+segments, UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked by
+joserfc's algorithm with a key from the project's JWKS (imported once per JWKS fetch), chosen by ``kid`` and
+restricted to the configured algorithms. Header members that would point at other keys (``jwk``, ``jku``,
+``x5u``, ``x5c``) and extensions we do not implement (``crit``, ``b64``) reject the token outright.
 """
 
 from __future__ import annotations
@@ -18,12 +17,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
@@ -41,12 +36,6 @@ from .jwks import MAX_KEYS, JWKSCache, PublicKey
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 _MAX_KID = 256
-_PKCS1V15 = padding.PKCS1v15()
-_PKCS1_HASHES: dict[str, hashes.HashAlgorithm] = {
-    "RS256": hashes.SHA256(),
-    "RS384": hashes.SHA384(),
-    "RS512": hashes.SHA512(),
-}
 
 
 class TokenError(InvalidTokenError):
@@ -278,7 +267,6 @@ class JWTVerifier:
         self._max_length = settings.max_header_bytes
         self._cache = VerifiedTokenCache(settings.token_cache_size) if settings.token_cache_size else None
         self._headers: dict[str, tuple[str, str]] = {}
-        self._native_keys: dict[str, tuple[PublicKey, RSAPublicKey]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -336,21 +324,8 @@ class JWTVerifier:
         return _user_from_claims(claims), expires, key
 
     def _check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
-        hash_algorithm = _PKCS1_HASHES.get(alg)
-        if hash_algorithm is None:
-            return bool(self._algorithms[alg].verify(signing_input, signature, key.key))
-        # RS256/384/512, Authgear's case: straight to ``cryptography`` with the key joserfc imported, skipping
-        # joserfc's per-call key-operation lookup and hash object construction.
-        native = self._native_keys.get(key.kid)
-        if native is None or native[0] is not key:
-            if len(self._native_keys) >= MAX_KEYS:
-                self._native_keys.clear()
-            native = self._native_keys[key.kid] = (key, cast(RSAPublicKey, key.key.get_op_key("verify")))
-        try:
-            native[1].verify(signature, signing_input, _PKCS1V15, hash_algorithm)
-        except InvalidSignature:
-            return False
-        return True
+        """joserfc's algorithm, with the key imported once from the JWKS."""
+        return bool(self._algorithms[alg].verify(signing_input, signature, key.key))
 
     def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
         """The header rules that need no key; returns (alg, kid)."""
