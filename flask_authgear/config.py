@@ -268,26 +268,40 @@ class Settings:
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], prefix: str = CONFIG_PREFIX, **overrides: Any) -> Settings:
         """Build settings from ``AUTHGEAR_*`` keys (e.g. Flask's ``app.config``); keyword overrides win."""
-        names = {f.name for f in fields(cls) if f.name != "extra"}
         values: dict[str, Any] = {}
         for key, value in config.items():
             if isinstance(key, str) and key.startswith(prefix):
                 name = key[len(prefix) :].lower()
-                if name not in names:
+                if name not in SETTING_NAMES:
                     raise ConfigurationError(f"unknown setting {key}")
                 values[name] = value
-        for name, value in overrides.items():
-            if name not in names:
+        values.update(overrides)
+        return cls._from_options(values, f"{prefix}ENDPOINT")
+
+    @classmethod
+    def from_keywords(cls, **options: Any) -> Settings:
+        """Build settings from lowercase keyword arguments, naming an unknown or missing one readably."""
+        return cls._from_options(options, "endpoint=")
+
+    @classmethod
+    def _from_options(cls, options: dict[str, Any], endpoint_name: str) -> Settings:
+        for name in options:
+            if name not in SETTING_NAMES:
                 raise ConfigurationError(f"unknown setting {name!r}")
-            values[name] = value
-        if "endpoint" not in values:
-            raise ConfigurationError(f"{prefix}ENDPOINT is required (the Authgear project origin)")
-        return cls(**values)
+        if "endpoint" not in options:
+            raise ConfigurationError(
+                f"{endpoint_name} is required (the Authgear project origin, e.g. https://myapp.authgear.cloud)"
+            )
+        return cls(**options)
 
     @property
     def authgear_host(self) -> str:
         """The Host header Authgear expects: it picks the project by host."""
         return urlsplit(self.endpoint).netloc
+
+
+#: The names a setting can be given by (lowercase keywords; ``AUTHGEAR_`` + upper case in a config mapping).
+SETTING_NAMES = frozenset(f.name for f in fields(Settings) if f.name != "extra")
 
 
 def _networks(value: Any) -> tuple[IPNetwork, ...]:

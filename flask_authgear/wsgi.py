@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections.abc import Iterable
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -80,7 +79,7 @@ class AuthgearMiddleware:
         else:
             if settings is not None and options:
                 raise ConfigurationError("pass either settings= or keyword settings, not both")
-            self.verifier = Verifier(settings if settings is not None else _settings(options))
+            self.verifier = Verifier(settings if settings is not None else Settings.from_keywords(**options))
         self.settings = self.verifier.settings
         self.protect = _prefixes(protect, "protect")
         self.public = _prefixes(public, "public")
@@ -120,18 +119,6 @@ class AuthgearMiddleware:
         status = f"{error.status_code} {HTTP_STATUS_CODES.get(error.status_code, 'Error')}"
         start_response(status, [*error.headers(self.settings.realm), ("Content-Length", str(len(body)))])
         return [body]
-
-
-def _settings(options: dict[str, Any]) -> Settings:
-    known = {f.name for f in fields(Settings) if f.name != "extra"}
-    for name in options:
-        if name not in known:
-            raise ConfigurationError(f"unknown setting {name!r}")
-    if "endpoint" not in options:
-        raise ConfigurationError(
-            "endpoint= is required (the Authgear project origin, e.g. https://myapp.authgear.cloud)"
-        )
-    return Settings(**options)
 
 
 def _prefixes(value: str | Iterable[str], what: str) -> tuple[str, ...]:
