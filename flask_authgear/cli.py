@@ -58,7 +58,7 @@ class _ClickError(click.ClickException):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (the console script passes it to ``sys.exit``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_credential_values(sys.argv[1:] if argv is None else argv))
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
@@ -74,6 +74,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # never a traceback for the user
         return _fail(f"unexpected {type(exc).__name__}: {_safe(str(exc))}", getattr(args, "json", False))
+
+
+#: Options whose value is a credential: base64url text, which may well begin with "-".
+_CREDENTIAL_OPTIONS = ("--token", "--cookie")
+
+
+def _attach_credential_values(argv: Sequence[str]) -> list[str]:
+    """``--token VALUE`` as ``--token=VALUE``: argparse would take a value starting with "-" for an option."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item == "--":
+            out.append(item)
+            out.extend(items)
+            break
+        if item in _CREDENTIAL_OPTIONS:
+            value = next(items, None)
+            out.append(item if value is None else f"{item}={value}")
+        else:
+            out.append(item)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -321,6 +321,15 @@ def test_json_output_when_unreachable_and_on_bad_input(capsys, server):
 # -- resolve -------------------------------------------------------------------------------------------------
 
 
+def test_credential_values_may_begin_with_a_dash(capsys, server):
+    """Opaque tokens and cookie values are base64url text: a leading "-" is a value, not an option."""
+    server.reset_hits()
+    for option in ("--token", "--cookie"):
+        code, _out, err = run(capsys, "resolve", "--endpoint", server.endpoint, option, "-Zm9v-unknown")
+        assert code == 1, err  # asked and not authenticated, not a usage error (2)
+    assert server.hits("resolver") == 2
+
+
 def test_resolve_a_valid_session_by_token_and_by_cookie(capsys, server):
     session = server.create_session("carol", roles=["admin", "ops"])
     code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", session.token)
