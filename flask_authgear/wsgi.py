@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
-from .core.request import RequestData
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -84,7 +83,6 @@ class AuthgearMiddleware:
         self.protect = _prefixes(protect, "protect")
         self.public = _prefixes(public, "public")
         self.allow_anonymous = bool(allow_anonymous)
-        self._proxy_mode = self.settings.mode == "proxy"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.verifier.scrub_environ(environ)
@@ -92,7 +90,7 @@ class AuthgearMiddleware:
         error: AuthgearError | None = None
         if environ.get("REQUEST_METHOD") != "OPTIONS":
             try:
-                user = self.verifier.authenticate(RequestData.from_environ(environ, proxy_headers=self._proxy_mode))
+                user = self.verifier.authenticate_environ(environ)
             except AuthgearError as exc:
                 error = exc
             except Exception:

@@ -466,6 +466,38 @@ def test_current_user_outside_a_check_is_falsy(server: AuthgearTestServer) -> No
         assert "authgear.user" not in request.environ
 
 
+def test_current_user_proxy_reads_the_request_user_and_nothing_else(server: AuthgearTestServer) -> None:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app)
+    seen: dict[str, Any] = {}
+
+    @app.get("/me")
+    @require_auth
+    def me() -> dict[str, Any]:
+        user = get_current_user()
+        seen.update(
+            same=current_user._get_current_object() is user,  # type: ignore[attr-defined]
+            equal=current_user == user,
+            instance=isinstance(current_user, AuthgearUser),
+            method=current_user.has_role("admin"),
+            missing=not hasattr(current_user, "no_such_attribute"),
+        )
+        return {"sub": current_user.id, "roles": sorted(current_user.roles)}
+
+    response = app.test_client().get("/me", headers=bearer(server.issue_token("alice", roles=["admin"])))
+    assert response.get_json() == {"sub": "alice", "roles": ["admin"]}
+    assert seen == {"same": True, "equal": True, "instance": True, "method": True, "missing": True}
+    # Outside a request, and in a request nobody authenticated, there is no user behind the proxy.
+    assert not current_user
+    with pytest.raises(AttributeError):
+        current_user.id  # noqa: B018
+    with app.test_request_context("/", headers=bearer(server.issue_token("mallory"))):
+        assert not current_user
+        with pytest.raises(AttributeError):
+            current_user.id  # noqa: B018
+
+
 def test_require_auth_keeps_the_view_signature() -> None:
     def view(item_id: int, *, verbose: bool = False) -> str:
         """Docs."""

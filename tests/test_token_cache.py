@@ -55,6 +55,9 @@ class StaticKeys:
     def current(self, kid: str) -> PublicKey | None:
         return self.keys.get(kid)
 
+    def still_current(self, key: PublicKey) -> bool:
+        return self.keys.get(key.kid) is key
+
 
 ISSUER = "https://myapp.authgear.cloud"
 

@@ -1,13 +1,14 @@
 """Caching resolver answers without ever keying, storing or serving them unsafely.
 
-Two levels, both keyed by the same value: an HMAC-SHA256, under ``cache_secret``, of exactly the credentials
-forwarded to the resolver (``Authorization`` and ``Cookie``, length-prefixed so no two pairs encode alike) and
-of the resolver it asked. The raw credentials are never a key and never stored.
+Two levels, both keyed by exactly the credentials forwarded to the resolver (``Authorization`` and ``Cookie``):
 
-* :class:`LocalCache`: a bounded in-process LRU of parsed answers, so a repeated request costs a dictionary
-  lookup (microseconds).
+* :class:`LocalCache`: a bounded in-process LRU of parsed answers, keyed by the (Authorization, Cookie) pair
+  itself, so a repeated request costs one dictionary lookup (no hashing beyond the dictionary's own). It never
+  leaves the process, which holds those credentials anyway while it serves them (as the JWT token cache does).
 * The shared level: a requests-cache ``CachedSession`` on the configured backend (memory, sqlite or Redis),
-  so every worker and host behind one Redis sees one cache.
+  so every worker and host behind one Redis sees one cache. It can leave the process (a sqlite file, a Redis
+  dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``, of the credentials (length-prefixed so no
+  two pairs encode alike) and of the resolver asked: raw credentials are never a key there and never stored.
 
 requests-cache's defaults are unsafe for credentials (``Authorization`` is redacted before keying, so two
 users share one entry; cookies are stored raw; entries never expire; ``stale_if_error`` serves revoked
@@ -27,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
@@ -105,10 +106,10 @@ class LocalCache(Generic[V]):
     def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.size = size
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[V, float]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> tuple[V] | None:
+    def get(self, key: Hashable) -> tuple[V] | None:
         """``(value,)`` while fresh, else None (a 1-tuple, so a cached ``None`` differs from a miss)."""
         entry = self._entries.get(key)
         if entry is None:
@@ -125,7 +126,7 @@ class LocalCache(Generic[V]):
             pass
         return (value,)
 
-    def put(self, key: str, value: V, ttl: float) -> None:
+    def put(self, key: Hashable, value: V, ttl: float) -> None:
         if self.size <= 0 or ttl <= 0:
             return
         expires = self._clock() + ttl

@@ -176,6 +176,7 @@ class JWKSCache:
         self._jwks_uri: str | None = settings.jwks_uri
         self._keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
+        self._fresh_until = -float("inf")  # until then the set needs no refresh (fetched_at + jwks_cache_ttl)
         self._last_attempt = -float("inf")  # time of the last fetch attempt, successful or not
         self._last_failure = -float("inf")
         self.stats = JWKSStats()
@@ -210,6 +211,14 @@ class JWKSCache:
         """
         self._refresh_if_expired(self._clock())
         return self._keys.get(kid)
+
+    def still_current(self, key: PublicKey) -> bool:
+        """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
+        hit. While the set is fresh that is one clock read and one lookup; an old set goes through
+        :meth:`current`, which refreshes it."""
+        if self._clock() < self._fresh_until:
+            return self._keys.get(key.kid) is key
+        return self.current(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
         fetched_at = self._fetched_at
@@ -307,6 +316,7 @@ class JWKSCache:
                 logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
+        self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
         self.stats.last_success = self._fetched_at
         self.stats.last_error = None
 
@@ -320,6 +330,7 @@ class JWKSCache:
             logger.error("the last good JWKS is older than jwks_max_stale; refusing tokens until a fetch succeeds")
             self._keys = {}
             self._fetched_at = None
+            self._fresh_until = -float("inf")
             self.generation += 1
         raise ProviderUnavailableError()
 

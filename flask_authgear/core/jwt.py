@@ -283,7 +283,7 @@ class JWTVerifier:
         entry = cache.get(token)
         if entry is not None:
             user, expires, key = entry
-            if self._clock() < expires and self.jwks.current(key.kid) is key:
+            if self._clock() < expires and self.jwks.still_current(key):
                 self.cache_hits += 1
                 return user
             cache.discard(token, entry)
@@ -291,6 +291,19 @@ class JWTVerifier:
         entry = self._verify(token)
         cache.put(token, entry)
         return entry[0]
+
+    def cached(self, token: str) -> AuthgearUser | None:
+        """The user of ``token`` if the verified-token cache holds it and it still passes :meth:`verify`'s
+        checks (not expired, its key still the same key in the JWKS), else None. Never verifies anything."""
+        cache = self._cache
+        entry = None if cache is None else cache.get(token)
+        if entry is None:
+            return None
+        user, expires, key = entry
+        if self._clock() < expires and self.jwks.still_current(key):
+            self.cache_hits += 1
+            return user
+        return None
 
     def _verify(self, token: str) -> CacheEntry:
         if len(token) > self._max_length:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -27,6 +27,9 @@ from .jwt import JWTVerifier, TokenError, looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
 from .request import RequestData, strip_proxy_headers
 from .resolver import ResolverClient
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 logger = logging.getLogger("flask_authgear")
 
@@ -62,6 +65,11 @@ class Verifier:
         self.resolver: ResolverClient | None = ResolverClient(settings) if mode in ("resolver", "auto") else None
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
+        self._max_header = settings.max_header_bytes
+        # What authenticate_environ may answer from a cache, by mode (proxy mode: nothing).
+        self._shortcut = {"jwt": self._cached_jwt, "resolver": self._cached_resolver, "auto": self._cached_auto}.get(
+            mode
+        )
         #: JWT access tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
         self.rejections: Counter[str] = Counter()
 
@@ -73,7 +81,7 @@ class Verifier:
         if mode == "jwt":
             if token is None:
                 raise MissingCredentialsError()
-            return self.verify_token(token)
+            return self._verify_jwt(token)
         cookie = _cookie(request.cookie)
         if token is None and cookie is not None:
             self.csrf.check(request)  # before anything else: a forged request costs no resolver call
@@ -85,11 +93,56 @@ class Verifier:
             return self._verify_jwt(token)
         return self._resolve(None if token is None else f"Bearer {token}", cookie)
 
+    def authenticate_environ(self, environ: WSGIEnvironment) -> AuthgearUser:
+        """:meth:`authenticate` for a WSGI environ: the adapters' entry point, with a shortcut for repeats.
+
+        A request whose ``Authorization: Bearer <token>`` (and, in resolver mode, ``Cookie``) was already
+        proven and is still fresh in a cache is answered from that cache: the entry exists only because the
+        same text passed every check of :meth:`authenticate` before, and a hit is held to the same rules as
+        the full path (expiry, signing key still published). Anything else, including every negative or
+        unusual request, takes the full path, so both give the same answer.
+        """
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        shortcut = self._shortcut
+        if (
+            shortcut is not None
+            and authorization is not None
+            and authorization[:7] == "Bearer "
+            and len(authorization) <= self._max_header
+        ):
+            user = shortcut(authorization, environ)
+            if user is not None:
+                return user
+        return self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
+
+    # The shortcuts: a proven, fresh identity for exactly these credentials, or None (the full path decides).
+
+    def _cached_jwt(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
+        return self.jwt.cached(authorization[7:])  # the cookie plays no part in JWT mode
+
+    def _cached_resolver(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
+        # The resolver's cache is keyed by what the full path forwarded: "Bearer <token>" and the cookie.
+        assert self.resolver is not None
+        return self.resolver.cached_user(authorization, environ.get("HTTP_COOKIE") or None)
+
+    def _cached_auto(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
+        token = authorization[7:]
+        if not looks_like_jwt(token):
+            return self._cached_resolver(authorization, environ)
+        # The full path refuses an unusable cookie even beside a valid bearer JWT: only requests without a
+        # cookie take this shortcut.
+        return None if environ.get("HTTP_COOKIE") else self.jwt.cached(token)
+
     def verify_token(self, token: str) -> AuthgearUser:
         """Verify a bearer token as the configured mode does: locally for ``jwt`` (and JWT-shaped tokens in
         ``auto``), through the resolver for ``resolver`` and for opaque tokens in ``auto``."""
         if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
-            return self._resolve(f"Bearer {token}", None)
+            authorization = f"Bearer {token}"
+            # Held to the header's syntax, as authenticate() does, so the resolver's cache only ever holds
+            # credentials a request could have carried.
+            if bearer_token(authorization, self._max_header) != token:
+                raise InvalidRequestError()
+            return self._resolve(authorization, None)
         return self._verify_jwt(token)
 
     def scrub_environ(self, environ: dict[str, Any]) -> None:
