@@ -159,3 +159,42 @@ def test_defaults() -> None:
 
 def test_users_from_different_sources_with_same_fields_are_distinguishable() -> None:
     assert AuthgearUser(id="u", source="jwt") != AuthgearUser(id="u", source="resolver")
+
+
+def test_verified_users_are_the_same_as_constructed_ones(server: AuthgearTestServer, verifier: Verifier) -> None:
+    """The verifiers build users without the public constructor's copies; nothing observable may differ."""
+    at = int(time.time()) - 30
+    user = authenticate(verifier, server.issue_token("u-1", roles=["b", "a"], amr=["pwd", "otp"], auth_time=at))
+    expected = AuthgearUser(
+        id="u-1",
+        is_verified=True,
+        can_reauthenticate=True,
+        roles=["a", "b"],  # type: ignore[arg-type]
+        amr=["pwd", "otp"],  # type: ignore[arg-type]
+        authenticated_at=datetime.fromtimestamp(at, tz=timezone.utc),
+        claims=dict(user.claims),
+    )
+    assert user == expected
+    assert repr(user) == repr(expected)
+    assert user.to_dict() == expected.to_dict()
+    assert dict(user.claims) == dict(expected.claims)
+    assert type(user.claims) is type(expected.claims)
+    assert type(user.roles) is frozenset and type(user.amr) is tuple
+    assert dataclasses.replace(user, id="u-2").claims == user.claims
+    assert hash(user.roles) == hash(expected.roles)
+
+    from flask_authgear.core.resolver import parse_answer
+
+    answered = parse_answer(
+        {
+            "x-authgear-session-valid": "true",
+            "x-authgear-user-id": "u-1",
+            "x-authgear-user-verified": "true",
+            "x-authgear-user-can-reauthenticate": "true",
+            "x-authgear-user-roles": "a,b",
+            "x-authgear-session-amr": "pwd otp",
+            "x-authgear-session-authenticated-at": str(at),
+        }
+    )
+    assert answered == dataclasses.replace(expected, claims={}, source="resolver")
+    assert dict(answered.claims) == {} and answered.claims is AuthgearUser(id="x").claims

@@ -30,6 +30,7 @@ from ..user import (
     CLAIM_IS_VERIFIED,
     CLAIM_ROLES,
     AuthgearUser,
+    freeze_owned,
 )
 from .jwks import MAX_KEYS, JWKSCache, PublicKey
 
@@ -164,14 +165,29 @@ def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
 _NO_ROLES: frozenset[str] = frozenset()
 
 
-def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
-    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
+def _user_from_claims(claims: Mapping[str, Any], *, owned: bool = False) -> AuthgearUser:
+    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`.
+
+    ``owned``: the claims were just parsed and nobody else holds them, so they are frozen in place.
+    """
     auth_time = claims.get("auth_time")
     try:
         authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
     except (OverflowError, ValueError, OSError, TypeError):
         raise TokenError("auth_time") from None
     roles = _str_list_claim(claims, CLAIM_ROLES)
+    if owned and type(claims) is dict:
+        return AuthgearUser._trusted(
+            claims["sub"],
+            _bool_claim(claims, CLAIM_IS_ANONYMOUS),
+            _bool_claim(claims, CLAIM_IS_VERIFIED),
+            _bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
+            frozenset(roles) if roles else _NO_ROLES,
+            _str_list_claim(claims, "amr"),
+            authenticated_at,
+            freeze_owned(claims),
+            "jwt",
+        )
     return AuthgearUser(
         id=claims["sub"],
         is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
@@ -334,7 +350,7 @@ class JWTVerifier:
                 headers.clear()
             headers[header_seg] = checked
         expires = self.check_claims(claims)
-        return _user_from_claims(claims), expires, key
+        return _user_from_claims(claims, owned=True), expires, key
 
     def _check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
         """joserfc's algorithm, with the key imported once from the JWKS."""
