@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from flask_authgear.testing import AuthgearTestServer
 
-from . import apps, breakdown, http_load, micro, report, scaling
+from . import apps, breakdown, http_load, instructions, micro, report, scaling
 from .tokens import mint
 
 
@@ -24,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per row (the median is reported)")
     parser.add_argument("--no-http", action="store_true", help="skip the real HTTP run with gunicorn")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
+    parser.add_argument(
+        "--no-instructions", action="store_true", help="skip the instruction counts (valgrind, a few minutes)"
+    )
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
     args = parser.parse_args(argv)
     # Authlib announces its own API changes as warnings; they say nothing about these measurements.
@@ -57,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_scaling:
             rows = scaling.measure(server, scale)
             _print(report.scaling_table("scaling: cost per request (core verifier)", scaling.COLUMNS, rows))
+        if not (args.no_instructions or args.smoke):
+            if instructions.available():
+                counted = instructions.measure(server, instructions.QUICK if args.quick else instructions.FULL)
+                _print(instructions.table(counted))
+                _print(instructions.targets(counted))
+            else:
+                _print(["instruction counts: skipped, valgrind is not installed (apt-get install valgrind)"])
         if not args.no_http:
             rows_http = http_load.measure(server, http, args.workers)
             print(f"gunicorn {args.workers} sync workers, {http.clients} client threads, same machine")

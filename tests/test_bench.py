@@ -5,6 +5,7 @@ Timings are never asserted here (they belong to the benchmark's report); only th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import breakdown, http_load, micro, scaling
+from benchmarks import breakdown, http_load, instructions, micro, scaling
+from flask_authgear.testing import AuthgearTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROSECONDS = re.compile(r"-?[\d,]+\.\d us\b")
@@ -64,3 +66,41 @@ def test_the_bench_help_lists_the_quick_flag() -> None:
     )
     assert done.returncode == 0
     assert "--quick" in done.stdout and "--no-http" in done.stdout
+
+
+def test_every_instruction_count_case_runs(tmp_path: Path) -> None:
+    """The children valgrind runs, run here without it: every case makes its calls and answers as expected."""
+    spec = tmp_path / "spec.json"
+    with AuthgearTestServer() as server:
+        instructions.write_spec(server, warmup=2, fresh_calls=3, path=str(spec))
+        for case in instructions.CASES:
+            assert instructions.child([case, "3", str(spec)]) == 0, case
+        # A cold case never reuses a token: past the ones minted for it, it stops.
+        with pytest.raises(StopIteration):
+            step = instructions._step("flask_cold", json.loads(spec.read_text()))
+            for _ in range(6):
+                step(None, None)
+
+
+def test_instruction_tables_take_off_the_loop_and_compare_with_the_bare_request() -> None:
+    per_call = {
+        instructions.BARE: 1_000.0,
+        instructions.RAW: 400.0,
+        instructions.CORE_COLD: 500.0,
+        instructions.CORE_WARM: 10.0,
+        instructions.FLASK_COLD: 1_700.0,  # overhead 700: 1.75x raw, met
+        instructions.FLASK_WARM: 1_080.0,  # overhead 80: 0.2x raw, not met
+        instructions.WSGI_WARM: 1_050.0,
+        instructions.PYJWT: 3_200.0,  # overhead 2,200: 3.1x the cold overhead, met
+        instructions.AUTHLIB: 2_000.0,
+        instructions.RESOLVER_HIT: 1_040.0,  # overhead 40: 0.1x raw, met
+    }
+    added = instructions.overheads(per_call)
+    assert added[instructions.RAW] == 400.0 and added[instructions.FLASK_WARM] == 80.0
+    cold, pyjwt, warm, hit = instructions.targets(per_call)[1:]
+    assert "1.75x" in cold and cold.endswith(" met")
+    assert "3.1x lower" in pyjwt and pyjwt.endswith(" met")
+    assert "0.200x" in warm and warm.endswith("NOT MET")
+    assert "0.100x" in hit and hit.endswith(" met")
+    table = "\n".join(instructions.table(per_call))
+    assert "1,000" in table and "1.750x" in table and "empty loop" not in table
