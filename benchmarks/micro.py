@@ -31,8 +31,8 @@ class Sizes:
     misses: int  # resolver misses per round (each one an HTTP call)
 
 
-FULL = Sizes(rounds=9, calls=2_000, pool=300, misses=60)
-QUICK = Sizes(rounds=5, calls=300, pool=60, misses=15)
+FULL = Sizes(rounds=31, calls=400, pool=100, misses=20)
+QUICK = Sizes(rounds=15, calls=150, pool=40, misses=8)
 SMOKE = Sizes(rounds=1, calls=20, pool=10, misses=2)
 
 BARE = "bare Flask request (direct WSGI, JSON response)"
