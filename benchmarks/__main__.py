@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if instructions.available():
                 counted = instructions.measure(server, instructions.QUICK if args.quick else instructions.FULL)
                 _print(instructions.table(counted))
+                _print(instructions.breakdown_table(counted))
                 _print(instructions.targets(counted))
             else:
                 _print(["instruction counts: skipped, valgrind is not installed (apt-get install valgrind)"])

@@ -30,6 +30,7 @@ from typing import Any
 
 from flask_authgear.testing import AuthgearTestServer
 
+from . import breakdown
 from .tokens import mint, mint_pool
 
 NULL = "empty loop (taken off every row)"
@@ -43,6 +44,9 @@ WSGI_WARM = "WSGI middleware, JWT warm (repeated token)"
 PYJWT = "PyJWT + PyJWKClient decorator (Authgear guide)"
 AUTHLIB = "Authlib ResourceProtector, RFC 9068 validator"
 RESOLVER_HIT = "Flask extension, resolver hit (in-process)"
+NO_WRAPPER = breakdown.NO_WRAPPER
+VIEW_PLAIN = breakdown.VIEW_PLAIN
+DIRECT = breakdown.DIRECT
 
 #: Case name on the child's command line -> row.
 CASES = {
@@ -57,7 +61,12 @@ CASES = {
     "pyjwt": PYJWT,
     "authlib": AUTHLIB,
     "resolver_hit": RESOLVER_HIT,
+    "no_wrapper": NO_WRAPPER,
+    "view_plain": VIEW_PLAIN,
+    "direct": DIRECT,
 }
+#: The breakdown of the Flask extension's warm overhead: variants that each remove one piece.
+BREAKDOWN = (FLASK_WARM, NO_WRAPPER, VIEW_PLAIN, DIRECT)
 #: Rows whose whole count is what they add (components), as opposed to requests compared with the bare one.
 COMPONENTS = frozenset({RAW, CORE_COLD, CORE_WARM})
 #: Cases that need a token never seen before on every call.
@@ -144,7 +153,7 @@ def overheads(per_call: dict[str, float]) -> dict[str, float]:
 def table(per_call: dict[str, float]) -> list[str]:
     raw = per_call[RAW]
     added = overheads(per_call)
-    rows = [row for row in CASES.values() if row != NULL]
+    rows = [row for row in CASES.values() if row != NULL and row not in BREAKDOWN[1:]]
     width = max(len(row) for row in rows)
     title = "instructions per request (callgrind)"
     lines = [f"{title:<{width}}  {'count':>10}  {'overhead':>10}  {'x raw verify':>12}"]
@@ -153,6 +162,20 @@ def table(per_call: dict[str, float]) -> list[str]:
             lines.append(f"{row:<{width}}  {per_call[row]:>10,.0f}  {'-':>10}  {'-':>12}")
         else:
             lines.append(f"{row:<{width}}  {per_call[row]:>10,.0f}  {added[row]:>10,.0f}  {added[row] / raw:>11.3f}x")
+    return lines
+
+
+def breakdown_table(per_call: dict[str, float]) -> list[str]:
+    """Where the Flask extension's warm overhead goes, in instructions (see :mod:`benchmarks.breakdown`)."""
+    raw = per_call[RAW]
+    added = overheads(per_call)
+    full = added[FLASK_WARM]
+    width = max(len(row) for row in breakdown.ROWS)
+    title = "where the warm overhead goes (instructions)"
+    lines = [f"{title:<{width}}  {'overhead':>10}  {'x raw verify':>12}  {'saves':>10}"]
+    for row, case in zip(breakdown.ROWS, BREAKDOWN, strict=True):
+        saves = "-" if case == FLASK_WARM else f"{full - added[case]:,.0f}"
+        lines.append(f"{row:<{width}}  {added[case]:>10,.0f}  {added[case] / raw:>11.3f}x  {saves:>10}")
     return lines
 
 
@@ -227,6 +250,10 @@ def _step(case: str, spec: dict[str, Any]) -> Callable[[Any, Any], Any]:
         return lambda acc, _: caller.call(env)
     if case in ("flask_cold", "flask_warm"):
         app, _ = apps.authgear_app(**settings)
+    elif case in ("no_wrapper", "view_plain"):
+        app = breakdown._app(case, settings, wrapper=case != "no_wrapper", proxy=case != "view_plain")
+    elif case == "direct":
+        app = breakdown._direct(settings)
     elif case == "wsgi_warm":
         app, _ = apps.middleware_app(**settings)
     elif case == "pyjwt":

@@ -94,6 +94,9 @@ def test_instruction_tables_take_off_the_loop_and_compare_with_the_bare_request(
         instructions.PYJWT: 3_200.0,  # overhead 2,200: 3.1x the cold overhead, met
         instructions.AUTHLIB: 2_000.0,
         instructions.RESOLVER_HIT: 1_040.0,  # overhead 40: 0.1x raw, met
+        instructions.NO_WRAPPER: 1_060.0,
+        instructions.VIEW_PLAIN: 1_070.0,
+        instructions.DIRECT: 1_020.0,
     }
     added = instructions.overheads(per_call)
     assert added[instructions.RAW] == 400.0 and added[instructions.FLASK_WARM] == 80.0
@@ -104,3 +107,6 @@ def test_instruction_tables_take_off_the_loop_and_compare_with_the_bare_request(
     assert "0.100x" in hit and hit.endswith(" met")
     table = "\n".join(instructions.table(per_call))
     assert "1,000" in table and "1.750x" in table and "empty loop" not in table
+    assert instructions.NO_WRAPPER not in table
+    parts = instructions.breakdown_table(per_call)
+    assert [line.split()[-1] for line in parts[1:]] == ["-", "20", "10", "60"]
