@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -66,17 +66,13 @@ class Counting:
 
 
 @pytest.fixture
-def make(server: AuthgearTestServer) -> Iterator[Callable[..., Verifier]]:
-    made: list[Verifier] = []
+def verifier_defaults() -> dict[str, Any]:
+    return {}
 
-    def build(**overrides: Any) -> Verifier:
-        verifier = Verifier(Settings(**server.settings(**overrides)))
-        made.append(verifier)
-        return verifier
 
-    yield build
-    for verifier in made:
-        verifier.close()
+@pytest.fixture
+def make(make_verifier: Callable[..., Verifier]) -> Callable[..., Verifier]:
+    return make_verifier
 
 
 def requests_for(server: AuthgearTestServer) -> dict[str, dict[str, Any]]:
