@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from flask_authgear import AuthgearError, InvalidRequestError, InvalidTokenError, Settings, Verifier
+from flask_authgear import (
+    AuthgearError,
+    AuthgearUser,
+    InvalidRequestError,
+    InvalidTokenError,
+    MissingCredentialsError,
+    Settings,
+    Verifier,
+)
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import AuthgearTestServer
 from tests.jwt_helpers import Clock
@@ -214,7 +222,7 @@ def test_resolver_verify_token_holds_tokens_to_the_header_syntax(
     verifier = make(mode="resolver")
     server.reset_hits()
     for bad in ("two words", " leading", "trailing ", "", "t\u00f6ken", "a\r\nX-Authgear-User-Id: admin"):
-        with pytest.raises(InvalidRequestError):
+        with pytest.raises(InvalidTokenError):
             verifier.verify_token(bad)
     assert server.hits("resolver") == 0
     session = server.create_session("bob")
@@ -238,3 +246,53 @@ def test_the_resolver_shortcut_never_crosses_credentials(
     assert verifier.resolver is not None
     stats = verifier.resolver.stats
     assert stats.resolver_calls == 3
+
+
+def test_a_subclass_with_its_own_rules_sees_every_request(server: AuthgearTestServer) -> None:
+    blocked: set[str] = set()
+
+    class PolicyVerifier(Verifier):
+        def authenticate(self, request: RequestData) -> AuthgearUser:
+            user = super().authenticate(request)
+            if user.id in blocked:
+                raise InvalidTokenError("This account is blocked.")
+            return user
+
+    verifier = PolicyVerifier(Settings(**server.settings()))
+    env = environ(f"Bearer {server.issue_token('alice')}")
+    assert verifier.authenticate_environ(env).id == "alice"
+    assert verifier.authenticate_environ(env).id == "alice"
+    blocked.add("alice")
+    with pytest.raises(InvalidTokenError) as caught:
+        verifier.authenticate_environ(env)
+    assert caught.value.description == "This account is blocked."
+
+
+def test_the_resolver_cache_keeps_digests_not_credentials(
+    server: AuthgearTestServer, make: Callable[..., Verifier]
+) -> None:
+    verifier = make(mode="resolver")
+    assert verifier.resolver is not None
+    session = server.create_session("bob")
+    junk = "Bearer " + "j" * 7_000
+    big_cookie = "a=" + "b" * 15_000
+    assert verifier.authenticate_environ(environ(session.authorization, big_cookie)).id == "bob"
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate_environ(environ(junk, big_cookie))
+    keys = list(verifier.resolver.local._entries)
+    assert len(keys) == 2
+    assert all(type(key) is bytes and len(key) == 32 for key in keys)
+
+
+@pytest.mark.parametrize("mode", ["resolver", "auto"])
+def test_whitespace_around_the_cookie_is_not_part_of_it(
+    server: AuthgearTestServer, make: Callable[..., Verifier], mode: str
+) -> None:
+    verifier = make(mode=mode)
+    session = server.create_session("bob")
+    for cookie in (f" {session.cookie}", f"{session.cookie}\t", f"  {session.cookie}  "):
+        assert verifier.authenticate_environ(environ(None, cookie)).id == "bob", repr(cookie)
+    for blank in (" ", "\t", "  \t "):
+        with pytest.raises(MissingCredentialsError):
+            verifier.authenticate_environ(environ(None, blank))
+    assert verifier.resolver is not None and verifier.resolver.stats.failures == 0

@@ -2,9 +2,9 @@
 
 Two levels, both keyed by exactly the credentials forwarded to the resolver (``Authorization`` and ``Cookie``):
 
-* :class:`LocalCache`: a bounded in-process LRU of parsed answers, keyed by the (Authorization, Cookie) pair
-  itself, so a repeated request costs one dictionary lookup (no hashing beyond the dictionary's own). It never
-  leaves the process, which holds those credentials anyway while it serves them (as the JWT token cache does).
+* :class:`LocalCache`: a bounded in-process LRU of parsed answers, keyed by a BLAKE2b digest of the
+  (Authorization, Cookie) pair (:func:`local_key`), so a repeated request costs one hash and one dictionary
+  lookup, and an entry's size does not depend on the credentials'. It never leaves the process.
 * The shared level: a requests-cache ``CachedSession`` on the configured backend (memory, sqlite or Redis),
   so every worker and host behind one Redis sees one cache. It can leave the process (a sqlite file, a Redis
   dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``, of the credentials (length-prefixed so no
@@ -63,6 +63,17 @@ MIN_MEMORY_ENTRIES = 1000
 def _encode(value: str | None) -> str:
     """Length-prefixed, so that no two (Authorization, Cookie) pairs give the same message; None differs from ""."""
     return "-" if value is None else f"{len(value)}:{value}"
+
+
+def local_key(authorization: str | None, cookie: str | None) -> bytes:
+    """The in-process level's key: a BLAKE2b-256 digest of exactly the forwarded (Authorization, Cookie) pair.
+
+    A digest rather than the pair, so an entry's key takes 32 bytes whatever the credentials' size (refused
+    junk is cached too, as "not authenticated"); unkeyed, because it never leaves the process and only
+    collisions matter; one pass in C, cheaper than the shared level's HMAC.
+    """
+    message = f"{_encode(authorization)}|{_encode(cookie)}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(message, digest_size=32).digest()
 
 
 class CredentialKeyer:

@@ -37,7 +37,7 @@ from requests_cache.models.response import CachedResponse
 from ..config import Settings
 from ..errors import ProviderUnavailableError
 from ..user import NO_CLAIMS, AuthgearUser, Source
-from .cache import ANSWER_PREFIX, CredentialKeyer, LocalCache, SharedCache, cache_secret
+from .cache import ANSWER_PREFIX, CredentialKeyer, LocalCache, SharedCache, cache_secret, local_key
 
 logger = logging.getLogger("flask_authgear")
 
@@ -203,8 +203,8 @@ class ResolverClient:
 
     def resolve(self, authorization: str | None, cookie: str | None) -> Answer:
         """The user these credentials belong to, or None; :class:`ProviderUnavailableError` when unsure."""
-        credentials = (authorization, cookie)
-        hit = self.local.get(credentials)
+        local = local_key(authorization, cookie)
+        hit = self.local.get(local)
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
@@ -221,7 +221,7 @@ class ResolverClient:
                 raise ProviderUnavailableError()
             return flight.answer
         try:
-            flight.answer = self._lookup(key, credentials)
+            flight.answer = self._lookup(key, local, authorization, cookie)
             flight.failed = False
             return flight.answer
         finally:
@@ -235,7 +235,7 @@ class ResolverClient:
         The verifier's shortcut for a repeated credential: a miss, or a cached "not authenticated", goes the
         whole way through :meth:`resolve`.
         """
-        hit = self.local.get((authorization, cookie))
+        hit = self.local.get(local_key(authorization, cookie))
         if hit is None or hit[0] is None:
             return None
         self.stats.local_hits += 1
@@ -274,13 +274,13 @@ class ResolverClient:
             headers["Cookie"] = cookie
         return headers
 
-    def _lookup(self, key: str, credentials: tuple[str | None, str | None]) -> Answer:
-        hit = self.local.get(credentials)  # another leader may have finished just before this one started
+    def _lookup(self, key: str, local: bytes, authorization: str | None, cookie: str | None) -> Answer:
+        hit = self.local.get(local)  # another leader may have finished just before this one started
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
         self.stats.lookups += 1
-        headers = self._headers(*credentials)
+        headers = self._headers(authorization, cookie)
         use_backend = time.monotonic() >= self._backend_down_until
         response: requests.Response | None = None
         if use_backend:
@@ -292,21 +292,19 @@ class ResolverClient:
                 self._backend_failed("reading", exc)
                 use_backend = False
         if isinstance(response, CachedResponse):
-            cached = self._from_cache(key, credentials, response)
+            cached = self._from_cache(key, local, response)
             if cached is not None:
                 return cached[0]
             response = None
         if response is None:
             response = self._get(self._direct, headers)
-        return self._answer_live(key, credentials, response, use_backend)
+        return self._answer_live(key, local, response, use_backend)
 
-    def _answer_live(
-        self, key: str, credentials: tuple[str | None, str | None], response: requests.Response, use_backend: bool
-    ) -> Answer:
+    def _answer_live(self, key: str, local: bytes, response: requests.Response, use_backend: bool) -> Answer:
         answer, stored = self._read_live(response)
         ttl = self._positive_ttl if answer is not None else self._negative_ttl
         if ttl > 0:
-            self.local.put(credentials, answer, ttl)
+            self.local.put(local, answer, ttl)
             if use_backend:
                 try:
                     self.shared.store(key, stored, ttl)
@@ -336,9 +334,7 @@ class ResolverClient:
             self.stats.resolver_calls += 1
         return response
 
-    def _from_cache(
-        self, key: str, credentials: tuple[str | None, str | None], response: CachedResponse
-    ) -> tuple[Answer] | None:
+    def _from_cache(self, key: str, local: bytes, response: CachedResponse) -> tuple[Answer] | None:
         verified = self.shared.verify(key, response)
         if verified is not None:
             headers, remaining = verified
@@ -348,7 +344,7 @@ class ResolverClient:
                 pass
             else:
                 self.stats.shared_hits += 1
-                self.local.put(credentials, answer, remaining)
+                self.local.put(local, answer, remaining)
                 return (answer,)
         # An entry we cannot vouch for (tampered, moved to another key, or unreadable): drop it, ask again.
         self.stats.rejected_entries += 1

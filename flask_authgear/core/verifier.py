@@ -42,6 +42,11 @@ def _cookie(value: str | None) -> str | None:
     """The Cookie header to forward, None when absent, or 400 when it could not be forwarded safely."""
     if not value:
         return None
+    # Surrounding whitespace is not part of a field value (RFC 9110 section 5.5), and requests refuses to send
+    # a header value that begins with it.
+    value = value.strip(" \t")
+    if not value:
+        return None
     if len(value) > MAX_COOKIE_BYTES:
         raise InvalidRequestError("The Cookie header is too large.")
     # Control characters could split the forwarded header; text beyond Latin-1 cannot be sent as it came.
@@ -66,10 +71,13 @@ class Verifier:
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
         self._max_header = settings.max_header_bytes
-        # What authenticate_environ may answer from a cache, by mode (proxy mode: nothing).
+        # What authenticate_environ may answer from a cache, by mode (proxy mode: nothing). A subclass that
+        # adds its own rules to authenticate() or verify_token() gets no shortcut, so its rules see every request.
         self._shortcut = {"jwt": self._cached_jwt, "resolver": self._cached_resolver, "auto": self._cached_auto}.get(
             mode
         )
+        if type(self).authenticate is not Verifier.authenticate or type(self).verify_token is not Verifier.verify_token:
+            self._shortcut = None
         #: JWT access tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
         self.rejections: Counter[str] = Counter()
 
@@ -81,7 +89,7 @@ class Verifier:
         if mode == "jwt":
             if token is None:
                 raise MissingCredentialsError()
-            return self._verify_jwt(token)
+            return self.verify_token(token)
         cookie = _cookie(request.cookie)
         if token is None and cookie is not None:
             self.csrf.check(request)  # before anything else: a forged request costs no resolver call
@@ -100,7 +108,8 @@ class Verifier:
         proven and is still fresh in a cache is answered from that cache: the entry exists only because the
         same text passed every check of :meth:`authenticate` before, and a hit is held to the same rules as
         the full path (expiry, signing key still published). Anything else, including every negative or
-        unusual request, takes the full path, so both give the same answer.
+        unusual request, takes the full path, so both give the same answer. A subclass that overrides
+        :meth:`authenticate` or :meth:`verify_token` to add rules has no shortcut: its rules see every request.
         """
         authorization = environ.get("HTTP_AUTHORIZATION")
         shortcut = self._shortcut
@@ -139,9 +148,13 @@ class Verifier:
         if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
             authorization = f"Bearer {token}"
             # Held to the header's syntax, as authenticate() does, so the resolver's cache only ever holds
-            # credentials a request could have carried.
-            if bearer_token(authorization, self._max_header) != token:
-                raise InvalidRequestError()
+            # credentials a request could have carried. Refused as an invalid token, as JWT mode would.
+            try:
+                usable = bearer_token(authorization, self._max_header) == token
+            except InvalidRequestError:
+                usable = False
+            if not usable:
+                raise InvalidTokenError()
             return self._resolve(authorization, None)
         return self._verify_jwt(token)
 
