@@ -456,9 +456,9 @@ def get_current_user() -> AuthgearUser | None:
 
 
 class _CurrentUserProxy(LocalProxy):  # type: ignore[type-arg]
-    """:data:`current_user`: a werkzeug proxy whose attribute reads (``current_user.id``, the common use) go
-    straight to :func:`get_current_user` instead of through the generic proxy machinery, a measurable share of
-    a small request. Everything else (``bool``, ``==``, ``repr`` ...) is werkzeug's."""
+    """:data:`current_user`: a werkzeug proxy whose attribute reads (``current_user.id``, the common use) take the
+    user straight from the request's environ instead of through the generic proxy machinery, a measurable share
+    of a small request. Everything else (``bool``, ``==``, ``repr`` ...) is werkzeug's."""
 
     __slots__ = ()
 
