@@ -35,7 +35,6 @@ from flask import Flask, Request, Response, current_app, has_app_context, reques
 from werkzeug.local import LocalProxy
 
 from .config import Settings
-from .core.request import strip_proxy_headers
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -74,11 +73,10 @@ EXTENSION_KEY = "authgear"
 
 @dataclass(frozen=True, slots=True)
 class _AppState:
-    """What one app needs per request: its settings, its verifier, whether headers come from a trusted proxy."""
+    """What one app needs per request: its settings and its verifier."""
 
     settings: Settings
     verifier: Verifier
-    proxy_mode: bool
 
 
 class Authgear:
@@ -102,7 +100,7 @@ class Authgear:
         """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
         merged = {**self._defaults, **settings}
         resolved = Settings.from_mapping(app.config, **merged)
-        state = _AppState(settings=resolved, verifier=Verifier(resolved), proxy_mode=resolved.mode == "proxy")
+        state = _AppState(settings=resolved, verifier=Verifier(resolved))
         self._states[app] = state
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
@@ -196,10 +194,7 @@ class HeaderScrubber:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         state = self.state
-        if state.proxy_mode:
-            state.verifier.scrub_environ(environ)  # keeps the headers of a trusted proxy
-        else:
-            strip_proxy_headers(environ)
+        state.verifier.scrub_environ(environ)
         # The app's state travels with the request, which spares the view a lookup through current_app.
         environ[_ENVIRON_STATE] = state
 

@@ -296,29 +296,28 @@ class JWTVerifier:
         cache = self._cache
         if cache is None:
             return self._verify(token)[0]
-        entry = cache.get(token)
-        if entry is not None:
-            user, expires, key = entry
-            if self._clock() < expires and self.jwks.still_current(key):
-                self.cache_hits += 1
-                return user
-            cache.discard(token, entry)
+        user = self.cached(token)
+        if user is not None:
+            return user
         self.cache_misses += 1
         entry = self._verify(token)
         cache.put(token, entry)
         return entry[0]
 
     def cached(self, token: str) -> AuthgearUser | None:
-        """The user of ``token`` if the verified-token cache holds it and it still passes :meth:`verify`'s
-        checks (not expired, its key still the same key in the JWKS), else None. Never verifies anything."""
+        """The user of ``token`` if the verified-token cache holds it and it is still good (not expired, its key
+        still the same key in the JWKS), else None; an entry no longer good is dropped. Never verifies anything."""
         cache = self._cache
-        entry = None if cache is None else cache.get(token)
+        if cache is None:
+            return None
+        entry = cache.get(token)
         if entry is None:
             return None
         user, expires, key = entry
         if self._clock() < expires and self.jwks.still_current(key):
             self.cache_hits += 1
             return user
+        cache.discard(token, entry)
         return None
 
     def _verify(self, token: str) -> CacheEntry:

@@ -85,7 +85,7 @@ class Verifier:
         """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
         cookie request 403, Authgear down or answering garbage 503."""
         mode = self.settings.mode
-        token = bearer_token(request.authorization, self.settings.max_header_bytes)
+        token = bearer_token(request.authorization, self._max_header)
         if mode == "jwt":
             if token is None:
                 raise MissingCredentialsError()
