@@ -107,6 +107,17 @@ class AuthgearUser:
         _set(user, "source", source)
         return user
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print roles in set order, which differs between processes and between
+        # equal sets built in different orders; logs and test output should not.
+        roles = "frozenset({" + ", ".join(map(repr, sorted(self.roles))) + "})" if self.roles else "frozenset()"
+        return (
+            f"{type(self).__qualname__}(id={self.id!r}, is_anonymous={self.is_anonymous!r}, "
+            f"is_verified={self.is_verified!r}, can_reauthenticate={self.can_reauthenticate!r}, roles={roles}, "
+            f"amr={self.amr!r}, authenticated_at={self.authenticated_at!r}, claims={self.claims!r}, "
+            f"source={self.source!r})"
+        )
+
     def has_role(self, role: str) -> bool:
         """Whether the user holds ``role`` (Authgear role keys are case-sensitive)."""
         return role in self.roles

@@ -198,3 +198,23 @@ def test_verified_users_are_the_same_as_constructed_ones(server: AuthgearTestSer
     )
     assert answered == dataclasses.replace(expected, claims={}, source="resolver")
     assert dict(answered.claims) == {} and answered.claims is AuthgearUser(id="x").claims
+
+
+def test_repr_lists_roles_in_one_order_whatever_the_set_order() -> None:
+    """Equal users print the same, in every process: set iteration order depends on insertion and hash seed."""
+    names = [f"role-{i}" for i in range(500)]
+    forward = AuthgearUser(id="u", roles=frozenset(names))
+    backward = AuthgearUser(id="u", roles=frozenset(reversed(names)))
+    assert list(forward.roles) != list(backward.roles)  # the case the repr has to cover
+    assert repr(forward) == repr(backward)
+    assert repr(forward).index("'role-0'") < repr(forward).index("'role-1'") < repr(forward).index("'role-9'")
+
+
+def test_repr_names_every_field() -> None:
+    user = AuthgearUser(id="u", roles=["b", "a"], amr=["pwd"], source="resolver")  # type: ignore[arg-type]
+    assert repr(user) == (
+        "AuthgearUser(id='u', is_anonymous=False, is_verified=False, can_reauthenticate=False, "
+        "roles=frozenset({'a', 'b'}), amr=('pwd',), authenticated_at=None, claims=mappingproxy({}), "
+        "source='resolver')"
+    )
+    assert "roles=frozenset()" in repr(AuthgearUser(id="u"))
