@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
@@ -108,15 +108,17 @@ class AuthgearUser:
         return user
 
     def __repr__(self) -> str:
-        # The dataclass repr would print roles in set order, which differs between processes and between
-        # equal sets built in different orders; logs and test output should not.
-        roles = "frozenset({" + ", ".join(map(repr, sorted(self.roles))) + "})" if self.roles else "frozenset()"
-        return (
-            f"{type(self).__qualname__}(id={self.id!r}, is_anonymous={self.is_anonymous!r}, "
-            f"is_verified={self.is_verified!r}, can_reauthenticate={self.can_reauthenticate!r}, roles={roles}, "
-            f"amr={self.amr!r}, authenticated_at={self.authenticated_at!r}, claims={self.claims!r}, "
-            f"source={self.source!r})"
-        )
+        # The dataclass repr, except that roles are listed sorted: set order differs between processes and
+        # between equal sets built in different orders, and logs and test output should not.
+        parts = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "roles":
+                text = "frozenset({" + ", ".join(map(repr, sorted(value))) + "})" if value else "frozenset()"
+            else:
+                text = repr(value)
+            parts.append(f"{item.name}={text}")
+        return f"{type(self).__qualname__}({', '.join(parts)})"
 
     def has_role(self, role: str) -> bool:
         """Whether the user holds ``role`` (Authgear role keys are case-sensitive)."""
