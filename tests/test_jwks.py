@@ -33,22 +33,16 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as server:
-        yield server
-
-
 @pytest.fixture
-def server(shared_server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
-    """The module's server, reset to a single signing key, no extra keys, no failures and zero counters."""
-    shared_server.heal()
-    shared_server.publish_jwks([])
-    if len(shared_server.keys) != 1:  # a rotation left several keys: start again from one new key
-        shared_server.rotate_keys(keep_old=False)
-    shared_server.reset_hits()
-    yield shared_server
-    shared_server.heal()
+def server(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
+    """conftest's module server, reset to a single signing key, no extra keys, no failures and zero counters."""
+    server.heal()
+    server.publish_jwks([])
+    if len(server.keys) != 1:  # a rotation left several keys: start again from one new key
+        server.rotate_keys(keep_old=False)
+    server.reset_hits()
+    yield server
+    server.heal()
 
 
 @pytest.fixture
