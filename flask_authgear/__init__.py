@@ -12,7 +12,16 @@ from .errors import (
     ProviderUnavailableError,
     ReauthenticationRequiredError,
 )
-from .flask import Authgear, current_user, get_current_user, require_auth, verify_request
+from .flask import (
+    Authgear,
+    current_app_user,
+    current_user,
+    error_response,
+    get_app_user,
+    get_current_user,
+    require_auth,
+    verify_request,
+)
 from .user import AuthgearUser
 from .wsgi import AuthgearMiddleware
 
@@ -33,7 +42,10 @@ __all__ = [
     "Settings",
     "Verifier",
     "__version__",
+    "current_app_user",
     "current_user",
+    "error_response",
+    "get_app_user",
     "get_current_user",
     "require_auth",
     "verify_request",

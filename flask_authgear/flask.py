@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from flask import Flask, Request, Response, current_app, has_app_context, request
+from flask import Blueprint, Flask, Request, Response, current_app, has_app_context, request, request_started
 from werkzeug.local import LocalProxy
 
 from .config import Settings
@@ -40,6 +40,7 @@ from .errors import (
     AuthgearError,
     ConfigurationError,
     ForbiddenError,
+    InvalidTokenError,
     MissingCredentialsError,
     ProviderUnavailableError,
     ReauthenticationRequiredError,
@@ -54,7 +55,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Authgear",
     "ErrorHandler",
+    "UserLoader",
+    "current_app_user",
     "current_user",
+    "error_response",
+    "get_app_user",
     "get_current_user",
     "require_auth",
     "verify_request",
@@ -67,6 +72,8 @@ R = TypeVar("R")
 
 #: A function that turns an :class:`AuthgearError` into the app's own response.
 ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
+#: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
+UserLoader = Callable[[AuthgearUser], Any]
 
 EXTENSION_KEY = "authgear"
 
@@ -93,6 +100,7 @@ class Authgear:
         self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
         self._last: weakref.ref[Flask] | None = None
         self._error_handler: ErrorHandler | None = None
+        self._user_loader: UserLoader | None = None
         if app is not None:
             self.init_app(app)
 
@@ -113,6 +121,7 @@ class Authgear:
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
+        _install_app_hooks(app)
 
     # -- per-app state -----------------------------------------------------------------------------------
 
@@ -150,6 +159,51 @@ class Authgear:
         """
         verifier = self._current_state().verifier
         return verifier.warm_up() if warm_up else verifier.health()
+
+    # -- the app's own users, blueprints -----------------------------------------------------------------
+
+    def user_loader(self, func: UserLoader) -> UserLoader:
+        """Register ``func(user) -> app_user | None`` (usable as a decorator), as flask-login's ``user_loader``.
+
+        It is called once per authenticated request, after every check of the route passed and before the view
+        runs; its result is :data:`current_app_user` and :func:`get_app_user`. None refuses the request with 401
+        (``invalid_token``, "The user is not known to this application."). An exception it raises is the app's
+        own: it reaches Flask's error handling as it is. Every app this extension serves uses this loader.
+        """
+        self._user_loader = func
+        return func
+
+    def protect(
+        self,
+        blueprint: Blueprint,
+        *,
+        optional: bool = False,
+        roles: str | Iterable[str] | None = None,
+        all_roles: str | Iterable[str] | None = None,
+        verified: bool = False,
+        allow_anonymous: bool = False,
+        max_auth_age: float | None = None,
+    ) -> Blueprint:
+        """Protect every view of ``blueprint`` with :func:`require_auth`'s options; return the blueprint.
+
+        A view inside that carries its own ``@require_auth(...)`` must pass both checks, so the stricter wins.
+        """
+        if not isinstance(blueprint, Blueprint):
+            raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
+        requirements = Requirements.build(
+            optional=optional,
+            roles=roles,
+            all_roles=all_roles,
+            verified=verified,
+            allow_anonymous=allow_anonymous,
+            max_auth_age=max_auth_age,
+        )
+
+        def authenticate_blueprint_request() -> None:
+            authenticate(requirements)
+
+        blueprint.before_request(authenticate_blueprint_request)
+        return blueprint
 
     # -- errors ------------------------------------------------------------------------------------------
 
@@ -335,6 +389,7 @@ def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
         environ.pop(ENVIRON_USER, None)
         logger.exception("unexpected error while authenticating a request")
         raise ProviderUnavailableError() from None
+    _load_app_user(environ, user)
     environ[ENVIRON_USER] = user
     return user
 
@@ -351,7 +406,8 @@ def verify_request(
     """Authenticate the current request and check the route's requirements; return the user.
 
     Returns None for an ``OPTIONS`` request and, with ``optional=True``, for a request without credentials.
-    Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503 response).
+    Runs the extension's :meth:`~Authgear.user_loader` once per request. Raises an :class:`AuthgearError`
+    otherwise (the extension turns it into the 400/401/403/503 response).
     ``roles`` is any-of, ``all_roles`` all-of. See :func:`require_auth` for the options.
     """
     return authenticate(
@@ -422,6 +478,7 @@ def require_auth(
         # Flask already runs this wrapper through app.ensure_sync; only an async view needs converting inside
         # it, and that is known now, not on every request.
         is_async = inspect.iscoroutinefunction(func)
+        _protected_views.add(func)
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -430,6 +487,7 @@ def require_auth(
                 return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
             return func(*args, **kwargs)
 
+        _guards.add(wrapper)
         return wrapper
 
     if view is not None:
@@ -450,21 +508,132 @@ def get_current_user() -> AuthgearUser | None:
     return user
 
 
-class _CurrentUserProxy(LocalProxy):  # type: ignore[type-arg]
-    """:data:`current_user`: a werkzeug proxy whose attribute reads (``current_user.id``, the common use) take the
-    user straight from the request's environ instead of through the generic proxy machinery, a measurable share
-    of a small request. Everything else (``bool``, ``==``, ``repr`` ...) is werkzeug's."""
+class _NoUser:
+    """What :data:`current_user` stands for when no user was authenticated: falsy, ``is_authenticated`` False,
+    and any other attribute read an ``AttributeError`` that says why, never a value that a check could mistake
+    for a user's (``is_anonymous`` too: it is Authgear's flag for anonymous accounts, not flask-login's)."""
 
     __slots__ = ()
 
+    is_authenticated = False
+
+    def __bool__(self) -> bool:
+        return False
+
     def __getattr__(self, name: str) -> Any:
-        try:
-            environ = _current_request().environ
-        except RuntimeError:  # outside a request: as werkzeug's proxy does for None
-            return getattr(None, name)
-        return getattr(environ.get(ENVIRON_USER), name)
+        raise AttributeError(
+            f"no user is authenticated in this request, so current_user has no {name!r}: "
+            "test current_user.is_authenticated (or its truth value) first"
+        )
+
+    def __repr__(self) -> str:
+        return "<no authenticated user>"
 
 
-#: The current request's :class:`AuthgearUser`. A proxy is never ``None``: test ``if current_user:``, or call
+_NO_USER = _NoUser()
+
+
+def _current_user_or_no_user() -> AuthgearUser | _NoUser:
+    user = get_current_user()
+    return _NO_USER if user is None else user
+
+
+#: The current request's :class:`AuthgearUser`, as flask-login's ``current_user``. Without a user (no check ran,
+#: or no credentials on an optional route) it is falsy and ``current_user.is_authenticated`` is False; call
 #: :func:`get_current_user` to get the plain object or None.
-current_user: AuthgearUser = cast(AuthgearUser, _CurrentUserProxy(get_current_user))
+current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_user))
+
+
+# -- the app's own user ---------------------------------------------------------------------------------------
+
+#: ``(authgear_user, app_user)`` of the request: the app user belongs to that Authgear user only.
+_ENVIRON_APP_USER = "flask_authgear.app_user"
+
+
+def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser) -> None:
+    """Run the extension's user loader for ``user``, once per request; refuse an unknown user with 401."""
+    extension = current_app.extensions.get(EXTENSION_KEY)
+    loader = extension._user_loader if isinstance(extension, Authgear) else None
+    if loader is None:
+        return
+    loaded = environ.get(_ENVIRON_APP_USER)
+    if loaded is not None and loaded[0] == user:
+        return  # a second check in the same request: the loader already answered for this user
+    app_user = loader(user)
+    if app_user is None:
+        environ.pop(ENVIRON_USER, None)
+        environ.pop(_ENVIRON_APP_USER, None)
+        raise InvalidTokenError("The user is not known to this application.")
+    environ[_ENVIRON_APP_USER] = (user, app_user)
+
+
+def get_app_user() -> Any:
+    """The user loader's answer for this request's authenticated user, or None (no user, or no loader)."""
+    user = get_current_user()
+    if user is None:
+        return None
+    loaded = _current_request().environ.get(_ENVIRON_APP_USER)
+    return loaded[1] if loaded is not None and loaded[0] == user else None
+
+
+#: The user loader's answer for the current request (see :meth:`Authgear.user_loader`); falsy without one.
+current_app_user: Any = LocalProxy(get_app_user)
+
+
+# -- templates and the decorator-order check ------------------------------------------------------------------
+
+
+def _template_context() -> dict[str, Any]:
+    """Jinja templates see ``current_user`` and ``current_app_user``, as with flask-login."""
+    return {"current_user": current_user, "current_app_user": current_app_user}
+
+
+#: Functions that require_auth wrapped, and the wrappers it returned (weakly held: they die with their module).
+_protected_views: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+_guards: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+
+
+def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
+    """``func`` and the functions it wraps, following ``__wrapped__`` as ``functools.wraps`` sets it."""
+    chain = [func]
+    while (inner := getattr(chain[-1], "__wrapped__", None)) is not None and inner not in chain:
+        chain.append(inner)
+    return chain
+
+
+def check_view_protection(app: Flask) -> None:
+    """Raise :class:`ConfigurationError` for a view registered without the ``@require_auth`` written for it.
+
+    ``@require_auth`` written above ``@app.route`` wraps the function after the route registered it, so the
+    route serves the unprotected function. The extension runs this check at ``init_app`` and before the app's
+    first request, and keeps refusing requests until the mistake is fixed.
+    """
+    guarded: set[Callable[..., Any]] = set()
+    for view in app.view_functions.values():
+        chain = _wrapped_chain(view)
+        for index, func in enumerate(chain):
+            if func in _guards:
+                guarded.update(chain[index:])
+                break
+    meant = {func for original in list(_protected_views) for func in _wrapped_chain(original)}
+    for endpoint, view in app.view_functions.items():
+        if view in meant and view not in guarded:
+            raise ConfigurationError(
+                f"view {endpoint!r} is registered without its @require_auth: write @require_auth below "
+                "@app.route / @blueprint.route (the route decorator must be the outermost)"
+            )
+
+
+def _check_views_on_first_request(app: Flask, **extra: Any) -> None:
+    """``request_started`` receiver: the check once all routes exist, then it disconnects itself (no cost after
+    the first request). Until it passes, every request of the app fails with the error."""
+    check_view_protection(app)
+    request_started.disconnect(_check_views_on_first_request, sender=app)
+
+
+def _install_app_hooks(app: Flask) -> None:
+    """The template context and the decorator-order check, installed once per app."""
+    check_view_protection(app)
+    if _template_context not in app.template_context_processors[None]:
+        app.context_processor(_template_context)
+    request_started.connect(_check_views_on_first_request, sender=app)

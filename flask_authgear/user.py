@@ -120,6 +120,14 @@ class AuthgearUser:
             parts.append(f"{item.name}={text}")
         return f"{type(self).__qualname__}({', '.join(parts)})"
 
+    # -- flask-login compatibility --------------------------------------------------------------------------
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always True: a user object exists only for a request whose credentials were proven. Templates and
+        code written for flask-login (``current_user.is_authenticated``) keep working."""
+        return True
+
     def has_role(self, role: str) -> bool:
         """Whether the user holds ``role`` (Authgear role keys are case-sensitive)."""
         return role in self.roles
