@@ -1,0 +1,1 @@
+"""Whole apps written as users of the library write them, for the tests beside them."""
