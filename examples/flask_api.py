@@ -6,6 +6,7 @@ Routes:
 * ``GET /me``      an authenticated user; answers with who they are
 * ``GET /admin``   an authenticated user with the ``admin`` role
 * ``GET /hello``   anyone, greeted by name when signed in (invalid credentials are still refused)
+* ``GET /staff/*`` a blueprint whose every view needs the ``staff`` role
 * ``GET /health``  the verifier's readiness information (JWKS freshness, cache counters, last error)
 
 Run it against your Authgear project (or ``flask-authgear dev-server``)::
@@ -22,7 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from flask_authgear import Authgear, AuthgearUser, current_user, require_auth
 
@@ -60,6 +61,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # current_user is a proxy, never None: test its truth value.
         name = current_user.id if current_user else "stranger"
         return {"message": f"Hello, {name}!"}
+
+    # Every view of this blueprint needs the staff role; no decorator to forget on a new view.
+    staff = auth.protect(Blueprint("staff", __name__, url_prefix="/staff"), roles=["staff"])
+
+    @staff.get("/rota")
+    def rota() -> dict[str, Any]:
+        return {"rota": [], "for": current_user.id}
+
+    app.register_blueprint(staff)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

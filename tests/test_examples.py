@@ -81,6 +81,14 @@ def test_flask_api_routes(server: AuthgearTestServer) -> None:
     assert health["jwks"]["keys"] == 1
 
 
+def test_flask_api_staff_blueprint(server: AuthgearTestServer) -> None:
+    client = flask_api.create_app(server.flask_config()).test_client()
+    assert client.get("/staff/rota").status_code == 401
+    assert client.get("/staff/rota", headers=bearer(server.issue_token("al", roles=["admin"]))).status_code == 403
+    staff = bearer(server.issue_token("al", roles=["staff"]))
+    assert client.get("/staff/rota", headers=staff).get_json() == {"rota": [], "for": "al"}
+
+
 def test_flask_api_reads_the_environment(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHGEAR_ENDPOINT", server.endpoint)
     monkeypatch.setenv("AUTHGEAR_REALM", "from-env")
