@@ -509,13 +509,16 @@ def get_current_user() -> AuthgearUser | None:
 
 
 class _NoUser:
-    """What :data:`current_user` stands for when no user was authenticated: falsy, ``is_authenticated`` False,
-    and any other attribute read an ``AttributeError`` that says why, never a value that a check could mistake
-    for a user's (``is_anonymous`` too: it is Authgear's flag for anonymous accounts, not flask-login's)."""
+    """What :data:`current_user` stands for when no user was authenticated: falsy, ``is_authenticated`` False and
+    ``is_anonymous`` True, as flask-login's anonymous user, so a template written for flask-login that tests
+    either one shows nobody's page (a missing attribute is falsy in Jinja: ``{% if not current_user.is_anonymous
+    %}`` would otherwise let nobody in). Any other attribute read raises an ``AttributeError`` that says why,
+    never a value that a check could mistake for a user's."""
 
     __slots__ = ()
 
     is_authenticated = False
+    is_anonymous = True
 
     def __bool__(self) -> bool:
         return False

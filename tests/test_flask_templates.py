@@ -80,8 +80,24 @@ def test_is_authenticated_on_the_user_and_on_the_proxy(server: AuthgearTestServe
     assert current_user.is_authenticated is False  # outside a request too
 
 
+def test_a_flask_login_template_testing_is_anonymous_shows_nobody_the_members_page(
+    server: AuthgearTestServer,
+) -> None:
+    app = build_app(server)
+
+    @app.get("/members")
+    @require_auth(optional=True)
+    def members() -> str:
+        return render_template_string("{% if not current_user.is_anonymous %}members{% else %}sign in{% endif %}")
+
+    client = app.test_client()
+    assert client.get("/members").text == "sign in"
+    assert client.get("/members", headers=bearer(server.issue_token("alice"))).text == "members"
+
+
 def test_reading_a_user_attribute_without_a_user_says_why() -> None:
     assert not current_user
+    assert current_user.is_anonymous is True
     assert not current_app_user
     with pytest.raises(AttributeError, match="no user is authenticated in this request"):
         current_user.roles  # noqa: B018
