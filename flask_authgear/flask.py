@@ -74,6 +74,7 @@ R = TypeVar("R")
 ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
 #: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
 UserLoader = Callable[[AuthgearUser], Any]
+L = TypeVar("L", bound=UserLoader)
 
 EXTENSION_KEY = "authgear"
 
@@ -162,7 +163,7 @@ class Authgear:
 
     # -- the app's own users, blueprints -----------------------------------------------------------------
 
-    def user_loader(self, func: UserLoader) -> UserLoader:
+    def user_loader(self, func: L) -> L:
         """Register ``func(user) -> app_user | None`` (usable as a decorator), as flask-login's ``user_loader``.
 
         It is called once per authenticated request, after every check of the route passed and before the view

@@ -46,6 +46,11 @@ def test_every_view_of_a_protected_blueprint_needs_a_user(server: AuthgearTestSe
     def secret() -> dict[str, Any]:
         return {"secret": current_user.id}
 
+    @api.get("/news")
+    @require_auth(optional=True)
+    def news() -> dict[str, Any]:
+        return {"news": current_user.id}
+
     @app.get("/open")
     def open_view() -> str:
         return "open"
@@ -65,6 +70,8 @@ def test_every_view_of_a_protected_blueprint_needs_a_user(server: AuthgearTestSe
     assert client.get("/api/secret", headers=bearer(verified_guest)).status_code == 403
     staff = server.issue_token("a", roles=["staff"], is_verified=True)
     assert client.get("/api/secret", headers=bearer(staff)).get_json() == {"secret": "a"}
+    assert client.get("/api/news").status_code == 401  # the blueprint needs a user even where the view does not
+    assert client.get("/api/news", headers=bearer(staff)).get_json() == {"news": "a"}
     assert client.options("/api/items").status_code == 200  # CORS preflight
 
 
