@@ -15,6 +15,10 @@ Security notes, in plain words:
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
+* A user the app's user loader does not know is a 401 too: proving an Authgear identity is not enough to be a
+  user of this app.
+* ``@require_auth`` written above ``@app.route`` would leave the registered view unprotected: the extension
+  finds that (at ``init_app`` and before the first request) and raises :class:`ConfigurationError` instead.
 * Answers of routes that authenticated their request carry ``Vary: Authorization, Cookie``, so a shared HTTP
   cache never serves one user's page to another; error answers carry ``Cache-Control: no-store``.
 """
