@@ -15,7 +15,7 @@ import ipaddress
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import MISSING, Field, InitVar, dataclass, field, fields
+from dataclasses import MISSING, InitVar, dataclass, field, fields
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -75,8 +75,8 @@ def _url(url: object, what: str) -> str:
 
 
 def _require_https(url: str, what: str, allow_insecure_http: bool, switch: str) -> str:
-    host = urlsplit(url).hostname or ""
-    if urlsplit(url).scheme == "http" and not (allow_insecure_http or _is_loopback_host(host)):
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback_host(parts.hostname or "")):
         raise ConfigurationError(f"{what} uses plain http on a non-loopback host; use https, or set {switch} to true")
     return url
 
@@ -241,11 +241,6 @@ def _setting(
     return field(default=default, repr=not secret, metadata={"setting": spec})
 
 
-def _spec(f: Field[Any]) -> SettingSpec:
-    spec: SettingSpec = f.metadata["setting"]
-    return spec
-
-
 @dataclass(frozen=True)
 class Settings:
     """Validated settings shared by the core and both adapters.
@@ -358,12 +353,13 @@ class Settings:
             return names.get(name, name)
 
         for f in fields(self):
-            spec = _spec(f)
+            spec: SettingSpec = f.metadata["setting"]
             value = spec.parse(getattr(self, f.name), label(f.name))
             if spec.bounds is not None:
                 low, high = spec.bounds
                 if not low <= value <= high:
                     raise ConfigurationError(f"{label(f.name)} must be between {_num(low)} and {_num(high)}")
+            # The annotation is the table's type column (a string, under ``from __future__ import annotations``).
             object.__setattr__(self, f.name, int(value) if f.type == "int" else value)
         _cross_check(self, label)
 
@@ -477,7 +473,7 @@ def settings_markdown() -> str:
         "|---|---|---|",
     ]
     for f in fields(Settings):
-        spec = _spec(f)
+        spec: SettingSpec = f.metadata["setting"]
         bounds = f"; {_num(spec.bounds[0])} to {_num(spec.bounds[1])}" if spec.bounds else ""
         rows.append(f"| `{f.name.upper()}` | {spec.shown_default or _shown(f.default)} | {spec.meaning}{bounds} |")
     return "\n".join(rows) + "\n"
