@@ -13,7 +13,8 @@ Run it against your Authgear project (or ``flask-authgear dev-server``)::
 
     AUTHGEAR_ENDPOINT=https://myapp.authgear.cloud python examples/flask_api.py --port 5000
 
-Every ``AUTHGEAR_*`` environment variable becomes a setting (``AUTHGEAR_MODE=resolver`` ...).
+Every ``AUTHGEAR_*`` environment variable that names a setting is one (``AUTHGEAR_MODE=resolver`` ...); other
+Authgear tools' variables (``AUTHGEAR_CLIENT_ID`` ...) are ignored.
 """
 
 from __future__ import annotations

@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import run_simple
 
-from flask_authgear import AuthgearMiddleware, AuthgearUser
+from flask_authgear import AuthgearMiddleware, AuthgearUser, Settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+
+#: Keyword arguments of the middleware that are not settings.
+MIDDLEWARE_OPTIONS = ("protect", "public", "allow_anonymous")
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
@@ -51,9 +55,10 @@ def create_app(**settings: Any) -> AuthgearMiddleware:
     """
     settings.setdefault("protect", ["/api"])
     if "endpoint" not in settings and "settings" not in settings and "verifier" not in settings:
-        for key, value in os.environ.items():
-            if key.startswith("AUTHGEAR_"):
-                settings.setdefault(key[len("AUTHGEAR_") :].lower(), value)
+        # Read like app.config: other Authgear tools' variables (AUTHGEAR_CLIENT_ID ...) are ignored, and
+        # keyword settings win over the environment.
+        keywords = {name: settings.pop(name) for name in list(settings) if name not in MIDDLEWARE_OPTIONS}
+        settings["settings"] = Settings.from_mapping(os.environ, **keywords)
     return AuthgearMiddleware(app, **settings)
 
 

@@ -49,7 +49,7 @@ def test_verify_with_bad_config_is_a_usage_error(server):
     app.config["AUTHGEAR_ENDPOINT"] = "ftp://example.com"
     result = app.test_cli_runner().invoke(flask_group, ["verify", "tok"])
     assert result.exit_code == 2
-    assert "bad setting: endpoint must be an absolute" in result.output
+    assert "bad setting: AUTHGEAR_ENDPOINT must be an absolute" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

@@ -1,0 +1,156 @@
+"""Where settings come from: ``app.config`` shared with other Authgear tools, and keyword arguments in code."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_authgear import Authgear, AuthgearMiddleware, ConfigurationError, Settings
+
+ENDPOINT = "https://myapp.authgear.cloud"
+
+#: Keys that other Authgear tools (SDKs, the OAuth client of a web app) read from the same config.
+AUTHGEAR_TOOL_KEYS = [
+    "AUTHGEAR_CLIENT_ID",
+    "AUTHGEAR_CLIENT_SECRET",
+    "AUTHGEAR_REDIRECT_URI",
+    "AUTHGEAR_POST_LOGOUT_REDIRECT_URI",
+    "AUTHGEAR_APP_ID",
+    "AUTHGEAR_PROJECT_ID",
+    "AUTHGEAR_ADMIN_API_KEY",
+    "AUTHGEAR_ADMIN_API_ENDPOINT",
+    "AUTHGEAR_SCOPE",
+    "AUTHGEAR_SCOPES",
+    "AUTHGEAR_DOMAIN",
+]
+
+
+def no_wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
+    raise AssertionError("never called")
+
+
+# -- app.config: other Authgear keys are ignored, near misses warned about -------------------------------------
+
+
+@pytest.mark.parametrize("key", AUTHGEAR_TOOL_KEYS)
+def test_other_authgear_keys_are_ignored_silently(key: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://app.example.com/x,y"})
+    assert s == Settings(endpoint=ENDPOINT)
+
+
+@pytest.mark.parametrize("key", ["AUTHGEAR_", "AUTHGEAR_EXTRA", "AUTHGEAR_endpoint_x_y_z"])
+def test_unrelated_authgear_keys_are_ignored(key: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: 1}).endpoint == ENDPOINT
+
+
+def test_a_flask_app_shared_with_an_authgear_client_starts() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        AUTHGEAR_ENDPOINT=ENDPOINT,
+        AUTHGEAR_CLIENT_ID="client",
+        AUTHGEAR_CLIENT_SECRET="secret",
+        AUTHGEAR_REDIRECT_URI="https://app.example.com/callback",
+    )
+    assert Authgear(app).settings.endpoint == ENDPOINT
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("AUTHGEAR_AUDIANCE", "AUTHGEAR_AUDIENCE"),
+        ("AUTHGEAR_ENDPONT", "AUTHGEAR_ENDPOINT"),
+        ("AUTHGEAR_LEEWAYS", "AUTHGEAR_LEEWAY"),
+        ("AUTHGEAR_ALGORITHM", "AUTHGEAR_ALGORITHMS"),
+        ("AUTHGEAR_TRUSTED_PROXY", "AUTHGEAR_TRUSTED_PROXIES"),
+        ("AUTHGEAR_WEBHOOK_SECRETS", "AUTHGEAR_WEBHOOK_SECRET"),
+    ],
+)
+def test_a_near_miss_is_ignored_with_a_warning_naming_the_setting(key: str, meant: str) -> None:
+    with pytest.warns(
+        UserWarning, match=f"^{key} is not a flask-authgear setting and is ignored; did you mean {meant}"
+    ):
+        s = Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://api.example.com"})
+    assert s.audience == (ENDPOINT,)
+
+
+def test_a_near_miss_warns_through_the_flask_extension() -> None:
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_ENDPOINT=ENDPOINT, AUTHGEAR_AUDIANCE="https://api.example.com")
+    with pytest.warns(UserWarning, match="AUTHGEAR_AUDIENCE"):
+        ext = Authgear(app)
+    assert ext.settings.audience == (ENDPOINT,)
+
+
+def test_a_near_miss_with_a_custom_prefix_names_the_prefixed_setting() -> None:
+    with pytest.warns(UserWarning, match="AG_LEWAY .* did you mean AG_LEEWAY"):
+        Settings.from_mapping({"AG_ENDPOINT": ENDPOINT, "AG_LEWAY": 1}, prefix="AG_")
+
+
+# -- keyword arguments: unknown ones are an error, with a suggestion -------------------------------------------
+
+
+def test_unknown_keyword_names_the_setting_it_probably_means() -> None:
+    with pytest.raises(ConfigurationError, match=r"^unknown setting 'audiance'; did you mean 'audience'\?$"):
+        Settings.from_keywords(endpoint=ENDPOINT, audiance="https://api.example.com")
+    with pytest.raises(ConfigurationError, match=r"^unknown setting 'client_id'$"):
+        Settings.from_keywords(endpoint=ENDPOINT, client_id="x")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda: Authgear(Flask(__name__), endpoint=ENDPOINT, audiance="x"), id="flask-extension"),
+        pytest.param(lambda: AuthgearMiddleware(no_wsgi_app, endpoint=ENDPOINT, audiance="x"), id="wsgi-middleware"),
+        pytest.param(lambda: Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT}, audiance="x"), id="overrides"),
+    ],
+)
+def test_unknown_keywords_are_an_error_in_every_adapter(build: Any) -> None:
+    with pytest.raises(ConfigurationError, match="unknown setting 'audiance'; did you mean 'audience'"):
+        build()
+
+
+def test_init_app_refuses_unknown_keywords() -> None:
+    with pytest.raises(ConfigurationError, match="did you mean 'leeway'"):
+        Authgear().init_app(Flask(__name__), endpoint=ENDPOINT, leewey=5)
+
+
+# -- messages name a setting as the user wrote it ---------------------------------------------------------------
+
+
+def test_messages_from_app_config_use_the_config_keys() -> None:
+    config = {"AUTHGEAR_ENDPOINT": "http://myapp.authgear.cloud"}
+    with pytest.raises(
+        ConfigurationError, match=r"^AUTHGEAR_ENDPOINT uses plain http.* set AUTHGEAR_ALLOW_INSECURE_HTTP"
+    ):
+        Settings.from_mapping(config)
+
+
+def test_messages_from_keywords_use_the_keywords() -> None:
+    with pytest.raises(ConfigurationError, match=r"^endpoint uses plain http.* set allow_insecure_http to true"):
+        Settings.from_keywords(endpoint="http://myapp.authgear.cloud")
+    with pytest.raises(ConfigurationError, match=r"^endpoint uses plain http.* set allow_insecure_http to true"):
+        AuthgearMiddleware(no_wsgi_app, endpoint="http://myapp.authgear.cloud")
+
+
+def test_messages_name_the_key_as_written() -> None:
+    with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_Leeway must be between 0 and 600"):
+        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_Leeway": 601})
+
+
+def test_an_override_is_named_as_a_keyword() -> None:
+    with pytest.raises(ConfigurationError, match=r"^leeway must be between 0 and 600"):
+        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_LEEWAY": 5}, leeway=601)
+
+
+def test_cross_setting_rules_name_the_config_keys() -> None:
+    with pytest.raises(ConfigurationError, match=r"^proxy mode needs AUTHGEAR_TRUSTED_PROXIES"):
+        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_MODE": "proxy"})
+    with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_JWKS_URI uses plain http"):
+        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_JWKS_URI": "http://keys.example.com"})
