@@ -164,6 +164,9 @@ class Settings:
     csrf_protection: bool = True
     #: Origins (``https://app.example.com``) allowed to send cookie-authenticated state-changing requests.
     trusted_origins: tuple[str, ...] = ()
+    # Webhooks.
+    #: Secrets that sign Authgear's webhook bodies; several during a rotation. Empty: webhooks are refused.
+    webhook_secret: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -264,6 +267,11 @@ class Settings:
             )
         origins = _str_list(self.trusted_origins, "trusted_origins") if self.trusted_origins else ()
         setter(self, "trusted_origins", tuple(o.rstrip("/").lower() for o in origins))
+        # A secret is used whole, never split on spaces or commas.
+        secrets = (self.webhook_secret,) if isinstance(self.webhook_secret, str) else tuple(self.webhook_secret or ())
+        if not all(isinstance(s, str) and s for s in secrets):
+            raise ConfigurationError("webhook_secret must be a non-empty string or a list of them")
+        setter(self, "webhook_secret", secrets)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], prefix: str = CONFIG_PREFIX, **overrides: Any) -> Settings:
