@@ -14,6 +14,9 @@ from .errors import (
 )
 from .flask import Authgear, current_user, get_current_user, require_auth, verify_request
 from .user import AuthgearUser
+from .webhooks import WebhookAnswer, WebhookError, WebhookEvent, allow, deny, verify_webhook
+from .webhooks.flask import Webhooks, get_webhook_event, require_webhook
+from .webhooks.wsgi import WebhookEndpoint
 from .wsgi import AuthgearMiddleware
 
 __version__ = "0.1.0"
@@ -32,9 +35,19 @@ __all__ = [
     "ReauthenticationRequiredError",
     "Settings",
     "Verifier",
+    "WebhookAnswer",
+    "WebhookEndpoint",
+    "WebhookError",
+    "WebhookEvent",
+    "Webhooks",
     "__version__",
+    "allow",
     "current_user",
+    "deny",
     "get_current_user",
+    "get_webhook_event",
     "require_auth",
+    "require_webhook",
     "verify_request",
+    "verify_webhook",
 ]
