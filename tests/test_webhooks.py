@@ -481,7 +481,6 @@ def test_redis_store_claims_once_across_stores(redis_url: str) -> None:
 
 def test_an_unreachable_store_is_503_so_authgear_retries() -> None:
     import redis
-
     from support.net import free_port
 
     client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, socket_timeout=1)

@@ -61,7 +61,7 @@ def verify_webhook_request(
     environ = request.environ
     if environ.get("REQUEST_METHOD") != "POST":
         raise WebhookMethodNotAllowedError()
-    secrets = webhook_secrets(secret) if secret is not None else app_webhook_secrets(current_app)
+    secrets = webhook_secrets(secret) if secret is not None else app_webhook_secrets(current_app._get_current_object())  # type: ignore[attr-defined]
     body = read_body(environ, max_bytes)
     event = verify_webhook(body, environ.get(SIGNATURE_ENVIRON_KEY), secrets, max_bytes=max_bytes)
     environ[ENVIRON_EVENT] = event  # only once every check passed
