@@ -126,6 +126,26 @@ def test_a_huge_declared_body_is_refused_before_it_is_read(served: tuple[int, li
     assert answer.startswith(b"HTTP/1.1 413")
 
 
+def send_chunked(port: int, body: bytes, signature: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"X-Authgear-Body-Signature": signature, "Transfer-Encoding": "chunked"}
+        chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+        connection.request("POST", "/authgear/webhook", body=chunks, headers=headers, encode_chunked=True)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_read_up_to_the_cap(served: tuple[int, list[WebhookEvent]]) -> None:
+    body = body_of(event_id="chunked-1")
+    assert send_chunked(served[0], body, sign(body)) == 200
+    assert "chunked-1" in [event.id for event in served[1]]
+    huge = body_of(event_id="chunked-2", payload={"pad": "x" * (1024 * 1024)})
+    assert send_chunked(served[0], huge, sign(huge)) == 413
+    assert "chunked-2" not in [event.id for event in served[1]]
+
+
 def test_the_rest_of_the_app_stays_protected(served: tuple[int, list[WebhookEvent]]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", served[0], timeout=10)
     try:

@@ -173,10 +173,10 @@ def read_body(environ: WSGIEnvironment, max_bytes: int = MAX_BODY_BYTES) -> byte
 
     The body is put back as a fresh stream, so a framework can still read it afterwards.
     """
-    raw_length = environ.get("CONTENT_LENGTH") or ""
+    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
-    if raw_length.strip():
-        if not raw_length.strip().isdigit():
+    if raw_length:
+        if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
             raise InvalidWebhookError("The Content-Length header is invalid.")
         length = int(raw_length)
         if length > max_bytes:

@@ -137,8 +137,8 @@ class WebhookHandlers:
 
     Args:
         handlers: ``{"user.created": func, ...}``; more can be added with :meth:`on`.
-        store: where non-blocking event ids are remembered; default an in-memory store. ``None`` turns
-            idempotency off only when given as ``idempotency=False``.
+        store: where non-blocking event ids are remembered; default a :class:`MemoryIdempotencyStore`.
+        idempotency: False calls the handler for every delivery, duplicates included.
         max_age: refuse blocking events generated more than this many seconds ago (or ahead); None: no limit.
         clock: the wall clock (unix seconds), injectable for tests.
     """
