@@ -166,7 +166,7 @@ class Settings:
     trusted_origins: tuple[str, ...] = ()
     # Webhooks.
     #: Secrets that sign Authgear's webhook bodies; several during a rotation. Empty: webhooks are refused.
-    webhook_secret: tuple[str, ...] = ()
+    webhook_secret: tuple[str, ...] = field(default=(), repr=False)  # never printed with the settings
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

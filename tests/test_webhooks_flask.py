@@ -325,3 +325,11 @@ def test_hostile_requests_get_a_json_error_without_echo(
     assert MARKER not in text and "<script>" not in text
     if status == 405:
         assert answer.headers["Allow"] == "POST"
+
+
+def test_the_secret_is_not_printed_with_the_settings() -> None:
+    app = Flask(__name__)
+    ext = Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
+    with app.app_context():
+        assert ext.settings.webhook_secret == (SECRET,)
+        assert SECRET not in repr(ext.settings)
