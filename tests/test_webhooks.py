@@ -13,6 +13,7 @@ import pytest
 
 from flask_authgear.errors import ConfigurationError
 from flask_authgear.webhooks import (
+    ACKNOWLEDGED,
     BLOCKING_EVENTS,
     InvalidWebhookError,
     InvalidWebhookSignatureError,
@@ -332,6 +333,12 @@ def test_a_blocking_event_without_handler_is_501() -> None:
 
 def test_a_blocking_handler_must_answer() -> None:
     hooks = WebhookHandlers({"user.pre_create": lambda e: None})
+    with pytest.raises(WebhookNotHandledError, match="no answer"):
+        hooks.dispatch(event("user.pre_create"))
+
+
+def test_a_blocking_handler_must_not_answer_with_a_bare_acknowledgement() -> None:
+    hooks = WebhookHandlers({"user.pre_create": lambda e: ACKNOWLEDGED})
     with pytest.raises(WebhookNotHandledError, match="no answer"):
         hooks.dispatch(event("user.pre_create"))
 

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import AuthgearError, ConfigurationError
@@ -175,10 +175,6 @@ class WebhookHandlers:
 
         return register
 
-    @property
-    def event_types(self) -> Iterable[str]:
-        return self._handlers.keys()
-
     def dispatch(self, event: WebhookEvent, run: Callable[[Handler, WebhookEvent], Any] | None = None) -> WebhookAnswer:
         """The answer to a verified event; failures are :class:`WebhookError` subclasses.
 
@@ -191,7 +187,7 @@ class WebhookHandlers:
                 logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
                 raise WebhookNotHandledError()
             answer = self._call(handler, event, run)
-            if not isinstance(answer, WebhookAnswer):
+            if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
                 logger.error(
                     "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
                     event.type,
