@@ -333,3 +333,15 @@ def test_the_secret_is_not_printed_with_the_settings() -> None:
     with app.app_context():
         assert ext.settings.webhook_secret == (SECRET,)
         assert SECRET not in repr(ext.settings)
+
+
+def test_the_dispatcher_reads_the_extension_setting() -> None:
+    app = Flask(__name__)
+    Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=["next-secret-value", SECRET])
+    Webhooks(app, "/hook")
+    client = app.test_client()
+    assert post(client, body_of()).status_code == 200
+    assert (
+        post(client, body_of(event_id="evt-2"), sign(body_of(event_id="evt-2"), "next-secret-value")).status_code == 200
+    )
+    assert post(client, body_of(event_id="evt-3"), sign(body_of(event_id="evt-3"), "old")).status_code == 401
