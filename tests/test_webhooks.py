@@ -185,6 +185,12 @@ def test_the_event_is_immutable() -> None:
         got.payload["user"]["id"] = "admin"
 
 
+def test_the_events_repr_leaves_personal_data_out() -> None:
+    text = repr(event())
+    assert "user.created" in text and "0b4f6a2e" in text
+    assert "a@example.com" not in text
+
+
 def test_user_id_falls_back_to_the_payload_user() -> None:
     assert event(context={"timestamp": NOW}).user_id == "user-1"
     assert event(context={}, payload={}).user_id is None

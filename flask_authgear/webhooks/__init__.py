@@ -23,7 +23,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -266,8 +266,9 @@ class WebhookEvent:
     id: str
     type: str
     seq: int | None
-    payload: Mapping[str, Any]
-    context: Mapping[str, Any]
+    #: Left out of ``repr``, which may end up in a log: they carry personal data (e-mail, IP address ...).
+    payload: Mapping[str, Any] = field(repr=False)
+    context: Mapping[str, Any] = field(repr=False)
     #: When Authgear generated the event (``context.timestamp``, kept by retries), or None when absent.
     timestamp: datetime | None
 
