@@ -427,6 +427,18 @@ def test_max_age_refuses_stale_blocking_events(now: float, accepted: bool) -> No
             hooks.dispatch(event("user.pre_create"))
 
 
+def test_a_slow_blocking_handler_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    now = [float(NOW)]
+
+    def slow(e: WebhookEvent) -> Any:
+        now[0] += 6  # the handler's work, on the injected clock
+        return e.allow()
+
+    hooks = WebhookHandlers({"user.pre_create": slow}, clock=lambda: now[0])
+    assert hooks.dispatch(event("user.pre_create")) == allow()
+    assert "took 6.0 s: Authgear gives up after 5 s" in caplog.text
+
+
 def test_max_age_refuses_a_blocking_event_without_timestamp() -> None:
     hooks = WebhookHandlers({"user.pre_create": lambda e: e.allow()}, max_age=30, clock=lambda: NOW)
     with pytest.raises(StaleWebhookError):

@@ -10,6 +10,7 @@ the rules below live only here.
 * A non-blocking event whose ``id`` was already seen is acknowledged without calling the handler again.
   The ``id`` is claimed before the handler runs (so two concurrent deliveries do not both run it) and
   released when the handler fails (so Authgear's retry runs it again).
+* A blocking handler that takes longer than Authgear's 5 s budget is logged: Authgear has given up on it.
 * With ``max_age``, a blocking event generated longer ago is refused: Authgear delivers blocking events at
   once (5 s budget per hook), so an old one is a replay of a captured delivery. This does not protect against
   anyone who holds the secret; it only limits what a captured request is worth.
@@ -51,6 +52,9 @@ logger = logging.getLogger("flask_authgear")
 #: A handler receives the verified event; a blocking event's handler returns the answer.
 Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
+
+#: Seconds Authgear waits for each blocking hook before it counts the hook as failed.
+BLOCKING_BUDGET = 5
 
 #: How long an event id is remembered by default: longer than Authgear keeps retrying a delivery.
 DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
@@ -140,7 +144,7 @@ class WebhookHandlers:
         store: where non-blocking event ids are remembered; default a :class:`MemoryIdempotencyStore`.
         idempotency: False calls the handler for every delivery, duplicates included.
         max_age: refuse blocking events generated more than this many seconds ago (or ahead); None: no limit.
-        clock: the wall clock (unix seconds), injectable for tests.
+        clock: the wall clock (unix seconds) for ``max_age`` and the 5 s budget, injectable for tests.
     """
 
     def __init__(
@@ -186,7 +190,16 @@ class WebhookHandlers:
             if handler is None:
                 logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
                 raise WebhookNotHandledError()
+            started = self._clock()
             answer = self._call(handler, event, run)
+            elapsed = self._clock() - started
+            if elapsed > BLOCKING_BUDGET:
+                logger.warning(
+                    "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
+                    event.type,
+                    elapsed,
+                    BLOCKING_BUDGET,
+                )
             if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
                 logger.error(
                     "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
