@@ -52,6 +52,8 @@ logger = logging.getLogger("flask_authgear")
 #: A handler receives the verified event; a blocking event's handler returns the answer.
 Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
+#: Calls a handler for an adapter (Flask runs async handlers through ``app.ensure_sync``).
+Runner = Callable[[Handler, WebhookEvent], Any]
 
 #: Seconds Authgear waits for each blocking hook before it counts the hook as failed.
 BLOCKING_BUDGET = 5
@@ -179,37 +181,43 @@ class WebhookHandlers:
 
         return register
 
-    def dispatch(self, event: WebhookEvent, run: Callable[[Handler, WebhookEvent], Any] | None = None) -> WebhookAnswer:
+    def dispatch(self, event: WebhookEvent, run: Runner | None = None) -> WebhookAnswer:
         """The answer to a verified event; failures are :class:`WebhookError` subclasses.
 
         ``run(handler, event)`` calls the handler (an adapter may wrap it, e.g. to run an async one).
         """
         handler = self._handlers.get(event.type)
         if event.type in BLOCKING_EVENTS:
-            self._check_age(event)
-            if handler is None:
-                logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
-                raise WebhookNotHandledError()
-            started = self._clock()
-            answer = self._call(handler, event, run)
-            elapsed = self._clock() - started
-            if elapsed > BLOCKING_BUDGET:
-                logger.warning(
-                    "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
-                    event.type,
-                    elapsed,
-                    BLOCKING_BUDGET,
-                )
-            if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
-                logger.error(
-                    "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
-                    event.type,
-                    type(answer).__name__,
-                )
-                raise WebhookNotHandledError("The webhook handler gave no answer.")
-            return answer
+            return self._blocking(event, handler, run)
+        if handler is not None:
+            self._non_blocking(event, handler, run)
+        return ACKNOWLEDGED
+
+    def _blocking(self, event: WebhookEvent, handler: Handler | None, run: Runner | None) -> WebhookAnswer:
+        self._check_age(event)
         if handler is None:
-            return ACKNOWLEDGED
+            logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
+            raise WebhookNotHandledError()
+        started = self._clock()
+        answer = self._call(handler, event, run)
+        elapsed = self._clock() - started
+        if elapsed > BLOCKING_BUDGET:
+            logger.warning(
+                "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
+                event.type,
+                elapsed,
+                BLOCKING_BUDGET,
+            )
+        if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
+            logger.error(
+                "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
+                event.type,
+                type(answer).__name__,
+            )
+            raise WebhookNotHandledError("The webhook handler gave no answer.")
+        return answer
+
+    def _non_blocking(self, event: WebhookEvent, handler: Handler, run: Runner | None) -> None:
         store = self.store
         if store is not None:
             try:
@@ -219,7 +227,7 @@ class WebhookHandlers:
                 raise WebhookHandlerError() from None
             if not fresh:
                 logger.info("webhook event %s was already handled: acknowledged again", event.type)
-                return ACKNOWLEDGED
+                return
         try:
             self._call(handler, event, run)
         except BaseException:
@@ -229,7 +237,6 @@ class WebhookHandlers:
                 except Exception:
                     logger.exception("the webhook idempotency store failed to release an event")
             raise
-        return ACKNOWLEDGED
 
     def _check_age(self, event: WebhookEvent) -> None:
         if self.max_age is None:
@@ -239,7 +246,7 @@ class WebhookHandlers:
             raise StaleWebhookError()
 
     @staticmethod
-    def _call(handler: Handler, event: WebhookEvent, run: Callable[[Handler, WebhookEvent], Any] | None) -> Any:
+    def _call(handler: Handler, event: WebhookEvent, run: Runner | None) -> Any:
         try:
             return run(handler, event) if run is not None else handler(event)
         except AuthgearError:
