@@ -23,6 +23,9 @@ from .flask import (
     verify_request,
 )
 from .user import AuthgearUser
+from .webhooks import WebhookAnswer, WebhookError, WebhookEvent, allow, deny, verify_webhook
+from .webhooks.flask import Webhooks, get_webhook_event, require_webhook
+from .webhooks.wsgi import WebhookEndpoint
 from .wsgi import AuthgearMiddleware
 
 __version__ = "0.1.0"
@@ -41,12 +44,22 @@ __all__ = [
     "ReauthenticationRequiredError",
     "Settings",
     "Verifier",
+    "WebhookAnswer",
+    "WebhookEndpoint",
+    "WebhookError",
+    "WebhookEvent",
+    "Webhooks",
     "__version__",
+    "allow",
     "current_app_user",
     "current_user",
+    "deny",
     "error_response",
     "get_app_user",
     "get_current_user",
+    "get_webhook_event",
     "require_auth",
+    "require_webhook",
     "verify_request",
+    "verify_webhook",
 ]

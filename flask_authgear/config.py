@@ -196,7 +196,7 @@ def _origins(value: Any, what: str) -> tuple[str, ...]:
     return tuple(o.rstrip("/").lower() for o in _str_list(value or (), what))
 
 
-def _secrets(value: Any, what: str) -> tuple[str, ...]:
+def secret_list(value: Any, what: str) -> tuple[str, ...]:
     """One secret or several (during a rotation); a string from the environment separates them with commas.
 
     The messages never show the value: it is a secret.
@@ -339,7 +339,7 @@ class Settings:
         _origins, "origins (`https://app.example.com`) allowed to send them anyway", ()
     )
     webhook_secret: tuple[str, ...] = _setting(
-        _secrets,
+        secret_list,
         "secrets that sign Authgear's webhook calls; several (comma-separated) during a rotation",
         (),
         secret=True,

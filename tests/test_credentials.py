@@ -187,6 +187,14 @@ def test_strip_proxy_headers_removes_only_x_authgear_headers() -> None:
     assert env["HTTP_AUTHORIZATION"] == "Bearer x"
 
 
+def test_strip_proxy_headers_keeps_the_webhook_signature() -> None:
+    """A webhook's signature is not an identity header: removing it would make every webhook unverifiable."""
+    env = environ(headers={"X-Authgear-Body-Signature": "ab" * 32, "X-Authgear-User-Id": "admin"})
+    strip_proxy_headers(env)
+    assert env["HTTP_X_AUTHGEAR_BODY_SIGNATURE"] == "ab" * 32
+    assert "HTTP_X_AUTHGEAR_USER_ID" not in env
+
+
 # -- through the verifier --------------------------------------------------------------------------------------
 
 

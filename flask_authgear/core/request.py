@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
 PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
+#: ``X-Authgear-Body-Signature`` signs a webhook's body: it proves nothing about an identity, and the app needs it.
+WEBHOOK_SIGNATURE_ENVIRON_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -57,7 +59,11 @@ class RequestData(NamedTuple):
 
 
 def strip_proxy_headers(environ: dict[str, Any]) -> None:
-    """Remove client-supplied ``X-Authgear-*`` headers so no later code can read them as identity."""
+    """Remove client-supplied ``X-Authgear-*`` headers so no later code can read them as identity.
+
+    The webhook signature header is kept: it is not an identity header, and a webhook cannot be verified
+    without it.
+    """
     try:
         # Nearly every request has none: one substring search over the joined keys (C speed) says so, instead
         # of a Python-level test per key. It only filters; the exact test below decides.
@@ -65,6 +71,10 @@ def strip_proxy_headers(environ: dict[str, Any]) -> None:
             return
     except TypeError:  # a non-string key in a hand-made environ: fall through to the exact test
         pass
-    forged = [key for key in environ if isinstance(key, str) and key.startswith(PROXY_ENVIRON_PREFIX)]
+    forged = [
+        key
+        for key in environ
+        if isinstance(key, str) and key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_ENVIRON_KEY
+    ]
     for key in forged:
         del environ[key]

@@ -1,0 +1,481 @@
+"""Authgear webhooks: verify a delivery, read its event, build a blocking hook's answer. No Flask here.
+
+Authgear POSTs events to the app and signs each body: ``X-Authgear-Body-Signature`` is the lowercase hex
+HMAC-SHA256 of the raw body under the project's webhook secret. Security notes, in plain words:
+
+* The signature is checked over the raw bytes, in constant time, before anything is parsed: a body that does
+  not carry a valid signature is never decoded. Bodies over a size cap are refused before they are hashed.
+* Several secrets may be configured at once, so a secret can be rotated without refusing deliveries.
+* Every failure is an :class:`~flask_authgear.errors.AuthgearError` with a fixed description: nothing of the
+  request is echoed back.
+* The signature proves the body came from someone holding the secret; it does not stop a replay of a
+  captured delivery. Blocking events can be refused when older than ``max_age`` (they are delivered at once,
+  so an old one is a replay); non-blocking events are retried by Authgear with the same ``id``, which the
+  idempotency store of :mod:`flask_authgear.webhooks.dispatch` recognises. Nothing protects against an
+  attacker who has the secret: keep it out of logs and source control.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AuthgearError, ConfigurationError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = [
+    "ACKNOWLEDGED",
+    "AUTHENTICATION_EVENTS",
+    "BLOCKING_EVENTS",
+    "MAX_BODY_BYTES",
+    "SIGNATURE_HEADER",
+    "USER_MUTATION_EVENTS",
+    "InvalidWebhookError",
+    "InvalidWebhookSignatureError",
+    "StaleWebhookError",
+    "WebhookAnswer",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookHandlerError",
+    "WebhookMethodNotAllowedError",
+    "WebhookNotHandledError",
+    "WebhookTooLargeError",
+    "allow",
+    "deny",
+    "read_body",
+    "sign_body",
+    "verify_webhook",
+    "webhook_secrets",
+]
+
+SIGNATURE_HEADER = "X-Authgear-Body-Signature"
+SIGNATURE_ENVIRON_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
+#: Largest accepted body. Authgear's events are a few kilobytes; the cap bounds the work of a forged one.
+MAX_BODY_BYTES = 1024 * 1024
+
+#: Events Authgear delivers synchronously, before the change is stored, and whose answer it obeys.
+USER_MUTATION_EVENTS = frozenset(
+    {"user.pre_create", "user.profile.pre_update", "user.pre_schedule_deletion", "user.pre_schedule_anonymization"}
+)
+AUTHENTICATION_EVENTS = frozenset(
+    {"authentication.pre_initialize", "authentication.post_identified", "authentication.pre_authenticated"}
+)
+JWT_EVENT = "oidc.jwt.pre_create"
+ID_TOKEN_EVENT = "oidc.id_token.pre_create"
+BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | {JWT_EVENT, ID_TOKEN_EVENT}
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+# -- errors ---------------------------------------------------------------------------------------------------
+
+
+class WebhookError(AuthgearError):
+    """Base of webhook failures. A webhook is not bearer authentication: only a 401 carries a challenge."""
+
+    status_code = 400
+    error = "invalid_request"
+    description = "The webhook request is invalid."
+
+    def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
+        out = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        if self.status_code == 401:  # HTTP requires a challenge on every 401
+            out.append(("WWW-Authenticate", f'Signature realm="{realm}"'))
+        if self.status_code == 405:
+            out.append(("Allow", "POST"))
+        if self.status_code == 503:
+            out.append(("Retry-After", "5"))
+        return out
+
+
+class InvalidWebhookSignatureError(WebhookError):
+    """The signature header is missing, malformed or does not match the body under any configured secret."""
+
+    status_code = 401
+    error = "invalid_signature"
+    description = "The webhook signature is invalid."
+
+
+class InvalidWebhookError(WebhookError):
+    """A correctly signed body that is not an Authgear event (not JSON, not an object, fields of wrong types)."""
+
+    description = "The webhook body is not a valid Authgear event."
+
+
+class WebhookTooLargeError(WebhookError):
+    status_code = 413
+    description = "The webhook body is too large."
+
+
+class WebhookMethodNotAllowedError(WebhookError):
+    status_code = 405
+    description = "Webhooks are delivered with POST."
+
+
+class StaleWebhookError(WebhookError):
+    """A blocking event older than the configured ``max_age``: blocking events arrive at once, so it is a replay."""
+
+    status_code = 401
+    error = "invalid_signature"
+    description = "The webhook event is too old."
+
+
+class WebhookNotHandledError(WebhookError):
+    """A blocking event the app has no decision for. 501, so Authgear counts the hook as failed and aborts the
+    operation (fail closed) instead of reading a missing answer as consent."""
+
+    status_code = 501
+    error = "not_implemented"
+    description = "No handler is registered for this blocking event."
+
+
+class WebhookHandlerError(WebhookError):
+    """The app's handler failed. 503, so Authgear retries a non-blocking event and aborts a blocking one."""
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    description = "The webhook could not be processed."
+
+
+# -- secrets, body, signature ---------------------------------------------------------------------------------
+
+
+def webhook_secrets(secret: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The configured secrets as a tuple; none at all is a :class:`ConfigurationError`, never an open door."""
+    secrets = (secret,) if isinstance(secret, str) else tuple(secret or ())
+    if not secrets:
+        raise ConfigurationError(
+            "no webhook secret is configured: set AUTHGEAR_WEBHOOK_SECRET"
+            " (Authgear portal: Advanced > Hooks > Webhook Signature)"
+        )
+    if not all(isinstance(s, str) and s for s in secrets):
+        raise ConfigurationError("webhook_secret must be a non-empty string or a list of them")
+    return secrets
+
+
+def sign_body(body: bytes, secret: str) -> str:
+    """The signature Authgear sends for ``body``: lowercase hex HMAC-SHA256 under ``secret``."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def read_body(environ: WSGIEnvironment, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """Read a WSGI request's raw body, refusing more than ``max_bytes`` before reading it all.
+
+    The body is put back as a fresh stream, so a framework can still read it afterwards.
+    """
+    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
+    stream = environ["wsgi.input"]
+    if raw_length:
+        if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
+            raise InvalidWebhookError("The Content-Length header is invalid.")
+        length = int(raw_length)
+        if length > max_bytes:
+            raise WebhookTooLargeError()
+        body = stream.read(length) if length else b""
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server marks where the body ends
+        body = stream.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise WebhookTooLargeError()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return bytes(body)
+
+
+def verify_webhook(
+    body: bytes,
+    signature: str | None,
+    secret: str | Sequence[str],
+    *,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> WebhookEvent:
+    """Check ``signature`` against the raw ``body`` under any of the secrets, then parse the event.
+
+    Raises:
+        WebhookTooLargeError: the body is over ``max_bytes`` (413), checked before hashing.
+        InvalidWebhookSignatureError: the signature is missing, not 64 hex characters, or wrong (401).
+        InvalidWebhookError: a signed body that is not a valid event (400).
+        ConfigurationError: no secret is configured.
+    """
+    secrets = webhook_secrets(secret)
+    if len(body) > max_bytes:
+        raise WebhookTooLargeError()
+    if not signature:
+        raise InvalidWebhookSignatureError("The webhook signature is missing.")
+    # Hex is case-insensitive, so accepting upper case admits no other body; anything else is not a signature.
+    if len(signature) != 64 or not _HEX.issuperset(signature):
+        raise InvalidWebhookSignatureError()
+    given = signature.lower().encode()
+    # Every secret is tried, so the time taken does not tell which one (if any) is close to matching.
+    matches = [hmac.compare_digest(sign_body(body, s).encode(), given) for s in secrets]
+    if not any(matches):
+        raise InvalidWebhookSignatureError()
+    return WebhookEvent.parse(body)
+
+
+# -- the event ------------------------------------------------------------------------------------------------
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers that keep a different copy of a duplicated key read two different events from one signature.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError("not JSON")  # NaN and Infinity are Python extensions, not JSON
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """A plain JSON-ready copy of a frozen or user-given structure."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One verified event. Immutable: ``payload`` and ``context`` are read-only mappings, lists are tuples."""
+
+    id: str
+    type: str
+    seq: int | None
+    #: Left out of ``repr``, which may end up in a log: they carry personal data (e-mail, IP address ...).
+    payload: Mapping[str, Any] = field(repr=False)
+    context: Mapping[str, Any] = field(repr=False)
+    #: When Authgear generated the event (``context.timestamp``, kept by retries), or None when absent.
+    timestamp: datetime | None
+
+    @classmethod
+    def parse(cls, body: bytes) -> WebhookEvent:
+        """Parse a body whose signature was already checked; a malformed one raises :class:`InvalidWebhookError`."""
+        try:
+            data = json.loads(
+                body.decode("utf-8"), object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            )
+            frozen = _freeze(data)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise InvalidWebhookError() from None
+        if not isinstance(frozen, Mapping):
+            raise InvalidWebhookError()
+        event_id, event_type, seq = frozen.get("id"), frozen.get("type"), frozen.get("seq")
+        payload, context = frozen.get("payload", _EMPTY), frozen.get("context", _EMPTY)
+        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
+            raise InvalidWebhookError()
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+            raise InvalidWebhookError()
+        if not isinstance(payload, Mapping) or not isinstance(context, Mapping):
+            raise InvalidWebhookError()
+        return cls(event_id, event_type, seq, payload, context, _timestamp(context.get("timestamp")))
+
+    @property
+    def user_id(self) -> str | None:
+        """The user concerned: ``context.user_id``, else ``payload.user.id``, else None."""
+        candidate = self.context.get("user_id")
+        if not isinstance(candidate, str) or not candidate:
+            user = self.payload.get("user")
+            candidate = user.get("id") if isinstance(user, Mapping) else None
+        return candidate if isinstance(candidate, str) and candidate else None
+
+    @property
+    def is_blocking(self) -> bool:
+        """Whether Authgear waits for this event's answer (and obeys it) before going on."""
+        return self.type in BLOCKING_EVENTS
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the event was generated, or None when it carries no timestamp."""
+        return None if self.timestamp is None else now - self.timestamp.timestamp()
+
+    def allow(
+        self,
+        *,
+        standard_attributes: Mapping[str, Any] | None = None,
+        custom_attributes: Mapping[str, Any] | None = None,
+        roles: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        jwt_claims: Mapping[str, Any] | None = None,
+        id_token_claims: Mapping[str, Any] | None = None,
+        amr: Sequence[str] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
+        bot_protection: str | None = None,
+    ) -> WebhookAnswer:
+        """Let the operation proceed, with the changes this event type supports.
+
+        Args:
+            standard_attributes, custom_attributes, roles, groups: ``mutations.user`` for the ``user.*``
+                blocking events. Each is given WHOLE: an attribute, role or group left out is removed.
+            jwt_claims: claims added to the access token (``oidc.jwt.pre_create``); existing claims cannot change.
+            id_token_claims: claims added to the ID token (``oidc.id_token.pre_create``); the same rule.
+            amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events).
+            rate_limits: ``rate_limits``, e.g. ``{"authentication.general": {"weight": 2}}`` (``authentication.*``).
+            bot_protection: ``"always"`` or ``"never"`` (``authentication.*`` events).
+
+        Raises:
+            ValueError: an option this event does not support, or a claim that would change an existing one.
+        """
+        self._require_blocking()
+        body: dict[str, Any] = {"is_allowed": True}
+        user = {
+            name: value
+            for name, value in (
+                ("standard_attributes", _mapping(standard_attributes, "standard_attributes")),
+                ("custom_attributes", _mapping(custom_attributes, "custom_attributes")),
+                ("roles", _strings(roles, "roles")),
+                ("groups", _strings(groups, "groups")),
+            )
+            if value is not None
+        }
+        if user:
+            self._require(USER_MUTATION_EVENTS, "user mutations")
+            body["mutations"] = {"user": user}
+        if jwt_claims is not None:
+            self._require({JWT_EVENT}, "jwt_claims")
+            body["mutations"] = {"jwt": {"payload": self._merged_claims(jwt_claims)}}
+        if id_token_claims is not None:
+            self._require({ID_TOKEN_EVENT}, "id_token_claims")
+            merged = self._merged_claims(id_token_claims)
+            # Authgear's server reads mutations.jwt.payload for this event too (pkg/api/event/blocking/
+            # oidc_id_token_pre_create.go) while its docs say mutations.id_token.payload: both carry the same
+            # payload, and the server ignores the key it does not know.
+            body["mutations"] = {"jwt": {"payload": merged}, "id_token": {"payload": merged}}
+        if amr is not None:
+            self._require(AUTHENTICATION_EVENTS, "amr")
+            body["constraints"] = {"amr": _strings(amr, "amr")}
+        if rate_limits is not None:
+            self._require(AUTHENTICATION_EVENTS, "rate_limits")
+            body["rate_limits"] = _mapping(rate_limits, "rate_limits")
+        if bot_protection is not None:
+            self._require(AUTHENTICATION_EVENTS, "bot_protection")
+            if bot_protection not in ("always", "never"):
+                raise ValueError('bot_protection must be "always" or "never"')
+            body["bot_protection"] = {"mode": bot_protection}
+        return WebhookAnswer(body)
+
+    def deny(self, reason: str, title: str) -> WebhookAnswer:
+        """Abort the operation; ``reason`` and ``title`` are shown to the end user."""
+        self._require_blocking()
+        return deny(reason, title)
+
+    def _require_blocking(self) -> None:
+        if not self.is_blocking:
+            raise ValueError(f"{self.type} is not a blocking event: Authgear ignores its answer")
+
+    def _require(self, events: frozenset[str] | set[str], what: str) -> None:
+        if self.type not in events:
+            raise ValueError(f"{what} are not supported by {self.type} (only {', '.join(sorted(events))})")
+
+    def _merged_claims(self, claims: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's token payload, whole, with ``claims`` added: Authgear refuses a changed or dropped claim."""
+        claims = _mapping(claims, "claims") or {}
+        jwt = self.payload.get("jwt")
+        existing = jwt.get("payload") if isinstance(jwt, Mapping) else None
+        if existing is None:  # the docs' spelling for the ID token event
+            id_token = self.payload.get("id_token")
+            existing = id_token.get("payload") if isinstance(id_token, Mapping) else None
+        if not isinstance(existing, Mapping):
+            raise ValueError(f"this {self.type} event carries no token payload to add claims to")
+        merged: dict[str, Any] = _thaw(existing)
+        for name, value in claims.items():
+            if name in merged and merged[name] != value:
+                raise ValueError(f"claim {name!r} already exists in the token and cannot be changed")
+            merged[name] = value
+        return merged
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidWebhookError()
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidWebhookError() from None
+
+
+def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{what} must be a mapping with string keys")
+    out: dict[str, Any] = _thaw(value)
+    return out
+
+
+def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{what} must be a list of non-empty strings")
+    return list(value)
+
+
+# -- answers --------------------------------------------------------------------------------------------------
+
+
+class WebhookAnswer:
+    """What a blocking hook answers. Render with :meth:`to_dict` or :meth:`to_json`."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self._body = json.dumps(_thaw(body), separators=(",", ":")).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A fresh copy of the JSON body."""
+        out: dict[str, Any] = json.loads(self._body)
+        return out
+
+    def to_json(self) -> bytes:
+        return self._body
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WebhookAnswer) and other._body == self._body
+
+    def __hash__(self) -> int:
+        return hash(self._body)
+
+    def __repr__(self) -> str:
+        return f"WebhookAnswer({self._body.decode()})"
+
+
+#: The answer to a non-blocking event: Authgear only reads the status.
+ACKNOWLEDGED = WebhookAnswer({})
+
+
+def allow() -> WebhookAnswer:
+    """``{"is_allowed": true}``. For mutations, constraints and the like, use :meth:`WebhookEvent.allow`."""
+    return WebhookAnswer({"is_allowed": True})
+
+
+def deny(reason: str, title: str) -> WebhookAnswer:
+    """``{"is_allowed": false, "reason": ..., "title": ...}``; both are shown to the end user, and required."""
+    if not (isinstance(reason, str) and reason.strip() and isinstance(title, str) and title.strip()):
+        raise ValueError("deny() needs a non-empty reason and title: Authgear shows them to the end user")
+    return WebhookAnswer({"is_allowed": False, "reason": reason, "title": title})

@@ -1,0 +1,256 @@
+"""One handler per event type, idempotency by event ``id``, a maximum age for blocking events. No Flask here.
+
+The Flask dispatcher and the WSGI endpoint both verify a delivery, then call :meth:`WebhookHandlers.dispatch`:
+the rules below live only here.
+
+* A non-blocking event without a handler is acknowledged (200): Authgear retries every non-2xx delivery,
+  so refusing an event the app does not care about would make it retry for nothing.
+* A blocking event without a handler, or whose handler returns no answer, is refused with 501 and logged:
+  Authgear then counts the hook as failed and aborts the operation. Silence is never read as consent.
+* A non-blocking event whose ``id`` was already seen is acknowledged without calling the handler again.
+  The ``id`` is claimed before the handler runs (so two concurrent deliveries do not both run it) and
+  released when the handler fails (so Authgear's retry runs it again).
+* A blocking handler that takes longer than Authgear's 5 s budget is logged: Authgear has given up on it.
+* With ``max_age``, a blocking event generated longer ago is refused: Authgear delivers blocking events at
+  once (5 s budget per hook), so an old one is a replay of a captured delivery. This does not protect against
+  anyone who holds the secret; it only limits what a captured request is worth.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ..errors import AuthgearError, ConfigurationError
+from . import (
+    ACKNOWLEDGED,
+    BLOCKING_EVENTS,
+    StaleWebhookError,
+    WebhookAnswer,
+    WebhookEvent,
+    WebhookHandlerError,
+    WebhookNotHandledError,
+)
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "Handler",
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
+    "RedisIdempotencyStore",
+    "WebhookHandlers",
+]
+
+logger = logging.getLogger("flask_authgear")
+
+#: A handler receives the verified event; a blocking event's handler returns the answer.
+Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
+H = TypeVar("H", bound=Handler)
+#: Calls a handler for an adapter (Flask runs async handlers through ``app.ensure_sync``).
+Runner = Callable[[Handler, WebhookEvent], Any]
+
+#: Seconds Authgear waits for each blocking hook before it counts the hook as failed.
+BLOCKING_BUDGET = 5
+
+#: How long an event id is remembered by default: longer than Authgear keeps retrying a delivery.
+DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
+
+
+class IdempotencyStore(Protocol):
+    """Remembers which event ids were handled. ``claim`` is atomic: only one caller gets True for an id."""
+
+    def claim(self, event_id: str) -> bool:
+        """True when ``event_id`` was not seen (it is now recorded), False for a duplicate."""
+        ...
+
+    def release(self, event_id: str) -> None:
+        """Forget ``event_id``, because its handler failed and a retry must run it again."""
+        ...
+
+
+class MemoryIdempotencyStore:
+    """Event ids of this process: bounded (oldest forgotten first) and expiring. Not shared between workers."""
+
+    def __init__(
+        self,
+        max_entries: int = 100_000,
+        ttl: float = DEFAULT_IDEMPOTENCY_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or ttl <= 0:
+            raise ConfigurationError("MemoryIdempotencyStore needs max_entries >= 1 and ttl > 0")
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, event_id: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) <= now:  # expired, oldest first
+                self._seen.popitem(last=False)
+            if event_id in self._seen:
+                return False
+            self._seen[event_id] = now + self.ttl
+            while len(self._seen) > self.max_entries:
+                self._seen.popitem(last=False)
+            return True
+
+    def release(self, event_id: str) -> None:
+        with self._lock:
+            self._seen.pop(event_id, None)
+
+
+class RedisIdempotencyStore:
+    """Event ids shared by every worker through Redis: ``SET key 1 NX EX ttl`` claims atomically."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl: float = DEFAULT_IDEMPOTENCY_TTL,
+        prefix: str = "flask_authgear_webhook:",
+    ) -> None:
+        if ttl < 1:
+            raise ConfigurationError("RedisIdempotencyStore needs ttl >= 1 second")
+        self.client = client
+        self.ttl = int(ttl)
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisIdempotencyStore:
+        """A store on ``redis://host:port/db``, with short socket deadlines (Authgear waits 60 s at most)."""
+        import redis as redis_module
+
+        return cls(redis_module.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0), **options)
+
+    def claim(self, event_id: str) -> bool:
+        return bool(self.client.set(self.prefix + event_id, b"1", nx=True, ex=self.ttl))
+
+    def release(self, event_id: str) -> None:
+        self.client.delete(self.prefix + event_id)
+
+
+class WebhookHandlers:
+    """A handler per event type, and the rules that decide each delivery's answer.
+
+    Args:
+        handlers: ``{"user.created": func, ...}``; more can be added with :meth:`on`.
+        store: where non-blocking event ids are remembered; default a :class:`MemoryIdempotencyStore`.
+        idempotency: False calls the handler for every delivery, duplicates included.
+        max_age: refuse blocking events generated more than this many seconds ago (or ahead); None: no limit.
+        clock: the wall clock (unix seconds) for ``max_age`` and the 5 s budget, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        store: IdempotencyStore | None = None,
+        idempotency: bool = True,
+        max_age: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int | float) or max_age <= 0):
+            raise ConfigurationError("max_age must be a number of seconds > 0, or None")
+        self._handlers: dict[str, Handler] = {}
+        self.store: IdempotencyStore | None = (store or MemoryIdempotencyStore()) if idempotency else None
+        self.max_age = max_age
+        self._clock = clock
+        for event_type, handler in (handlers or {}).items():
+            self.on(event_type)(handler)
+
+    def on(self, *event_types: str) -> Callable[[H], H]:
+        """Register the decorated function for these event types: ``@hooks.on("user.created")``."""
+        if not event_types or not all(isinstance(t, str) and t for t in event_types):
+            raise ConfigurationError("on() needs one or more event type names")
+
+        def register(handler: H) -> H:
+            for event_type in event_types:
+                if event_type in self._handlers:
+                    raise ConfigurationError(f"a handler for {event_type} is already registered")
+                self._handlers[event_type] = handler
+            return handler
+
+        return register
+
+    def dispatch(self, event: WebhookEvent, run: Runner | None = None) -> WebhookAnswer:
+        """The answer to a verified event; failures are :class:`WebhookError` subclasses.
+
+        ``run(handler, event)`` calls the handler (an adapter may wrap it, e.g. to run an async one).
+        """
+        handler = self._handlers.get(event.type)
+        if event.type in BLOCKING_EVENTS:
+            return self._blocking(event, handler, run)
+        if handler is not None:
+            self._non_blocking(event, handler, run)
+        return ACKNOWLEDGED
+
+    def _blocking(self, event: WebhookEvent, handler: Handler | None, run: Runner | None) -> WebhookAnswer:
+        self._check_age(event)
+        if handler is None:
+            logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
+            raise WebhookNotHandledError()
+        started = self._clock()
+        answer = self._call(handler, event, run)
+        elapsed = self._clock() - started
+        if elapsed > BLOCKING_BUDGET:
+            logger.warning(
+                "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
+                event.type,
+                elapsed,
+                BLOCKING_BUDGET,
+            )
+        if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
+            logger.error(
+                "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
+                event.type,
+                type(answer).__name__,
+            )
+            raise WebhookNotHandledError("The webhook handler gave no answer.")
+        return answer
+
+    def _non_blocking(self, event: WebhookEvent, handler: Handler, run: Runner | None) -> None:
+        store = self.store
+        if store is not None:
+            try:
+                fresh = store.claim(event.id)
+            except Exception:
+                logger.exception("the webhook idempotency store failed")
+                raise WebhookHandlerError() from None
+            if not fresh:
+                logger.info("webhook event %s was already handled: acknowledged again", event.type)
+                return
+        try:
+            self._call(handler, event, run)
+        except BaseException:
+            if store is not None:
+                try:
+                    store.release(event.id)
+                except Exception:
+                    logger.exception("the webhook idempotency store failed to release an event")
+            raise
+
+    def _check_age(self, event: WebhookEvent) -> None:
+        if self.max_age is None:
+            return
+        age = event.age(self._clock())
+        if age is None or abs(age) > self.max_age:  # no timestamp, too old, or implausibly far ahead
+            raise StaleWebhookError()
+
+    @staticmethod
+    def _call(handler: Handler, event: WebhookEvent, run: Runner | None) -> Any:
+        try:
+            return run(handler, event) if run is not None else handler(event)
+        except AuthgearError:
+            raise
+        except Exception:
+            logger.exception("the handler of the webhook event %s failed", event.type)
+            raise WebhookHandlerError() from None
