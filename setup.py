@@ -46,7 +46,7 @@ setup(
     entry_points={
         "console_scripts": ["flask-authgear=flask_authgear.cli:main"],
         "pytest11": ["flask_authgear=flask_authgear.testing.pytest_plugin"],
-        "flask.commands": ["authgear=flask_authgear.cli:flask_group"],
+        "flask.commands": ["authgear=flask_authgear.cli:cli"],
     },
     classifiers=[
         "Framework :: Flask",
