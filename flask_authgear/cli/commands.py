@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -103,12 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- shared options and settings ---------------------------------------------------------------------------
 
 
-def _json_option(f: F) -> F:
+def _json_option(f: F, text: str = "Print JSON.") -> F:
     def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
         ctx.meta[_JSON] = value
         return value
 
-    return click.option("--json", "as_json", is_flag=True, callback=remember, help="Print JSON.")(f)
+    return click.option("--json", "as_json", is_flag=True, callback=remember, help=text)(f)
 
 
 def _endpoint_options(f: F) -> F:
@@ -171,7 +172,7 @@ def _settings(endpoint: str | None, timeout: float | None, insecure: bool, **ove
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
 @click.option("--state-file", type=click.Path(path_type=Path), help="Where to record endpoint and mint secret.")
 @_user_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON line with endpoint and token.")
+@functools.partial(_json_option, text="Print one JSON line with endpoint and token.")
 def dev_server(host: str, port: int, state_file: Path | None, as_json: bool, **user: Any) -> None:
     """Run the local Authgear-compatible server (discovery, JWKS, resolver) in the foreground.
 
