@@ -13,6 +13,7 @@ traceback. Everything a token or a server says is printed with control character
 token cannot drive the terminal.
 """
 
-from .commands import cli, main
+from . import dev, diagnose  # noqa: F401  (each registers its commands on the group)
+from .base import cli, main
 
 __all__ = ["cli", "main"]
