@@ -260,11 +260,12 @@ def test_bad_input_is_one_line_and_exit_two(capsys, monkeypatch, argv, words):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_argparse_usage_errors_exit_two(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["resolve", "--endpoint", "https://example.com"])  # neither --token nor --cookie
-    assert exc.value.code == 2
+def test_usage_errors_exit_two(capsys):
+    assert main(["resolve", "--endpoint", "https://example.com"]) == 2  # neither --token nor --cookie
+    assert "give exactly one of --token and --cookie" in capsys.readouterr().err
+    assert main(["verify", "--no-such-option"]) == 2
     assert main([]) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_endpoint_defaults_to_the_environment(capsys, server, monkeypatch):
@@ -393,17 +394,23 @@ def test_a_malformed_resolver_answer_is_read_as_the_library_reads_it(capsys, ser
     assert code == 2
     assert "X-Authgear-Session-Valid  maybe" in out
     assert out.rstrip().endswith(
-        "Result: MALFORMED, X-Authgear-Session-Valid is neither true nor false; an app in resolver mode answers 503"
+        "Result: MALFORMED, malformed resolver answer: X-Authgear-Session-Valid is neither true nor false; "
+        "an app in resolver mode answers 503"
     )
     code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t", "--json")
-    assert code == 2 and json.loads(out)["malformed"] == "X-Authgear-Session-Valid is neither true nor false"
+    assert code == 2
+    assert (
+        json.loads(out)["malformed"] == "malformed resolver answer: X-Authgear-Session-Valid is neither true nor false"
+    )
 
 
 def test_resolver_unreachable_exits_two(capsys):
     endpoint = f"http://127.0.0.1:{free_port()}"
     code, out, _err = run(capsys, "resolve", "--endpoint", endpoint, "--token", "t", "--json")
     assert code == 2
-    assert json.loads(out)["error"] == f"cannot reach the resolver at {endpoint}/_resolver/resolve: ConnectionError"
+    assert json.loads(out)["error"] == (
+        f"cannot reach the resolver at {endpoint}/_resolver/resolve: the resolver call failed: ConnectionError"
+    )
 
 
 def test_resolve_refuses_credentials_that_cannot_be_a_header(capsys, server):
@@ -447,3 +454,39 @@ def test_verbose_shows_the_library_records_without_the_token(capsys, server):
     assert token.split(".")[2][:16] not in err and token.split(".")[1][:16] not in err
     code, _, err = run(capsys, "verify", token, "--endpoint", server.endpoint)
     assert err == ""  # without -v the verdict speaks for itself
+
+
+# -- the command line itself ---------------------------------------------------------------------------------
+
+
+def test_version_option_prints_the_package_version(capsys):
+    from flask_authgear import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"flask-authgear {__version__}\n"
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    """``flask-authgear verify ... --json | head -1``: the reader goes away, no traceback follows."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_authgear", "verify", "not-a-jwt", "--endpoint", "https://example.com", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the interpreter has even started: its first write meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    assert err == b""
+
+
+def test_health_reports_readiness_of_an_endpoint(capsys, server):
+    code, out, _ = run(capsys, "health", "--endpoint", server.endpoint)
+    assert code == 0
+    assert json.loads(out)["ready"] is True
+    code, out, _ = run(capsys, "health", "--endpoint", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert code == 1
+    assert "ConnectionError" in json.loads(out)["last_error"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 
 from flask_authgear import Authgear
-from flask_authgear.cli import flask_group
+from flask_authgear.cli import cli
 from flask_authgear.testing import AuthgearTestServer
 
 
@@ -27,11 +27,11 @@ def test_verify_uses_the_extension_settings(server):
     app = make_app(server, audience=["https://api.example.com"])
     runner = app.test_cli_runner()
     token = server.issue_token("alice")
-    result = runner.invoke(flask_group, ["verify", token])
+    result = runner.invoke(cli, ["verify", token])
     assert result.exit_code == 1  # the app accepts only the API audience, given as a keyword override
     assert "https://api.example.com" in result.output and "FAIL  aud" in result.output
     good = server.issue_token("alice", aud=["https://api.example.com"])
-    result = runner.invoke(flask_group, ["verify", good])
+    result = runner.invoke(cli, ["verify", good])
     assert result.exit_code == 0, result.output
     assert "Result: VALID, user alice" in result.output
 
@@ -39,7 +39,7 @@ def test_verify_uses_the_extension_settings(server):
 def test_verify_without_the_extension_reads_the_config(server):
     app = Flask(__name__)
     app.config.update(server.flask_config())
-    result = app.test_cli_runner().invoke(flask_group, ["verify", server.issue_token(expires_in=-120), "--json"])
+    result = app.test_cli_runner().invoke(cli, ["verify", server.issue_token(expires_in=-120), "--json"])
     assert result.exit_code == 1
     assert json.loads(result.output)["reason"] == "expired"
 
@@ -47,7 +47,7 @@ def test_verify_without_the_extension_reads_the_config(server):
 def test_verify_with_bad_config_is_a_usage_error(server):
     app = Flask(__name__)
     app.config["AUTHGEAR_ENDPOINT"] = "ftp://example.com"
-    result = app.test_cli_runner().invoke(flask_group, ["verify", "tok"])
+    result = app.test_cli_runner().invoke(cli, ["verify", "tok"])
     assert result.exit_code == 2
     assert "bad setting: AUTHGEAR_ENDPOINT must be an absolute" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -57,13 +57,13 @@ def test_resolve_uses_the_app_settings(server):
     app = make_app(server)
     runner = app.test_cli_runner()
     session = server.create_session("carol", roles=["ops"])
-    result = runner.invoke(flask_group, ["resolve", "--cookie", session.cookie])
+    result = runner.invoke(cli, ["resolve", "--cookie", session.cookie])
     assert result.exit_code == 0, result.output
     assert "Result: AUTHENTICATED, user carol (roles: ops)" in result.output
-    assert runner.invoke(flask_group, ["resolve"]).exit_code == 2
+    assert runner.invoke(cli, ["resolve"]).exit_code == 2
     server.fail("resolver", "500")
     try:
-        failed = runner.invoke(flask_group, ["resolve", "--token", "t"])
+        failed = runner.invoke(cli, ["resolve", "--token", "t"])
     finally:
         server.heal()
     assert failed.exit_code == 2 and "answered HTTP 500" in failed.output
@@ -71,7 +71,7 @@ def test_resolve_uses_the_app_settings(server):
 
 def test_health_loads_the_keys_and_reports_readiness(server):
     app = make_app(server)
-    result = app.test_cli_runner().invoke(flask_group, ["health"])
+    result = app.test_cli_runner().invoke(cli, ["health"])
     assert result.exit_code == 0, result.output
     health = json.loads(result.output)
     assert health["ready"] is True and health["jwks"]["keys"] == 1 and health["last_error"] is None
@@ -82,7 +82,7 @@ def test_health_of_an_unreachable_authgear_exits_one(server):
         config = gone.flask_config()
     app = Flask(__name__)
     app.config.update(config)  # no extension: the command builds a verifier from the config
-    result = app.test_cli_runner().invoke(flask_group, ["health"])
+    result = app.test_cli_runner().invoke(cli, ["health"])
     assert result.exit_code == 1
     health = json.loads(result.output)
     assert health["ready"] is False and "ConnectionError" in health["last_error"]
@@ -113,3 +113,27 @@ def test_flask_command_line_finds_the_group_through_the_entry_point(server, tmp_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Result: VALID, user dora" in result.stdout
+
+
+def test_flask_authgear_offers_every_command_of_the_standalone_line():
+    app = Flask(__name__)
+    result = app.test_cli_runner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("dev-server", "token", "verify", "resolve", "health"):
+        assert f"  {command} " in result.output, command
+
+
+def test_token_checks_the_app_endpoint_against_the_dev_server(server, tmp_path: Path):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"endpoint": "http://127.0.0.1:1", "secret": "s"}))
+    app = make_app(server)  # the app talks to another Authgear than the recorded dev server
+    result = app.test_cli_runner().invoke(cli, ["token", "--state-file", str(state)])
+    assert result.exit_code == 2
+    assert f"runs at http://127.0.0.1:1, not {server.endpoint}" in result.output
+
+
+def test_verify_options_override_the_app_settings(server):
+    app = make_app(server, audience=["https://api.example.com"])
+    token = server.issue_token("alice")  # its aud is the endpoint, which this app does not accept
+    result = app.test_cli_runner().invoke(cli, ["verify", token, "--audience", server.endpoint])
+    assert result.exit_code == 0, result.output

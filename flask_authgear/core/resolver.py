@@ -169,6 +169,22 @@ class ResolverStats:
     last_error: str | None = None
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What one uncached resolver call said, for tools that show the answer itself (``flask-authgear resolve``)."""
+
+    url: str
+    #: The HTTP status, or None when no answer came.
+    status: int | None
+    #: The ``X-Authgear-*`` headers as the resolver sent them.
+    headers: dict[str, str]
+    #: Whether the answer carries a ``Set-Cookie`` (Authgear clears a cookie that is no longer valid).
+    clears_cookie: bool
+    answer: Answer
+    #: Why an app would answer 503 for this call; None when the answer is usable.
+    error: str | None
+
+
 @dataclass(slots=True)
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
@@ -228,6 +244,24 @@ class ResolverClient:
             with self._lock:
                 self._inflight.pop(key, None)
             flight.done.set()
+
+    def probe(self, authorization: str | None, cookie: str | None) -> Probe:
+        """Ask the resolver once, past both caches, and keep what it said; never raises for a failed call.
+
+        The same request and the same reading of the answer as :meth:`resolve`, so a diagnosis matches what
+        the app decides.
+        """
+        try:
+            response = self._get(self._direct, self._headers(authorization, cookie))
+        except ProviderUnavailableError:
+            return Probe(self.url, None, {}, False, None, self.stats.last_error)
+        shown = {name: value for name, value in response.headers.items() if name.lower().startswith(ANSWER_PREFIX)}
+        clears = "Set-Cookie" in response.headers
+        try:
+            answer, _ = self._read_live(response)
+        except ProviderUnavailableError:
+            return Probe(self.url, response.status_code, shown, clears, None, self.stats.last_error)
+        return Probe(self.url, response.status_code, shown, clears, answer, None)
 
     def cached_user(self, authorization: str | None, cookie: str | None) -> AuthgearUser | None:
         """The user of a fresh positive answer in the in-process cache, else None; never calls anything.

@@ -21,10 +21,10 @@ from typing import Any
 from joserfc.jws import JWSRegistry
 
 from ..config import Settings
+from ..core.jwks import JWKSCache, PublicKey
+from ..core.jwt import JWTVerifier, TokenError, b64url_decode, json_object
 from ..errors import AuthgearError, ProviderUnavailableError
 from ..user import AuthgearUser
-from .jwks import JWKSCache, PublicKey
-from .jwt import JWTVerifier, TokenError, b64url_decode, json_object
 
 #: What each verifier ``reason`` means, in words.
 REASONS: Mapping[str, str] = {
@@ -291,7 +291,7 @@ def _claim_detail(name: str, value: Any, present: bool, ok: bool, settings: Sett
         return f"user id {value}" if ok else "must be a non-empty string"
     if not _is_number(value):
         return f"{value!r} is not a number of seconds"
-    when = _utc(value)
+    when = utc(value)
     leeway = f"{settings.leeway:g}s clock skew allowed"
     if name == "exp":
         if value > now:
@@ -328,7 +328,7 @@ def _is_number(value: Any) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-def _utc(value: float) -> str:
+def utc(value: float) -> str:
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, ValueError, OSError):

@@ -1,0 +1,176 @@
+"""The click group behind every door, with what its commands share: options, settings, errors, output."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from .. import __version__
+from ..config import Settings
+from ..errors import ConfigurationError
+
+EXIT_OK = 0
+EXIT_NEGATIVE = 1
+EXIT_ERROR = 2
+#: ``ctx.meta`` key set by ``--json``: errors are then also printed as a JSON object on standard output.
+_JSON = "flask_authgear.json"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(Exception):
+    """A failure to report in one line with exit status 2."""
+
+
+class _Group(click.Group):
+    """Runs a command so that every failure is one line on stderr and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            try:
+                with _logging_to_stderr(bool(ctx.params.get("verbose"))):
+                    return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # What the Python docs recommend: point stdout at devnull so the final flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_NEGATIVE)
+        except KeyboardInterrupt:
+            ctx.exit(130)
+        except CommandError as exc:
+            message = str(exc)
+        except ConfigurationError as exc:
+            message = f"bad setting: {exc}"
+        except Exception as exc:  # never a traceback for the user
+            message = f"unexpected {type(exc).__name__}: {safe(str(exc))}"
+        if ctx.meta.get(_JSON):
+            click.echo(json.dumps({"error": message}))
+        err(f"error: {message}")
+        ctx.exit(EXIT_ERROR)
+
+
+@click.group(
+    "authgear",
+    cls=_Group,
+    epilog="Exit status: 0 valid/authenticated, 1 invalid/not authenticated, 2 error.",
+)
+@click.version_option(__version__, "--version", prog_name="flask-authgear", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Show the library's log records (fetches, failures) on stderr.")
+def cli(verbose: bool) -> None:
+    """Test and debug apps protected by flask-authgear.
+
+    Under ``flask authgear`` the commands use the app's own settings unless --endpoint is given.
+    """
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (the console script passes it to ``sys.exit``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        click.echo(cli.get_help(click.Context(cli, info_name="flask-authgear")), err=True)
+        return EXIT_ERROR
+    try:
+        code = cli.main(args, prog_name="flask-authgear", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        return 130
+    return code if isinstance(code, int) else EXIT_OK
+
+
+# -- shared options and settings ---------------------------------------------------------------------------
+
+
+def json_option(f: F, text: str = "Print JSON.") -> F:
+    """``--json``; it also makes a failure print ``{"error": ...}`` on standard output, for scripts."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta[_JSON] = value
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, callback=remember, help=text)(f)
+
+
+def endpoint_options(f: F) -> F:
+    """``--endpoint``, ``--timeout``, ``--allow-insecure-http``: unset, they leave the app's settings alone."""
+    f = click.option(
+        "--allow-insecure-http", "insecure", is_flag=True, help="Allow plain http to a non-loopback endpoint."
+    )(f)
+    f = click.option("--timeout", type=float, help="HTTP deadline in seconds (default 5).")(f)
+    return click.option(
+        "--endpoint",
+        help="The Authgear project origin (default: the app's under `flask authgear`, else $AUTHGEAR_ENDPOINT).",
+    )(f)
+
+
+def flask_app() -> Flask | None:
+    """The app when running as ``flask authgear``; None for the standalone command."""
+    ctx = click.get_current_context(silent=True)
+    info = None if ctx is None else ctx.find_object(ScriptInfo)
+    return None if info is None else info.load_app()
+
+
+def settings_for(endpoint: str | None, timeout: float | None, insecure: bool, **overrides: Any) -> Settings:
+    """Settings from the options; under ``flask authgear`` without --endpoint, the app's own."""
+    if timeout is not None:
+        overrides["http_timeout"] = timeout
+    if insecure:
+        overrides["allow_insecure_http"] = True
+    app = flask_app() if endpoint is None else None
+    if app is not None:
+        ext = app.extensions.get("authgear")
+        settings = getattr(ext, "settings", None)
+        if isinstance(settings, Settings):
+            return dataclasses.replace(settings, **overrides) if overrides else settings
+        return Settings.from_mapping(app.config, **overrides)
+    endpoint = endpoint or os.environ.get("AUTHGEAR_ENDPOINT")
+    if not endpoint:
+        raise CommandError("--endpoint is required (or set AUTHGEAR_ENDPOINT), e.g. https://myapp.authgear.cloud")
+    return Settings(endpoint=endpoint, **overrides)
+
+
+# -- output ------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: bool) -> Iterator[None]:
+    """Library records go to stderr with ``-v`` only; otherwise the verdict already says what failed."""
+    logger = logging.getLogger("flask_authgear")
+    level = logger.level
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def safe(text: str) -> str:
+    """Escape control characters so that text from a token or a server cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def err(text: str) -> None:
+    click.echo(f"flask-authgear: {text}", err=True)

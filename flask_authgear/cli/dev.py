@@ -1,0 +1,197 @@
+"""``dev-server`` and ``token``: the local Authgear-compatible server, and tokens minted by it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+import requests
+
+from .base import CommandError, F, cli, flask_app, json_option, safe, settings_for
+
+
+def _user_options(f: F) -> F:
+    f = click.option(
+        "--expires-in",
+        type=float,
+        default=3600.0,
+        show_default=True,
+        help="Token lifetime in seconds; negative gives an expired token.",
+    )(f)
+    f = click.option("--amr", multiple=True, help="An amr value (repeatable; default pwd).")(f)
+    f = click.option("--anonymous", is_flag=True, help="An anonymous user.")(f)
+    f = click.option("--unverified", is_flag=True, help="is_verified false.")(f)
+    f = click.option("--role", multiple=True, help="A role (repeatable).")(f)
+    return click.option("--sub", default="user-1", show_default=True, help="The user id.")(f)
+
+
+# -- dev-server and token ----------------------------------------------------------------------------------
+
+
+@cli.command("dev-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", type=int, default=0, help="Port (default: a free one).")
+@click.option("--state-file", type=click.Path(path_type=Path), help="Where to record endpoint and mint secret.")
+@_user_options
+@functools.partial(json_option, text="Print one JSON line with endpoint and token.")
+def dev_server(host: str, port: int, state_file: Path | None, as_json: bool, **user: Any) -> None:
+    """Run the local Authgear-compatible server (discovery, JWKS, resolver) in the foreground.
+
+    Point your app at the printed endpoint; mint tokens with `flask-authgear token`.
+    """
+    from ..testing.devserver import DevServer, default_state_file
+
+    try:
+        server = DevServer(host, port)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    state_file = state_file or default_state_file()
+    try:
+        server.start()
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except SystemExit:  # Werkzeug exits when the port is taken
+        raise CommandError(f"cannot listen on {host}:{port}: the port is in use") from None
+
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        try:
+            server.write_state(state_file)
+        except OSError as exc:
+            raise CommandError(f"cannot write the state file {state_file}: {exc.strerror or exc}") from None
+        params = _user_params(**user)
+        expires_in = user["expires_in"]
+        token = server.issue_token(**params, expires_in=expires_in)
+        if as_json:
+            click.echo(json.dumps({"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}))
+        else:
+            roles = ", ".join(params.get("roles", ())) or "none"
+            click.echo(f"Authgear dev server running at {server.endpoint}")
+            click.echo(f"  set AUTHGEAR_ENDPOINT={server.endpoint} in your app (http is accepted on loopback)")
+            click.echo(f"  a token for {params['sub']} (roles: {roles}), valid {expires_in:g} seconds:")
+            click.echo(f"  {token}")
+            click.echo("  more tokens: flask-authgear token --sub alice --role admin")
+            click.echo(f"  state file: {state_file}")
+            click.echo("Press Ctrl+C to stop.")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+
+
+@cli.command("token")
+@click.option("--endpoint", help="The dev server's endpoint, checked against the state file (default: the app's).")
+@click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
+@_user_options
+@click.option("--claim", multiple=True, metavar="NAME=VALUE", help="An extra claim (VALUE as JSON or text).")
+@click.option("--session", is_flag=True, help="Create a resolver session: print its opaque token and cookie.")
+@json_option
+def token_command(
+    endpoint: str | None, state_file: Path | None, claim: tuple[str, ...], session: bool, as_json: bool, **user: Any
+) -> None:
+    """Mint a token from the running dev server, signed with its key.
+
+    The dev server's endpoint and secret are read from its state file (only you can read it).
+    """
+    from ..testing.devserver import SECRET_HEADER, default_state_file
+
+    state_file = state_file or default_state_file()
+    recorded, secret = _read_state(state_file)
+    app = flask_app() if endpoint is None else None
+    expected = endpoint if app is None else settings_for(None, None, False).endpoint
+    if expected and expected.rstrip("/") != recorded:
+        raise CommandError(
+            f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"
+        )
+    params = _user_params(**user)
+    if not session:
+        params["expires_in"] = user["expires_in"]
+        params["claims"] = _parse_claims(claim)
+    elif claim:
+        raise CommandError("--claim applies to JWT tokens, not to --session")
+    route = "/_dev/session" if session else "/_dev/token"
+    try:
+        response = requests.post(
+            recorded + route, json=params, headers={SECRET_HEADER: secret}, timeout=5, allow_redirects=False
+        )
+    except requests.RequestException:
+        raise CommandError(
+            f"the dev server recorded in {state_file} does not answer at {recorded}; is it still running?"
+        ) from None
+    answer = _json_answer(response)
+    if response.status_code != 200:
+        raise CommandError(f"the dev server refused: {safe(str(answer.get('error', response.status_code)))}")
+    if as_json:
+        click.echo(json.dumps(answer))
+    elif session:
+        click.echo(f"Authorization: Bearer {answer['token']}")
+        click.echo(f"Cookie: {answer['cookie']}")
+    else:
+        click.echo(str(answer["token"]))
+
+
+def _read_state(path: Path) -> tuple[str, str]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(
+            f"no running dev server found ({path} is missing); start `flask-authgear dev-server`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot read the dev server state file {path}: {exc}") from None
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("endpoint"), str)
+        or not isinstance(state.get("secret"), str)
+    ):
+        raise CommandError(f"the dev server state file {path} is not one this program wrote")
+    return state["endpoint"], state["secret"]
+
+
+def _user_params(
+    sub: str, role: Sequence[str], unverified: bool, anonymous: bool, amr: Sequence[str], **_: Any
+) -> dict[str, Any]:
+    if not sub:
+        raise CommandError("--sub must not be empty")
+    params: dict[str, Any] = {"sub": sub, "roles": list(role)}
+    if unverified:
+        params["is_verified"] = False
+    if anonymous:
+        params["is_anonymous"] = True
+    if amr:
+        params["amr"] = list(amr)
+    return params
+
+
+def _parse_claims(items: Sequence[str]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--claim takes NAME=VALUE, got {safe(item)!r}")
+        try:
+            claims[name] = json.loads(raw)
+        except ValueError:
+            claims[name] = raw
+    return claims
+
+
+def _json_answer(response: requests.Response) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,243 @@
+"""``verify``, ``resolve`` and ``health``: what Authgear and the library say about a token, a session, an endpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from ..core.resolver import Probe, ResolverClient
+from ..core.verifier import Verifier
+from .base import (
+    EXIT_ERROR,
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    CommandError,
+    cli,
+    endpoint_options,
+    err,
+    flask_app,
+    json_option,
+    safe,
+    settings_for,
+)
+from .explain import Explanation, explain_token, utc
+
+# -- verify ------------------------------------------------------------------------------------------------
+
+
+@cli.command("verify")
+@click.argument("token")
+@endpoint_options
+@click.option("--audience", multiple=True, help="An accepted aud (repeatable).")
+@click.option("--issuer", help="The expected iss (default: the endpoint).")
+@click.option("--jwks-uri", help="The JWKS location (default: from discovery).")
+@click.option("--leeway", type=float, help="Clock skew allowed, seconds (default 60).")
+@click.option("--algorithm", multiple=True, help="An allowed algorithm (default RS256).")
+@json_option
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    token: str,
+    endpoint: str | None,
+    timeout: float | None,
+    insecure: bool,
+    audience: tuple[str, ...],
+    issuer: str | None,
+    jwks_uri: str | None,
+    leeway: float | None,
+    algorithm: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Explain a JWT access token and check it exactly as the app would.
+
+    Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
+    Exit status 0 only when the token is valid.
+    """
+    token = read_token(token)
+    overrides: dict[str, Any] = {}
+    if audience:
+        overrides["audience"] = audience
+    if issuer:
+        overrides["issuer"] = issuer
+    if jwks_uri:
+        overrides["jwks_uri"] = jwks_uri
+    if leeway is not None:
+        overrides["leeway"] = leeway
+    if algorithm:
+        overrides["algorithms"] = algorithm
+    settings = settings_for(endpoint, timeout, insecure, **overrides)
+    explanation = explain_token(token, settings)
+    if as_json:
+        data = explanation.to_dict()
+        data["endpoint"] = settings.endpoint
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render_explanation(explanation))
+    if explanation.keys_error is not None:
+        if not as_json:
+            err(f"cannot fetch the signing keys of {settings.endpoint}: {safe(explanation.keys_error)}")
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(EXIT_OK if explanation.valid else EXIT_NEGATIVE)
+
+
+def render_explanation(explanation: Explanation) -> str:
+    """The human-readable report: decoded header and claims, the checks, the verdict."""
+    lines: list[str] = []
+    for title, section in (("Header", explanation.header), ("Claims", explanation.claims)):
+        if section is None:
+            continue
+        lines.append(title)
+        width = min(max((len(k) for k in section), default=0), 44)
+        for name, value in section.items():
+            lines.append(f"  {name:<{width}}  {json.dumps(value)}{_time_hint(name, value)}")
+    lines.append("Checks")
+    width = max((len(c.name) for c in explanation.checks), default=0)
+    for check in explanation.checks:
+        verdict = {True: "ok", False: "FAIL", None: "-"}[check.ok]
+        lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
+    if explanation.valid and explanation.user is not None:
+        lines.append(f"Result: VALID, user {explanation.user.id}")
+    elif explanation.reason == "keys_unavailable":
+        lines.append("Result: UNKNOWN, the signing keys could not be fetched")
+    else:
+        lines.append(f"Result: INVALID, {explanation.summary}")
+    return "\n".join(safe(line) for line in lines)
+
+
+def _time_hint(name: str, value: Any) -> str:
+    if name in ("exp", "iat", "nbf", "auth_time") and type(value) in (int, float):
+        return f"  ({utc(value)})"
+    return ""
+
+
+def read_token(value: str) -> str:
+    """The token itself: ``-`` reads standard input, a ``Bearer`` prefix is dropped."""
+    if value == "-":
+        value = sys.stdin.readline()
+    value = value.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    if not value:
+        raise CommandError("the token is empty")
+    if len(value) > 65536:
+        raise CommandError("the token is longer than 64 KiB")
+    return value
+
+
+# -- resolve -----------------------------------------------------------------------------------------------
+
+
+@cli.command("resolve")
+@click.option("--token", help="A bearer token (opaque or JWT; '-' reads standard input).")
+@click.option("--cookie", help="A Cookie header ('session=...') or a bare session cookie value.")
+@endpoint_options
+@click.option("--resolver-url", help="The resolver URL (default: ENDPOINT/_resolver/resolve).")
+@json_option
+@click.pass_context
+def resolve(
+    ctx: click.Context,
+    token: str | None,
+    cookie: str | None,
+    endpoint: str | None,
+    timeout: float | None,
+    insecure: bool,
+    resolver_url: str | None,
+    as_json: bool,
+) -> None:
+    """Show what the resolver endpoint answers for a bearer token or a session cookie.
+
+    Exit status 0 when it reports a valid session.
+    """
+    if (token is None) == (cookie is None):
+        raise click.UsageError("give exactly one of --token and --cookie")
+    overrides = {"resolver_url": resolver_url} if resolver_url else {}
+    settings = settings_for(endpoint, timeout, insecure, **overrides)
+    authorization = None if token is None else f"Bearer {read_token(token)}"
+    if cookie is not None:
+        cookie = cookie.strip()
+        if cookie.lower().startswith("cookie:"):
+            cookie = cookie[len("cookie:") :].strip()
+        cookie = cookie if "=" in cookie else f"session={cookie}"
+    if not all(value.isprintable() for value in (authorization or "", cookie or "")):
+        raise CommandError("the credentials contain characters that cannot be sent in a header")
+    client = ResolverClient(settings)
+    try:
+        probe = client.probe(authorization, cookie)
+    finally:
+        client.close()
+    if probe.status is None:
+        raise CommandError(f"cannot reach the resolver at {probe.url}: {probe.error}")
+    if probe.status != 200:
+        raise CommandError(
+            f"the resolver at {probe.url} answered HTTP {probe.status}; an app in resolver mode answers 503"
+        )
+    user = probe.answer
+    if as_json:
+        data = {
+            "url": probe.url,
+            "status": probe.status,
+            "authenticated": user is not None,
+            "malformed": probe.error,
+            "user": None if user is None else user.to_dict(),
+            "headers": probe.headers,
+            "clears_cookie": probe.clears_cookie,
+        }
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render_probe(probe))
+    if probe.error is not None:
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(EXIT_OK if user is not None else EXIT_NEGATIVE)
+
+
+def render_probe(probe: Probe) -> str:
+    """The resolver's headers and what an app concludes from them."""
+    headers: Mapping[str, str] = probe.headers
+    lines = [f"GET {probe.url} -> HTTP {probe.status}"]
+    if headers:
+        width = max(len(name) for name in headers)
+        lines.extend(f"  {name:<{width}}  {value}" for name, value in headers.items())
+    else:
+        lines.append("  (no X-Authgear-* header)")
+    user = probe.answer
+    if probe.error is not None:
+        lines.append(f"Result: MALFORMED, {probe.error}; an app in resolver mode answers 503")
+    elif user is not None:
+        roles = ", ".join(sorted(user.roles)) or "none"
+        lines.append(f"Result: AUTHENTICATED, user {user.id} (roles: {roles})")
+    elif any(name.lower() == "x-authgear-session-valid" for name in headers):
+        extra = "; the resolver also clears the cookie" if probe.clears_cookie else ""
+        lines.append(f"Result: NOT AUTHENTICATED, the session is no longer valid{extra}")
+    else:
+        lines.append(
+            "Result: NOT AUTHENTICATED, no credentials recognised "
+            "(an unknown, expired or revoked bearer token gets no X-Authgear-* header at all)"
+        )
+    return "\n".join(safe(line) for line in lines)
+
+
+# -- health ------------------------------------------------------------------------------------------------
+
+
+@cli.command("health")
+@endpoint_options
+@click.pass_context
+def health(ctx: click.Context, endpoint: str | None, timeout: float | None, insecure: bool) -> None:
+    """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
+    app = flask_app() if endpoint is None and timeout is None and not insecure else None
+    health_of = getattr(None if app is None else app.extensions.get("authgear"), "health", None)
+    if callable(health_of):
+        report: dict[str, Any] = health_of(warm_up=True)
+    else:
+        verifier = Verifier(settings_for(endpoint, timeout, insecure))
+        try:
+            report = verifier.warm_up()
+        finally:
+            verifier.close()
+    click.echo(json.dumps(report, indent=2, default=str))  # JSON escapes control characters
+    ctx.exit(EXIT_OK if report.get("ready") else EXIT_NEGATIVE)

@@ -1,0 +1,93 @@
+"""How the package is put together: what imports what, and the sdist and wheel that are built from it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import flask_authgear
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_core_imports_neither_flask_nor_click():
+    """The core serves any WSGI framework: importing it must not drag in Flask or its command-line library."""
+    probe = "import sys, flask_authgear.core, flask_authgear.wsgi; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import json; {probe}"], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(json.loads(result.stdout))
+    assert {"flask", "click", "flask_authgear.flask", "flask_authgear.cli"}.isdisjoint(loaded)
+    assert "flask_authgear.core.verifier" in loaded
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist and wheel, built from a copy of the source tree (offline: no build isolation)."""
+    source = tmp_path_factory.mktemp("source") / "flask-authgear"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"),
+    )
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def one(folder: Path, pattern: str) -> Path:
+    (found,) = folder.glob(pattern)
+    return found
+
+
+def test_the_wheel_carries_the_typed_package_and_no_tests(dist: Path):
+    with zipfile.ZipFile(one(dist, "*.whl")) as wheel:
+        names = wheel.namelist()
+        info = f"flask_authgear-{flask_authgear.__version__}.dist-info"
+        metadata = wheel.read(f"{info}/METADATA").decode()
+        entry_points = wheel.read(f"{info}/entry_points.txt").decode()
+    assert "flask_authgear/py.typed" in names
+    assert "flask_authgear/cli/explain.py" in names
+    assert f"{info}/licenses/LICENSE" in names
+    assert {name.split("/")[0] for name in names} == {"flask_authgear", info}
+    assert f"Version: {flask_authgear.__version__}" in metadata
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Requires-Dist: click" in metadata
+    assert "Requires-Python: >=3.10" in metadata
+    assert "flask-authgear = flask_authgear.cli:main" in entry_points
+    assert "authgear = flask_authgear.cli:cli" in entry_points
+    assert "flask_authgear = flask_authgear.testing.pytest_plugin" in entry_points
+
+
+def test_the_sdist_carries_the_whole_test_suite(dist: Path, tmp_path: Path):
+    with tarfile.open(one(dist, "*.tar.gz")) as sdist:
+        sdist.extractall(tmp_path, filter="data")
+    (unpacked,) = tmp_path.iterdir()
+    for name in ("LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "tests/conftest.py"):
+        assert (unpacked / name).is_file(), name
+    shipped = {p.relative_to(unpacked) for p in (unpacked / "tests").rglob("*.py")}
+    tracked = {p.relative_to(ROOT) for p in (ROOT / "tests").rglob("*.py")}
+    assert shipped == tracked
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q"],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " error" not in result.stdout.splitlines()[-1]
+    assert "tests/test_packaging.py::test_the_sdist_carries_the_whole_test_suite" in result.stdout
