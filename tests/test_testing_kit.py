@@ -12,7 +12,7 @@ from werkzeug.test import Client
 
 from flask_authgear import Authgear, AuthgearUser, Settings, Verifier, current_user, require_auth
 from flask_authgear.core.jwt import TokenError, split_token
-from flask_authgear.testing import AuthgearClient, AuthgearTestServer, client_for
+from flask_authgear.testing import AuthgearClient, AuthgearTestServer, client_for, configure, middleware_for
 
 CLAIMS = "https://authgear.com/claims/user/"
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("reset_server")
 def make_app(server: AuthgearTestServer, **settings: object) -> Flask:
     app = Flask(__name__)
     app.test_client_class = AuthgearClient
-    server.configure(app, **settings)
+    configure(app, server, **settings)
     Authgear(app)
 
     @app.get("/me")
@@ -176,11 +176,11 @@ def test_unknown_failure_names_are_refused(server):
 
 def test_configure_sets_the_config_and_must_come_first(server):
     app = Flask(__name__)
-    assert server.configure(app, leeway=5) is app
+    assert configure(app, server, leeway=5) is app
     assert app.config["AUTHGEAR_ENDPOINT"] == server.endpoint and app.config["AUTHGEAR_LEEWAY"] == 5
     Authgear(app)
     with pytest.raises(RuntimeError, match="before Authgear"):
-        server.configure(app)
+        configure(app, server)
 
 
 def test_middleware_trusts_the_server(server):
@@ -188,7 +188,7 @@ def test_middleware_trusts_the_server(server):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["authgear.user"].id.encode()]
 
-    client = Client(server.middleware(plain, protect=["/"]))
+    client = Client(middleware_for(plain, server, protect=["/"]))
     assert client.get("/").status_code == 401
     response = client.get("/", headers={"Authorization": f"Bearer {server.issue_token('hana')}"})
     assert response.status_code == 200 and response.data == b"hana"
@@ -248,7 +248,7 @@ def test_client_with_a_cookie_session_in_resolver_mode(server):
     assert client.get("/admin").status_code == 200
 
 
-def test_client_finds_the_server_of_an_app_built_by_a_factory(server):
+def test_client_finds_the_fixture_server_of_an_app_built_by_a_factory(authgear_server, authgear_shared_server):
     def create_app(config):
         app = Flask(__name__)
         app.config.update(config)
@@ -259,22 +259,30 @@ def test_client_finds_the_server_of_an_app_built_by_a_factory(server):
         def me():
             return jsonify(id=current_user.id)
 
+        app.test_client_class = AuthgearClient
         return app
 
-    app = create_app(server.flask_config())
+    app = create_app(authgear_server.flask_config())
+    client = app.test_client(user="lou")
+    assert client.get("/me").get_json() == {"id": "lou"}
+    assert client.server is authgear_server
+    other = create_app(authgear_shared_server.flask_config()).test_client(user="max")
+    assert other.get("/me").status_code == 200
+    assert other.server is authgear_shared_server
+
+
+def test_a_server_no_fixture_holds_is_not_found_by_endpoint(server):
+    """No registry of every running server: a server the test started itself is given with configure()."""
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
     app.test_client_class = AuthgearClient
-    assert app.test_client(user="lou").get("/me").get_json() == {"id": "lou"}
-    with AuthgearTestServer() as other:
-        other_app = create_app(other.flask_config())
-        other_app.test_client_class = AuthgearClient
-        client = other_app.test_client(user="max")
-        assert client.get("/me").status_code == 200
-        assert client.server is other
+    with pytest.raises(RuntimeError, match="no AuthgearTestServer"):
+        app.test_client(user="lou")
 
 
 def test_client_for_needs_no_client_class(server):
     app = Flask(__name__)
-    server.configure(app)
+    configure(app, server)
     Authgear(app)
 
     @app.get("/admin")
@@ -285,14 +293,13 @@ def test_client_for_needs_no_client_class(server):
     assert client_for(app, server, "mia", roles=["admin"]).get("/admin").get_json() == {"id": "mia"}
     assert client_for(app, server, "ned").get("/admin").status_code == 403
     assert client_for(app, server, None).get("/admin").status_code == 401
-    assert server.test_client(app, "olga", roles=["admin"]).get("/admin").status_code == 200
 
 
 def test_client_without_a_known_server_says_what_to_do(server):
     app = Flask(__name__)
     app.config["AUTHGEAR_ENDPOINT"] = "https://myapp.authgear.cloud"
     app.test_client_class = AuthgearClient
-    with pytest.raises(RuntimeError, match=r"server.configure\(app\)"):
+    with pytest.raises(RuntimeError, match=r"configure\(app, server\)"):
         app.test_client(user="pat")
     with pytest.raises(TypeError, match="without a user"):
         app.test_client(roles=["admin"])

@@ -25,12 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from flask import Flask
-
-    from ..user import AuthgearUser
-    from ..wsgi import AuthgearMiddleware
-    from .client import AuthgearClient
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 CLAIMS_PREFIX = "https://authgear.com/claims/user/"
 #: Cookie names Authgear's resolver reads, in order.
@@ -49,13 +44,6 @@ FAILURES = (
     "invalid_answer",
 )
 TARGETS = ("discovery", "jwks", "resolver")
-#: Where :meth:`AuthgearTestServer.configure` records the server in ``app.extensions``.
-TEST_SERVER_EXTENSION = "authgear.test_server"
-
-
-def running_server(endpoint: str) -> AuthgearTestServer | None:
-    """The started test server whose endpoint is ``endpoint``, if any (how test clients find their server)."""
-    return _RUNNING.get(endpoint.rstrip("/").lower())
 
 
 @dataclass
@@ -109,9 +97,6 @@ def new_signing_key(size: int = 2048) -> RSAKey:
     return RSAKey.generate_key(size, parameters={"kid": str(uuid.uuid4()), "use": "sig", "alg": "RS256"})
 
 
-_RUNNING: dict[str, AuthgearTestServer] = {}
-
-
 class AuthgearTestServer:
     """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
 
@@ -145,14 +130,11 @@ class AuthgearTestServer:
             target=self._server.serve_forever, args=(0.05,), name="authgear-test-server", daemon=True
         )
         self._thread.start()
-        _RUNNING[self.endpoint] = self
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            if _RUNNING.get(self.endpoint) is self:
-                del _RUNNING[self.endpoint]
             server.shutdown()
             server.server_close()
         if self._thread is not None:
@@ -193,33 +175,6 @@ class AuthgearTestServer:
     def flask_config(self, **overrides: Any) -> dict[str, Any]:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
         return {f"AUTHGEAR_{k.upper()}": v for k, v in self.settings(**overrides).items()}
-
-    def configure(self, app: Flask, **overrides: Any) -> Flask:
-        """Point a Flask app at this server (its ``AUTHGEAR_*`` config); call it before ``Authgear(app)``.
-
-        The app also remembers the server, so ``AuthgearClient`` test clients can mint tokens for it.
-        """
-        if "authgear" in app.extensions:
-            raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
-        app.config.update(self.flask_config(**overrides))
-        app.extensions[TEST_SERVER_EXTENSION] = self
-        return app
-
-    def middleware(self, app: WSGIApplication, **overrides: Any) -> AuthgearMiddleware:
-        """Wrap a WSGI app in ``AuthgearMiddleware`` trusting this server (``protect=`` and others pass through)."""
-        from ..wsgi import AuthgearMiddleware
-
-        return AuthgearMiddleware(app, **self.settings(**overrides))
-
-    def test_client(self, app: Flask, user: str | AuthgearUser | None = "user-1", **claims: Any) -> AuthgearClient:
-        """A Flask test client that sends a token for ``user`` (a user id or an ``AuthgearUser``) on every request.
-
-        Extra keywords are those of :meth:`issue_token` (``roles=``, ``is_verified=``, ``expires_in=`` ...).
-        ``user=None`` gives a client without credentials that can :meth:`AuthgearClient.login` later.
-        """
-        from .client import AuthgearClient
-
-        return AuthgearClient(app, app.response_class, server=self, user=user, **claims)
 
     # -- keys and tokens ---------------------------------------------------------------------------------
 
