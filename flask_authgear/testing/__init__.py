@@ -2,16 +2,19 @@
 
 ``AuthgearTestServer`` is the server (also the ``authgear_server`` pytest fixture); ``AuthgearClient`` and
 ``client_for`` give Flask test clients signed in as a chosen user; ``configure`` and ``middleware_for`` point a
-Flask or WSGI app at the server.
+Flask or WSGI app at the server; ``server.send_event(...)`` posts signed webhook events (samples in ``events``).
 """
 
 from .client import AuthgearClient, client_for, configure, middleware_for
+from .events import EventResponse, HookError
 from .server import FAILURES, AuthgearTestServer, TestSession, new_signing_key
 
 __all__ = [
     "FAILURES",
     "AuthgearClient",
     "AuthgearTestServer",
+    "EventResponse",
+    "HookError",
     "TestSession",
     "client_for",
     "configure",

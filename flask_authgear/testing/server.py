@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -23,6 +24,8 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from .events import SIGNATURE_HEADER, EventResponse, apply_jwt_mutations, deliver, sample_payload, sample_user, sign
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -116,6 +119,13 @@ class AuthgearTestServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.client_id = "test-client"
+        self.app_id = "test-app"
+        #: Keys the ``X-Authgear-Body-Signature`` of the events this server sends; set it to the app's.
+        self.webhook_secret = secrets.token_hex(32)
+        #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
+        self.jwt_hook: Any = None
+        self.jwt_hook_path = "/"
+        self._seq = itertools.count(1)
 
     # -- life cycle --------------------------------------------------------------------------------------
 
@@ -261,7 +271,74 @@ class AuthgearTestServer:
         head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}
         head.update(header or {})
         body = self.claims_for(sub, **claims)
+        if self.jwt_hook is not None:
+            body = self._jwt_pre_create(body)
         return jwt.encode(head, body, signing, algorithms=[head["alg"]])
+
+    def _jwt_pre_create(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
+        user = sample_user(
+            claims["sub"],
+            roles=list(claims.get(CLAIMS_PREFIX + "roles", [])),
+            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
+            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
+            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+        )
+        payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
+        answer = self.send_event(self.jwt_hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+        return apply_jwt_mutations(claims, answer)
+
+    # -- webhook events ----------------------------------------------------------------------------------
+
+    def send_event(
+        self,
+        target: Any,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        seq: int | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        path: str = "/",
+    ) -> EventResponse:
+        """POST a signed Authgear event to ``target``: an http(s) URL, a Flask app or a WSGI app (at ``path``).
+
+        ``payload`` defaults to a sample of ``type``; ``context`` entries replace the defaults; ``secret``
+        defaults to :attr:`webhook_secret` (give another to test a bad signature). A retry is the same
+        ``id`` and ``timestamp`` sent again.
+        """
+        body = dict(payload) if payload is not None else sample_payload(type)
+        event_context: dict[str, Any] = {
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "app_id": self.app_id,
+            "client_id": self.client_id,
+            "ip_address": "127.0.0.1",
+            "user_agent": "flask-authgear-test",
+            "triggered_by": "user",
+            "preferred_languages": [],
+            "language": "en",
+            "geo_location_code": None,
+            "oauth": {"state": "", "x_state": ""},
+        }
+        user = body.get("user")
+        if isinstance(user, Mapping) and isinstance(user.get("id"), str):
+            event_context["user_id"] = user["id"]
+        event_context.update(context or {})
+        event = {
+            "id": id or str(uuid.uuid4()),
+            "seq": next(self._seq) if seq is None else seq,
+            "type": type,
+            "payload": body,
+            "context": event_context,
+        }
+        raw = json.dumps(event, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(raw, self.webhook_secret if secret is None else secret),
+        }
+        return deliver(target, raw, headers, path=path)
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
