@@ -227,7 +227,7 @@ def test_the_resolver_gets_the_authgear_host(stack: Stack, caddy_binary: str | N
 
 
 def test_the_caddyfile_removes_each_identity_header_by_name_before_asking() -> None:
-    """Caddy 2.10 to 2.11.6 leave a client's header that the resolver did not send (none of those runs here)."""
+    """Caddy from 2.10 until PR 7545 leaves a client's header the resolver did not send (none of those runs here)."""
     text = EXAMPLE.read_text()
     ask = text.index("\n\t\tforward_auth ")
     for header in ANSWER_HEADERS:
