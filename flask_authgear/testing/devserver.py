@@ -86,7 +86,7 @@ class DevServer(AuthgearTestServer):
     def write_state(self, path: Path) -> None:
         """Record endpoint and secret in ``path``, readable only by the current user.
 
-        The secret goes into a new file with an unpredictable name (``mkstemp``: ``O_EXCL``, mode 0600, so a
+        The secret goes into a new file with an unpredictable name (``mkstemp``: ``O_EXCL|O_NOFOLLOW``, mode 0600, so a
         file or symlink planted in a shared directory is neither reused nor followed), then is renamed over
         ``path``: the rename replaces a planted symlink instead of writing through it.
         """

@@ -15,10 +15,16 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import requests
 from werkzeug.test import Client
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+#: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
+EventTarget: TypeAlias = "str | WSGIApplication"
 
 SIGNATURE_HEADER = "X-Authgear-Body-Signature"
 
@@ -204,7 +210,7 @@ class EventResponse:
 
 
 def deliver(
-    target: Any, body: bytes, headers: Mapping[str, str], *, path: str = "/", timeout: float = 10.0
+    target: EventTarget, body: bytes, headers: Mapping[str, str], *, path: str = "/", timeout: float = 10.0
 ) -> EventResponse:
     """POST ``body`` to an http(s) URL, or to ``path`` of a Flask app (its test client) or of any WSGI app."""
     if isinstance(target, str):

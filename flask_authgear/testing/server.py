@@ -25,7 +25,16 @@ from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .events import SIGNATURE_HEADER, EventResponse, apply_jwt_mutations, deliver, sample_payload, sample_user, sign
+from .events import (
+    SIGNATURE_HEADER,
+    EventResponse,
+    EventTarget,
+    apply_jwt_mutations,
+    deliver,
+    sample_payload,
+    sample_user,
+    sign,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -123,7 +132,7 @@ class AuthgearTestServer:
         #: Keys the ``X-Authgear-Body-Signature`` of the events this server sends; set it to the app's.
         self.webhook_secret = secrets.token_hex(32)
         #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
-        self.jwt_hook: Any = None
+        self.jwt_hook: EventTarget | None = None
         self.jwt_hook_path = "/"
         self._seq = itertools.count(1)
 
@@ -272,10 +281,10 @@ class AuthgearTestServer:
         head.update(header or {})
         body = self.claims_for(sub, **claims)
         if self.jwt_hook is not None:
-            body = self._jwt_pre_create(body)
+            body = self._jwt_pre_create(self.jwt_hook, body)
         return jwt.encode(head, body, signing, algorithms=[head["alg"]])
 
-    def _jwt_pre_create(self, claims: dict[str, Any]) -> dict[str, Any]:
+    def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
         """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
         user = sample_user(
             claims["sub"],
@@ -285,14 +294,14 @@ class AuthgearTestServer:
             can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
         )
         payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
-        answer = self.send_event(self.jwt_hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+        answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
         return apply_jwt_mutations(claims, answer)
 
     # -- webhook events ----------------------------------------------------------------------------------
 
     def send_event(
         self,
-        target: Any,
+        target: EventTarget,
         type: str,
         payload: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
