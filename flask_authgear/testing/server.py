@@ -1,8 +1,10 @@
 """A local Authgear-compatible server: discovery, JWKS and the resolver endpoint on 127.0.0.1.
 
 It mints tokens shaped exactly like Authgear's (``typ: at+jwt``, the same claims), keeps sessions that the
-resolver answers for (bearer and cookie), and can be told to fail in the ways a real network fails, so that
-tests and the demo exercise the real HTTP path without internet access.
+resolver answers for (bearer and cookie), sends signed webhook events to the app (and asks its
+``oidc.jwt.pre_create`` hook before minting, when one is set), and can be told to fail in the ways a real network
+fails, so that tests and the demo exercise the real HTTP path without internet access. It knows nothing of the
+library's adapters: pointing an app at it is ``testing/client.py``'s job.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .events import (
+    BLOCKING_EVENTS,
     SIGNATURE_HEADER,
     EventResponse,
     EventTarget,
@@ -347,7 +350,8 @@ class AuthgearTestServer:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(raw, self.webhook_secret if secret is None else secret),
         }
-        return deliver(target, raw, headers, path=path)
+        # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
+        return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
