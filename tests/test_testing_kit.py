@@ -534,6 +534,10 @@ def test_a_jwt_hook_without_mutations_leaves_the_token(hooked):
             id="not-an-object",
         ),
         pytest.param(lambda e: {"allowed": True}, "must answer 2xx JSON with is_allowed", id="no-is-allowed"),
+        pytest.param(lambda e: {"is_allowed": True, "mutations": {"jwt": []}}, "must be a JSON object", id="jwt-list"),
+        pytest.param(
+            lambda e: {"is_allowed": True, "mutations": "all"}, "must be a JSON object", id="mutations-string"
+        ),
     ],
 )
 def test_a_jwt_hook_that_refuses_or_rewrites_fails_minting(hooked, answer, message):

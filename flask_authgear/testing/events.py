@@ -174,10 +174,9 @@ def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dic
         raise HookError(f"the oidc.jwt.pre_create hook must answer 2xx JSON with is_allowed (got HTTP {answer.status})")
     if not body["is_allowed"]:
         raise HookError(f"the oidc.jwt.pre_create hook refused the token: {body.get('title')}: {body.get('reason')}")
-    mutations = body.get("mutations") or {}
-    mutated = mutations.get("jwt", {}).get("payload") if isinstance(mutations, dict) else None
-    if mutated is None:
-        return dict(claims)
+    mutations = body.get("mutations", {})
+    jwt_part = mutations.get("jwt", {}) if isinstance(mutations, dict) else None
+    mutated = jwt_part.get("payload", claims) if isinstance(jwt_part, dict) else None
     if not isinstance(mutated, dict):
         raise HookError("mutations.jwt.payload must be a JSON object: the whole payload with new fields added")
     dropped = sorted(k for k in claims if k not in mutated)
