@@ -26,6 +26,7 @@ from flask_authgear.testing import (
     middleware_for,
 )
 from tests.support.app_server import AppServer
+from tests.support.net import free_port
 
 CLAIMS = "https://authgear.com/claims/user/"
 #: ``payload.user`` as the Authgear reference lists it.
@@ -550,3 +551,9 @@ def test_a_jwt_hook_that_rejects_the_signature_fails_minting(hooked):
     hooked.jwt_hook, hooked.jwt_hook_path = webhook_app(lambda: "the-app-has-another-secret"), "/hook"
     with pytest.raises(HookError, match="HTTP 401"):
         hooked.issue_token("ola")
+
+
+def test_an_unreachable_jwt_hook_fails_minting(hooked):
+    hooked.jwt_hook = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(HookError, match="could not be reached: ConnectionError"):
+        hooked.issue_token("pam")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -32,6 +33,7 @@ from .events import (
     SIGNATURE_HEADER,
     EventResponse,
     EventTarget,
+    HookError,
     apply_jwt_mutations,
     deliver,
     sample_payload,
@@ -297,7 +299,10 @@ class AuthgearTestServer:
             can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
         )
         payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
-        answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+        try:
+            answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+        except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
+            raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
         return apply_jwt_mutations(claims, answer)
 
     # -- webhook events ----------------------------------------------------------------------------------
