@@ -272,10 +272,19 @@ def test_the_old_environment_variable_still_works_with_a_warning(monkeypatch, tm
 
     monkeypatch.delenv(STATE_ENV, raising=False)
     monkeypatch.setenv(OLD_STATE_ENV, str(tmp_path / "old.json"))
-    with pytest.warns(DeprecationWarning, match=STATE_ENV):
+    with pytest.warns(FutureWarning, match=STATE_ENV):
         assert default_state_file() == tmp_path / "old.json"
     monkeypatch.setenv(STATE_ENV, str(tmp_path / "new.json"))
     assert default_state_file() == tmp_path / "new.json"
+
+
+def test_the_token_command_tells_users_of_the_old_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != STATE_ENV}
+    env["FLASK_AUTHGEAR_DEV_STATE"] = str(tmp_path / "old.json")
+    result = cli("token", env=env)
+    assert result.returncode == 2
+    assert f"FLASK_AUTHGEAR_DEV_STATE is deprecated; set {STATE_ENV}" in result.stderr
+    assert f"no running dev server found ({tmp_path / 'old.json'} is missing)" in result.stderr
 
 
 def test_the_state_variable_is_not_a_flask_or_library_setting():

@@ -50,7 +50,8 @@ def default_state_file() -> Path:
     """Where the dev server records its endpoint and secret: ``$FLASKAUTHGEAR_DEV_STATE`` or the user's cache."""
     configured = os.environ.get(STATE_ENV)
     if not configured and os.environ.get(OLD_STATE_ENV):
-        warnings.warn(f"{OLD_STATE_ENV} is deprecated; set {STATE_ENV}", DeprecationWarning, stacklevel=2)
+        # FutureWarning, not DeprecationWarning: Python shows it to command-line users, who set the variable.
+        warnings.warn(f"{OLD_STATE_ENV} is deprecated; set {STATE_ENV}", FutureWarning, stacklevel=2)
         configured = os.environ[OLD_STATE_ENV]
     if configured:
         return Path(configured)
