@@ -196,3 +196,96 @@ def test_dev_server_reports_a_busy_port(dev, run):
 def test_the_library_test_server_has_no_mint_route(authgear_server):
     response = requests.post(authgear_server.endpoint + "/_dev/token", json={}, timeout=5)
     assert response.status_code == 404
+
+
+# -- the state file in a shared directory, and bad mint bodies -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[DevServer]:
+    """An in-process dev server, to write state files and call the mint route directly."""
+    with DevServer() as server:
+        yield server
+
+
+def planted_names(state: Path) -> list[Path]:
+    """The temporary names an attacker could guess: the state file's own and the old ``.<name>.<pid>.tmp``."""
+    return [state, state.with_name(f".{state.name}.{os.getpid()}.tmp")]
+
+
+def test_a_planted_symlink_is_replaced_not_followed(dev_server, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    state = tmp_path / "shared" / "dev-server.json"
+    state.parent.mkdir()
+    for name in planted_names(state):
+        name.symlink_to(victim)
+    dev_server.write_state(state)
+    assert victim.read_text() == "untouched"
+    assert not state.is_symlink()
+    assert json.loads(state.read_text())["secret"] == dev_server.secret
+
+
+def test_a_planted_world_writable_file_is_not_reused(dev_server, tmp_path):
+    state = tmp_path / "shared" / "dev-server.json"
+    state.parent.mkdir()
+    for name in planted_names(state):
+        name.write_text("{}")
+        name.chmod(0o666)
+    dev_server.write_state(state)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert json.loads(state.read_text())["secret"] == dev_server.secret
+    assert sorted(p.name for p in state.parent.iterdir()) == sorted(p.name for p in planted_names(state))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(b"{not json", "the body must be a JSON object", id="malformed-json"),
+        pytest.param(b"", "the body must be a JSON object", id="empty"),
+        pytest.param(b"[1, 2]", "the body must be a JSON object", id="array"),
+        pytest.param(b'"alice"', "the body must be a JSON object", id="string"),
+        pytest.param(b'{"sub": 5}', "sub must be a non-empty string", id="sub-number"),
+        pytest.param(b'{"expires_in": "soon"}', None, id="expires-in-string"),
+        pytest.param(b'{"expires_in": Infinity}', None, id="expires-in-infinity"),
+        pytest.param(b'{"expires_in": NaN}', None, id="expires-in-nan"),
+        pytest.param(b'{"expires_in": 1e300}', None, id="expires-in-huge"),
+        pytest.param(b'{"claims": [1]}', "claims must be a JSON object", id="claims-array"),
+        pytest.param(b'{"is_verified": "yes"}', "is_verified must be true or false", id="flag-string"),
+    ],
+)
+def test_malformed_mint_bodies_get_400_json(dev_server, body, message):
+    response = requests.post(
+        dev_server.endpoint + "/_dev/token",
+        data=body,
+        headers={SECRET_HEADER: dev_server.secret, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error == message if message else error.startswith("expires_in must be a number of seconds")
+
+
+def test_the_old_environment_variable_still_works_with_a_warning(monkeypatch, tmp_path):
+    from flask_authgear.testing.devserver import OLD_STATE_ENV, default_state_file
+
+    monkeypatch.delenv(STATE_ENV, raising=False)
+    monkeypatch.setenv(OLD_STATE_ENV, str(tmp_path / "old.json"))
+    with pytest.warns(FutureWarning, match=STATE_ENV):
+        assert default_state_file() == tmp_path / "old.json"
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "new.json"))
+    assert default_state_file() == tmp_path / "new.json"
+
+
+def test_the_token_command_tells_users_of_the_old_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != STATE_ENV}
+    env["FLASK_AUTHGEAR_DEV_STATE"] = str(tmp_path / "old.json")
+    result = cli("token", env=env)
+    assert result.returncode == 2
+    assert f"FLASK_AUTHGEAR_DEV_STATE is deprecated; set {STATE_ENV}" in result.stderr
+    assert f"no running dev server found ({tmp_path / 'old.json'} is missing)" in result.stderr
+
+
+def test_the_state_variable_is_not_a_flask_or_library_setting():
+    assert not STATE_ENV.startswith(("FLASK_", "AUTHGEAR_"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from support.app_server import AppServer, get
+from support.echo import echo_authgear_headers
 from support.nginx_server import NginxServer, start_nginx
 from support.recorder import ScriptedResolver, valid
 
@@ -29,6 +30,7 @@ FORGED = {
     "X-Authgear-User-Verified": "true",
     "X-Authgear-Session-Amr": "pwd mfa",
 }
+SIGNATURE = "X-Authgear-Body-Signature"
 
 
 @dataclass
@@ -185,3 +187,20 @@ def test_the_resolver_gets_only_the_credentials_and_the_authgear_host(stack: Sta
     assert received.headers["authorization"] == "Bearer opaque"
     assert received.headers["cookie"] == "session=abc"
     assert set(received.headers) <= {"host", "authorization", "cookie", "connection"}
+
+
+def test_only_identity_headers_are_replaced_and_the_webhook_signature_passes(stack: Stack) -> None:
+    """The example overwrites the identity headers by name: Authgear's webhook signature must reach the app."""
+    session = stack.authgear.create_session("vera")
+    headers = {"Authorization": session.authorization, "X-Authgear-User-Roles": "admin", SIGNATURE: "ab" * 32}
+    with AppServer(echo_authgear_headers) as app:
+        nginx = start_nginx(
+            app_port=app.port, authgear_host=stack.authgear.host_header, authgear_origin=stack.authgear.endpoint
+        )
+        try:
+            _, _, seen = get(nginx.port, "/", headers)
+        finally:
+            nginx.close()
+    assert seen["x-authgear-body-signature"] == "ab" * 32  # type: ignore[index]
+    assert seen["x-authgear-user-id"] == "vera"  # type: ignore[index]
+    assert "x-authgear-user-roles" not in seen  # type: ignore[operator]

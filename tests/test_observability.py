@@ -12,7 +12,7 @@ from werkzeug.test import Client
 from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError, Settings, Verifier, require_auth
 from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
-from flask_authgear.testing import new_signing_key
+from flask_authgear.testing import configure, middleware_for, new_signing_key
 
 LOGGER = "flask_authgear"
 
@@ -148,7 +148,7 @@ def test_resolver_mode_health_has_resolver_counters(server):
 
 def test_extension_health_for_a_readiness_route(server):
     app = Flask(__name__)
-    server.configure(app)
+    configure(app, server)
     ext = Authgear(app)
 
     @app.get("/ready")
@@ -220,7 +220,7 @@ def test_no_credential_reaches_the_logs(server, logs):
     resolver.close()
 
     app = Flask(__name__)
-    server.configure(app)
+    configure(app, server)
     Authgear(app)
 
     @app.get("/p")
@@ -229,7 +229,7 @@ def test_no_credential_reaches_the_logs(server, logs):
         return "ok"
 
     client = app.test_client()
-    wsgi = Client(server.middleware(lambda e, s: [s("200 OK", []) or b"ok"][0:1], protect=["/"]))
+    wsgi = Client(middleware_for(lambda e, s: [s("200 OK", []) or b"ok"][0:1], server, protect=["/"]))
     for token in tokens:
         client.get("/p", headers={"Authorization": f"Bearer {token}"})
         wsgi.get("/", headers={"Authorization": f"Bearer {token}"})

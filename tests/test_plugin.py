@@ -39,11 +39,56 @@ def test_shared_server_keeps_its_endpoint_second(authgear_shared_server, request
     assert authgear_shared_server.endpoint == request.config.shared_endpoint
 """
 
+TOKEN_TESTS = """
+import base64, json
+
+import pytest
+
+
+def kid(token):
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+
+
+def test_token_from_the_shared_server(authgear_shared_server, authgear_token):
+    assert kid(authgear_token("alice")) == authgear_shared_server.signing_key.kid
+
+
+@pytest.fixture
+def app_endpoint(authgear_shared_server):
+    return authgear_shared_server.endpoint
+
+
+def test_token_from_the_server_a_fixture_uses(app_endpoint, authgear_token, request):
+    server = request.getfixturevalue("authgear_shared_server")
+    assert kid(authgear_token("alice")) == server.signing_key.kid
+
+
+def test_token_without_a_server_fixture(authgear_token):
+    pass
+
+
+def test_token_with_both_server_fixtures(authgear_server, authgear_shared_server, authgear_token):
+    pass
+"""
+
 
 def test_fixtures_reach_a_fresh_test_file_through_the_entry_point(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=6)
+
+
+def test_token_factory_mints_from_the_server_the_test_uses(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_tokens=TOKEN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*the test requests neither of authgear_server and authgear_shared_server: request exactly one*",
+            "*the test requests both of authgear_server and authgear_shared_server: request exactly one*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> None:

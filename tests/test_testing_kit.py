@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
+import uuid
 from datetime import datetime, timezone
 
 import pytest
 import requests
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.test import Client
 
 from flask_authgear import Authgear, AuthgearUser, Settings, Verifier, current_user, require_auth
 from flask_authgear.core.jwt import TokenError, split_token
-from flask_authgear.testing import AuthgearClient, AuthgearTestServer, client_for
+from flask_authgear.testing import (
+    AuthgearClient,
+    AuthgearTestServer,
+    HookError,
+    client_for,
+    configure,
+    events,
+    middleware_for,
+)
+from tests.support.app_server import AppServer
+from tests.support.net import free_port
 
 CLAIMS = "https://authgear.com/claims/user/"
+#: ``payload.user`` as the Authgear reference lists it.
+USER_FIELDS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "last_login_at",
+    "is_anonymous",
+    "is_verified",
+    "is_disabled",
+    "is_deactivated",
+    "can_reauthenticate",
+    "standard_attributes",
+    "custom_attributes",
+    "roles",
+    "groups",
+)
 
 
 pytestmark = pytest.mark.usefixtures("reset_server")
@@ -23,7 +53,7 @@ pytestmark = pytest.mark.usefixtures("reset_server")
 def make_app(server: AuthgearTestServer, **settings: object) -> Flask:
     app = Flask(__name__)
     app.test_client_class = AuthgearClient
-    server.configure(app, **settings)
+    configure(app, server, **settings)
     Authgear(app)
 
     @app.get("/me")
@@ -176,11 +206,11 @@ def test_unknown_failure_names_are_refused(server):
 
 def test_configure_sets_the_config_and_must_come_first(server):
     app = Flask(__name__)
-    assert server.configure(app, leeway=5) is app
+    assert configure(app, server, leeway=5) is app
     assert app.config["AUTHGEAR_ENDPOINT"] == server.endpoint and app.config["AUTHGEAR_LEEWAY"] == 5
     Authgear(app)
     with pytest.raises(RuntimeError, match="before Authgear"):
-        server.configure(app)
+        configure(app, server)
 
 
 def test_middleware_trusts_the_server(server):
@@ -188,7 +218,7 @@ def test_middleware_trusts_the_server(server):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["authgear.user"].id.encode()]
 
-    client = Client(server.middleware(plain, protect=["/"]))
+    client = Client(middleware_for(plain, server, protect=["/"]))
     assert client.get("/").status_code == 401
     response = client.get("/", headers={"Authorization": f"Bearer {server.issue_token('hana')}"})
     assert response.status_code == 200 and response.data == b"hana"
@@ -248,7 +278,7 @@ def test_client_with_a_cookie_session_in_resolver_mode(server):
     assert client.get("/admin").status_code == 200
 
 
-def test_client_finds_the_server_of_an_app_built_by_a_factory(server):
+def test_client_finds_the_fixture_server_of_an_app_built_by_a_factory(authgear_server, authgear_shared_server):
     def create_app(config):
         app = Flask(__name__)
         app.config.update(config)
@@ -259,22 +289,30 @@ def test_client_finds_the_server_of_an_app_built_by_a_factory(server):
         def me():
             return jsonify(id=current_user.id)
 
+        app.test_client_class = AuthgearClient
         return app
 
-    app = create_app(server.flask_config())
+    app = create_app(authgear_server.flask_config())
+    client = app.test_client(user="lou")
+    assert client.get("/me").get_json() == {"id": "lou"}
+    assert client.server is authgear_server
+    other = create_app(authgear_shared_server.flask_config()).test_client(user="max")
+    assert other.get("/me").status_code == 200
+    assert other.server is authgear_shared_server
+
+
+def test_a_server_no_fixture_holds_is_not_found_by_endpoint(server):
+    """No registry of every running server: a server the test started itself is given with configure()."""
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
     app.test_client_class = AuthgearClient
-    assert app.test_client(user="lou").get("/me").get_json() == {"id": "lou"}
-    with AuthgearTestServer() as other:
-        other_app = create_app(other.flask_config())
-        other_app.test_client_class = AuthgearClient
-        client = other_app.test_client(user="max")
-        assert client.get("/me").status_code == 200
-        assert client.server is other
+    with pytest.raises(RuntimeError, match="no AuthgearTestServer"):
+        app.test_client(user="lou")
 
 
 def test_client_for_needs_no_client_class(server):
     app = Flask(__name__)
-    server.configure(app)
+    configure(app, server)
     Authgear(app)
 
     @app.get("/admin")
@@ -285,14 +323,13 @@ def test_client_for_needs_no_client_class(server):
     assert client_for(app, server, "mia", roles=["admin"]).get("/admin").get_json() == {"id": "mia"}
     assert client_for(app, server, "ned").get("/admin").status_code == 403
     assert client_for(app, server, None).get("/admin").status_code == 401
-    assert server.test_client(app, "olga", roles=["admin"]).get("/admin").status_code == 200
 
 
 def test_client_without_a_known_server_says_what_to_do(server):
     app = Flask(__name__)
     app.config["AUTHGEAR_ENDPOINT"] = "https://myapp.authgear.cloud"
     app.test_client_class = AuthgearClient
-    with pytest.raises(RuntimeError, match=r"server.configure\(app\)"):
+    with pytest.raises(RuntimeError, match=r"configure\(app, server\)"):
         app.test_client(user="pat")
     with pytest.raises(TypeError, match="without a user"):
         app.test_client(roles=["admin"])
@@ -315,3 +352,208 @@ def test_shared_server_is_reset_after_each_test_first(authgear_shared_server):
 
 def test_shared_server_is_reset_after_each_test_second(authgear_shared_server):
     assert requests.get(f"{authgear_shared_server.endpoint}/_resolver/resolve", timeout=5).status_code == 200
+
+
+# -- webhook events ------------------------------------------------------------------------------------------
+
+
+def webhook_app(secret_of, answer=lambda event: {"is_allowed": True}):
+    """A Flask app whose ``POST /hook`` checks the signature over the raw body, records the event and answers."""
+    app = Flask(__name__)
+    app.received = []
+
+    @app.post("/hook")
+    def hook():
+        raw = request.get_data()
+        expected = hmac.new(secret_of().encode(), raw, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("X-Authgear-Body-Signature", ""), expected):
+            return jsonify(error="bad signature"), 401
+        event = json.loads(raw)
+        app.received.append(event)
+        return jsonify(answer(event))
+
+    return app
+
+
+def test_send_event_to_a_flask_app_is_signed_and_shaped_like_authgears(server):
+    app = webhook_app(lambda: server.webhook_secret)
+    answer = server.send_event(app, "user.created", path="/hook")
+    assert (answer.status, answer.json) == (200, {"is_allowed": True})
+    assert answer.headers["Content-Type"] == "application/json"
+    (event,) = app.received
+    assert set(event) == {"id", "seq", "type", "payload", "context"}
+    assert str(uuid.UUID(event["id"])) == event["id"] and isinstance(event["seq"], int)
+    assert event["type"] == "user.created"
+    user = event["payload"]["user"]
+    assert set(USER_FIELDS) <= set(user) and user["id"] == "user-1"
+    context = event["context"]
+    assert abs(context["timestamp"] - time.time()) < 60
+    assert (context["app_id"], context["triggered_by"], context["user_id"]) == (server.app_id, "user", "user-1")
+
+
+def test_the_signature_is_lowercase_hex_hmac_of_the_exact_body(server):
+    seen = {}
+
+    def wsgi(environ, start_response):
+        seen["body"] = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        seen["signature"] = environ["HTTP_X_AUTHGEAR_BODY_SIGNATURE"]
+        start_response("204 No Content", [])
+        return []
+
+    server.webhook_secret = "the-portal-secret"
+    assert server.send_event(wsgi, "user.deleted").status == 204
+    assert seen["signature"] == hmac.new(b"the-portal-secret", seen["body"], hashlib.sha256).hexdigest()
+    assert seen["signature"] == seen["signature"].lower() and len(seen["signature"]) == 64
+    app = webhook_app(lambda: "the-portal-secret")
+    assert server.send_event(app, "user.deleted", path="/hook", secret="another").status == 401
+    assert app.received == []
+
+
+def test_send_event_over_http_with_chosen_id_seq_timestamp_and_context(server):
+    app = webhook_app(lambda: server.webhook_secret)
+    with AppServer(app) as http:
+        url = f"http://127.0.0.1:{http.port}/hook"
+        for _ in range(2):  # a retry: the same id and timestamp again
+            answer = server.send_event(
+                url,
+                "user.profile.updated",
+                {"user": {"id": "zoe"}},
+                {"triggered_by": "admin_api"},
+                id="11111111-2222-3333-4444-555555555555",
+                seq=42,
+                timestamp=1700000000,
+            )
+            assert answer.status == 200 and answer.json == {"is_allowed": True}
+    first, second = app.received
+    assert first == second
+    assert (first["id"], first["seq"], first["payload"]) == (
+        "11111111-2222-3333-4444-555555555555",
+        42,
+        {"user": {"id": "zoe"}},
+    )
+    assert first["context"]["timestamp"] == 1700000000
+    assert (first["context"]["triggered_by"], first["context"]["user_id"]) == ("admin_api", "zoe")
+
+
+def test_sequence_numbers_grow(server):
+    app = webhook_app(lambda: server.webhook_secret)
+    for _ in range(3):
+        server.send_event(app, "user.disabled", path="/hook")
+    seqs = [event["seq"] for event in app.received]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
+@pytest.mark.parametrize("event_type", events.EVENT_TYPES)
+def test_every_documented_event_type_has_a_sample_payload(server, event_type):
+    payload = events.sample_payload(event_type, "ivy")
+    users = [payload.get("user"), payload.get("authentication_context", {}).get("user")]
+    for user in filter(None, users):
+        assert set(USER_FIELDS) <= set(user) and user["id"] == "ivy"
+    app = webhook_app(lambda: server.webhook_secret)
+    assert server.send_event(app, event_type, path="/hook").status == 200
+    assert app.received[0]["payload"] == events.sample_payload(event_type)
+
+
+def test_event_types_are_the_documented_ones():
+    assert len(events.BLOCKING_EVENTS) == 9 and "oidc.jwt.pre_create" in events.BLOCKING_EVENTS
+    assert "identity.username.verified" not in events.NON_BLOCKING_EVENTS
+    assert "identity.biometric.disabled" in events.NON_BLOCKING_EVENTS
+    with pytest.raises(ValueError, match="unknown event type"):
+        events.sample_payload("user.exploded")
+
+
+# -- the oidc.jwt.pre_create hook --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hooked(server):
+    """The server with its JWT hook cleared again after the test."""
+    yield server
+    server.jwt_hook = None
+
+
+def adding_claim(event):
+    return {
+        "is_allowed": True,
+        "mutations": {"jwt": {"payload": {**event["payload"]["jwt"]["payload"], "tier": "gold"}}},
+    }
+
+
+def test_a_jwt_hook_adds_claims_to_minted_tokens(hooked):
+    app = webhook_app(lambda: hooked.webhook_secret, adding_claim)
+    hooked.jwt_hook, hooked.jwt_hook_path = app, "/hook"
+    token = hooked.issue_token("kim", roles=["admin"])
+    claims = Verifier(Settings(**hooked.settings())).verify_token(token).claims
+    assert claims["tier"] == "gold" and claims["sub"] == "kim"
+    (event,) = app.received
+    assert event["type"] == "oidc.jwt.pre_create"
+    assert event["payload"]["jwt"]["payload"]["jti"] == claims["jti"]
+    assert (event["payload"]["user"]["id"], event["payload"]["user"]["roles"]) == ("kim", ["admin"])
+
+
+def test_a_jwt_hook_over_http(hooked):
+    app = webhook_app(lambda: hooked.webhook_secret, adding_claim)
+    with AppServer(app) as http:
+        hooked.jwt_hook = f"http://127.0.0.1:{http.port}/hook"
+        token = hooked.issue_token("lee")
+    assert split_token(token)[1]["tier"] == "gold"
+
+
+def test_a_jwt_hook_without_mutations_leaves_the_token(hooked):
+    hooked.jwt_hook, hooked.jwt_hook_path = webhook_app(lambda: hooked.webhook_secret), "/hook"
+    claims = split_token(hooked.issue_token("mo"))[1]
+    assert "tier" not in claims and claims["sub"] == "mo"
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(
+            lambda e: {"is_allowed": False, "reason": "blocked", "title": "No"},
+            "refused the token: No: blocked",
+            id="refused",
+        ),
+        pytest.param(
+            lambda e: {
+                "is_allowed": True,
+                "mutations": {"jwt": {"payload": {**e["payload"]["jwt"]["payload"], "sub": "root"}}},
+            },
+            r"changes \['sub'\]",
+            id="changes-sub",
+        ),
+        pytest.param(
+            lambda e: {
+                "is_allowed": True,
+                "mutations": {"jwt": {"payload": {"sub": e["payload"]["jwt"]["payload"]["sub"]}}},
+            },
+            r"drops \['amr', 'aud'",
+            id="drops-fields",
+        ),
+        pytest.param(
+            lambda e: {"is_allowed": True, "mutations": {"jwt": {"payload": []}}},
+            "must be a JSON object",
+            id="not-an-object",
+        ),
+        pytest.param(lambda e: {"allowed": True}, "must answer 2xx JSON with is_allowed", id="no-is-allowed"),
+        pytest.param(lambda e: {"is_allowed": True, "mutations": {"jwt": []}}, "must be a JSON object", id="jwt-list"),
+        pytest.param(
+            lambda e: {"is_allowed": True, "mutations": "all"}, "must be a JSON object", id="mutations-string"
+        ),
+    ],
+)
+def test_a_jwt_hook_that_refuses_or_rewrites_fails_minting(hooked, answer, message):
+    hooked.jwt_hook, hooked.jwt_hook_path = webhook_app(lambda: hooked.webhook_secret, answer), "/hook"
+    with pytest.raises(HookError, match=message):
+        hooked.issue_token("ned")
+
+
+def test_a_jwt_hook_that_rejects_the_signature_fails_minting(hooked):
+    hooked.jwt_hook, hooked.jwt_hook_path = webhook_app(lambda: "the-app-has-another-secret"), "/hook"
+    with pytest.raises(HookError, match="HTTP 401"):
+        hooked.issue_token("ola")
+
+
+def test_an_unreachable_jwt_hook_fails_minting(hooked):
+    hooked.jwt_hook = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(HookError, match="could not be reached: ConnectionError"):
+        hooked.issue_token("pam")

@@ -1,10 +1,23 @@
 """Test kit: a local Authgear-compatible server and helpers for testing apps protected by flask-authgear.
 
 ``AuthgearTestServer`` is the server (also the ``authgear_server`` pytest fixture); ``AuthgearClient`` and
-``client_for`` give Flask test clients signed in as a chosen user.
+``client_for`` give Flask test clients signed in as a chosen user; ``configure`` and ``middleware_for`` point a
+Flask or WSGI app at the server; ``server.send_event(...)`` posts signed webhook events (samples in ``events``).
 """
 
-from .client import AuthgearClient, client_for
+from .client import AuthgearClient, client_for, configure, middleware_for
+from .events import EventResponse, HookError
 from .server import FAILURES, AuthgearTestServer, TestSession, new_signing_key
 
-__all__ = ["FAILURES", "AuthgearClient", "AuthgearTestServer", "TestSession", "client_for", "new_signing_key"]
+__all__ = [
+    "FAILURES",
+    "AuthgearClient",
+    "AuthgearTestServer",
+    "EventResponse",
+    "HookError",
+    "TestSession",
+    "client_for",
+    "configure",
+    "middleware_for",
+    "new_signing_key",
+]

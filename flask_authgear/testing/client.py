@@ -1,9 +1,12 @@
-"""A Flask test client that is signed in as an Authgear user, in the style of flask-login's ``FlaskLoginClient``.
+"""Apps against the local server: a Flask test client signed in as an Authgear user, in the style of
+flask-login's ``FlaskLoginClient``, and helpers that point a Flask or WSGI app at an :class:`AuthgearTestServer`.
+
+The server itself knows nothing of Flask or of the adapters; everything app-side lives here.
 
 .. code-block:: python
 
     app.test_client_class = AuthgearClient
-    server.configure(app)                  # before Authgear(app)
+    configure(app, server)                 # before Authgear(app)
     client = app.test_client(user="alice", roles=["admin"])
     assert client.get("/admin").status_code == 200
 
@@ -13,8 +16,9 @@ so the test exercises exactly what production runs.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -22,7 +26,32 @@ from flask.testing import FlaskClient
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..user import AuthgearUser
-from .server import TEST_SERVER_EXTENSION, AuthgearTestServer, TestSession, running_server
+from ..wsgi import AuthgearMiddleware
+from .server import AuthgearTestServer, TestSession
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+#: Where :func:`configure` records the server in ``app.extensions``.
+TEST_SERVER_EXTENSION = "authgear.test_server"
+PLUGIN_MODULE = "flask_authgear.testing.pytest_plugin"
+
+
+def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask:
+    """Point a Flask app at ``server`` (its ``AUTHGEAR_*`` config); call it before ``Authgear(app)``.
+
+    The app also remembers the server, so ``AuthgearClient`` test clients can mint tokens for it.
+    """
+    if "authgear" in app.extensions:
+        raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
+    app.config.update(server.flask_config(**overrides))
+    app.extensions[TEST_SERVER_EXTENSION] = server
+    return app
+
+
+def middleware_for(app: WSGIApplication, server: AuthgearTestServer, **overrides: Any) -> AuthgearMiddleware:
+    """Wrap a WSGI app in ``AuthgearMiddleware`` trusting ``server`` (``protect=`` and others pass through)."""
+    return AuthgearMiddleware(app, **server.settings(**overrides))
 
 
 class AuthgearClient(FlaskClient):
@@ -65,11 +94,12 @@ class AuthgearClient(FlaskClient):
         server = self._server or app.extensions.get(TEST_SERVER_EXTENSION)
         if server is None:
             endpoint = _app_endpoint(app)
-            server = running_server(endpoint) if endpoint else None
+            server = _fixture_server(endpoint) if endpoint else None
         if not isinstance(server, AuthgearTestServer):
             raise RuntimeError(
-                "no running AuthgearTestServer for this app's AUTHGEAR_ENDPOINT: configure the app with "
-                "server.configure(app) or server.flask_config(), or pass server=..."
+                "no AuthgearTestServer for this app's AUTHGEAR_ENDPOINT: configure the app with "
+                "configure(app, server), or with the flask_config() of the authgear_server fixture, "
+                "or pass server=..."
             )
         return server
 
@@ -110,6 +140,13 @@ class AuthgearClient(FlaskClient):
         self.environ_base.pop("HTTP_AUTHORIZATION", None)
         for name in ("app_session", "app_access_token", "session"):
             self.delete_cookie(name)
+
+
+def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
+    """The server a pytest fixture of this test started at ``endpoint``, when the plugin is loaded."""
+    plugin = sys.modules.get(PLUGIN_MODULE)
+    found = None if plugin is None else plugin.fixture_server(endpoint)
+    return found if isinstance(found, AuthgearTestServer) else None
 
 
 def _app_endpoint(app: Flask) -> str | None:

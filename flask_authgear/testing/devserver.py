@@ -22,6 +22,8 @@ import ipaddress
 import json
 import os
 import secrets
+import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,13 +36,23 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 SECRET_HEADER = "X-Dev-Server-Secret"
-STATE_ENV = "FLASK_AUTHGEAR_DEV_STATE"
+#: Moves the state file. Neither ``FLASK_`` (``app.config.from_prefixed_env()`` imports those) nor
+#: ``AUTHGEAR_`` (the library's settings): a prefix no settings loader reads.
+STATE_ENV = "FLASKAUTHGEAR_DEV_STATE"
+#: The former name, which Flask imported as the config key ``AUTHGEAR_DEV_STATE``; still read, with a warning.
+OLD_STATE_ENV = "FLASK_AUTHGEAR_DEV_STATE"
 MINT_PREFIX = "/_dev/"
+#: Bounds ``expires_in`` (JSON also carries Infinity and NaN, which no token can hold): ten years.
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 
 
 def default_state_file() -> Path:
-    """Where the dev server records its endpoint and secret: ``$FLASK_AUTHGEAR_DEV_STATE`` or the user's cache."""
+    """Where the dev server records its endpoint and secret: ``$FLASKAUTHGEAR_DEV_STATE`` or the user's cache."""
     configured = os.environ.get(STATE_ENV)
+    if not configured and os.environ.get(OLD_STATE_ENV):
+        # FutureWarning, not DeprecationWarning: Python shows it to command-line users, who set the variable.
+        warnings.warn(f"{OLD_STATE_ENV} is deprecated; set {STATE_ENV}", FutureWarning, stacklevel=2)
+        configured = os.environ[OLD_STATE_ENV]
     if configured:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -73,14 +85,23 @@ class DevServer(AuthgearTestServer):
         self.state_file: Path | None = None
 
     def write_state(self, path: Path) -> None:
-        """Record endpoint and secret in ``path``, readable only by the current user."""
+        """Record endpoint and secret in ``path``, readable only by the current user.
+
+        The secret goes into a new file with an unpredictable name (``mkstemp``: ``O_EXCL|O_NOFOLLOW``, mode 0600, so a
+        file or symlink planted in a shared directory is neither reused nor followed), then is renamed over
+        ``path``: the rename replaces a planted symlink instead of writing through it.
+        """
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = json.dumps({"endpoint": self.endpoint, "secret": self.secret, "pid": os.getpid()})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         self.state_file = path
 
     def remove_state(self) -> None:
@@ -113,8 +134,8 @@ class DevServer(AuthgearTestServer):
             return _json_error("a valid X-Dev-Server-Secret header is required", 403)
         if request.method != "POST":
             return _json_error("use POST", 405)
+        params = request.get_json(force=True, silent=True)
         try:
-            params = request.get_json(force=True, silent=False)
             if not isinstance(params, dict):
                 raise MintError("the body must be a JSON object")
             if request.path == "/_dev/token":
@@ -124,8 +145,6 @@ class DevServer(AuthgearTestServer):
                 return _json({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
         except MintError as exc:
             return _json_error(str(exc), 400)
-        except ValueError:
-            return _json_error("the body must be a JSON object", 400)
         return _json_error("unknown route", 404)
 
 
@@ -133,8 +152,8 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
     out: dict[str, Any] = _user_arguments(params)
     expires_in = params.get("expires_in", 3600)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
-        raise MintError("expires_in must be a number of seconds")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not abs(expires_in) <= MAX_EXPIRES_IN:
+        raise MintError(f"expires_in must be a number of seconds, at most {MAX_EXPIRES_IN} either way")
     out["expires_in"] = expires_in
     claims = params.get("claims", {})
     if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):

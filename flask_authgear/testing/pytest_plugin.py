@@ -3,18 +3,26 @@
 * ``authgear_server``: a fresh local Authgear-compatible server for one test (new keys, no sessions).
 * ``authgear_shared_server``: one server for the whole test session, for suites that build their app once;
   its sessions, failures and counters are reset after each test that uses it, its keys are kept.
-* ``authgear_token``: a factory, ``authgear_token("alice", roles=["admin"])``, minting tokens from
-  ``authgear_server``.
+* ``authgear_token``: a factory, ``authgear_token("alice", roles=["admin"])``, minting tokens from the server
+  the test uses (``authgear_server`` or ``authgear_shared_server``, requested by the test or its fixtures).
+
+An app configured with a fixture's ``flask_config()`` finds that server from ``AuthgearClient``: the fixtures
+record the servers they hold, by endpoint, for as long as they hold them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pytest
 
 from .server import AuthgearTestServer
+
+SERVER_FIXTURES = ("authgear_server", "authgear_shared_server")
+#: The servers the fixtures below hold right now, by endpoint (filled and emptied only by them).
+_held: dict[str, AuthgearTestServer] = {}
 
 
 class TokenFactory(Protocol):
@@ -23,16 +31,31 @@ class TokenFactory(Protocol):
     def __call__(self, sub: str = "user-1", **claims: Any) -> str: ...
 
 
+def fixture_server(endpoint: str) -> AuthgearTestServer | None:
+    """The server a fixture holds at ``endpoint`` (how ``AuthgearClient`` finds it for a configured app)."""
+    return _held.get(endpoint.rstrip("/").lower())
+
+
+@contextmanager
+def _holding(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
+    with server:
+        _held[server.endpoint] = server
+        try:
+            yield server
+        finally:
+            _held.pop(server.endpoint, None)
+
+
 @pytest.fixture
 def authgear_server() -> Iterator[AuthgearTestServer]:
     """A running local Authgear-compatible server on 127.0.0.1, stopped after the test."""
-    with AuthgearTestServer() as server:
+    with _holding(AuthgearTestServer()) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def _authgear_session_server() -> Iterator[AuthgearTestServer]:
-    with AuthgearTestServer() as server:
+    with _holding(AuthgearTestServer()) as server:
         yield server
 
 
@@ -44,6 +67,20 @@ def authgear_shared_server(_authgear_session_server: AuthgearTestServer) -> Iter
 
 
 @pytest.fixture
-def authgear_token(authgear_server: AuthgearTestServer) -> TokenFactory:
-    """Mint Authgear access tokens from ``authgear_server``: ``authgear_token("alice", roles=["admin"])``."""
-    return authgear_server.issue_token
+def authgear_token(request: pytest.FixtureRequest) -> TokenFactory:
+    """Mint Authgear access tokens from the test's server: ``authgear_token("alice", roles=["admin"])``.
+
+    The server is ``authgear_server`` or ``authgear_shared_server``, whichever the test (or one of its
+    fixtures) requests; a token from any other server would not verify against the app under test.
+    """
+    used = [name for name in SERVER_FIXTURES if name in request.fixturenames]
+    if len(used) != 1:
+        found = "both" if used else "neither"
+        pytest.fail(
+            f"authgear_token mints from the server the test uses, and the test requests {found} of "
+            "authgear_server and authgear_shared_server: request exactly one of them (in the test or in the "
+            "fixture that builds the app)",
+            pytrace=False,
+        )
+    server: AuthgearTestServer = request.getfixturevalue(used[0])
+    return server.issue_token

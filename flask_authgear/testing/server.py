@@ -1,14 +1,17 @@
 """A local Authgear-compatible server: discovery, JWKS and the resolver endpoint on 127.0.0.1.
 
 It mints tokens shaped exactly like Authgear's (``typ: at+jwt``, the same claims), keeps sessions that the
-resolver answers for (bearer and cookie), and can be told to fail in the ways a real network fails, so that
-tests and the demo exercise the real HTTP path without internet access.
+resolver answers for (bearer and cookie), sends signed webhook events to the app (and asks its
+``oidc.jwt.pre_create`` hook before minting, when one is set), and can be told to fail in the ways a real network
+fails, so that tests and the demo exercise the real HTTP path without internet access. It knows nothing of the
+library's adapters: pointing an app at it is ``testing/client.py``'s job.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -19,18 +22,27 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from flask import Flask
+from .events import (
+    BLOCKING_EVENTS,
+    SIGNATURE_HEADER,
+    EventResponse,
+    EventTarget,
+    HookError,
+    apply_jwt_mutations,
+    deliver,
+    sample_payload,
+    sample_user,
+    sign,
+)
 
-    from ..user import AuthgearUser
-    from ..wsgi import AuthgearMiddleware
-    from .client import AuthgearClient
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 CLAIMS_PREFIX = "https://authgear.com/claims/user/"
 #: Cookie names Authgear's resolver reads, in order.
@@ -49,13 +61,6 @@ FAILURES = (
     "invalid_answer",
 )
 TARGETS = ("discovery", "jwks", "resolver")
-#: Where :meth:`AuthgearTestServer.configure` records the server in ``app.extensions``.
-TEST_SERVER_EXTENSION = "authgear.test_server"
-
-
-def running_server(endpoint: str) -> AuthgearTestServer | None:
-    """The started test server whose endpoint is ``endpoint``, if any (how test clients find their server)."""
-    return _RUNNING.get(endpoint.rstrip("/").lower())
 
 
 @dataclass
@@ -109,9 +114,6 @@ def new_signing_key(size: int = 2048) -> RSAKey:
     return RSAKey.generate_key(size, parameters={"kid": str(uuid.uuid4()), "use": "sig", "alg": "RS256"})
 
 
-_RUNNING: dict[str, AuthgearTestServer] = {}
-
-
 class AuthgearTestServer:
     """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
 
@@ -131,6 +133,13 @@ class AuthgearTestServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.client_id = "test-client"
+        self.app_id = "test-app"
+        #: Keys the ``X-Authgear-Body-Signature`` of the events this server sends; set it to the app's.
+        self.webhook_secret = secrets.token_hex(32)
+        #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
+        self.jwt_hook: EventTarget | None = None
+        self.jwt_hook_path = "/"
+        self._seq = itertools.count(1)
 
     # -- life cycle --------------------------------------------------------------------------------------
 
@@ -145,14 +154,11 @@ class AuthgearTestServer:
             target=self._server.serve_forever, args=(0.05,), name="authgear-test-server", daemon=True
         )
         self._thread.start()
-        _RUNNING[self.endpoint] = self
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            if _RUNNING.get(self.endpoint) is self:
-                del _RUNNING[self.endpoint]
             server.shutdown()
             server.server_close()
         if self._thread is not None:
@@ -193,33 +199,6 @@ class AuthgearTestServer:
     def flask_config(self, **overrides: Any) -> dict[str, Any]:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
         return {f"AUTHGEAR_{k.upper()}": v for k, v in self.settings(**overrides).items()}
-
-    def configure(self, app: Flask, **overrides: Any) -> Flask:
-        """Point a Flask app at this server (its ``AUTHGEAR_*`` config); call it before ``Authgear(app)``.
-
-        The app also remembers the server, so ``AuthgearClient`` test clients can mint tokens for it.
-        """
-        if "authgear" in app.extensions:
-            raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
-        app.config.update(self.flask_config(**overrides))
-        app.extensions[TEST_SERVER_EXTENSION] = self
-        return app
-
-    def middleware(self, app: WSGIApplication, **overrides: Any) -> AuthgearMiddleware:
-        """Wrap a WSGI app in ``AuthgearMiddleware`` trusting this server (``protect=`` and others pass through)."""
-        from ..wsgi import AuthgearMiddleware
-
-        return AuthgearMiddleware(app, **self.settings(**overrides))
-
-    def test_client(self, app: Flask, user: str | AuthgearUser | None = "user-1", **claims: Any) -> AuthgearClient:
-        """A Flask test client that sends a token for ``user`` (a user id or an ``AuthgearUser``) on every request.
-
-        Extra keywords are those of :meth:`issue_token` (``roles=``, ``is_verified=``, ``expires_in=`` ...).
-        ``user=None`` gives a client without credentials that can :meth:`AuthgearClient.login` later.
-        """
-        from .client import AuthgearClient
-
-        return AuthgearClient(app, app.response_class, server=self, user=user, **claims)
 
     # -- keys and tokens ---------------------------------------------------------------------------------
 
@@ -306,7 +285,78 @@ class AuthgearTestServer:
         head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}
         head.update(header or {})
         body = self.claims_for(sub, **claims)
+        if self.jwt_hook is not None:
+            body = self._jwt_pre_create(self.jwt_hook, body)
         return jwt.encode(head, body, signing, algorithms=[head["alg"]])
+
+    def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
+        """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
+        user = sample_user(
+            claims["sub"],
+            roles=list(claims.get(CLAIMS_PREFIX + "roles", [])),
+            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
+            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
+            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+        )
+        payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
+        try:
+            answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+        except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
+            raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
+        return apply_jwt_mutations(claims, answer)
+
+    # -- webhook events ----------------------------------------------------------------------------------
+
+    def send_event(
+        self,
+        target: EventTarget,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        seq: int | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        path: str = "/",
+    ) -> EventResponse:
+        """POST a signed Authgear event to ``target``: an http(s) URL, a Flask app or a WSGI app (at ``path``).
+
+        ``payload`` defaults to a sample of ``type``; ``context`` entries replace the defaults; ``secret``
+        defaults to :attr:`webhook_secret` (give another to test a bad signature). A retry is the same
+        ``id`` and ``timestamp`` sent again.
+        """
+        body = dict(payload) if payload is not None else sample_payload(type)
+        event_context: dict[str, Any] = {
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "app_id": self.app_id,
+            "client_id": self.client_id,
+            "ip_address": "127.0.0.1",
+            "user_agent": "flask-authgear-test",
+            "triggered_by": "user",
+            "preferred_languages": [],
+            "language": "en",
+            "geo_location_code": None,
+            "oauth": {"state": "", "x_state": ""},
+        }
+        user = body.get("user")
+        if isinstance(user, Mapping) and isinstance(user.get("id"), str):
+            event_context["user_id"] = user["id"]
+        event_context.update(context or {})
+        event = {
+            "id": id or str(uuid.uuid4()),
+            "seq": next(self._seq) if seq is None else seq,
+            "type": type,
+            "payload": body,
+            "context": event_context,
+        }
+        raw = json.dumps(event, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(raw, self.webhook_secret if secret is None else secret),
+        }
+        # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
+        return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""

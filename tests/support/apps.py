@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, jsonify
 
 from flask_authgear.flask import Authgear, current_user, require_auth
+from flask_authgear.testing import configure
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 def me_app(server: AuthgearTestServer, name: str, **settings: Any) -> Flask:
     """A Flask app pointed at ``server`` with ``settings``; ``GET /me`` needs a user and answers ``{"sub": id}``."""
     app = Flask(name)
-    server.configure(app, **settings)
+    configure(app, server, **settings)
     Authgear(app)
 
     @app.get("/me")

@@ -1,0 +1,233 @@
+"""Authgear webhook events for tests: sample payloads, the signed body, and delivery to an app or a URL.
+
+Authgear POSTs ``{"id", "seq", "type", "payload", "context"}`` to the app with ``X-Authgear-Body-Signature``,
+the lowercase hex HMAC-SHA256 of the exact body bytes keyed with the project's webhook secret. The local
+server sends events the same way (:meth:`AuthgearTestServer.send_event`), so an app's webhook handler is tested
+against what Authgear sends, signature included. This module signs with :mod:`hmac` itself: it checks the
+library's verification, so it must not share its code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import requests
+from werkzeug.test import Client
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+#: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
+EventTarget: TypeAlias = "str | WSGIApplication"
+
+SIGNATURE_HEADER = "X-Authgear-Body-Signature"
+
+#: Delivered before the change is stored; the answer can stop or change it.
+BLOCKING_EVENTS = (
+    "user.pre_create",
+    "user.profile.pre_update",
+    "user.pre_schedule_deletion",
+    "user.pre_schedule_anonymization",
+    "authentication.pre_initialize",
+    "authentication.post_identified",
+    "authentication.pre_authenticated",
+    "oidc.jwt.pre_create",
+    "oidc.id_token.pre_create",
+)
+_IDENTITY_EVENTS = tuple(
+    f"identity.{kind}.{change}"
+    for kind, changes in (
+        ("email", ("added", "removed", "updated", "verified", "unverified")),
+        ("phone", ("added", "removed", "updated", "verified", "unverified")),
+        ("username", ("added", "removed", "updated")),
+        ("oauth", ("connected", "disconnected")),
+        ("biometric", ("enabled", "disabled")),
+    )
+    for change in changes
+)
+#: Delivered after the change; the answer is ignored (a non-2xx one is a failed delivery, retried).
+NON_BLOCKING_EVENTS = (
+    "user.created",
+    "user.profile.updated",
+    "user.authenticated",
+    "user.disabled",
+    "user.reenabled",
+    "user.anonymous.promoted",
+    "user.deletion_scheduled",
+    "user.deletion_unscheduled",
+    "user.deleted",
+    *_IDENTITY_EVENTS,
+)
+EVENT_TYPES = BLOCKING_EVENTS + NON_BLOCKING_EVENTS
+_CREATED_AT = "2026-01-01T00:00:00Z"
+
+
+def sample_user(
+    user_id: str = "user-1",
+    *,
+    roles: list[str] | None = None,
+    is_anonymous: bool = False,
+    is_verified: bool = True,
+    can_reauthenticate: bool = True,
+    email: str = "user@example.com",
+) -> dict[str, Any]:
+    """``payload.user`` as Authgear sends it."""
+    return {
+        "id": user_id,
+        "created_at": _CREATED_AT,
+        "updated_at": _CREATED_AT,
+        "last_login_at": _CREATED_AT,
+        "is_anonymous": is_anonymous,
+        "is_verified": is_verified,
+        "is_disabled": False,
+        "is_deactivated": False,
+        "can_reauthenticate": can_reauthenticate,
+        "standard_attributes": {"email": email, "email_verified": is_verified},
+        "custom_attributes": {},
+        "roles": list(roles or []),
+        "groups": [],
+    }
+
+
+def sample_identity(kind: str = "email", user_id: str = "user-1") -> dict[str, Any]:
+    """An identity of the user (``login_id`` for email, phone and username; ``oauth``; ``biometric``)."""
+    claims: dict[str, Any] = {
+        "email": {"email": "user@example.com"},
+        "phone": {"phone_number": "+85298765432"},
+        "username": {"preferred_username": "user"},
+        "oauth": {"email": "user@example.com"},
+        "biometric": {},
+    }.get(kind, {})
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/{kind}")),
+        "created_at": _CREATED_AT,
+        "updated_at": _CREATED_AT,
+        "type": kind if kind in ("oauth", "biometric") else "login_id",
+        "claims": claims,
+    }
+
+
+def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
+    """A payload of ``event_type`` shaped like Authgear's, for ``user_id``."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    user = sample_user(user_id)
+    if event_type.startswith("identity."):
+        kind, change = event_type.split(".")[1:]
+        if change == "updated":
+            return {
+                "user": user,
+                "old_identity": sample_identity(kind, user_id),
+                "new_identity": sample_identity(kind, user_id + "-new"),
+            }
+        return {"user": user, "identity": sample_identity(kind, user_id)}
+    if event_type.startswith("authentication."):
+        context: dict[str, Any] = {
+            "user": None if event_type == "authentication.pre_initialize" else user,
+            "asserted_authentications": [],
+            "amr": [],
+            "authentication_flow": {"type": "login", "name": "default"},
+        }
+        if event_type == "authentication.pre_authenticated":
+            context["asserted_authentications"] = [{"authentication": "primary_password"}]
+            context["amr"] = ["pwd"]
+        payload: dict[str, Any] = {"authentication_context": context}
+        if event_type == "authentication.post_identified":
+            payload["identification"] = {"identification": "email", "identity": sample_identity("email", user_id)}
+        return payload
+    identities = [sample_identity("email", user_id)]
+    if event_type in ("user.pre_create", "user.created"):
+        return {"user": user, "identities": identities}
+    if event_type == "user.anonymous.promoted":
+        anonymous = sample_user(user_id, is_anonymous=True, is_verified=False)
+        return {"anonymous_user": anonymous, "user": user, "identities": identities}
+    if event_type == "user.authenticated":
+        return {
+            "user": user,
+            "session": {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/session")), "amr": ["pwd"]},
+        }
+    if event_type == "oidc.jwt.pre_create":
+        return {"user": user, "identities": identities, "jwt": {"payload": {"sub": user_id}}}
+    if event_type == "oidc.id_token.pre_create":
+        return {"user": user, "identities": identities, "id_token": {"payload": {"sub": user_id}}}
+    return {"user": user}
+
+
+class HookError(RuntimeError):
+    """A blocking hook refused, failed or answered something Authgear would not accept."""
+
+
+def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dict[str, Any]:
+    """The claims after an ``oidc.jwt.pre_create`` answer, as Authgear applies it.
+
+    The answer must be a 2xx JSON object with ``is_allowed: true``. ``mutations.jwt.payload`` is the WHOLE
+    payload: it may add fields, never change or drop one of the event's.
+    """
+    body = answer.json
+    if not answer.ok or not isinstance(body, dict) or not isinstance(body.get("is_allowed"), bool):
+        raise HookError(f"the oidc.jwt.pre_create hook must answer 2xx JSON with is_allowed (got HTTP {answer.status})")
+    if not body["is_allowed"]:
+        raise HookError(f"the oidc.jwt.pre_create hook refused the token: {body.get('title')}: {body.get('reason')}")
+    mutations = body.get("mutations", {})
+    jwt_part = mutations.get("jwt", {}) if isinstance(mutations, dict) else None
+    mutated = jwt_part.get("payload", claims) if isinstance(jwt_part, dict) else None
+    if not isinstance(mutated, dict):
+        raise HookError("mutations.jwt.payload must be a JSON object: the whole payload with new fields added")
+    dropped = sorted(k for k in claims if k not in mutated)
+    changed = sorted(k for k in claims if k in mutated and mutated[k] != claims[k])
+    if dropped or changed:
+        raise HookError(
+            "mutations.jwt.payload may only add fields; "
+            f"it drops {dropped or 'none'} and changes {changed or 'none'} of the existing ones"
+        )
+    return dict(mutated)
+
+
+def sign(body: bytes, secret: str) -> str:
+    """``X-Authgear-Body-Signature``: lowercase hex HMAC-SHA256 of the exact body bytes."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class EventResponse:
+    """What the app answered to an event: status, headers, the raw body and its JSON (None when not JSON)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    json: Any = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def deliver(
+    target: EventTarget, body: bytes, headers: Mapping[str, str], *, path: str = "/", timeout: float = 10.0
+) -> EventResponse:
+    """POST ``body`` to an http(s) URL, or to ``path`` of a Flask app (its test client) or of any WSGI app."""
+    if isinstance(target, str):
+        if not target.startswith(("http://", "https://")):
+            raise ValueError("an event target URL must be http:// or https://")
+        answer = requests.post(target, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False)
+        return _response(answer.status_code, dict(answer.headers), answer.content)
+    if not callable(target):
+        raise TypeError("an event target is a URL, a Flask app or a WSGI app")
+    test_client = getattr(target, "test_client", None)  # a Flask app: its own test client, app context and all
+    client = test_client() if callable(test_client) else Client(target)
+    reply = client.post(path, data=body, headers=dict(headers))
+    return _response(reply.status_code, dict(reply.headers), reply.get_data())
+
+
+def _response(status: int, headers: dict[str, str], body: bytes) -> EventResponse:
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    return EventResponse(status, headers, body, parsed)
