@@ -11,6 +11,7 @@ That one table drives validation, the error messages and the README's settings t
 from __future__ import annotations
 
 import difflib
+import inspect
 import ipaddress
 import math
 import warnings
@@ -383,7 +384,7 @@ class Settings:
                 warnings.warn(
                     f"{key} is not a flask-authgear setting and is ignored; did you mean {prefix}{guess.upper()}?",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=_caller_outside_package(),
                 )
         _check_keywords(overrides)
         labels.update((name, name) for name in overrides)
@@ -419,6 +420,18 @@ def _near_miss(name: str) -> str | None:
     # 0.8 catches a letter or two; Authgear's own keys (client_secret vs cache_secret: 0.72) stay below it.
     close = difflib.get_close_matches(name, SETTING_NAMES, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+def _caller_outside_package() -> int:
+    """The ``stacklevel`` of the nearest caller outside flask_authgear, so a warning names the user's own line.
+
+    ``Authgear(app)`` reaches :meth:`Settings.from_mapping` through ``init_app``; a fixed level would name one of
+    those instead.
+    """
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == __package__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_keywords(options: Mapping[str, Any]) -> None:
