@@ -37,6 +37,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CONFIG_PREFIX = "AUTHGEAR_"
 
+#: Inclusive (minimum, maximum) of a number setting.
+Bounds = tuple[float, float]
+
 #: Turns a raw value into a setting's value; called with the value and the setting's name as the user wrote it.
 Parser = Callable[[Any, str], Any]
 
@@ -59,10 +62,9 @@ def _url(url: object, what: str) -> str:
         raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces")
     try:
         parts = urlsplit(url)
-        hostname = parts.hostname
     except ValueError:  # e.g. an unbalanced IPv6 bracket
         raise ConfigurationError(f"{what} is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not hostname:
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{what} must be an absolute http(s) URL such as https://myapp.authgear.cloud")
     if parts.username or parts.password:
         raise ConfigurationError(f"{what} must not carry credentials")
@@ -132,13 +134,10 @@ def _networks(value: Any, what: str) -> tuple[IPNetwork, ...]:
     items = value.replace(",", " ").split() if isinstance(value, str) else value or ()
     if not isinstance(items, Iterable):
         raise ConfigurationError(f"{what} must be a list of IP addresses or CIDRs")
-    out: list[IPNetwork] = []
-    for item in items:
-        try:
-            out.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            raise ConfigurationError(f"{what}: {item!r} is not an IP address or CIDR") from None
-    return tuple(out)
+    try:
+        return tuple(ipaddress.ip_network(str(item), strict=False) for item in items)
+    except ValueError as exc:  # its message quotes the item: "'10.0.0.300' does not appear to be an IPv4 ..."
+        raise ConfigurationError(f"{what}: {exc}") from None
 
 
 def _number(value: Any, what: str) -> float:
@@ -202,17 +201,14 @@ class SettingSpec:
 
     #: Markdown, as the README shows it.
     meaning: str
-    #: Inclusive (minimum, maximum) of a number.
-    bounds: tuple[float, float] | None = None
+    bounds: Bounds | None = None
     #: None: the parser of the field's type, in :data:`_PARSERS`.
     parse: Parser | None = None
     #: The default as the README shows it, when it is derived rather than a plain value.
     shown: str = ""
 
 
-def _setting(
-    default: Any, meaning: str, bounds: tuple[float, float] | None = None, *, secret: bool = False, **spec: Any
-) -> Any:
+def _setting(default: Any, meaning: str, bounds: Bounds | None = None, *, secret: bool = False, **spec: Any) -> Any:
     """A :class:`Settings` field that carries its row of the table (``spec``: the rest of :class:`SettingSpec`).
 
     A secret one never shows in ``repr``.
@@ -231,11 +227,7 @@ class Settings:
 
     # A plain field(), so that type checkers see the one required setting.
     endpoint: str = field(
-        metadata={
-            "setting": SettingSpec(
-                "the project origin, e.g. `https://myapp.authgear.cloud`; plain http only on loopback", parse=_url
-            )
-        }
+        metadata={"setting": SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
     )
     mode: Mode = _setting("jwt", "`jwt`, `resolver`, `proxy` or `auto`", parse=_mode)  # noqa: RUF009 - a field()
     audience: tuple[str, ...] = _setting((), "accepted `aud` values (any of)", shown="`[ENDPOINT]`")

@@ -194,7 +194,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"realm": "a\\b"}, "realm must be printable ASCII"),
     ({"realm": "a\r\nb"}, "realm must be printable ASCII"),
     ({"realm": "réalm"}, "realm must be printable ASCII"),
-    ({"trusted_proxies": "10.0.0.300"}, "trusted_proxies: '10.0.0.300' is not an IP address or CIDR"),
+    ({"trusted_proxies": "10.0.0.300"}, "trusted_proxies: '10.0.0.300' does not appear to be an IPv4 or IPv6 network"),
     ({"trusted_proxies": 10}, "trusted_proxies must be a list of IP addresses"),
     ({"mode": "proxy"}, "proxy mode needs trusted_proxies"),
     ({"trusted_origins": ["https://a.example", ""]}, "trusted_origins must contain only non-empty strings"),
