@@ -3,19 +3,22 @@
 Every value is checked once, at start-up, so that a typo in production configuration is a readable
 exception before the first request instead of a 500 (or worse, an open door) later.
 
-The fields of :class:`Settings` are the table of settings: each names its parser, bounds, default and meaning.
+The fields of :class:`Settings` are the table of settings: each has a type, a default, a meaning, perhaps bounds,
+and a parser when its type does not say how to read it.
 That one table drives validation, the error messages and the README's settings table
-(:func:`settings_markdown`). The few rules that tie settings together follow it in :func:`_cross_check`.
+(:func:`settings_markdown`). The few rules that tie settings together are in :func:`_checked`.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import ipaddress
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import MISSING, InitVar, dataclass, field, fields
+from contextlib import suppress
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -34,6 +37,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CONFIG_PREFIX = "AUTHGEAR_"
 
+#: Inclusive (minimum, maximum) of a number setting.
+Bounds = tuple[float, float]
+
 #: Turns a raw value into a setting's value; called with the value and the setting's name as the user wrote it.
 Parser = Callable[[Any, str], Any]
 
@@ -41,12 +47,10 @@ Parser = Callable[[Any, str], Any]
 
 
 def _is_loopback_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False
+        return host == "localhost" or host.endswith(".localhost")
 
 
 def _url(url: object, what: str) -> str:
@@ -58,10 +62,9 @@ def _url(url: object, what: str) -> str:
         raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces")
     try:
         parts = urlsplit(url)
-        hostname = parts.hostname
     except ValueError:  # e.g. an unbalanced IPv6 bracket
         raise ConfigurationError(f"{what} is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not hostname:
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{what} must be an absolute http(s) URL such as https://myapp.authgear.cloud")
     if parts.username or parts.password:
         raise ConfigurationError(f"{what} must not carry credentials")
@@ -74,59 +77,86 @@ def _url(url: object, what: str) -> str:
     return url
 
 
-def _require_https(url: str, what: str, allow_insecure_http: bool, switch: str) -> str:
+def _optional_url(value: Any, what: str) -> str | None:
+    """A URL, or None when not set (then it is derived from the endpoint, or found by discovery)."""
+    return _url(value, what) if value else None
+
+
+def check_url(url: str, what: str, allow_insecure_http: bool, switch: str = "allow_insecure_http") -> str:
+    """Check that ``url`` is an absolute https URL (http only for loopback, or with the ``switch`` setting on)."""
+    url = _url(url, what)
     parts = urlsplit(url)
     if parts.scheme == "http" and not (allow_insecure_http or _is_loopback_host(parts.hostname or "")):
         raise ConfigurationError(f"{what} uses plain http on a non-loopback host; use https, or set {switch} to true")
     return url
 
 
-def check_url(url: str, what: str, allow_insecure_http: bool) -> str:
-    """Check that ``url`` is an absolute https URL (http only for loopback or by opt-in)."""
-    return _require_https(_url(url, what), what, allow_insecure_http, "allow_insecure_http")
-
-
-def _derived_url(value: Any, what: str) -> str:
-    """An optional URL; empty means "derived from the endpoint"."""
-    return _url(value, what) if value else ""
-
-
-def _optional_url(value: Any, what: str) -> str | None:
-    return None if value is None else _url(value, what)
-
-
 def _str_list(value: Any, what: str) -> tuple[str, ...]:
+    """A list of strings, or one string of them separated by commas or spaces."""
     if isinstance(value, str):
-        value = [v for v in value.replace(",", " ").split() if v]
+        value = value.replace(",", " ").split()
     if not isinstance(value, Iterable):
         raise ConfigurationError(f"{what} must be a string or a list of strings")
     out = tuple(value)
-    if not all(isinstance(v, str) and v for v in out):
+    if not all(isinstance(v, str) and v.strip() for v in out):
         raise ConfigurationError(f"{what} must contain only non-empty strings")
     return out
 
 
+def secret_list(value: Any, what: str) -> tuple[str, ...]:
+    """One secret or several (during a rotation); a string from the environment separates them with commas.
+
+    Only commas separate, so an empty item (``a,,b``) is refused. The messages never show the value.
+    """
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")] if value.strip() else []
+    return _str_list(value, what)
+
+
+def _algorithms(value: Any, what: str) -> tuple[str, ...]:
+    algorithms = _str_list(value, what)
+    if not algorithms:
+        raise ConfigurationError(f"{what} must not be empty")
+    for alg in algorithms:
+        if alg in SYMMETRIC_ALGORITHMS:
+            raise ConfigurationError(f"{what}: {alg} is not allowed: tokens must be signed with an asymmetric key")
+        if alg not in ASYMMETRIC_ALGORITHMS:
+            raise ConfigurationError(f"{what}: unknown algorithm {alg!r}")
+    return algorithms
+
+
+def _origins(value: Any, what: str) -> tuple[str, ...]:
+    return tuple(o.rstrip("/").lower() for o in _str_list(value or (), what))
+
+
+def _networks(value: Any, what: str) -> tuple[IPNetwork, ...]:
+    """IPs or CIDRs, as strings or ``ipaddress`` objects."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value or ()
+    if not isinstance(items, Iterable):
+        raise ConfigurationError(f"{what} must be a list of IP addresses or CIDRs")
+    try:
+        return tuple(ipaddress.ip_network(str(item), strict=False) for item in items)
+    except ValueError as exc:  # its message quotes the item: "'10.0.0.300' does not appear to be an IPv4 ..."
+        raise ConfigurationError(f"{what}: {exc}") from None
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, str):
-        try:
+        with suppress(ValueError):
             value = float(value)
-        except ValueError:
-            raise ConfigurationError(f"{what} must be a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigurationError(f"{what} must be a finite number")
     return float(value)
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _bool(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigurationError(f"{what} must be a boolean")
+    value = _BOOLEANS.get(value.strip().lower(), value) if isinstance(value, str) else value
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{what} must be a boolean")
+    return value
 
 
 def _mode(value: Any, what: str) -> str:
@@ -136,29 +166,11 @@ def _mode(value: Any, what: str) -> str:
     return str(mode)
 
 
-def _algorithms(value: Any, what: str) -> tuple[str, ...]:
-    algorithms = _str_list(value, what)
-    if not algorithms:
-        raise ConfigurationError(f"{what} must not be empty")
-    for alg in algorithms:
-        if alg in SYMMETRIC_ALGORITHMS:
-            raise ConfigurationError(
-                f"{what}: {alg} is not allowed: tokens must be signed with an asymmetric key from the JWKS"
-            )
-        if alg not in ASYMMETRIC_ALGORITHMS:
-            raise ConfigurationError(f"{what}: unknown algorithm {alg!r}")
-    return algorithms
-
-
 def _realm(value: Any, what: str) -> str:
-    if (
-        not isinstance(value, str)
-        or not value
-        or not (value.isascii() and value.isprintable())
-        or any(c in value for c in '"\\')
-    ):
-        raise ConfigurationError(f"{what} must be printable ASCII, non-empty, without quotes or backslashes")
-    return value
+    """Text that can sit between the quotes of a ``WWW-Authenticate`` header."""
+    if isinstance(value, str) and value and value.isascii() and value.isprintable() and not {'"', "\\"} & set(value):
+        return value
+    raise ConfigurationError(f"{what} must be printable ASCII, non-empty, without quotes or backslashes")
 
 
 def _cache(value: Any, what: str) -> str:
@@ -175,40 +187,9 @@ def _cache_secret(value: Any, what: str) -> str | None:
     return value
 
 
-def _networks(value: Any, what: str) -> tuple[IPNetwork, ...]:
-    if isinstance(value, str):
-        value = [v for v in value.replace(",", " ").split() if v]
-    if not isinstance(value, Iterable | None):
-        raise ConfigurationError(f"{what} must be a list of IP addresses or CIDRs")
-    out: list[IPNetwork] = []
-    for item in value or ():
-        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
-            out.append(item)
-            continue
-        try:
-            out.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            raise ConfigurationError(f"{what}: {item!r} is not an IP address or CIDR") from None
-    return tuple(out)
-
-
-def _origins(value: Any, what: str) -> tuple[str, ...]:
-    return tuple(o.rstrip("/").lower() for o in _str_list(value or (), what))
-
-
-def secret_list(value: Any, what: str) -> tuple[str, ...]:
-    """One secret or several (during a rotation); a string from the environment separates them with commas.
-
-    The messages never show the value: it is a secret.
-    """
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",")] if value.strip() else []
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f"{what} must be a string or a list of strings")
-    out = tuple(value)
-    if not all(isinstance(v, str) and v.strip() for v in out):
-        raise ConfigurationError(f"{what} must contain only non-empty strings")
-    return out
+#: The parser of a setting whose row names none, by the field's type (the annotation, a string under
+#: ``from __future__ import annotations``).
+_PARSERS: dict[Any, Parser] = {"float": _number, "int": _number, "bool": _bool, "tuple[str, ...]": _str_list}
 
 
 # -- the table ------------------------------------------------------------------------------------------------
@@ -218,150 +199,106 @@ def secret_list(value: Any, what: str) -> tuple[str, ...]:
 class SettingSpec:
     """One row of the settings table, kept in the metadata of a :class:`Settings` field."""
 
-    parse: Parser
     #: Markdown, as the README shows it.
     meaning: str
-    #: Inclusive (minimum, maximum) of a number.
-    bounds: tuple[float, float] | None = None
+    bounds: Bounds | None = None
+    #: None: the parser of the field's type, in :data:`_PARSERS`.
+    parse: Parser | None = None
     #: The default as the README shows it, when it is derived rather than a plain value.
-    shown_default: str = ""
+    shown: str = ""
 
 
-def _setting(
-    parse: Parser,
-    meaning: str,
-    default: Any = MISSING,
-    *,
-    bounds: tuple[float, float] | None = None,
-    shown_default: str = "",
-    secret: bool = False,
-) -> Any:
-    """A :class:`Settings` field that carries its row of the table; a secret one never shows in ``repr``."""
-    spec = SettingSpec(parse, meaning, bounds, shown_default)
-    return field(default=default, repr=not secret, metadata={"setting": spec})
+def _setting(default: Any, meaning: str, bounds: Bounds | None = None, *, secret: bool = False, **spec: Any) -> Any:
+    """A :class:`Settings` field that carries its row of the table (``spec``: the rest of :class:`SettingSpec`).
+
+    A secret one never shows in ``repr``.
+    """
+    return field(default=default, repr=not secret, metadata={"setting": SettingSpec(meaning, bounds, **spec)})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Validated settings shared by the core and both adapters.
 
-    Build with keyword arguments (``Settings(endpoint=...)``) or from a mapping of ``AUTHGEAR_*`` keys with
-    :meth:`from_mapping`. Derived defaults (issuer, audience, resolver URL) are filled in here, once. ``labels``
-    maps a setting to the name the user wrote it by (``AUTHGEAR_LEEWAY``), for error messages.
+    ``Settings(endpoint=...)`` checks every value, and so does ``dataclasses.replace``; messages name a setting by
+    its keyword. :meth:`from_mapping` reads ``AUTHGEAR_*`` keys and names each as written there. Derived defaults
+    (issuer, audience, resolver URL) are filled in here, once.
     """
 
-    endpoint: str = _setting(
-        _url,
-        "the project origin, e.g. `https://myapp.authgear.cloud`; https, or http on loopback only "
-        "(or `ALLOW_INSECURE_HTTP`)",
-        shown_default="required",
+    # A plain field(), so that type checkers see the one required setting.
+    endpoint: str = field(
+        metadata={"setting": SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
     )
-    mode: Mode = _setting(_mode, "`jwt`, `resolver`, `proxy` or `auto`", "jwt")  # noqa: RUF009 - a field()
-    audience: tuple[str, ...] = _setting(_str_list, "accepted `aud` values (any of)", (), shown_default="`[ENDPOINT]`")
-    issuer: str = _setting(_derived_url, "expected `iss` (set it for custom domains)", "", shown_default="`ENDPOINT`")
-    jwks_uri: str | None = _setting(_optional_url, "where the signing keys are", None, shown_default="from discovery")
-    leeway: float = _setting(_number, "clock skew allowed for `exp`, `nbf`, `iat`, in seconds", 60.0, bounds=(0, 600))
+    mode: Mode = _setting("jwt", "`jwt`, `resolver`, `proxy` or `auto`", parse=_mode)  # noqa: RUF009 - a field()
+    audience: tuple[str, ...] = _setting((), "accepted `aud` values (any of)", shown="`[ENDPOINT]`")
+    issuer: str = _setting("", "expected `iss` (set it for custom domains)", parse=_optional_url, shown="`ENDPOINT`")
+    jwks_uri: str | None = _setting(None, "where the signing keys are", parse=_optional_url, shown="from discovery")
+    leeway: float = _setting(60.0, "clock skew allowed for `exp`, `nbf`, `iat`, in seconds", (0, 600))
     algorithms: tuple[str, ...] = _setting(
-        _algorithms, "allowed JWS algorithms; symmetric ones are refused at start-up", ("RS256",)
+        ("RS256",), "allowed JWS algorithms; symmetric ones are refused at start-up", parse=_algorithms
     )
     require_typ: bool = _setting(
-        _bool, "require `typ: at+jwt` (RFC 9068), so ID tokens are never accepted as access tokens", True
+        True, "require `typ: at+jwt` (RFC 9068), so ID tokens are never accepted as access tokens"
     )
-    realm: str = _setting(_realm, "the realm of the `WWW-Authenticate` challenge", "authgear")
-    allow_insecure_http: bool = _setting(
-        _bool, "allow a plain-http endpoint that is not on loopback (never in production)", False
-    )
-    jwks_cache_ttl: float = _setting(_number, "seconds before the JWKS is refreshed", 300.0, bounds=(1, 86400))
-    jwks_refetch_cooldown: float = _setting(
-        _number, "minimum seconds between refetches caused by an unknown `kid`", 30.0, bounds=(0, 3600)
-    )
+    realm: str = _setting("authgear", "the realm of the `WWW-Authenticate` challenge", parse=_realm)
+    allow_insecure_http: bool = _setting(False, "allow plain http to a host not on loopback (never in production)")
+    jwks_cache_ttl: float = _setting(300.0, "seconds before the JWKS is refreshed", (1, 86400))
+    jwks_refetch_cooldown: float = _setting(30.0, "minimum seconds between refetches for an unknown `kid`", (0, 3600))
     jwks_max_stale: float = _setting(
-        _number,
-        "how long the last good keys serve while the JWKS endpoint fails; then 503",
-        3600.0,
-        bounds=(0, 7 * 86400),
+        3600.0, "how long the last good keys serve while the JWKS endpoint fails; then 503", (0, 604800)
     )
-    http_timeout: float = _setting(
-        _number, "total deadline of each call to Authgear, in seconds", 5.0, bounds=(0.01, 120)
-    )
+    http_timeout: float = _setting(5.0, "total deadline of each call to Authgear, in seconds", (0.01, 120))
     max_header_bytes: int = _setting(
-        _number,
-        "largest accepted `Authorization` header (and token); larger is a 400",
-        8192,
-        bounds=(256, 65536),
+        8192, "largest accepted `Authorization` header (and token); larger is a 400", (256, 65536)
     )
     token_cache_size: int = _setting(
-        _number, "verified tokens remembered until their `exp` (0 disables)", 10_000, bounds=(0, 10_000_000)
+        10_000, "verified tokens remembered until their `exp` (0 disables)", (0, 10_000_000)
     )
     resolver_url: str = _setting(
-        _derived_url,
-        "where the resolver is (e.g. an internal address); `Host` stays Authgear's",
         "",
-        shown_default="`ENDPOINT/_resolver/resolve`",
+        "where the resolver is (e.g. an internal address); `Host` stays Authgear's",
+        parse=_optional_url,
+        shown="`ENDPOINT/_resolver/resolve`",
     )
     resolver_cache_ttl: float = _setting(
-        _number,
-        "seconds a positive answer is reused: **this is the revocation delay** of resolver and auto modes",
-        60.0,
-        bounds=(0.001, 3600),
+        60.0, "seconds a positive answer is reused: **the revocation delay** of resolver and auto modes", (0.001, 3600)
     )
-    resolver_negative_ttl: float = _setting(
-        _number, 'seconds a "not authenticated" answer is reused (0: never)', 5.0, bounds=(0, 60)
-    )
+    resolver_negative_ttl: float = _setting(5.0, 'seconds a "not authenticated" answer is reused (0: never)', (0, 60))
     cache: str = _setting(
-        _cache,
-        "the shared level of the resolver cache: `memory` (per process, bounded), `sqlite:///path/to/file` (per host), "
-        "`redis://host:6379/0` (every host; `pip install 'flask-authgear[redis]'`)",
         "memory",
+        "resolver answers shared by a process (`memory`), a host (`sqlite:///path`) or all (`redis://host:6379/0`)",
+        parse=_cache,
     )
     cache_secret: str | None = _setting(
-        _cache_secret,
-        "key of the HMAC; set the same value (16+ characters) on every process that shares a sqlite or Redis "
-        "cache, or they cannot read each other's entries",
         None,
-        shown_default="random per process",
+        "key of the cache's HMAC: the same value (16+ characters) in every process that shares the cache",
+        parse=_cache_secret,
+        shown="random per process",
         secret=True,
     )
     resolver_local_cache_size: int = _setting(
-        _number,
-        "answers kept in process (0 disables; the memory store is bounded by the same number, at least 1000)",
-        10_000,
-        bounds=(0, 10_000_000),
+        10_000, "answers kept in process (0 disables); also bounds the `memory` store (at least 1000)", (0, 10_000_000)
     )
     trusted_proxies: tuple[IPNetwork, ...] = _setting(
-        _networks,
-        "IPs or CIDRs of the proxy whose `X-Authgear-*` headers are believed",
         (),
-        shown_default="none (required in proxy mode)",
+        "IPs or CIDRs of the proxy whose `X-Authgear-*` headers are believed",
+        parse=_networks,
+        shown="none (required in proxy mode)",
     )
-    csrf_protection: bool = _setting(_bool, "refuse cross-site state-changing requests authenticated by a cookie", True)
+    csrf_protection: bool = _setting(True, "refuse cross-site state-changing requests authenticated by a cookie")
     trusted_origins: tuple[str, ...] = _setting(
-        _origins, "origins (`https://app.example.com`) allowed to send them anyway", ()
+        (), "origins (`https://app.example.com`) allowed to send them anyway", parse=_origins
     )
     webhook_secret: tuple[str, ...] = _setting(
-        secret_list,
-        "secrets that sign Authgear's webhook calls; several (comma-separated) during a rotation",
         (),
+        "secrets that sign Authgear's webhook calls; several (comma-separated) during a rotation",
+        parse=secret_list,
         secret=True,
     )
-    labels: InitVar[Mapping[str, str] | None] = None
 
-    def __post_init__(self, labels: Mapping[str, str] | None) -> None:
-        names = labels or {}
-
-        def label(name: str) -> str:
-            return names.get(name, name)
-
-        for f in fields(self):
-            spec: SettingSpec = f.metadata["setting"]
-            value = spec.parse(getattr(self, f.name), label(f.name))
-            if spec.bounds is not None:
-                low, high = spec.bounds
-                if not low <= value <= high:
-                    raise ConfigurationError(f"{label(f.name)} must be between {_num(low)} and {_num(high)}")
-            # The annotation is the table's type column (a string, under ``from __future__ import annotations``).
-            object.__setattr__(self, f.name, int(value) if f.type == "int" else value)
-        _cross_check(self, label)
+    def __post_init__(self) -> None:
+        for name, value in _checked(vars(self)).items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], prefix: str = CONFIG_PREFIX, **overrides: Any) -> Settings:
@@ -383,26 +320,17 @@ class Settings:
                 warnings.warn(
                     f"{key} is not a flask-authgear setting and is ignored; did you mean {prefix}{guess.upper()}?",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=_caller_outside_package(),
                 )
         _check_keywords(overrides)
         labels.update((name, name) for name in overrides)
-        values.update(overrides)
-        return cls._build(values, labels, f"{prefix}ENDPOINT")
+        return cls(**_checked({**values, **overrides}, labels))
 
     @classmethod
     def from_keywords(cls, **options: Any) -> Settings:
         """Build settings from lowercase keyword arguments, naming an unknown or missing one readably."""
         _check_keywords(options)
-        return cls._build(options, {}, "endpoint=")
-
-    @classmethod
-    def _build(cls, values: dict[str, Any], labels: dict[str, str], endpoint_name: str) -> Settings:
-        if "endpoint" not in values:
-            raise ConfigurationError(
-                f"{endpoint_name} is required (the Authgear project origin, e.g. https://myapp.authgear.cloud)"
-            )
-        return cls(**values, labels=labels)
+        return cls(**_checked(options))
 
     @property
     def authgear_host(self) -> str:
@@ -414,11 +342,72 @@ class Settings:
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
+def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Each setting parsed and within its bounds, then the rules that tie settings together; derived defaults.
+
+    ``labels`` give the name a setting was written by (``AUTHGEAR_LEEWAY``), for messages. The factories check
+    under those names before they build :class:`Settings`, whose own check of the result then passes.
+    """
+
+    def label(name: str) -> str:
+        return labels.get(name, name) if labels else name
+
+    if "endpoint" not in values:
+        raise ConfigurationError(
+            f"{label('endpoint')} is required (the Authgear project origin, e.g. https://myapp.authgear.cloud)"
+        )
+    out: dict[str, Any] = {}
+    for f in fields(Settings):
+        spec: SettingSpec = f.metadata["setting"]
+        value = (spec.parse or _PARSERS[f.type])(values.get(f.name, f.default), label(f.name))
+        if spec.bounds and not spec.bounds[0] <= value <= spec.bounds[1]:
+            raise ConfigurationError(
+                f"{label(f.name)} must be between {_num(spec.bounds[0])} and {_num(spec.bounds[1])}"
+            )
+        # The annotation is the table's type column (a string, under ``from __future__ import annotations``).
+        out[f.name] = int(value) if f.type == "int" else value
+
+    def https(name: str, derived: str | None = None) -> Any:
+        """The URL setting ``name`` once it passed the https rule, or ``derived`` when it is not set."""
+        if out[name] is None:
+            return derived
+        return check_url(out[name], label(name), out["allow_insecure_http"], label("allow_insecure_http"))
+
+    parts = urlsplit(https("endpoint"))
+    if parts.path not in ("", "/"):
+        raise ConfigurationError(f"{label('endpoint')} must be the project origin, without a path")
+    # Host names are case-insensitive; Authgear writes its origin (``iss``) in lowercase.
+    endpoint = out["endpoint"] = f"{parts.scheme}://{parts.netloc.lower()}"
+    # The issuer is compared exactly with ``iss`` and with the discovery document's ``issuer``.
+    out["issuer"] = https("issuer", endpoint)
+    out["audience"] = out["audience"] or (endpoint,)
+    out["jwks_uri"] = https("jwks_uri")
+    out["resolver_url"] = https("resolver_url", f"{endpoint}/_resolver/resolve")
+    if out["mode"] == "proxy" and not out["trusted_proxies"]:
+        raise ConfigurationError(
+            f"proxy mode needs {label('trusted_proxies')}: the addresses (IPs or CIDRs) of the proxy that sets "
+            "X-Authgear-*"
+        )
+    return out
+
+
 def _near_miss(name: str) -> str | None:
     """The setting ``name`` is probably a misspelling of, if any (``audiance`` -> ``audience``)."""
     # 0.8 catches a letter or two; Authgear's own keys (client_secret vs cache_secret: 0.72) stay below it.
     close = difflib.get_close_matches(name, SETTING_NAMES, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+def _caller_outside_package() -> int:
+    """The ``stacklevel`` of the nearest caller outside flask_authgear, so a warning names the user's own line.
+
+    ``Authgear(app)`` reaches :meth:`Settings.from_mapping` through ``init_app``; a fixed level would name one of
+    those instead.
+    """
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == __package__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_keywords(options: Mapping[str, Any]) -> None:
@@ -430,37 +419,15 @@ def _check_keywords(options: Mapping[str, Any]) -> None:
             raise ConfigurationError(f"unknown setting {name!r}{hint}")
 
 
-def _cross_check(s: Settings, label: Callable[[str], str]) -> None:
-    """The rules that tie settings together, after each value passed its own check; fills derived defaults."""
-
-    def https(name: str) -> str:
-        return _require_https(getattr(s, name), label(name), s.allow_insecure_http, label("allow_insecure_http"))
-
-    parts = urlsplit(https("endpoint"))
-    if parts.path not in ("", "/"):
-        raise ConfigurationError(f"{label('endpoint')} must be the project origin, without a path")
-    # Host names are case-insensitive; Authgear writes its origin (``iss``) in lowercase.
-    endpoint = f"{parts.scheme}://{parts.netloc.lower()}"
-    object.__setattr__(s, "endpoint", endpoint)
-    # The issuer is compared exactly with ``iss`` and with the discovery document's ``issuer``.
-    object.__setattr__(s, "issuer", https("issuer") if s.issuer else endpoint)
-    object.__setattr__(s, "audience", s.audience or (endpoint,))
-    if s.jwks_uri is not None:
-        https("jwks_uri")
-    object.__setattr__(s, "resolver_url", https("resolver_url") if s.resolver_url else f"{endpoint}/_resolver/resolve")
-    if s.mode == "proxy" and not s.trusted_proxies:
-        raise ConfigurationError(
-            f"proxy mode needs {label('trusted_proxies')}: the addresses (IPs or CIDRs) of the proxy that sets "
-            "X-Authgear-*"
-        )
-
-
 def _num(x: float) -> str:
     """A bound as people write it: ``10000000``, ``0.01``."""
     return str(int(x)) if x == int(x) else f"{x:g}"
 
 
 def _shown(default: Any) -> str:
+    """A plain default as the README shows it."""
+    if default is MISSING:
+        return "required"
     if isinstance(default, tuple):
         return "`[" + ", ".join(f'"{v}"' for v in default) + "]`" if default else "none"
     return f"`{_num(default)}`" if isinstance(default, float) else f"`{default}`"
@@ -475,5 +442,5 @@ def settings_markdown() -> str:
     for f in fields(Settings):
         spec: SettingSpec = f.metadata["setting"]
         bounds = f"; {_num(spec.bounds[0])} to {_num(spec.bounds[1])}" if spec.bounds else ""
-        rows.append(f"| `{f.name.upper()}` | {spec.shown_default or _shown(f.default)} | {spec.meaning}{bounds} |")
+        rows.append(f"| `{f.name.upper()}` | {spec.shown or _shown(f.default)} | {spec.meaning}{bounds} |")
     return "\n".join(rows) + "\n"

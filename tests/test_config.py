@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import ipaddress
 import math
 from typing import Any
 
@@ -112,6 +114,31 @@ def test_numbers_from_strings() -> None:
     assert (s.leeway, s.jwks_cache_ttl, s.max_header_bytes) == (30.0, 60.0, 4096)
 
 
+def test_trusted_proxies_and_origins_forms() -> None:
+    s = settings(trusted_proxies="10.0.0.1, 192.168.0.0/16", trusted_origins="https://App.example.com/")
+    assert s.trusted_proxies == (ipaddress.ip_network("10.0.0.1/32"), ipaddress.ip_network("192.168.0.0/16"))
+    assert s.trusted_origins == ("https://app.example.com",)
+    assert settings(trusted_proxies=[ipaddress.ip_network("::1/128")]).trusted_proxies == (
+        ipaddress.ip_network("::1/128"),
+    )
+
+
+def test_the_constructor_takes_the_settings_only() -> None:
+    assert list(inspect.signature(Settings).parameters) == [f.name for f in dataclasses.fields(Settings)]
+    with pytest.raises(TypeError):
+        Settings()  # type: ignore[call-arg]  # the endpoint is required
+
+
+def test_replace_checks_the_new_values_and_keeps_the_rest() -> None:
+    s = settings(issuer="https://auth.example.com", trusted_proxies="10.0.0.1")
+    smaller = dataclasses.replace(s, token_cache_size="0")
+    assert smaller.token_cache_size == 0
+    assert smaller == dataclasses.replace(s, token_cache_size=0)
+    assert (smaller.issuer, smaller.trusted_proxies) == (s.issuer, s.trusted_proxies)
+    with pytest.raises(ConfigurationError, match=r"^leeway must be between 0 and 600"):
+        dataclasses.replace(s, leeway=601)
+
+
 def test_settings_are_frozen() -> None:
     s = settings()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -139,6 +166,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"endpoint": "https://myäpp.authgear.cloud"}, "printable ASCII"),
     ({"endpoint": "http://myapp.authgear.cloud"}, "plain http on a non-loopback host"),
     ({"endpoint": "http://127.0.0.1.example.com"}, "plain http on a non-loopback host"),
+    ({"endpoint": "HTTP://myapp.authgear.cloud"}, "plain http on a non-loopback host"),
     ({"jwks_uri": "http://keys.example.com/jwks"}, "jwks_uri uses plain http"),
     ({"jwks_uri": "keys"}, "jwks_uri must be an absolute"),
     ({"resolver_url": "http://r.example.com/_resolver/resolve"}, "resolver_url uses plain http"),
@@ -166,6 +194,12 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"realm": "a\\b"}, "realm must be printable ASCII"),
     ({"realm": "a\r\nb"}, "realm must be printable ASCII"),
     ({"realm": "réalm"}, "realm must be printable ASCII"),
+    ({"trusted_proxies": "10.0.0.300"}, "trusted_proxies: '10.0.0.300' does not appear to be an IPv4 or IPv6 network"),
+    ({"trusted_proxies": 10}, "trusted_proxies must be a list of IP addresses"),
+    ({"mode": "proxy"}, "proxy mode needs trusted_proxies"),
+    ({"trusted_origins": ["https://a.example", ""]}, "trusted_origins must contain only non-empty strings"),
+    ({"cache": "memcached://cache:11211"}, "cache must be 'memory', 'sqlite:///path' or 'redis://"),
+    ({"cache_secret": "too-short"}, "cache_secret must be a string of at least 16 characters"),
 ]
 
 

@@ -88,6 +88,22 @@ def test_a_near_miss_warns_through_the_flask_extension() -> None:
     assert ext.settings.audience == (ENDPOINT,)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda app: Authgear(app), id="extension"),
+        pytest.param(lambda app: Authgear().init_app(app), id="init_app"),
+        pytest.param(lambda app: Settings.from_mapping(app.config), id="from_mapping"),
+    ],
+)
+def test_a_near_miss_warning_points_at_the_callers_line(build: Any) -> None:
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_ENDPOINT=ENDPOINT, AUTHGEAR_AUDIANCE="https://api.example.com")
+    with pytest.warns(UserWarning, match="AUTHGEAR_AUDIENCE") as caught:
+        build(app)
+    assert [w.filename for w in caught] == [__file__]
+
+
 def test_a_near_miss_with_a_custom_prefix_names_the_prefixed_setting() -> None:
     with pytest.warns(UserWarning, match="AG_LEWAY .* did you mean AG_LEEWAY"):
         Settings.from_mapping({"AG_ENDPOINT": ENDPOINT, "AG_LEWAY": 1}, prefix="AG_")
