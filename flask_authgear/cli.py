@@ -33,7 +33,7 @@ from flask.cli import AppGroup
 
 from .config import Settings
 from .core.explain import Explanation, _utc, explain_token
-from .core.resolver import MalformedAnswer, answer_headers, parse_answer
+from .core.headers import MalformedAnswer, answer_headers, parse_answer
 from .core.verifier import Verifier
 from .errors import ConfigurationError
 

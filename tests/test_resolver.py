@@ -237,7 +237,7 @@ def test_roles_and_amr_lists(
 
 
 def test_missing_optional_headers_mean_false_and_unknown() -> None:
-    from flask_authgear.core.resolver import parse_answer
+    from flask_authgear.core.headers import parse_answer
 
     user = parse_answer({"x-authgear-session-valid": "true", "x-authgear-user-id": "u"})
     assert user is not None
