@@ -105,7 +105,7 @@ def test_local_entries_expire_by_their_kind_on_the_injected_clock(
     clock.advance(4.9)
     ask_both()
     assert server.hits("resolver") == 2
-    clock.advance(0.1)  # the negative answer is due, the positive one is not
+    clock.advance(0.2)  # the negative answer is due, the positive one is not
     ask_both()
     assert server.hits("resolver") == 3
     clock.advance(55)
