@@ -279,11 +279,11 @@ class ResolverClient:
                 # Good for this process only while younger than its own TTL, whatever the writer's was. An
                 # entry dated in the future (the writer's clock runs ahead) is not believed either. Both are
                 # misses: the resolver is asked and its answer replaces the entry.
-                remaining = self._ttl(answer) - age
-                if age < 0 or remaining <= 0:
+                ttl = self._ttl(answer)
+                if not 0 <= age < ttl:  # written as a range, so that a NaN age is refused too
                     return None
                 self.stats.shared_hits += 1
-                self.local[local] = (answer, self._clock() + remaining)
+                self.local[local] = (answer, self._clock() + ttl - age)
                 return (answer,)
         # An entry we cannot vouch for (tampered, moved to another key, or unreadable): drop it, ask again.
         self.stats.rejected_entries += 1
