@@ -255,11 +255,8 @@ class ResolverClient:
                 stream=True,
                 timeout=self._deadline,  # type: ignore[arg-type]  # requests passes urllib3 timeouts on
             )
-        except requests.RequestException as exc:
-            self.stats.resolver_calls += 1
-            self._failed(f"the resolver call failed: {type(exc).__name__}")
         except Exception as exc:
-            if session is self.shared.session:
+            if session is self.shared.session and not isinstance(exc, requests.RequestException):
                 raise  # the cache backend failed: the caller asks the resolver directly
             self.stats.resolver_calls += 1
             self._failed(f"the resolver call failed: {type(exc).__name__}")
