@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.clocked import clocked, wall_clock
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.cache import (
     MIN_MEMORY_ENTRIES,
+    PURGE_INTERVAL,
     BoundedDictStorage,
     CredentialKeyer,
-    LocalCache,
     build_backend,
 )
+from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 
 SECRET = "a-shared-cache-secret-0123456789"
@@ -60,63 +62,55 @@ def test_keys_are_keyed_by_the_secret_and_the_target_and_never_contain_the_crede
     assert "secret" not in one and len(one) == 64
 
 
-def test_keys_are_hmac_sha256() -> None:
-    import hashlib
-    import hmac
-
-    for secret in (b"s" * 16, b"x" * 200):  # shorter and longer than the hash block
-        keyer = CredentialKeyer(secret, "t")
-        message = "anything at all \u00e9"
-        assert keyer._hmac(message) == hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
+# -- the LRU and the local level ------------------------------------------------------------------------
 
 
-# -- the local LRU ----------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_local_cache_expires_entries_and_tells_a_cached_none_from_a_miss() -> None:
-    clock = FakeClock()
-    cache: LocalCache[str | None] = LocalCache(10, clock=clock)
-    cache.put("negative", None, 5)
-    cache.put("positive", "alice", 60)
-    assert cache.get("negative") == (None,)
-    assert cache.get("positive") == ("alice",)
-    assert cache.get("absent") is None
-    clock.now += 5
-    assert cache.get("negative") is None  # at its expiry, gone
-    assert cache.get("positive") == ("alice",)
-    clock.now += 55
-    assert cache.get("positive") is None
+def test_lru_is_bounded_and_evicts_the_least_recently_used() -> None:
+    cache: LRU[str, int] = LRU(3)
+    for i in range(3):
+        cache[f"k{i}"] = i
+    assert cache.get("k0") == 0  # k0 becomes the most recent
+    cache["k3"] = 3
+    assert cache.get("k1") is None
+    assert [cache.get(k) for k in ("k0", "k2", "k3")] == [0, 2, 3]
+    assert cache.pop("k2") == 2 and cache.pop("k2", None) is None
+    for i in range(1000):
+        cache[f"flood{i}"] = i
+    assert len(cache) == 3
+    assert list(cache) == ["flood997", "flood998", "flood999"]
+    cache.clear()
     assert len(cache) == 0
 
 
-def test_local_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
-    cache: LocalCache[int] = LocalCache(3)
-    for i in range(3):
-        cache.put(f"k{i}", i, 60)
-    assert cache.get("k0") == (0,)  # k0 becomes the most recent
-    cache.put("k3", 3, 60)
-    assert cache.get("k1") is None
-    assert [cache.get(k) for k in ("k0", "k2", "k3")] == [(0,), (2,), (3,)]
-    for i in range(1000):
-        cache.put(f"flood{i}", i, 60)
-    assert len(cache) == 3
+def test_lru_of_size_zero_stores_nothing() -> None:
+    disabled: LRU[str, int] = LRU(0)
+    disabled["k"] = 1
+    assert disabled.get("k") is None and len(disabled) == 0
 
 
-def test_local_cache_of_size_zero_or_zero_ttl_stores_nothing() -> None:
-    disabled: LocalCache[int] = LocalCache(0)
-    disabled.put("k", 1, 60)
-    assert disabled.get("k") is None
-    enabled: LocalCache[int] = LocalCache(5)
-    enabled.put("k", 1, 0)
-    assert enabled.get("k") is None
+def test_local_entries_expire_by_their_kind_on_the_injected_clock(
+    server: AuthgearTestServer, make_verifier: MakeVerifier
+) -> None:
+    clock = wall_clock()
+    verifier = clocked(make_verifier(resolver_cache_ttl=60, resolver_negative_ttl=5), clock)
+    session = server.create_session("kim")
+    requests = [RequestData(authorization=session.authorization), RequestData(authorization="Bearer nobody")]
+
+    def ask_both() -> None:
+        assert verifier.authenticate(requests[0]).id == "kim"
+        with pytest.raises(InvalidTokenError):
+            verifier.authenticate(requests[1])
+
+    ask_both()
+    clock.advance(4.9)
+    ask_both()
+    assert server.hits("resolver") == 2
+    clock.advance(0.2)  # the negative answer is due, the positive one is not
+    ask_both()
+    assert server.hits("resolver") == 3
+    clock.advance(55)
+    ask_both()
+    assert server.hits("resolver") == 5
 
 
 def test_memory_store_is_bounded() -> None:
@@ -126,7 +120,7 @@ def test_memory_store_is_bounded() -> None:
     assert list(storage.keys()) == [f"k{i}" for i in range(45, 50)]
     backend = build_backend(Settings(endpoint="https://a.example", resolver_local_cache_size=0))
     assert isinstance(backend.responses, BoundedDictStorage)
-    assert backend.responses.max_entries == MIN_MEMORY_ENTRIES
+    assert backend.responses.data.size == MIN_MEMORY_ENTRIES
 
 
 def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
@@ -140,15 +134,16 @@ def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer
 
 def test_local_entries_never_outlive_the_shared_entry(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
     session = server.create_session("mia")
-    first = make_verifier(resolver_cache_ttl=2.0)
+    clock = wall_clock()
+    first = clocked(make_verifier(resolver_cache_ttl=2.0), clock)
     first.authenticate(RequestData(authorization=session.authorization))
     assert first.resolver is not None
     first.resolver.local.clear()
-    time.sleep(1.2)
+    clock.advance(1.2)
     first.authenticate(RequestData(authorization=session.authorization))  # shared hit, 0.8 s left
     assert first.health()["resolver"]["shared_hits"] == 1
     server.revoke(session)
-    time.sleep(0.9)  # past the shared entry's expiry, well within a fresh TTL
+    clock.advance(0.9)  # past the shared entry's age limit, well within a fresh TTL
     with pytest.raises(InvalidTokenError):
         first.authenticate(RequestData(authorization=session.authorization))
 
@@ -232,7 +227,7 @@ def test_sqlite_store_is_shared_by_verifiers_with_the_same_secret_only(
     assert server.hits("resolver") == 2
 
 
-@pytest.mark.parametrize("attack", ["edit-user", "extend-expiry", "copy-to-other-key"])
+@pytest.mark.parametrize("attack", ["edit-user", "rejuvenate", "copy-to-other-key"])
 def test_tampered_sqlite_entries_are_refused(
     server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, attack: str
 ) -> None:
@@ -252,9 +247,9 @@ def test_tampered_sqlite_entries_are_refused(
         value["headers"]["x-authgear-user-id"] = "admin-user"
         value["headers"]["x-authgear-user-roles"] = "admin"
         victim = mallory
-    elif attack == "extend-expiry":
+    elif attack == "rejuvenate":
         target, value = admin_key, rows[admin_key][0]
-        value["headers"]["Flask-Authgear-Expires"] = repr(time.time() + 86400)
+        value["headers"]["Flask-Authgear-Answered-At"] = repr(time.time() - 0.5)
         victim = admin
     else:
         target, value = mallory_key, rows[admin_key][0]
@@ -302,25 +297,20 @@ def test_memory_mode_without_secret_needs_no_configuration(make_verifier: MakeVe
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
-    server: AuthgearTestServer,
-    make_verifier: MakeVerifier,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    backend: str,
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, backend: str
 ) -> None:
-    import flask_authgear.core.cache as cache_module
-
     (tmp_path / "cache").mkdir()
     spec = _sqlite(tmp_path) if backend == "sqlite" else "memory"
-    verifier = make_verifier(cache=spec, cache_secret=SECRET, resolver_negative_ttl=0.5)
+    # The stores drop entries by their real-time expiry: a clock 100 s behind writes entries already past it.
+    clock = wall_clock(-100)
+    verifier = clocked(make_verifier(cache=spec, cache_secret=SECRET, resolver_negative_ttl=0.5), clock)
     assert verifier.resolver is not None
-    shared = verifier.resolver.shared
+    responses = verifier.resolver.shared.session.cache.responses
     for i in range(5):
         with pytest.raises(InvalidTokenError):
             verifier.authenticate(RequestData(authorization=f"Bearer gone-{i}"))
-    assert len(list(shared.keys())) == 5
-    time.sleep(1.6 if backend == "sqlite" else 0.6)  # sqlite rounds expiry to whole seconds
-    monkeypatch.setattr(cache_module, "PURGE_INTERVAL", 0.0)
+    assert len(responses) == 5
+    clock.advance(PURGE_INTERVAL)
     session = server.create_session("purge-check")
     verifier.authenticate(RequestData(authorization=session.authorization))  # a write triggers the purge
-    assert len(list(shared.keys())) == 1
+    assert len(responses) == 1

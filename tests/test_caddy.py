@@ -19,7 +19,7 @@ from support.caddy_server import EXAMPLE, CaddyServer, caddy_binaries, caddy_ver
 from support.echo import echo_authgear_headers
 from support.recorder import ScriptedResolver, valid
 
-from flask_authgear.core.resolver import ANSWER_HEADERS
+from flask_authgear.core.headers import ANSWER_HEADERS
 from flask_authgear.testing.server import AuthgearTestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))

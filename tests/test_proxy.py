@@ -19,7 +19,7 @@ from flask_authgear import (
     Verifier,
 )
 from flask_authgear.core import RequestData
-from flask_authgear.core.resolver import ANSWER_HEADERS
+from flask_authgear.core.headers import ANSWER_HEADERS
 
 ENDPOINT = "https://myapp.authgear.cloud"
 VALID = {

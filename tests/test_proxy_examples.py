@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask_authgear.core.resolver import ANSWER_HEADERS
+from flask_authgear.core.headers import ANSWER_HEADERS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.clocked import clocked, wall_clock
 from support.recorder import Received, ScriptedResolver, valid
 
 from flask_authgear import (
@@ -237,7 +237,7 @@ def test_roles_and_amr_lists(
 
 
 def test_missing_optional_headers_mean_false_and_unknown() -> None:
-    from flask_authgear.core.resolver import parse_answer
+    from flask_authgear.core.headers import parse_answer
 
     user = parse_answer({"x-authgear-session-valid": "true", "x-authgear-user-id": "u"})
     assert user is not None
@@ -331,10 +331,11 @@ def test_an_expired_entry_is_never_served_when_the_resolver_fails(
     server: AuthgearTestServer, make_verifier: MakeVerifier
 ) -> None:
     session = server.create_session("hank")
-    verifier = make_verifier(resolver_cache_ttl=0.3)
+    clock = wall_clock()
+    verifier = clocked(make_verifier(resolver_cache_ttl=0.3), clock)
     assert verifier.authenticate(bearer(session.authorization)).id == "hank"
     server.fail("resolver", "500")
-    time.sleep(0.4)
+    clock.advance(0.31)  # past the TTL (wall-clock ages are floats: no test on the exact instant)
     with pytest.raises(ProviderUnavailableError):
         verifier.authenticate(bearer(session.authorization))
 
@@ -345,7 +346,8 @@ def test_an_expired_entry_is_never_served_when_the_resolver_fails(
 @pytest.mark.parametrize("how", ["revoke", "disable_user"])
 def test_revocation_is_visible_after_the_ttl(server: AuthgearTestServer, make_verifier: MakeVerifier, how: str) -> None:
     session = server.create_session("ivan")
-    verifier = make_verifier(resolver_cache_ttl=1.5)
+    clock = wall_clock()
+    verifier = clocked(make_verifier(resolver_cache_ttl=1.5), clock)
     for request in (bearer(session.authorization), RequestData(cookie=session.cookie)):
         assert verifier.authenticate(request).id == "ivan"
     assert server.hits("resolver") == 2
@@ -356,7 +358,7 @@ def test_revocation_is_visible_after_the_ttl(server: AuthgearTestServer, make_ve
     # Within the TTL the cached answer stands: this is the documented revocation delay.
     assert verifier.authenticate(bearer(session.authorization)).id == "ivan"
     assert server.hits("resolver") == 2
-    time.sleep(1.6)
+    clock.advance(1.51)
     for request in (bearer(session.authorization), RequestData(cookie=session.cookie)):
         with pytest.raises(InvalidTokenError):
             verifier.authenticate(request)

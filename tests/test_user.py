@@ -183,7 +183,7 @@ def test_verified_users_are_the_same_as_constructed_ones(server: AuthgearTestSer
     assert dataclasses.replace(user, id="u-2").claims == user.claims
     assert hash(user.roles) == hash(expected.roles)
 
-    from flask_authgear.core.resolver import parse_answer
+    from flask_authgear.core.headers import parse_answer
 
     answered = parse_answer(
         {

@@ -2,9 +2,10 @@
 
 Two levels, both keyed by exactly the credentials forwarded to the resolver (``Authorization`` and ``Cookie``):
 
-* :class:`LocalCache`: a bounded in-process LRU of parsed answers, keyed by a BLAKE2b digest of the
-  (Authorization, Cookie) pair (:func:`local_key`), so a repeated request costs one hash and one dictionary
-  lookup, and an entry's size does not depend on the credentials'. It never leaves the process.
+* The in-process level (in :class:`~flask_authgear.core.resolver.ResolverClient`): an :class:`LRU` of parsed
+  answers, keyed by a BLAKE2b digest of the (Authorization, Cookie) pair (:func:`local_key`), so a repeated
+  request costs one hash and one lookup, and an entry's size does not depend on the credentials'. It never
+  leaves the process.
 * The shared level: a requests-cache ``CachedSession`` on the configured backend (memory, sqlite or Redis),
   so every worker and host behind one Redis sees one cache. It can leave the process (a sqlite file, a Redis
   dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``, of the credentials (length-prefixed so no
@@ -14,9 +15,10 @@ requests-cache's defaults are unsafe for credentials (``Authorization`` is redac
 users share one entry; cookies are stored raw; entries never expire; ``stale_if_error`` serves revoked
 sessions). So here: our own ``key_fn``; the session never writes by itself (``read_only``); we write a
 response we build from the parsed answer alone (its ``X-Authgear-*`` headers, no body, a request with no
-headers, no cookies), with an explicit expiry chosen by the kind of answer, and a MAC over key, answer and
-expiry so that an entry copied to another key or edited in a shared store is refused. Nothing is served
-past its expiry, and failures are never cached.
+headers, no cookies), with the time the resolver answered, an explicit store expiry, and a MAC over key,
+answer and answer time so that an entry copied to another key or edited in a shared store is refused.
+Each reader measures an entry's age against its own TTL (processes sharing a store may be configured
+differently), and failures are never cached.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 from requests_cache.backends.base import BaseCache, DictStorage
@@ -41,15 +42,14 @@ from requests_cache.session import CachedSession
 
 from ..config import Settings
 from ..errors import ConfigurationError
+from .headers import answer_headers
+from .lru import LRU
 
 logger = logging.getLogger("flask_authgear")
 
-V = TypeVar("V")
-
-#: The only response headers a stored entry keeps, besides our own two below.
-ANSWER_PREFIX = "x-authgear-"
+#: A stored entry keeps the answer's ``X-Authgear-*`` headers and these two of our own.
 MAC_HEADER = "Flask-Authgear-Mac"
-EXPIRES_HEADER = "Flask-Authgear-Expires"
+ANSWERED_HEADER = "Flask-Authgear-Answered-At"
 #: Namespace of the entries in a shared store (Redis key prefix).
 NAMESPACE = "flask_authgear_resolver"
 #: How often expired entries are purged from a memory or sqlite store (Redis expires its keys itself).
@@ -80,108 +80,39 @@ class CredentialKeyer:
     """Turns forwarded credentials into a cache key: ``HMAC-SHA256(secret, target, Authorization, Cookie)``.
 
     Keyed, so that a leaked store (a sqlite file, a Redis dump) does not let anyone test guessed tokens
-    against it offline; the secret must be shared by every process that shares the store. The HMAC's inner
-    and outer hash states are computed once, which halves the cost of a key on the hot path.
+    against it offline; the secret must be shared by every process that shares the store.
     """
 
     def __init__(self, secret: bytes, target: str) -> None:
-        self._secret = secret
-        block = hashlib.sha256().block_size
-        padded = (hashlib.sha256(secret).digest() if len(secret) > block else secret).ljust(block, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+        self._hmac = hmac.new(secret, digestmod=hashlib.sha256)  # copied per use: the key is padded once
         self._prefix = f"flask-authgear/resolver/v1|{_encode(target)}|"
 
-    def _hmac(self, message: str) -> str:
-        inner = self._inner.copy()
-        inner.update(message.encode("utf-8", "surrogatepass"))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+    def _digest(self, message: str) -> str:
+        mac = self._hmac.copy()
+        mac.update(message.encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()
 
     def key(self, authorization: str | None, cookie: str | None) -> str:
-        return self._hmac(f"{self._prefix}{_encode(authorization)}|{_encode(cookie)}")
+        return self._digest(f"{self._prefix}{_encode(authorization)}|{_encode(cookie)}")
 
-    def mac(self, key: str, headers: Mapping[str, str], expires: str) -> str:
-        """Authenticates a stored entry: its key, its answer headers (lowercase names) and its expiry."""
-        items = [key, expires, *(f"{name}:{headers[name]}" for name in sorted(headers))]
-        return self._hmac("flask-authgear/entry/v1|" + "|".join(_encode(item) for item in items))
-
-
-class LocalCache(Generic[V]):
-    """A bounded, thread-safe LRU whose entries carry their own expiry (monotonic clock).
-
-    Reads take no lock; writes and evictions do. An entry past its expiry is never returned.
-    """
-
-    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.size = size
-        self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> tuple[V] | None:
-        """``(value,)`` while fresh, else None (a 1-tuple, so a cached ``None`` differs from a miss)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        value, expires = entry
-        if self._clock() >= expires:
-            with self._lock:
-                if self._entries.get(key) is entry:
-                    del self._entries[key]
-            return None
-        try:  # noqa: SIM105 - contextlib.suppress costs more on this hot path
-            self._entries.move_to_end(key)
-        except KeyError:  # evicted by another thread meanwhile
-            pass
-        return (value,)
-
-    def put(self, key: Hashable, value: V, ttl: float) -> None:
-        if self.size <= 0 or ttl <= 0:
-            return
-        expires = self._clock() + ttl
-        with self._lock:
-            self._entries[key] = (value, expires)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+    def mac(self, key: str, headers: Mapping[str, str], answered_at: str) -> str:
+        """Authenticates a stored entry: its key, its answer headers (lowercase names) and when it was answered."""
+        items = [key, answered_at, *(f"{name}:{headers[name]}" for name in sorted(headers))]
+        return self._digest("flask-authgear/entry/v2|" + "|".join(_encode(item) for item in items))
 
 
 class BoundedDictStorage(DictStorage):
-    """requests-cache's in-memory storage with a bound: the oldest entries go first."""
+    """requests-cache's in-memory storage, bounded by an :class:`LRU`."""
 
     def __init__(self, max_entries: int) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.data: OrderedDict[str, Any] = OrderedDict()
-        self.max_entries = max_entries
-        self._lock = threading.Lock()
+        self.data: LRU[str, Any] = LRU(max_entries)  # type: ignore[assignment]  # UserDict needs only a mapping
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        with self._lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.max_entries:
-                self.data.popitem(last=False)
-
-    def __delitem__(self, key: str) -> None:
-        with self._lock:
-            del self.data[key]
-
-    def purge_expired(self) -> int:
-        """Drop every expired entry; returns how many."""
-        with self._lock:
-            expired = [k for k, v in self.data.items() if getattr(v, "is_expired", True)]
-            for k in expired:
-                del self.data[k]
-        return len(expired)
+    def purge_expired(self) -> None:
+        """Drop every entry past its store expiry."""
+        for key in list(self.data):
+            if getattr(self.data.get(key), "is_expired", True):
+                self.data.pop(key, None)
 
 
 def cache_secret(settings: Settings) -> bytes:
@@ -232,11 +163,16 @@ def build_backend(settings: Settings) -> BaseCache:
 
 
 class SharedCache:
-    """The requests-cache level: a ``CachedSession`` that reads by our key and never writes by itself."""
+    """The requests-cache level: a ``CachedSession`` that reads by our key and never writes by itself.
 
-    def __init__(self, settings: Settings, keyer: CredentialKeyer) -> None:
+    An entry records when the resolver answered (``clock``, wall time, so that every host reads it alike);
+    each reader decides from that age and its own TTL whether the answer is still good enough for it.
+    """
+
+    def __init__(self, settings: Settings, keyer: CredentialKeyer, clock: Callable[[], float] = time.time) -> None:
         self.keyer = keyer
         self.url = settings.resolver_url
+        self._clock = clock
         spec = settings.cache
         self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
         self.session = CachedSession(
@@ -253,38 +189,43 @@ class SharedCache:
             read_only=True,  # writes go through store(), with an expiry chosen per answer
         )
         self._purge_lock = threading.Lock()
-        self._last_purge = time.monotonic()
+        self._last_purge = clock()
 
     def _key_fn(self, request: Any, **_: Any) -> str:
         headers = request.headers
         return self.keyer.key(headers.get("Authorization"), headers.get("Cookie"))
 
     def verify(self, key: str, response: CachedResponse) -> tuple[dict[str, str], float] | None:
-        """The stored answer headers and seconds left, or None when the entry is expired or not ours."""
+        """The stored answer headers and their age in seconds, or None when the entry is not ours.
+
+        The age is negative when the writer's clock runs ahead of ours; the caller decides what it accepts.
+        """
         headers = response.headers
         mac = headers.get(MAC_HEADER)
-        expires_text = headers.get(EXPIRES_HEADER)
-        if response.status_code != 200 or not mac or not expires_text:
+        answered_text = headers.get(ANSWERED_HEADER)
+        if response.status_code != 200 or not mac or not answered_text:
             return None
-        answer = {k.lower(): v for k, v in headers.items() if k.lower().startswith(ANSWER_PREFIX)}
-        if not hmac.compare_digest(mac, self.keyer.mac(key, answer, expires_text)):
+        answer = answer_headers(headers)
+        if not hmac.compare_digest(mac, self.keyer.mac(key, answer, answered_text)):
             return None
         try:
-            remaining = float(expires_text) - time.time()
+            answered_at = float(answered_text)
         except ValueError:
             return None
-        if remaining <= 0 or response.is_expired:
-            return None
-        return answer, remaining
+        return answer, self._clock() - answered_at
 
     def store(self, key: str, answer: Mapping[str, str], ttl: float) -> None:
-        """Write one answer: only its ``X-Authgear-*`` headers, an expiry and a MAC; no request data at all."""
-        expires_at = time.time() + ttl
-        expires_text = repr(expires_at)
+        """Write one answer: its ``X-Authgear-*`` headers, when it was answered and a MAC; no request data at all.
+
+        The store drops the entry after this writer's ``ttl``; readers may stop using it sooner.
+        """
+        answered_at = self._clock()
+        answered_text = repr(answered_at)
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(answer)
-        headers[EXPIRES_HEADER] = expires_text
-        headers[MAC_HEADER] = self.keyer.mac(key, answer, expires_text)
-        expires = datetime.fromtimestamp(expires_at, tz=timezone.utc)
+        headers[ANSWERED_HEADER] = answered_text
+        headers[MAC_HEADER] = self.keyer.mac(key, answer, answered_text)
+        created = datetime.fromtimestamp(answered_at, tz=timezone.utc)
+        expires = created + timedelta(seconds=ttl)
         entry = CachedResponse(
             content=b"",
             headers=headers,
@@ -293,7 +234,7 @@ class SharedCache:
             url=self.url,
             request=CachedRequest(method="GET", url=self.url, headers=CaseInsensitiveDict(), body=b""),
             expires=expires,
-            created_at=expires - timedelta(seconds=ttl),
+            created_at=created,
         )
         self.session.cache.save_response(entry, key, expires)
         self._maybe_purge()
@@ -303,12 +244,12 @@ class SharedCache:
 
     def _maybe_purge(self) -> None:
         """Drop expired entries now and then, so a memory or sqlite store does not grow with old answers."""
-        if self.kind == "redis" or time.monotonic() - self._last_purge < PURGE_INTERVAL:
+        if self.kind == "redis" or self._clock() - self._last_purge < PURGE_INTERVAL:
             return
         if not self._purge_lock.acquire(blocking=False):
             return
         try:
-            self._last_purge = time.monotonic()
+            self._last_purge = self._clock()
             cache = self.session.cache
             if isinstance(cache, SQLiteCache):
                 cache.delete(expired=True, vacuum=False)
@@ -318,9 +259,6 @@ class SharedCache:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)
         finally:
             self._purge_lock.release()
-
-    def keys(self) -> Iterator[str]:
-        yield from self.session.cache.responses.keys()
 
     def close(self) -> None:
         self.session.close()  # type: ignore[no-untyped-call]

@@ -6,7 +6,7 @@ Security note: those headers are only as trustworthy as the hop that set them. A
 ``X-Authgear-User-Roles``, so a client's roles header would pass through it. Therefore the headers are read
 only when the request's peer address (``REMOTE_ADDR``) is one of ``trusted_proxies``; from anywhere else
 they are ignored (and the adapters remove them from the environ). The proxy must overwrite every header in
-:data:`~flask_authgear.core.resolver.ANSWER_HEADERS`; ``examples/nginx`` and ``examples/traefik`` do.
+:data:`~flask_authgear.core.headers.ANSWER_HEADERS`; ``examples/nginx`` and ``examples/traefik`` do.
 Only the exact value ``true`` of ``X-Authgear-Session-Valid`` authenticates.
 """
 
@@ -19,8 +19,8 @@ from functools import lru_cache
 from ..config import IPNetwork, Settings
 from ..errors import InvalidTokenError, MissingCredentialsError, ProviderUnavailableError
 from ..user import AuthgearUser
+from .headers import MalformedAnswer, parse_answer
 from .request import RequestData
-from .resolver import MalformedAnswer, parse_answer
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -6,13 +6,14 @@ so the client's ``Host`` or ``X-Forwarded-*`` would let a client choose the proj
 redirect is followed, no cookie is kept between calls, no ``.netrc`` is read, and the whole call has one
 deadline (``http_timeout``).
 
-What is believed: only ``X-Authgear-Session-Valid: true`` authenticates. ``false`` or no ``X-Authgear-*``
-header at all means "not authenticated" (401). Anything else (a status other than 200, a redirect, a body,
-a timeout, an unknown Session-Valid value, a valid session without a user id, unparsable values) is a
-malformed answer: 503, fail closed, and never cached.
+What is believed (read by :mod:`flask_authgear.core.headers`): only ``X-Authgear-Session-Valid: true``
+authenticates. ``false`` or no ``X-Authgear-*`` header at all means "not authenticated" (401). Anything else
+(a status other than 200, a redirect, a body, a timeout, an unknown Session-Valid value, a valid session
+without a user id, unparsable values) is a malformed answer: 503, fail closed, and never cached.
 
 Answers are cached (see :mod:`flask_authgear.core.cache`): positive ones for ``resolver_cache_ttl`` seconds
-(the revocation delay of this mode), negative ones for ``resolver_negative_ttl``. Concurrent misses for the
+(the revocation delay of this mode), negative ones for ``resolver_negative_ttl``, measured by this process
+from when the resolver answered, even for an entry another process wrote to a shared store. Concurrent misses for the
 same credentials make one resolver call; the others wait for its answer.
 """
 
@@ -20,12 +21,10 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
-import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import requests
@@ -36,102 +35,15 @@ from requests_cache.models.response import CachedResponse
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from ..user import NO_CLAIMS, AuthgearUser, Source
-from .cache import ANSWER_PREFIX, CredentialKeyer, LocalCache, SharedCache, cache_secret, local_key
+from ..user import AuthgearUser
+from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
+from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
+from .lru import LRU
 
 logger = logging.getLogger("flask_authgear")
 
-SESSION_VALID = "x-authgear-session-valid"
-USER_ID = "x-authgear-user-id"
-USER_ANONYMOUS = "x-authgear-user-anonymous"
-USER_VERIFIED = "x-authgear-user-verified"
-USER_CAN_REAUTHENTICATE = "x-authgear-user-can-reauthenticate"
-USER_ROLES = "x-authgear-user-roles"
-SESSION_AMR = "x-authgear-session-amr"
-SESSION_AUTHENTICATED_AT = "x-authgear-session-authenticated-at"
-#: Every header Authgear's resolver may answer with; a proxy must overwrite each one of them.
-ANSWER_HEADERS = (
-    SESSION_VALID,
-    USER_ID,
-    USER_ANONYMOUS,
-    USER_VERIFIED,
-    USER_CAN_REAUTHENTICATE,
-    USER_ROLES,
-    SESSION_AMR,
-    SESSION_AUTHENTICATED_AT,
-)
-_USER_HEADERS = frozenset(ANSWER_HEADERS) - {SESSION_VALID}
-
-_USER_ID = re.compile(r"[\x21-\x7e]{1,256}")
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
-_LIST_SEPARATORS = re.compile(r"[\s,]+")
 #: After a cache backend error (Redis down, sqlite locked), go straight to the resolver for this long.
 BACKEND_RETRY_AFTER = 5.0
-
-#: An answer: the user, or None for "not authenticated".
-Answer = AuthgearUser | None
-
-
-class MalformedAnswer(ValueError):
-    """The resolver (or proxy) answered something Authgear never sends; the message names no value."""
-
-
-def _flag(headers: Mapping[str, str], name: str) -> bool:
-    value = headers.get(name)
-    if value is None:
-        return False
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    raise MalformedAnswer(f"{name} is not true or false")
-
-
-def parse_answer(headers: Mapping[str, str], source: Source = "resolver") -> Answer:
-    """Turn ``X-Authgear-*`` headers (lowercase names) into a user, None (not authenticated), or raise.
-
-    Raises :class:`MalformedAnswer` for anything Authgear does not send, so callers fail closed with 503.
-    """
-    valid = headers.get(SESSION_VALID)
-    if valid is None:
-        # Other X-Authgear-* names (a future Authgear header, a client's invention) are simply not read.
-        if any(name in _USER_HEADERS for name in headers):
-            raise MalformedAnswer("user headers without X-Authgear-Session-Valid")
-        return None  # no credentials, or an invalid bearer token: Authgear sends no header at all
-    if valid == "false":
-        return None
-    if valid != "true":
-        raise MalformedAnswer("X-Authgear-Session-Valid is neither true nor false")
-    user_id = headers.get(USER_ID)
-    if user_id is None or _USER_ID.fullmatch(user_id) is None:
-        raise MalformedAnswer("a valid session without a usable user id")
-    roles = frozenset(r.strip() for r in headers.get(USER_ROLES, "").split(",") if r.strip())
-    amr = tuple(a for a in _LIST_SEPARATORS.split(headers.get(SESSION_AMR, "")) if a)
-    authenticated_at = None
-    at = headers.get(SESSION_AUTHENTICATED_AT)
-    if at is not None:
-        if _UNIX_SECONDS.fullmatch(at) is None:
-            raise MalformedAnswer("X-Authgear-Session-Authenticated-At is not unix seconds")
-        try:
-            authenticated_at = datetime.fromtimestamp(int(at), tz=timezone.utc)
-        except (OverflowError, ValueError, OSError):
-            raise MalformedAnswer("X-Authgear-Session-Authenticated-At is out of range") from None
-    return AuthgearUser._trusted(
-        user_id,
-        _flag(headers, USER_ANONYMOUS),
-        _flag(headers, USER_VERIFIED),
-        _flag(headers, USER_CAN_REAUTHENTICATE),
-        roles,
-        amr,
-        authenticated_at,
-        NO_CLAIMS,
-        source,
-    )
-
-
-def answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The ``X-Authgear-*`` headers of a response, by lowercase name; every other header is dropped."""
-    return {name.lower(): value for name, value in headers.items() if name.lower().startswith(ANSWER_PREFIX)}
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -193,15 +105,25 @@ class _Flight:
 
 
 class ResolverClient:
-    """Calls the resolver through the two cache levels, one call per key at a time. Thread-safe."""
+    """Calls the resolver through the two cache levels, one call per key at a time. Thread-safe.
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    ``clock`` (monotonic) times the in-process entries and the backend's pause after an error; ``wall_clock``
+    dates the shared entries, which other hosts read. Tests inject both, so no test waits for a TTL.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.url = settings.resolver_url
         self.host = settings.authgear_host
         self.keyer = CredentialKeyer(cache_secret(settings), f"{self.url}\n{self.host}")
-        self.local: LocalCache[Answer] = LocalCache(settings.resolver_local_cache_size)
-        self.shared = SharedCache(settings, self.keyer)
+        #: In-process answers with their expiry on ``clock``, by :func:`local_key`.
+        self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
+        self.shared = SharedCache(settings, self.keyer, wall_clock)
+        self._clock = clock
         _harden(self.shared.session, self.url)
         self._direct = requests.Session()
         _harden(self._direct, self.url)
@@ -220,7 +142,7 @@ class ResolverClient:
     def resolve(self, authorization: str | None, cookie: str | None) -> Answer:
         """The user these credentials belong to, or None; :class:`ProviderUnavailableError` when unsure."""
         local = local_key(authorization, cookie)
-        hit = self.local.get(local)
+        hit = self._local_hit(local)
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
@@ -269,7 +191,7 @@ class ResolverClient:
         The verifier's shortcut for a repeated credential: a miss, or a cached "not authenticated", goes the
         whole way through :meth:`resolve`.
         """
-        hit = self.local.get(local_key(authorization, cookie))
+        hit = self._local_hit(local_key(authorization, cookie))
         if hit is None or hit[0] is None:
             return None
         self.stats.local_hits += 1
@@ -309,13 +231,13 @@ class ResolverClient:
         return headers
 
     def _lookup(self, key: str, local: bytes, authorization: str | None, cookie: str | None) -> Answer:
-        hit = self.local.get(local)  # another leader may have finished just before this one started
+        hit = self._local_hit(local)  # another leader may have finished just before this one started
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
         self.stats.lookups += 1
         headers = self._headers(authorization, cookie)
-        use_backend = time.monotonic() >= self._backend_down_until
+        use_backend = self._clock() >= self._backend_down_until
         response: requests.Response | None = None
         if use_backend:
             try:
@@ -334,11 +256,22 @@ class ResolverClient:
             response = self._get(self._direct, headers)
         return self._answer_live(key, local, response, use_backend)
 
+    def _local_hit(self, local: bytes) -> tuple[Answer] | None:
+        """``(answer,)`` while the in-process entry is fresh, else None (so a cached None differs from a miss)."""
+        entry = self.local.get(local)
+        if entry is None or self._clock() >= entry[1]:
+            return None
+        return (entry[0],)
+
+    def _ttl(self, answer: Answer) -> float:
+        """How long this process reuses an answer: the one rule for both cache levels."""
+        return self._positive_ttl if answer is not None else self._negative_ttl
+
     def _answer_live(self, key: str, local: bytes, response: requests.Response, use_backend: bool) -> Answer:
         answer, stored = self._read_live(response)
-        ttl = self._positive_ttl if answer is not None else self._negative_ttl
+        ttl = self._ttl(answer)
         if ttl > 0:
-            self.local.put(local, answer, ttl)
+            self.local[local] = (answer, self._clock() + ttl)
             if use_backend:
                 try:
                     self.shared.store(key, stored, ttl)
@@ -356,11 +289,8 @@ class ResolverClient:
                 stream=True,
                 timeout=self._deadline,  # type: ignore[arg-type]  # requests passes urllib3 timeouts on
             )
-        except requests.RequestException as exc:
-            self.stats.resolver_calls += 1
-            self._failed(f"the resolver call failed: {type(exc).__name__}")
         except Exception as exc:
-            if session is self.shared.session:
+            if session is self.shared.session and not isinstance(exc, requests.RequestException):
                 raise  # the cache backend failed: the caller asks the resolver directly
             self.stats.resolver_calls += 1
             self._failed(f"the resolver call failed: {type(exc).__name__}")
@@ -371,14 +301,20 @@ class ResolverClient:
     def _from_cache(self, key: str, local: bytes, response: CachedResponse) -> tuple[Answer] | None:
         verified = self.shared.verify(key, response)
         if verified is not None:
-            headers, remaining = verified
+            headers, age = verified
             try:
                 answer = parse_answer(headers, "resolver")
             except MalformedAnswer:
                 pass
             else:
+                # Good for this process only while younger than its own TTL, whatever the writer's was. An
+                # entry dated in the future (the writer's clock runs ahead) is not believed either. Both are
+                # misses: the resolver is asked and its answer replaces the entry.
+                ttl = self._ttl(answer)
+                if not 0 <= age < ttl:  # written as a range, so that a NaN age is refused too
+                    return None
                 self.stats.shared_hits += 1
-                self.local.put(local, answer, remaining)
+                self.local[local] = (answer, self._clock() + ttl - age)
                 return (answer,)
         # An entry we cannot vouch for (tampered, moved to another key, or unreadable): drop it, ask again.
         self.stats.rejected_entries += 1
@@ -418,7 +354,7 @@ class ResolverClient:
 
     def _backend_failed(self, action: str, exc: Exception) -> None:
         self.stats.backend_errors += 1
-        self._backend_down_until = time.monotonic() + BACKEND_RETRY_AFTER
+        self._backend_down_until = self._clock() + BACKEND_RETRY_AFTER
         logger.warning(
             "resolver cache backend failed while %s (%s); asking the resolver directly for %gs",
             action,

@@ -1,0 +1,86 @@
+"""The one bounded, thread-safe LRU map of the library.
+
+Every in-process cache that holds an entry per credential uses it: the resolver's answers
+(:mod:`flask_authgear.core.resolver`), the in-memory shared store (:mod:`flask_authgear.core.cache`), and the
+verified-token cache, which keys ``LRU[str, CacheEntry]`` by the token and keeps the expiry inside its entry.
+The bound is what keeps a flood of distinct junk credentials from growing memory; expiry is the caller's
+business, because each caller has its own rule for when an entry stops being true.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, MutableMapping
+from typing import TypeVar, overload
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+_MISSING = object()
+
+
+class LRU(MutableMapping[K, V]):
+    """A map of at most ``size`` entries; storing one more forgets the least recently read or written.
+
+    Every operation holds one lock, so threads may share an instance. ``size <= 0`` stores nothing.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: K) -> V:
+        with self._lock:
+            value = self._entries[key]
+            self._entries.move_to_end(key)
+            return value
+
+    @overload
+    def get(self, key: K, default: None = None) -> V | None: ...
+    @overload
+    def get(self, key: K, default: V | D) -> V | D: ...
+    def get(self, key: K, default: object = None) -> object:
+        """The value (now the most recent entry), or ``default`` without raising."""
+        with self._lock:
+            if key not in self._entries:
+                return default
+            self._entries.move_to_end(key)
+            return self._entries[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __delitem__(self, key: K) -> None:
+        with self._lock:
+            del self._entries[key]
+
+    @overload
+    def pop(self, key: K) -> V: ...
+    @overload
+    def pop(self, key: K, default: V | D) -> V | D: ...
+    def pop(self, key: K, default: object = _MISSING) -> object:
+        """Remove and return the value, atomically (two threads never both get it)."""
+        with self._lock:
+            if default is _MISSING:
+                return self._entries.pop(key)
+            return self._entries.pop(key, default)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __iter__(self) -> Iterator[K]:
+        """The keys, least recent first, as they were when iteration began."""
+        with self._lock:
+            return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
