@@ -13,7 +13,7 @@ traceback. Everything a token or a server says is printed with control character
 token cannot drive the terminal.
 """
 
-from . import dev, diagnose  # noqa: F401  (each registers its commands on the group)
+from . import dev, diagnose, events  # noqa: F401  (each registers its commands on the group)
 from .base import cli, main
 
 __all__ = ["cli", "main"]

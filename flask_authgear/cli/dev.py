@@ -109,7 +109,8 @@ def token_command(
     from ..testing.devserver import SECRET_HEADER, default_state_file
 
     state_file = state_file or default_state_file()
-    recorded, secret = _read_state(state_file)
+    state = read_state(state_file)
+    recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
     expected = endpoint if app is None else settings_for(None, None, False).endpoint
     if expected and expected.rstrip("/") != recorded:
@@ -143,7 +144,8 @@ def token_command(
         click.echo(str(answer["token"]))
 
 
-def _read_state(path: Path) -> tuple[str, str]:
+def read_state(path: Path) -> dict[str, Any]:
+    """The running dev server's state file: its endpoint, its mint secret, its webhook secret."""
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -158,7 +160,7 @@ def _read_state(path: Path) -> tuple[str, str]:
         or not isinstance(state.get("secret"), str)
     ):
         raise CommandError(f"the dev server state file {path} is not one this program wrote")
-    return state["endpoint"], state["secret"]
+    return state
 
 
 def _user_params(
