@@ -596,3 +596,11 @@ def test_event_without_any_secret_says_where_to_find_one(capsys, monkeypatch, tm
     code, _, err = run(capsys, "event", "user.created", "--to", "http://127.0.0.1:1/")
     assert code == 2
     assert "no webhook secret: pass --secret, set AUTHGEAR_WEBHOOK_SECRET" in err
+
+
+def test_event_with_a_dev_server_state_file_without_a_webhook_secret_says_so(capsys, tmp_path):
+    state = tmp_path / "dev-server.json"
+    state.write_text(json.dumps({"endpoint": "http://127.0.0.1:1", "secret": "s"}))
+    code, _, err = run(capsys, "event", "user.created", "--to", "http://127.0.0.1:1/", "--state-file", str(state))
+    assert code == 2
+    assert f"the dev server state file {state} has no webhook secret; restart the dev server" in err

@@ -97,7 +97,8 @@ def event_command(
         click.echo(f"{event_type} {event_id}: HTTP {answer.status}")
         if answer.json is not None:
             text = json.dumps(answer.json, indent=2)
-        click.echo("\n".join(safe(line) for line in text.splitlines()))
+        for line in text.splitlines():
+            click.echo(safe(line))
     ctx.exit(EXIT_OK if answer.ok else EXIT_NEGATIVE)
 
 
