@@ -556,6 +556,8 @@ def test_event_payload_context_and_id_override_the_sample(capsys, hook_app, tmp_
     assert first[0] == retry[0] == 0
     assert json.loads(first[1])["id"] == json.loads(retry[1])["id"] == "evt-1"
     assert len(seen) == 1  # the retry carried the same id: the app handled it once
+    code, _, _ = run(capsys, "event", "user.created", *args, "--json")
+    assert code == 0 and len(seen) == 2 and seen[1].seq > seen[0].seq  # as Authgear numbers a project's events
     assert seen[0].id == "evt-1" and seen[0].payload == {"user": {"id": "alice"}}
     assert seen[0].context["triggered_by"] == "admin_api" and seen[0].context["user_id"] == "alice"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,10 @@ def event_command(
     sender = AuthgearTestServer()  # only its send_event: nothing is served
     sender.webhook_secret = _secret(secret, state_file)
     event_id = event_id or str(uuid.uuid4())  # printed, so that the same event can be sent again
+    # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
+    seq = time.time_ns() // 1000
     try:
-        answer = sender.send_event(url, event_type, payload, context, id=event_id)
+        answer = sender.send_event(url, event_type, payload, context, id=event_id, seq=seq)
     except requests.RequestException as exc:
         why = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
         message = f"cannot reach {safe(url)}: {why}"
