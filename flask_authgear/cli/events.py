@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -48,18 +49,24 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 @cli.command("event")
 @click.argument("event_type", metavar="TYPE", callback=_event_type)
-@click.option("--to", "url", required=True, callback=http_url, help="The app's webhook URL.")
+@click.option("--to", "url", required=True, metavar="URL", callback=http_url, help="The app's webhook URL.")
 @click.option(
-    "--payload", callback=_json_object, help="The payload as JSON, or @file.json (default: a sample of TYPE)."
+    "--payload",
+    metavar="JSON",
+    callback=_json_object,
+    help="The payload as JSON, or @file.json (default: a sample of TYPE).",
 )
-@click.option("--context", callback=_json_object, help="Context entries as JSON, replacing the defaults.")
+@click.option(
+    "--context", metavar="JSON", callback=_json_object, help="Context entries as JSON, replacing the defaults."
+)
 @click.option(
     "--secret",
+    metavar="SECRET",
     help=f"The webhook secret (default: ${SECRET_ENV}, the app's setting, else the running dev server's).",
 )
-@click.option("--id", "event_id", help="The event id; send an id again to deliver it as a retry would.")
+@click.option("--id", "event_id", metavar="ID", help="The event id; send an id again to deliver it as a retry would.")
 @click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
-@json_option
+@functools.partial(json_option, text="Print one JSON line: id, status and body of the answer.")
 @click.pass_context
 def event_command(
     ctx: click.Context,
