@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 
+from flask_authgear import Settings, Verifier
 from flask_authgear.cli import main
+from flask_authgear.core import RequestData
 from flask_authgear.testing.devserver import SECRET_HEADER, STATE_ENV, DevServer
+from flask_authgear.webhooks import WebhookAnswer, WebhookEvent
+from flask_authgear.webhooks.flask import Webhooks
+from tests.support.app_server import AppServer
+from tests.support.net import free_port
 
 SCRIPT = shutil.which("flask-authgear", path=str(Path(sys.executable).parent))
 
@@ -289,3 +296,126 @@ def test_the_token_command_tells_users_of_the_old_variable(tmp_path):
 
 def test_the_state_variable_is_not_a_flask_or_library_setting():
     assert not STATE_ENV.startswith(("FLASK_", "AUTHGEAR_"))
+
+
+# -- webhooks: the dev server's secret, and the oidc.jwt.pre_create hook ------------------------------------------
+
+HOOK_SECRET = "whsec-of-the-app"
+
+
+def env_without_secret(dev: dict[str, Any]) -> dict[str, str]:
+    env = env_for(dev)
+    env.pop("AUTHGEAR_WEBHOOK_SECRET", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def hook_app() -> Iterator[tuple[str, list[WebhookEvent]]]:
+    """An app whose ``oidc.jwt.pre_create`` handler adds a claim (and refuses mallory); yields its hook URL."""
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=HOOK_SECRET)
+    seen: list[WebhookEvent] = []
+
+    @hooks.on("oidc.jwt.pre_create")
+    def add_tenant(event: WebhookEvent) -> WebhookAnswer:
+        seen.append(event)
+        if event.payload["user"]["id"] == "mallory":
+            return event.deny("Mallory is banned.", "Not allowed")
+        return event.allow(jwt_claims={"tenant": "acme"})
+
+    with AppServer(app) as served:
+        yield f"http://127.0.0.1:{served.port}/hook", seen
+
+
+def start_dev_server(state: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """A dev server process and its first line of output."""
+    env = {k: v for k, v in os.environ.items() if k != "AUTHGEAR_WEBHOOK_SECRET"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_authgear", "dev-server", "--state-file", str(state), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hooked(hook_app, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """A dev server started with --jwt-hook at the app and the app's webhook secret."""
+    state = tmp_path_factory.mktemp("hooked") / "dev-server.json"
+    url = hook_app[0]
+    process, line = start_dev_server(state, "--jwt-hook", url, "--webhook-secret", HOOK_SECRET, "--json")
+    try:
+        yield {"state": state, **json.loads(line)}
+    finally:
+        stop(process)
+
+
+def test_event_signs_with_the_running_dev_servers_secret(dev, tmp_path):
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=dev["webhook_secret"])
+    seen: list[WebhookEvent] = []
+    hooks.on("user.deleted")(seen.append)
+    assert json.loads(Path(dev["state"]).read_text())["webhook_secret"] == dev["webhook_secret"]
+    with AppServer(app) as served:
+        url = f"http://127.0.0.1:{served.port}/hook"
+        result = cli("event", "user.deleted", "--to", url, env=env_without_secret(dev))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [e.type for e in seen] == ["user.deleted"]
+
+
+def test_tokens_carry_the_claims_of_the_jwt_hook(hooked, hook_app, run):
+    verifier = Verifier(Settings(endpoint=hooked["endpoint"]))
+    try:
+        first = verifier.authenticate(RequestData(authorization=f"Bearer {hooked['token']}"))
+        assert first.claims["tenant"] == "acme"
+        minted = run("token", "--sub", "alice", "--role", "admin", "--state-file", str(hooked["state"]))
+        assert minted.returncode == 0, minted.stderr
+        alice = verifier.authenticate(RequestData(authorization=f"Bearer {minted.stdout.strip()}"))
+    finally:
+        verifier.close()
+    assert alice.id == "alice" and alice.roles == {"admin"} and alice.claims["tenant"] == "acme"
+    event = hook_app[1][-1]
+    assert event.type == "oidc.jwt.pre_create" and event.payload["jwt"]["payload"]["sub"] == "alice"
+
+
+def test_a_refusing_jwt_hook_is_a_clear_error_not_a_token(hooked, run):
+    result = run("token", "--sub", "mallory", "--state-file", str(hooked["state"]))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "the oidc.jwt.pre_create hook refused the token: Not allowed: Mallory is banned." in result.stderr
+    assert "Traceback" not in result.stderr
+    state = json.loads(Path(hooked["state"]).read_text())
+    response = requests.post(
+        hooked["endpoint"] + "/_dev/token", json={"sub": "mallory"}, headers={SECRET_HEADER: state["secret"]}, timeout=5
+    )
+    assert response.status_code == 502 and "refused the token" in response.json()["error"]
+
+
+def test_an_unreachable_jwt_hook_still_starts_the_dev_server(tmp_path, run):
+    state = tmp_path / "dev-server.json"
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    process, banner = start_dev_server(state, "--jwt-hook", url, "--webhook-secret", HOOK_SECRET)
+    try:
+        assert banner.startswith("Authgear dev server running at ")
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert f"  and AUTHGEAR_WEBHOOK_SECRET={HOOK_SECRET} to accept its events\n" in lines
+        assert "  no start-up token: the oidc.jwt.pre_create hook could not be reached: ConnectionError\n" in lines
+        result = run("token", "--state-file", str(state))
+    finally:
+        stop(process)
+    assert result.returncode == 2
+    assert "the oidc.jwt.pre_create hook could not be reached" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_jwt_hook_must_be_an_http_url(run):
+    result = run("dev-server", "--jwt-hook", "file:///etc/passwd")
+    assert result.returncode == 2 and "must be an http:// or https:// URL" in result.stderr

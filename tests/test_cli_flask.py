@@ -14,6 +14,9 @@ from flask import Flask
 from flask_authgear import Authgear
 from flask_authgear.cli import cli
 from flask_authgear.testing import AuthgearTestServer
+from flask_authgear.webhooks import WebhookEvent
+from flask_authgear.webhooks.flask import Webhooks
+from tests.support.app_server import AppServer
 
 
 def make_app(server: AuthgearTestServer, **settings: object) -> Flask:
@@ -119,7 +122,7 @@ def test_flask_authgear_offers_every_command_of_the_standalone_line():
     app = Flask(__name__)
     result = app.test_cli_runner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("dev-server", "token", "verify", "resolve", "health"):
+    for command in ("dev-server", "token", "event", "verify", "resolve", "health"):
         assert f"  {command} " in result.output, command
 
 
@@ -137,3 +140,24 @@ def test_verify_options_override_the_app_settings(server):
     token = server.issue_token("alice")  # its aud is the endpoint, which this app does not accept
     result = app.test_cli_runner().invoke(cli, ["verify", token, "--audience", server.endpoint])
     assert result.exit_code == 0, result.output
+
+
+def test_event_signs_with_the_app_webhook_secret(server, monkeypatch):
+    monkeypatch.delenv("AUTHGEAR_WEBHOOK_SECRET", raising=False)
+    app = make_app(server, webhook_secret=["whsec-new", "whsec-old"])
+    seen: list[WebhookEvent] = []
+    Webhooks(app, "/hook").on("user.created")(seen.append)
+    with AppServer(app) as served:
+        url = f"http://127.0.0.1:{served.port}/hook"
+        result = app.test_cli_runner().invoke(cli, ["event", "user.created", "--to", url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["status"] == 200
+    assert [e.type for e in seen] == ["user.created"]
+
+
+def test_event_without_an_app_webhook_secret_is_a_clear_error(server, monkeypatch):
+    monkeypatch.delenv("AUTHGEAR_WEBHOOK_SECRET", raising=False)
+    app = make_app(server)
+    result = app.test_cli_runner().invoke(cli, ["event", "user.created", "--to", "http://127.0.0.1:1/hook"])
+    assert result.exit_code == 2
+    assert "no webhook secret is configured: set AUTHGEAR_WEBHOOK_SECRET" in result.output

@@ -5,7 +5,8 @@
   use the app's own settings (its extension, else its ``AUTHGEAR_*`` config) unless ``--endpoint`` is given.
 
 Commands: ``dev-server`` (the local Authgear-compatible server), ``token`` (mint from it), ``verify`` (explain
-a JWT access token), ``resolve`` (ask the resolver endpoint), ``health`` (load the keys, report readiness).
+a JWT access token), ``resolve`` (ask the resolver endpoint), ``health`` (load the keys, report readiness),
+``event`` (send the app a signed webhook event).
 
 Exit status: 0 success (valid token, authenticated session), 1 a negative answer (invalid token, no
 session), 2 a usage error or an endpoint that cannot be reached. Errors are one readable line, never a
@@ -13,7 +14,7 @@ traceback. Everything a token or a server says is printed with control character
 token cannot drive the terminal.
 """
 
-from . import dev, diagnose  # noqa: F401  (each registers its commands on the group)
+from . import dev, diagnose, events  # noqa: F401  (each registers its commands on the group)
 from .base import cli, main
 
 __all__ = ["cli", "main"]

@@ -117,6 +117,13 @@ def endpoint_options(f: F) -> F:
     )(f)
 
 
+def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An option callback: the value, when it is an http(s) URL; else a usage error."""
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL")
+    return value
+
+
 def flask_app() -> Flask | None:
     """The app when running as ``flask authgear``; None for the standalone command."""
     ctx = click.get_current_context(silent=True)

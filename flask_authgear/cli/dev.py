@@ -14,7 +14,8 @@ from typing import Any, NoReturn
 import click
 import requests
 
-from .base import CommandError, F, cli, flask_app, json_option, safe, settings_for
+from ..config import secret_list
+from .base import CommandError, F, cli, flask_app, http_url, json_option, safe, settings_for
 
 
 def _user_options(f: F) -> F:
@@ -39,19 +40,43 @@ def _user_options(f: F) -> F:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
 @click.option("--state-file", type=click.Path(path_type=Path), help="Where to record endpoint and mint secret.")
+@click.option(
+    "--jwt-hook",
+    metavar="URL",
+    callback=http_url,
+    help="Call this oidc.jwt.pre_create webhook before minting, and add the claims it returns.",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="AUTHGEAR_WEBHOOK_SECRET",
+    help="The secret that signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, printed).",
+)
 @_user_options
-@functools.partial(json_option, text="Print one JSON line with endpoint and token.")
-def dev_server(host: str, port: int, state_file: Path | None, as_json: bool, **user: Any) -> None:
+@functools.partial(json_option, text="Print one JSON line with endpoint, token and webhook secret.")
+def dev_server(
+    host: str,
+    port: int,
+    state_file: Path | None,
+    jwt_hook: str | None,
+    webhook_secret: str | None,
+    as_json: bool,
+    **user: Any,
+) -> None:
     """Run the local Authgear-compatible server (discovery, JWKS, resolver) in the foreground.
 
-    Point your app at the printed endpoint; mint tokens with `flask-authgear token`.
+    Point your app at the printed endpoint; mint tokens with `flask-authgear token`; send webhook events
+    signed with the printed secret with `flask-authgear event`.
     """
     from ..testing.devserver import DevServer, default_state_file
+    from ..testing.events import HookError
 
     try:
         server = DevServer(host, port)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    server.jwt_hook = jwt_hook
+    if webhook_secret:  # of several (a rotation), the first signs
+        server.webhook_secret = secret_list(webhook_secret, "--webhook-secret")[0]
     state_file = state_file or default_state_file()
     try:
         server.start()
@@ -71,16 +96,32 @@ def dev_server(host: str, port: int, state_file: Path | None, as_json: bool, **u
             raise CommandError(f"cannot write the state file {state_file}: {exc.strerror or exc}") from None
         params = _user_params(**user)
         expires_in = user["expires_in"]
-        token = server.issue_token(**params, expires_in=expires_in)
+        token: str | None = None
+        hook_error = ""
+        try:
+            token = server.issue_token(**params, expires_in=expires_in)
+        except HookError as exc:  # the app may not be running yet: the server is still useful
+            hook_error = safe(str(exc))
         if as_json:
-            click.echo(json.dumps({"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}))
+            line: dict[str, Any] = {"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}
+            line["webhook_secret"] = server.webhook_secret
+            if token is None:
+                line["token_error"] = hook_error
+            click.echo(json.dumps(line))
         else:
             roles = ", ".join(params.get("roles", ())) or "none"
             click.echo(f"Authgear dev server running at {server.endpoint}")
             click.echo(f"  set AUTHGEAR_ENDPOINT={server.endpoint} in your app (http is accepted on loopback)")
-            click.echo(f"  a token for {params['sub']} (roles: {roles}), valid {expires_in:g} seconds:")
-            click.echo(f"  {token}")
+            click.echo(f"  and AUTHGEAR_WEBHOOK_SECRET={server.webhook_secret} to accept its events")
+            if jwt_hook:
+                click.echo(f"  tokens get the claims of the oidc.jwt.pre_create hook at {jwt_hook}")
+            if token is None:
+                click.echo(f"  no start-up token: {hook_error}")
+            else:
+                click.echo(f"  a token for {params['sub']} (roles: {roles}), valid {expires_in:g} seconds:")
+                click.echo(f"  {token}")
             click.echo("  more tokens: flask-authgear token --sub alice --role admin")
+            click.echo("  send an event: flask-authgear event user.created --to URL")
             click.echo(f"  state file: {state_file}")
             click.echo("Press Ctrl+C to stop.")
         while True:
@@ -109,7 +150,8 @@ def token_command(
     from ..testing.devserver import SECRET_HEADER, default_state_file
 
     state_file = state_file or default_state_file()
-    recorded, secret = _read_state(state_file)
+    state = read_state(state_file)
+    recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
     expected = endpoint if app is None else settings_for(None, None, False).endpoint
     if expected and expected.rstrip("/") != recorded:
@@ -143,7 +185,8 @@ def token_command(
         click.echo(str(answer["token"]))
 
 
-def _read_state(path: Path) -> tuple[str, str]:
+def read_state(path: Path) -> dict[str, Any]:
+    """The running dev server's state file: its endpoint, its mint secret, its webhook secret."""
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -158,7 +201,7 @@ def _read_state(path: Path) -> tuple[str, str]:
         or not isinstance(state.get("secret"), str)
     ):
         raise CommandError(f"the dev server state file {path} is not one this program wrote")
-    return state["endpoint"], state["secret"]
+    return state
 
 
 def _user_params(

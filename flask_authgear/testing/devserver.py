@@ -9,6 +9,10 @@ through a mint route, ``POST /_dev/token`` (and ``/_dev/session`` for resolver s
 * the secret is written, with the endpoint, to a state file only the current user can read (mode 0600 in a
   0700 directory) and removed when the server stops.
 
+With :attr:`~AuthgearTestServer.jwt_hook` set, minting first asks the app's ``oidc.jwt.pre_create`` hook and
+adds the claims it returns, as Authgear does; when the hook refuses or fails, nothing is minted and the mint
+route answers 502 with the reason. The state file also holds the webhook secret the server signs events with.
+
 So another user of the machine, a web page in a browser (which cannot read the file nor set the header
 cross-origin without a preflight) and anything off the machine cannot mint tokens. The test server used by
 pytest has no such route at all.
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from .events import HookError
 from .server import AuthgearTestServer
 
 if TYPE_CHECKING:
@@ -85,14 +90,15 @@ class DevServer(AuthgearTestServer):
         self.state_file: Path | None = None
 
     def write_state(self, path: Path) -> None:
-        """Record endpoint and secret in ``path``, readable only by the current user.
+        """Record endpoint, mint secret and webhook secret in ``path``, readable only by the current user.
 
         The secret goes into a new file with an unpredictable name (``mkstemp``: ``O_EXCL|O_NOFOLLOW``, mode 0600, so a
         file or symlink planted in a shared directory is neither reused nor followed), then is renamed over
         ``path``: the rename replaces a planted symlink instead of writing through it.
         """
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        data = json.dumps({"endpoint": self.endpoint, "secret": self.secret, "pid": os.getpid()})
+        state = {"endpoint": self.endpoint, "secret": self.secret, "webhook_secret": self.webhook_secret}
+        data = json.dumps({**state, "pid": os.getpid()})
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -145,6 +151,8 @@ class DevServer(AuthgearTestServer):
                 return _json({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
         except MintError as exc:
             return _json_error(str(exc), 400)
+        except HookError as exc:  # the app's oidc.jwt.pre_create hook refused or failed: Authgear mints nothing
+            return _json_error(str(exc), 502)
         return _json_error("unknown route", 404)
 
 

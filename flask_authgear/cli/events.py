@@ -1,0 +1,140 @@
+"""``event``: send one signed, Authgear-shaped webhook event to the app, as Authgear would."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from ..config import secret_list
+from .base import EXIT_NEGATIVE, EXIT_OK, CommandError, cli, err, flask_app, http_url, json_option, safe
+from .dev import read_state
+
+SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
+
+
+def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from ..testing.events import EVENT_TYPES
+
+    if value not in EVENT_TYPES:
+        raise click.BadParameter(f"unknown event type {safe(value)!r}; known types: {', '.join(EVENT_TYPES)}")
+    return value
+
+
+def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    """A JSON object given inline or, after ``@``, as a file name."""
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {safe(value[1:])}: {exc.strerror or exc}") from None
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("must be a JSON object")
+    return parsed
+
+
+@cli.command("event")
+@click.argument("event_type", metavar="TYPE", callback=_event_type)
+@click.option("--to", "url", required=True, metavar="URL", callback=http_url, help="The app's webhook URL.")
+@click.option(
+    "--payload",
+    metavar="JSON",
+    callback=_json_object,
+    help="The payload as JSON, or @file.json (default: a sample of TYPE).",
+)
+@click.option(
+    "--context", metavar="JSON", callback=_json_object, help="Context entries as JSON, replacing the defaults."
+)
+@click.option(
+    "--secret",
+    metavar="SECRET",
+    help=f"The webhook secret (default: ${SECRET_ENV}, the app's setting, else the running dev server's).",
+)
+@click.option("--id", "event_id", metavar="ID", help="The event id; send an id again to deliver it as a retry would.")
+@click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
+@functools.partial(json_option, text="Print one JSON line: id, status and body of the answer.")
+@click.pass_context
+def event_command(
+    ctx: click.Context,
+    event_type: str,
+    url: str,
+    payload: dict[str, Any] | None,
+    context: dict[str, Any] | None,
+    secret: str | None,
+    event_id: str | None,
+    state_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Send one signed TYPE event to the webhook at --to, and print the app's answer.
+
+    Exit status 0 when the app answers 2xx, 1 otherwise or when it cannot be reached.
+    """
+    from ..testing.server import AuthgearTestServer
+
+    sender = AuthgearTestServer()  # only its send_event: nothing is served
+    sender.webhook_secret = _secret(secret, state_file)
+    event_id = event_id or str(uuid.uuid4())  # printed, so that the same event can be sent again
+    # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
+    seq = time.time_ns() // 1000
+    try:
+        answer = sender.send_event(url, event_type, payload, context, id=event_id, seq=seq)
+    except requests.RequestException as exc:
+        why = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
+        message = f"cannot reach {safe(url)}: {why}"
+        if as_json:
+            click.echo(json.dumps({"error": message}))
+        err(message)
+        ctx.exit(EXIT_NEGATIVE)
+    text = answer.body.decode("utf-8", "replace")
+    if as_json:
+        body = answer.json if answer.json is not None else text
+        click.echo(json.dumps({"id": event_id, "status": answer.status, "body": body}))
+    else:
+        click.echo(f"{event_type} {event_id}: HTTP {answer.status}")
+        if answer.json is not None:
+            text = json.dumps(answer.json, indent=2)
+        for line in text.splitlines():
+            click.echo(safe(line))
+    ctx.exit(EXIT_OK if answer.ok else EXIT_NEGATIVE)
+
+
+def _secret(given: str | None, state_file: Path | None) -> str:
+    """--secret; else $AUTHGEAR_WEBHOOK_SECRET; else the app's under ``flask authgear``; else the dev server's.
+
+    An explicit --state-file asks for the dev server's. Of several secrets (a rotation), the first signs.
+    """
+    if given:
+        return given
+    if state_file is None:
+        if os.environ.get(SECRET_ENV):
+            return secret_list(os.environ[SECRET_ENV], SECRET_ENV)[0]
+        app = flask_app()
+        if app is not None:
+            from ..webhooks.flask import app_webhook_secrets
+
+            return app_webhook_secrets(app)[0]
+        from ..testing.devserver import default_state_file
+
+        state_file = default_state_file()
+        if not state_file.exists():
+            raise CommandError(
+                f"no webhook secret: pass --secret, set {SECRET_ENV}, or start `flask-authgear dev-server`"
+            )
+    webhook_secret = read_state(state_file).get("webhook_secret")
+    if not isinstance(webhook_secret, str) or not webhook_secret:
+        raise CommandError(f"the dev server state file {state_file} has no webhook secret; restart the dev server")
+    return webhook_secret
