@@ -290,6 +290,10 @@ HOSTILE: list[Any] = [
     pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "abc"}}, 400, id="bad-length"),
     pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "-1"}}, 400, id="negative-length"),
     pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "\u0663"}}, 400, id="arabic-length"),
+    pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "9" * 5000}}, 413, id="5000-digits"),
+    pytest.param(
+        "POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "0" * 5000 + "2"}}, 401, id="5000-zeros-length"
+    ),
     pytest.param("POST", _signed(b"\xff\xfe" + MARKER.encode()), 400, id="invalid-utf8"),
     pytest.param("POST", _signed(_deep()), 400, id="deep-nesting"),
     pytest.param("POST", _signed(b'{"id": "a", "id": "' + MARKER.encode() + b'", "type": "x"}'), 400, id="dup-keys"),

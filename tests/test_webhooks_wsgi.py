@@ -146,6 +146,33 @@ def test_a_chunked_body_is_read_up_to_the_cap(served: tuple[int, list[WebhookEve
     assert "chunked-2" not in [event.id for event in served[1]]
 
 
+def test_a_chunked_body_wins_over_a_content_length(served: tuple[int, list[WebhookEvent]]) -> None:
+    # The server reads the chunks up to their end; a Content-Length beside them says nothing (RFC 9112 6.3).
+    body = body_of(event_id="chunked-3")
+    with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:
+        sock.sendall(
+            b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"
+            b"X-Authgear-Body-Signature: " + sign(body).encode() + b"\r\n\r\n"
+            b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    assert "chunked-3" in [event.id for event in served[1]]
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [("9" * 5000, 413), ("0" * 5000 + "5", 401)], ids=["5000-digits", "5000-zeros"]
+)
+def test_a_content_length_of_thousands_of_digits_is_refused(
+    served: tuple[int, list[WebhookEvent]], length: str, status: int
+) -> None:
+    # int() raises ValueError past 4,300 digits: the answer must still be a 4xx, never a 500.
+    body = body_of()
+    got, answer_headers, _ = send(served[0], body, {**signed(body), "Content-Length": length})
+    assert got == status
+    assert answer_headers["content-type"] == "application/json"
+
+
 def test_the_rest_of_the_app_stays_protected(served: tuple[int, list[WebhookEvent]]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", served[0], timeout=10)
     try:

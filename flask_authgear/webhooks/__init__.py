@@ -171,23 +171,26 @@ def sign_body(body: bytes, secret: str) -> str:
 def read_body(environ: WSGIEnvironment, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     """Read a WSGI request's raw body, refusing more than ``max_bytes`` before reading it all.
 
-    The body is put back as a fresh stream, so a framework can still read it afterwards.
+    A stream the server marks as terminated (a chunked body) wins over ``Content-Length``, as in werkzeug. The
+    body is put back as a fresh stream, so a framework can still read it afterwards.
     """
-    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     stream = environ["wsgi.input"]
-    if raw_length:
+    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
+    if environ.get("wsgi.input_terminated"):
+        body = stream.read(max_bytes + 1)
+    elif raw_length:
         if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
             raise InvalidWebhookError("The Content-Length header is invalid.")
-        length = int(raw_length)
+        digits = raw_length.lstrip("0") or "0"
+        # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.
+        length = int(digits) if len(digits) <= len(str(max_bytes)) else max_bytes + 1
         if length > max_bytes:
             raise WebhookTooLargeError()
-        body = stream.read(length) if length else b""
-    elif environ.get("wsgi.input_terminated"):  # chunked: the server marks where the body ends
-        body = stream.read(max_bytes + 1)
-        if len(body) > max_bytes:
-            raise WebhookTooLargeError()
+        body = stream.read(length)
     else:
         body = b""
+    if len(body) > max_bytes:
+        raise WebhookTooLargeError()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return bytes(body)
