@@ -159,6 +159,12 @@ def test_the_body_is_not_parsed_before_the_signature_is_checked() -> None:
         pytest.param(event_body(context={"timestamp": 10**30}), id="huge-timestamp"),
         pytest.param(b'{"id": "a", "id": "b", "type": "user.created"}', id="duplicate-keys"),
         pytest.param(b'{"id": "a", "type": "user.created", "seq": NaN}', id="nan"),
+        pytest.param(b'{"id": "a", "type": "user.created", "payload": {"n": -Infinity}}', id="infinity"),
+        pytest.param(b'{"id": "a", "type": "user.created", "payload": {"n": 1e999}}', id="float-overflow"),
+        pytest.param(event_body(seq=2**63), id="seq-over-int64"),
+        pytest.param(b'{"id": "a", "type": "user.created", "seq": ' + b"9" * 100_000 + b"}", id="100k-digit-seq"),
+        pytest.param(event_body(context={"timestamp": -(10**20)}), id="negative-huge-timestamp"),
+        pytest.param(event_body(context={"timestamp": 1e300}), id="float-huge-timestamp"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
     ],
 )
@@ -253,7 +259,7 @@ def test_user_mutations_for_user_events() -> None:
 
 def test_jwt_claims_are_added_to_the_whole_payload() -> None:
     got = event("oidc.jwt.pre_create", payload={"user": {"id": "user-1"}, "jwt": {"payload": JWT_PAYLOAD}})
-    answer = got.allow(jwt_claims={"https://example.com/tier": "gold", "sub": "user-1"})
+    answer = got.allow(claims={"https://example.com/tier": "gold", "sub": "user-1"})
     assert answer.to_dict() == {
         "is_allowed": True,
         "mutations": {"jwt": {"payload": {**JWT_PAYLOAD, "https://example.com/tier": "gold"}}},
@@ -263,21 +269,36 @@ def test_jwt_claims_are_added_to_the_whole_payload() -> None:
 def test_a_jwt_claim_cannot_change_an_existing_one() -> None:
     got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
     with pytest.raises(ValueError, match="'sub' already exists"):
-        got.allow(jwt_claims={"sub": "admin"})
+        got.allow(claims={"sub": "admin"})
 
 
-def test_id_token_claims_carry_both_spellings_of_the_mutation() -> None:
-    got = event("oidc.id_token.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
-    merged = {**JWT_PAYLOAD, "nickname": "a"}
-    assert got.allow(id_token_claims={"nickname": "a"}).to_dict() == {
+def test_id_token_claims_are_read_and_written_under_id_token() -> None:
+    # The server's OIDCIDTokenPreCreate payload is {"id_token": {"payload": ...}} and it applies
+    # mutations.id_token.payload only.
+    got = event("oidc.id_token.pre_create", payload={"id_token": {"payload": JWT_PAYLOAD}})
+    assert got.allow(claims={"nickname": "a"}).to_dict() == {
         "is_allowed": True,
-        "mutations": {"jwt": {"payload": merged}, "id_token": {"payload": merged}},
+        "mutations": {"id_token": {"payload": {**JWT_PAYLOAD, "nickname": "a"}}},
     }
+    with pytest.raises(ValueError, match="no token payload"):
+        event("oidc.id_token.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(claims={"x": 1})
+
+
+def test_a_claim_equal_to_an_existing_one_keeps_the_tokens_value() -> None:
+    # True == 1 in Python: the token must still carry its own 1, not the handler's True.
+    got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": {"sub": "user-1", "level": 1}}})
+    assert got.allow(claims={"level": True}).to_dict()["mutations"]["jwt"]["payload"] == {"sub": "user-1", "level": 1}
+
+
+def test_an_answer_that_is_not_json_is_refused() -> None:
+    got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
+    with pytest.raises(ValueError):
+        got.allow(claims={"score": float("nan")})
 
 
 def test_claims_need_the_events_token_payload() -> None:
     with pytest.raises(ValueError, match="no token payload"):
-        event("oidc.jwt.pre_create", payload={}).allow(jwt_claims={"x": 1})
+        event("oidc.jwt.pre_create", payload={}).allow(claims={"x": 1})
 
 
 def test_authentication_options() -> None:
@@ -299,8 +320,8 @@ def test_authentication_options() -> None:
     [
         ("authentication.pre_initialize", {"roles": ["admin"]}),
         ("oidc.jwt.pre_create", {"standard_attributes": {"email": "x"}}),
-        ("user.pre_create", {"jwt_claims": {"x": 1}}),
-        ("oidc.jwt.pre_create", {"id_token_claims": {"x": 1}}),
+        ("user.pre_create", {"claims": {"x": 1}}),
+        ("authentication.pre_initialize", {"claims": {"x": 1}}),
         ("user.pre_create", {"amr": ["mfa"]}),
         ("oidc.id_token.pre_create", {"rate_limits": {}}),
         ("user.profile.pre_update", {"bot_protection": "never"}),

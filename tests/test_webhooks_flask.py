@@ -161,7 +161,7 @@ def dispatcher_app(**options: Any) -> tuple[Flask, Webhooks, list[WebhookEvent]]
 
     @hooks.on("oidc.jwt.pre_create")
     async def jwt(event: WebhookEvent) -> Any:
-        return event.allow(jwt_claims={"https://example.com/tier": "gold"})
+        return event.allow(claims={"https://example.com/tier": "gold"})
 
     @hooks.on("user.profile.pre_update")
     def forgot(event: WebhookEvent) -> None:

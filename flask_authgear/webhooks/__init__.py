@@ -23,6 +23,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -70,9 +71,10 @@ USER_MUTATION_EVENTS = frozenset(
 AUTHENTICATION_EVENTS = frozenset(
     {"authentication.pre_initialize", "authentication.post_identified", "authentication.pre_authenticated"}
 )
-JWT_EVENT = "oidc.jwt.pre_create"
-ID_TOKEN_EVENT = "oidc.id_token.pre_create"
-BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | {JWT_EVENT, ID_TOKEN_EVENT}
+#: The token events, and the key under which each carries its token (``payload.<key>.payload``) and takes it
+#: back (``mutations.<key>.payload``).
+TOKEN_EVENTS = {"oidc.jwt.pre_create": "jwt", "oidc.id_token.pre_create": "id_token"}
+BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | TOKEN_EVENTS.keys()
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -238,8 +240,12 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError("not JSON")  # NaN and Infinity are Python extensions, not JSON
+def _finite(text: str) -> float:
+    # NaN and Infinity are Python extensions, and 1e999 overflows to inf: none can be sent back as JSON.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
 
 
 def _freeze(value: Any) -> Any:
@@ -280,7 +286,7 @@ class WebhookEvent:
         """Parse a body whose signature was already checked; a malformed one raises :class:`InvalidWebhookError`."""
         try:
             data = json.loads(
-                body.decode("utf-8"), object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+                body.decode("utf-8"), object_pairs_hook=_reject_duplicates, parse_constant=_finite, parse_float=_finite
             )
             frozen = _freeze(data)
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -291,7 +297,7 @@ class WebhookEvent:
         payload, context = frozen.get("payload", _EMPTY), frozen.get("context", _EMPTY)
         if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
             raise InvalidWebhookError()
-        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not -(2**63) <= seq < 2**63):
             raise InvalidWebhookError()
         if not isinstance(payload, Mapping) or not isinstance(context, Mapping):
             raise InvalidWebhookError()
@@ -322,8 +328,7 @@ class WebhookEvent:
         custom_attributes: Mapping[str, Any] | None = None,
         roles: Sequence[str] | None = None,
         groups: Sequence[str] | None = None,
-        jwt_claims: Mapping[str, Any] | None = None,
-        id_token_claims: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
         amr: Sequence[str] | None = None,
         rate_limits: Mapping[str, Any] | None = None,
         bot_protection: str | None = None,
@@ -333,8 +338,8 @@ class WebhookEvent:
         Args:
             standard_attributes, custom_attributes, roles, groups: ``mutations.user`` for the ``user.*``
                 blocking events. Each is given WHOLE: an attribute, role or group left out is removed.
-            jwt_claims: claims added to the access token (``oidc.jwt.pre_create``); existing claims cannot change.
-            id_token_claims: claims added to the ID token (``oidc.id_token.pre_create``); the same rule.
+            claims: claims added to the token of ``oidc.jwt.pre_create`` (the access token) or
+                ``oidc.id_token.pre_create`` (the ID token); the token's existing claims cannot change.
             amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events).
             rate_limits: ``rate_limits``, e.g. ``{"authentication.general": {"weight": 2}}`` (``authentication.*``).
             bot_protection: ``"always"`` or ``"never"`` (``authentication.*`` events).
@@ -357,16 +362,10 @@ class WebhookEvent:
         if user:
             self._require(USER_MUTATION_EVENTS, "user mutations")
             body["mutations"] = {"user": user}
-        if jwt_claims is not None:
-            self._require({JWT_EVENT}, "jwt_claims")
-            body["mutations"] = {"jwt": {"payload": self._merged_claims(jwt_claims)}}
-        if id_token_claims is not None:
-            self._require({ID_TOKEN_EVENT}, "id_token_claims")
-            merged = self._merged_claims(id_token_claims)
-            # Authgear's server reads mutations.jwt.payload for this event too (pkg/api/event/blocking/
-            # oidc_id_token_pre_create.go) while its docs say mutations.id_token.payload: both carry the same
-            # payload, and the server ignores the key it does not know.
-            body["mutations"] = {"jwt": {"payload": merged}, "id_token": {"payload": merged}}
+        if claims is not None:
+            self._require(TOKEN_EVENTS.keys(), "claims")
+            key = TOKEN_EVENTS[self.type]
+            body["mutations"] = {key: {"payload": self._merged_claims(key, claims)}}
         if amr is not None:
             self._require(AUTHENTICATION_EVENTS, "amr")
             body["constraints"] = {"amr": _strings(amr, "amr")}
@@ -389,32 +388,27 @@ class WebhookEvent:
         if not self.is_blocking:
             raise ValueError(f"{self.type} is not a blocking event: Authgear ignores its answer")
 
-    def _require(self, events: frozenset[str] | set[str], what: str) -> None:
+    def _require(self, events: AbstractSet[str], what: str) -> None:
         if self.type not in events:
             raise ValueError(f"{what} are not supported by {self.type} (only {', '.join(sorted(events))})")
 
-    def _merged_claims(self, claims: Mapping[str, Any]) -> dict[str, Any]:
+    def _merged_claims(self, key: str, claims: Mapping[str, Any]) -> dict[str, Any]:
         """The event's token payload, whole, with ``claims`` added: Authgear refuses a changed or dropped claim."""
-        claims = _mapping(claims, "claims") or {}
-        jwt = self.payload.get("jwt")
-        existing = jwt.get("payload") if isinstance(jwt, Mapping) else None
-        if existing is None:  # the docs' spelling for the ID token event
-            id_token = self.payload.get("id_token")
-            existing = id_token.get("payload") if isinstance(id_token, Mapping) else None
+        token = self.payload.get(key)
+        existing = token.get("payload") if isinstance(token, Mapping) else None
         if not isinstance(existing, Mapping):
             raise ValueError(f"this {self.type} event carries no token payload to add claims to")
         merged: dict[str, Any] = _thaw(existing)
-        for name, value in claims.items():
-            if name in merged and merged[name] != value:
+        for name, value in (_mapping(claims, "claims") or {}).items():
+            if merged.setdefault(name, value) != value:  # an existing claim keeps its value, or it is an error
                 raise ValueError(f"claim {name!r} already exists in the token and cannot be changed")
-            merged[name] = value
         return merged
 
 
 def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidWebhookError()
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc)
@@ -448,7 +442,7 @@ class WebhookAnswer:
     __slots__ = ("_body",)
 
     def __init__(self, body: Mapping[str, Any]) -> None:
-        self._body = json.dumps(_thaw(body), separators=(",", ":")).encode()
+        self._body = json.dumps(_thaw(body), separators=(",", ":"), allow_nan=False).encode()
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh copy of the JSON body."""
