@@ -113,6 +113,18 @@ def test_hostile_requests_over_the_network(
     assert MARKER not in raw.decode() + str(answer_headers)
 
 
+def test_a_padded_signature_header_is_read_as_http_defines_it(served: tuple[int, list[WebhookEvent]]) -> None:
+    body = body_of(event_id="padded-1")
+    with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:
+        sock.sendall(
+            b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\nX-Authgear-Body-Signature:   %s \t\r\n\r\n"
+            % (len(body), sign(body).encode())
+            + body
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def test_a_huge_declared_body_is_refused_before_it_is_read(served: tuple[int, list[WebhookEvent]]) -> None:
     # Only the headers are sent: the answer comes without the server waiting for 50 MB.
     with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..core.request import WEBHOOK_SIGNATURE_ENVIRON_KEY
 from ..errors import AuthgearError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -55,12 +56,12 @@ __all__ = [
     "deny",
     "read_body",
     "sign_body",
+    "verify_request",
     "verify_webhook",
     "webhook_secrets",
 ]
 
 SIGNATURE_HEADER = "X-Authgear-Body-Signature"
-SIGNATURE_ENVIRON_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
 #: Largest accepted body. Authgear's events are a few kilobytes; the cap bounds the work of a forged one.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -77,6 +78,8 @@ TOKEN_EVENTS = {"oidc.jwt.pre_create": "jwt", "oidc.id_token.pre_create": "id_to
 BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | TOKEN_EVENTS.keys()
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+#: The headers of every webhook answer, error or not: JSON that no cache keeps.
+ANSWER_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ class WebhookError(AuthgearError):
     description = "The webhook request is invalid."
 
     def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
-        out = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        out = list(ANSWER_HEADERS)
         if self.status_code == 401:  # HTTP requires a challenge on every 401
             out.append(("WWW-Authenticate", f'Signature realm="{realm}"'))
         if self.status_code == 405:
@@ -170,8 +173,8 @@ def sign_body(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def read_body(environ: WSGIEnvironment, max_bytes: int = MAX_BODY_BYTES) -> bytes:
-    """Read a WSGI request's raw body, refusing more than ``max_bytes`` before reading it all.
+def read_body(environ: WSGIEnvironment) -> bytes:
+    """Read a WSGI request's raw body, refusing more than :data:`MAX_BODY_BYTES` before reading it all.
 
     A stream the server marks as terminated (a chunked body) wins over ``Content-Length``, as in werkzeug. The
     body is put back as a fresh stream, so a framework can still read it afterwards.
@@ -179,43 +182,38 @@ def read_body(environ: WSGIEnvironment, max_bytes: int = MAX_BODY_BYTES) -> byte
     stream = environ["wsgi.input"]
     raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     if environ.get("wsgi.input_terminated"):
-        body = stream.read(max_bytes + 1)
+        body = stream.read(MAX_BODY_BYTES + 1)
     elif raw_length:
         if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
             raise InvalidWebhookError("The Content-Length header is invalid.")
         digits = raw_length.lstrip("0") or "0"
         # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.
-        length = int(digits) if len(digits) <= len(str(max_bytes)) else max_bytes + 1
-        if length > max_bytes:
+        length = int(digits) if len(digits) <= len(str(MAX_BODY_BYTES)) else MAX_BODY_BYTES + 1
+        if length > MAX_BODY_BYTES:
             raise WebhookTooLargeError()
         body = stream.read(length)
     else:
         body = b""
-    if len(body) > max_bytes:
+    if len(body) > MAX_BODY_BYTES:
         raise WebhookTooLargeError()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return bytes(body)
 
 
-def verify_webhook(
-    body: bytes,
-    signature: str | None,
-    secret: str | Sequence[str],
-    *,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> WebhookEvent:
+def verify_webhook(body: bytes, signature: str | None, secret: str | Sequence[str]) -> WebhookEvent:
     """Check ``signature`` against the raw ``body`` under any of the secrets, then parse the event.
 
     Raises:
-        WebhookTooLargeError: the body is over ``max_bytes`` (413), checked before hashing.
+        WebhookTooLargeError: the body is over :data:`MAX_BODY_BYTES` (413), checked before hashing.
         InvalidWebhookSignatureError: the signature is missing, not 64 hex characters, or wrong (401).
         InvalidWebhookError: a signed body that is not a valid event (400).
         ConfigurationError: no secret is configured.
     """
     secrets = webhook_secrets(secret)
-    if len(body) > max_bytes:
+    if len(body) > MAX_BODY_BYTES:
         raise WebhookTooLargeError()
+    signature = (signature or "").strip(" \t")  # the whitespace HTTP allows around a header value
     if not signature:
         raise InvalidWebhookSignatureError("The webhook signature is missing.")
     # Hex is case-insensitive, so accepting upper case admits no other body; anything else is not a signature.
@@ -227,6 +225,13 @@ def verify_webhook(
     if not any(matches):
         raise InvalidWebhookSignatureError()
     return WebhookEvent.parse(body)
+
+
+def verify_request(environ: WSGIEnvironment, secret: str | Sequence[str]) -> WebhookEvent:
+    """The verified event of a WSGI request: the one path of every adapter (405, 413, 401, 400)."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        raise WebhookMethodNotAllowedError()
+    return verify_webhook(read_body(environ), environ.get(WEBHOOK_SIGNATURE_ENVIRON_KEY), secret)
 
 
 # -- the event ------------------------------------------------------------------------------------------------
@@ -316,10 +321,6 @@ class WebhookEvent:
     def is_blocking(self) -> bool:
         """Whether Authgear waits for this event's answer (and obeys it) before going on."""
         return self.type in BLOCKING_EVENTS
-
-    def age(self, now: float) -> float | None:
-        """Seconds since the event was generated, or None when it carries no timestamp."""
-        return None if self.timestamp is None else now - self.timestamp.timestamp()
 
     def allow(
         self,

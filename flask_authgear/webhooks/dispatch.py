@@ -1,7 +1,8 @@
 """One handler per event type, idempotency by event ``id``, a maximum age for blocking events. No Flask here.
 
-The Flask dispatcher and the WSGI endpoint both verify a delivery, then call :meth:`WebhookHandlers.dispatch`:
-the rules below live only here.
+Every receiver verifies a delivery, then goes through :class:`WebhookHandlers`: the Flask dispatcher and the WSGI
+endpoint are subclasses that call :meth:`~WebhookHandlers.dispatch`, and ``@require_webhook`` calls
+:meth:`~WebhookHandlers.run` around its view. The rules below live only here.
 
 * A non-blocking event without a handler is acknowledged (200): Authgear retries every non-2xx delivery,
   so refusing an event the app does not care about would make it retry for nothing.
@@ -22,13 +23,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import AuthgearError, ConfigurationError
 from . import (
     ACKNOWLEDGED,
-    BLOCKING_EVENTS,
     StaleWebhookError,
     WebhookAnswer,
     WebhookEvent,
@@ -52,8 +52,7 @@ logger = logging.getLogger("flask_authgear")
 #: A handler receives the verified event; a blocking event's handler returns the answer.
 Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
-#: Calls a handler for an adapter (Flask runs async handlers through ``app.ensure_sync``).
-Runner = Callable[[Handler, WebhookEvent], Any]
+T = TypeVar("T")
 
 #: Seconds Authgear waits for each blocking hook before it counts the hook as failed.
 BLOCKING_BUDGET = 5
@@ -142,7 +141,6 @@ class WebhookHandlers:
     """A handler per event type, and the rules that decide each delivery's answer.
 
     Args:
-        handlers: ``{"user.created": func, ...}``; more can be added with :meth:`on`.
         store: where non-blocking event ids are remembered; default a :class:`MemoryIdempotencyStore`.
         idempotency: False calls the handler for every delivery, duplicates included.
         max_age: refuse blocking events generated more than this many seconds ago (or ahead); None: no limit.
@@ -151,7 +149,6 @@ class WebhookHandlers:
 
     def __init__(
         self,
-        handlers: Mapping[str, Handler] | None = None,
         *,
         store: IdempotencyStore | None = None,
         idempotency: bool = True,
@@ -164,8 +161,6 @@ class WebhookHandlers:
         self.store: IdempotencyStore | None = (store or MemoryIdempotencyStore()) if idempotency else None
         self.max_age = max_age
         self._clock = clock
-        for event_type, handler in (handlers or {}).items():
-            self.on(event_type)(handler)
 
     def on(self, *event_types: str) -> Callable[[H], H]:
         """Register the decorated function for these event types: ``@hooks.on("user.created")``."""
@@ -181,33 +176,27 @@ class WebhookHandlers:
 
         return register
 
-    def dispatch(self, event: WebhookEvent, run: Runner | None = None) -> WebhookAnswer:
-        """The answer to a verified event; failures are :class:`WebhookError` subclasses.
-
-        ``run(handler, event)`` calls the handler (an adapter may wrap it, e.g. to run an async one).
-        """
+    def dispatch(self, event: WebhookEvent) -> WebhookAnswer:
+        """The answer to a verified event; failures are :class:`~flask_authgear.webhooks.WebhookError` subclasses."""
         handler = self._handlers.get(event.type)
-        if event.type in BLOCKING_EVENTS:
-            return self._blocking(event, handler, run)
-        if handler is not None:
-            self._non_blocking(event, handler, run)
-        return ACKNOWLEDGED
-
-    def _blocking(self, event: WebhookEvent, handler: Handler | None, run: Runner | None) -> WebhookAnswer:
-        self._check_age(event)
         if handler is None:
+            if not event.is_blocking:
+                return ACKNOWLEDGED
             logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
             raise WebhookNotHandledError()
-        started = self._clock()
-        answer = self._call(handler, event, run)
-        elapsed = self._clock() - started
-        if elapsed > BLOCKING_BUDGET:
-            logger.warning(
-                "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
-                event.type,
-                elapsed,
-                BLOCKING_BUDGET,
-            )
+
+        def call() -> WebhookAnswer | None:
+            try:
+                return self.call(handler, event)
+            except AuthgearError:
+                raise
+            except Exception:
+                logger.exception("the handler of the webhook event %s failed", event.type)
+                raise WebhookHandlerError() from None
+
+        answer = self.run(event, call)
+        if not event.is_blocking:
+            return ACKNOWLEDGED
         if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
             logger.error(
                 "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
@@ -217,40 +206,53 @@ class WebhookHandlers:
             raise WebhookNotHandledError("The webhook handler gave no answer.")
         return answer
 
-    def _non_blocking(self, event: WebhookEvent, handler: Handler, run: Runner | None) -> None:
+    def run(
+        self, event: WebhookEvent, call: Callable[[], T], handled: Callable[[T], bool] = lambda _: True
+    ) -> T | None:
+        """``call()`` for ``event`` under the rules: None for a duplicate, acknowledged without calling it.
+
+        A blocking event is refused when older than ``max_age`` and logged when ``call`` overruns the 5 s budget.
+        A non-blocking event's id is claimed first, and released when ``call`` raises or ``handled(result)`` is
+        false, so Authgear's retry runs it again.
+        """
+        if event.is_blocking:
+            now = self._clock()
+            if self.max_age is not None and (
+                event.timestamp is None or abs(now - event.timestamp.timestamp()) > self.max_age
+            ):  # no timestamp, too old, or implausibly far ahead
+                raise StaleWebhookError()
+            result = call()
+            if (elapsed := self._clock() - now) > BLOCKING_BUDGET:
+                logger.warning(
+                    "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
+                    event.type,
+                    elapsed,
+                    BLOCKING_BUDGET,
+                )
+            return result
         store = self.store
-        if store is not None:
-            try:
-                fresh = store.claim(event.id)
-            except Exception:
-                logger.exception("the webhook idempotency store failed")
-                raise WebhookHandlerError() from None
-            if not fresh:
-                logger.info("webhook event %s was already handled: acknowledged again", event.type)
-                return
+        if store is None:
+            return call()
         try:
-            self._call(handler, event, run)
-        except BaseException:
-            if store is not None:
+            fresh = store.claim(event.id)
+        except Exception:
+            logger.exception("the webhook idempotency store failed")
+            raise WebhookHandlerError() from None
+        if not fresh:
+            logger.info("webhook event %s was already handled: acknowledged again", event.type)
+            return None
+        done = False
+        try:
+            result = call()
+            done = handled(result)
+            return result
+        finally:
+            if not done:
                 try:
                     store.release(event.id)
                 except Exception:
                     logger.exception("the webhook idempotency store failed to release an event")
-            raise
 
-    def _check_age(self, event: WebhookEvent) -> None:
-        if self.max_age is None:
-            return
-        age = event.age(self._clock())
-        if age is None or abs(age) > self.max_age:  # no timestamp, too old, or implausibly far ahead
-            raise StaleWebhookError()
-
-    @staticmethod
-    def _call(handler: Handler, event: WebhookEvent, run: Runner | None) -> Any:
-        try:
-            return run(handler, event) if run is not None else handler(event)
-        except AuthgearError:
-            raise
-        except Exception:
-            logger.exception("the handler of the webhook event %s failed", event.type)
-            raise WebhookHandlerError() from None
+    def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
+        """Call ``handler``; an adapter may override this (Flask runs async handlers through ``ensure_sync``)."""
+        return handler(event)
