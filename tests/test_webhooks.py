@@ -500,9 +500,10 @@ def test_memory_store_is_bounded_and_expires() -> None:
     now = [0.0]
     store = MemoryIdempotencyStore(max_entries=2, ttl=10, clock=lambda: now[0])
     assert store.claim("a") and store.claim("b")
+    assert not store.claim("a")  # "a" is now the most recently seen
+    assert store.claim("c")  # "b", the least recently seen, is forgotten
     assert not store.claim("a")
-    assert store.claim("c")  # "a", the oldest, is forgotten
-    assert store.claim("a")
+    assert store.claim("b")
     now[0] = 10.0
     assert store.claim("b") and store.claim("c")  # expired
     store.release("c")

@@ -131,7 +131,7 @@ class StaleWebhookError(WebhookError):
     """A blocking event older than the configured ``max_age``: blocking events arrive at once, so it is a replay."""
 
     status_code = 401
-    error = "invalid_signature"
+    error = "stale_event"
     description = "The webhook event is too old."
 
 
@@ -185,7 +185,7 @@ def read_body(environ: WSGIEnvironment) -> bytes:
         body = stream.read(MAX_BODY_BYTES + 1)
     elif raw_length:
         if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
-            raise InvalidWebhookError("The Content-Length header is invalid.")
+            raise WebhookError("The Content-Length header is invalid.")
         digits = raw_length.lstrip("0") or "0"
         # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.
         length = int(digits) if len(digits) <= len(str(MAX_BODY_BYTES)) else MAX_BODY_BYTES + 1
@@ -455,9 +455,6 @@ class WebhookAnswer:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WebhookAnswer) and other._body == self._body
-
-    def __hash__(self) -> int:
-        return hash(self._body)
 
     def __repr__(self) -> str:
         return f"WebhookAnswer({self._body.decode()})"

@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
 from . import (
     ACKNOWLEDGED,
@@ -74,7 +74,8 @@ class IdempotencyStore(Protocol):
 
 
 class MemoryIdempotencyStore:
-    """Event ids of this process: bounded (oldest forgotten first) and expiring. Not shared between workers."""
+    """Event ids of this process: bounded (least recently seen forgotten first) and expiring. Not shared between
+    workers."""
 
     def __init__(
         self,
@@ -84,27 +85,21 @@ class MemoryIdempotencyStore:
     ) -> None:
         if max_entries < 1 or ttl <= 0:
             raise ConfigurationError("MemoryIdempotencyStore needs max_entries >= 1 and ttl > 0")
-        self.max_entries = max_entries
         self.ttl = ttl
         self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._seen: LRU[str, float] = LRU(max_entries)  # event id -> when it is forgotten
+        self._lock = threading.Lock()  # a claim reads then writes: the lock makes the pair atomic
 
     def claim(self, event_id: str) -> bool:
         now = self._clock()
         with self._lock:
-            while self._seen and next(iter(self._seen.values())) <= now:  # expired, oldest first
-                self._seen.popitem(last=False)
-            if event_id in self._seen:
+            if self._seen.get(event_id, now) > now:  # seen, and not yet expired
                 return False
             self._seen[event_id] = now + self.ttl
-            while len(self._seen) > self.max_entries:
-                self._seen.popitem(last=False)
             return True
 
     def release(self, event_id: str) -> None:
-        with self._lock:
-            self._seen.pop(event_id, None)
+        self._seen.pop(event_id, None)
 
 
 class RedisIdempotencyStore:
