@@ -321,6 +321,18 @@ def test_allow_works_as_a_view_answer() -> None:
     assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
 
 
+def test_an_async_view_answers() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+
+    @app.post("/hook")
+    @require_webhook
+    async def hook() -> Any:
+        return allow()
+
+    assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+
+
 # -- hostile requests ---------------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ middleware, keep the webhook URL out of its ``protect`` prefixes.
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -91,7 +90,8 @@ def require_webhook(
 ) -> Callable[P, Response] | Callable[[Callable[P, R]], Callable[P, Response]]:
     """Only let verified Authgear webhooks into a view: ``@require_webhook`` or ``@require_webhook(max_age=60)``.
 
-    Refused requests get a 400/401/405/413 JSON answer. The view reads the event with :func:`get_webhook_event`
+    Refused requests get a 400/401/413 JSON answer (405 too when the view's route takes other methods than POST;
+    otherwise Flask answers them itself, before the view). The view reads the event with :func:`get_webhook_event`
     and may return ``allow(...)``/``deny(...)`` (sent as JSON) or anything Flask accepts. The options and rules
     are the dispatcher's: a repeated non-blocking event is acknowledged without calling the view, and a view
     that raises or answers with an error status releases its ``id`` so Authgear's retry calls it again.
@@ -99,12 +99,10 @@ def require_webhook(
     rules = WebhookHandlers(store=store, idempotency=idempotency, max_age=max_age, clock=clock)
 
     def decorator(func: Callable[P, R]) -> Callable[P, Response]:
-        is_async = inspect.iscoroutinefunction(func)
-
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
             def call() -> Response:
-                result = current_app.ensure_sync(func)(*args, **kwargs) if is_async else func(*args, **kwargs)
+                result = current_app.ensure_sync(func)(*args, **kwargs)
                 if isinstance(result, WebhookAnswer):
                     return answer_response(result)
                 return current_app.make_response(cast(Any, result))
