@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support.app_server import AppServer
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
 
 from flask_authgear import AuthgearMiddleware, WebhookEndpoint, WebhookEvent
 from flask_authgear.errors import ConfigurationError
@@ -192,6 +193,26 @@ def test_the_rest_of_the_app_stays_protected(served: tuple[int, list[WebhookEven
         assert connection.getresponse().status == 401
     finally:
         connection.close()
+
+
+def test_the_endpoint_takes_the_dispatcher_options() -> None:
+    calls: list[str] = []
+    hooks = WebhookEndpoint(SECRET, max_age=60, clock=lambda: 1_790_000_000 + 61, idempotency=False)
+
+    @hooks.on("user.pre_create")
+    def pre_create(event: WebhookEvent) -> Any:
+        return event.allow()
+
+    @hooks.on("user.created")
+    def created(event: WebhookEvent) -> None:
+        calls.append(event.id)
+
+    client = Client(hooks)
+    stale = client.post("/", data=body_of("user.pre_create"), headers=signed(body_of("user.pre_create")))
+    assert (stale.status_code, stale.get_json()["error"]) == (401, "stale_event")
+    for _ in range(2):
+        assert client.post("/", data=body_of(), headers=signed(body_of())).status_code == 200
+    assert calls == ["evt-1", "evt-1"]
 
 
 def test_the_endpoint_needs_a_secret() -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "BLOCKING_EVENTS",
     "MAX_BODY_BYTES",
     "SIGNATURE_HEADER",
+    "TOKEN_EVENTS",
     "USER_MUTATION_EVENTS",
     "InvalidWebhookError",
     "InvalidWebhookSignatureError",

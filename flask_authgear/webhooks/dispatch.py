@@ -103,7 +103,11 @@ class MemoryIdempotencyStore:
 
 
 class RedisIdempotencyStore:
-    """Event ids shared by every worker through Redis: ``SET key 1 NX EX ttl`` claims atomically."""
+    """Event ids shared by every worker through Redis: ``SET key 1 NX EX ttl`` claims atomically.
+
+    Authgear sends an event with the same ``id`` to every hook configured for it: give each webhook URL its own
+    ``prefix``, or the first URL to receive an event makes the others acknowledge it without handling it.
+    """
 
     def __init__(
         self,
