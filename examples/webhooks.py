@@ -75,7 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None, users: Users | None = No
 
     @hooks.on("oidc.jwt.pre_create")
     def jwt_pre_create(event: WebhookEvent) -> WebhookAnswer:
-        return event.allow(claims={PLAN_CLAIM: users.plan(event.user_id)})
+        return event.allow(jwt_claims={PLAN_CLAIM: users.plan(event.user_id)})
 
     return app
 

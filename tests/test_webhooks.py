@@ -273,7 +273,7 @@ def test_user_mutations_for_user_events() -> None:
 
 def test_jwt_claims_are_added_to_the_whole_payload() -> None:
     got = event("oidc.jwt.pre_create", payload={"user": {"id": "user-1"}, "jwt": {"payload": JWT_PAYLOAD}})
-    answer = got.allow(claims={"https://example.com/tier": "gold", "sub": "user-1"})
+    answer = got.allow(jwt_claims={"https://example.com/tier": "gold", "sub": "user-1"})
     assert answer.to_dict() == {
         "is_allowed": True,
         "mutations": {"jwt": {"payload": {**JWT_PAYLOAD, "https://example.com/tier": "gold"}}},
@@ -283,36 +283,39 @@ def test_jwt_claims_are_added_to_the_whole_payload() -> None:
 def test_a_jwt_claim_cannot_change_an_existing_one() -> None:
     got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
     with pytest.raises(ValueError, match="'sub' already exists"):
-        got.allow(claims={"sub": "admin"})
+        got.allow(jwt_claims={"sub": "admin"})
 
 
 def test_id_token_claims_are_read_and_written_under_id_token() -> None:
     # The server's OIDCIDTokenPreCreate payload is {"id_token": {"payload": ...}} and it applies
     # mutations.id_token.payload only.
     got = event("oidc.id_token.pre_create", payload={"id_token": {"payload": JWT_PAYLOAD}})
-    assert got.allow(claims={"nickname": "a"}).to_dict() == {
+    assert got.allow(id_token_claims={"nickname": "a"}).to_dict() == {
         "is_allowed": True,
         "mutations": {"id_token": {"payload": {**JWT_PAYLOAD, "nickname": "a"}}},
     }
     with pytest.raises(ValueError, match="no token payload"):
-        event("oidc.id_token.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(claims={"x": 1})
+        event("oidc.id_token.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(id_token_claims={"x": 1})
 
 
 def test_a_claim_equal_to_an_existing_one_keeps_the_tokens_value() -> None:
     # True == 1 in Python: the token must still carry its own 1, not the handler's True.
     got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": {"sub": "user-1", "level": 1}}})
-    assert got.allow(claims={"level": True}).to_dict()["mutations"]["jwt"]["payload"] == {"sub": "user-1", "level": 1}
+    assert got.allow(jwt_claims={"level": True}).to_dict()["mutations"]["jwt"]["payload"] == {
+        "sub": "user-1",
+        "level": 1,
+    }
 
 
 def test_an_answer_that_is_not_json_is_refused() -> None:
     got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
     with pytest.raises(ValueError):
-        got.allow(claims={"score": float("nan")})
+        got.allow(jwt_claims={"score": float("nan")})
 
 
 def test_claims_need_the_events_token_payload() -> None:
     with pytest.raises(ValueError, match="no token payload"):
-        event("oidc.jwt.pre_create", payload={}).allow(claims={"x": 1})
+        event("oidc.jwt.pre_create", payload={}).allow(jwt_claims={"x": 1})
 
 
 def test_authentication_options() -> None:
@@ -334,8 +337,9 @@ def test_authentication_options() -> None:
     [
         ("authentication.pre_initialize", {"roles": ["admin"]}),
         ("oidc.jwt.pre_create", {"standard_attributes": {"email": "x"}}),
-        ("user.pre_create", {"claims": {"x": 1}}),
-        ("authentication.pre_initialize", {"claims": {"x": 1}}),
+        ("user.pre_create", {"jwt_claims": {"x": 1}}),
+        ("oidc.jwt.pre_create", {"id_token_claims": {"x": 1}}),
+        ("oidc.id_token.pre_create", {"jwt_claims": {"x": 1}}),
         ("user.pre_create", {"amr": ["mfa"]}),
         ("oidc.id_token.pre_create", {"rate_limits": {}}),
         ("user.profile.pre_update", {"bot_protection": "never"}),

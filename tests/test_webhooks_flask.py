@@ -219,7 +219,7 @@ def dispatcher_app(**options: Any) -> tuple[Flask, Webhooks, list[WebhookEvent]]
 
     @hooks.on("oidc.jwt.pre_create")
     async def jwt(event: WebhookEvent) -> Any:
-        return event.allow(claims={"https://example.com/tier": "gold"})
+        return event.allow(jwt_claims={"https://example.com/tier": "gold"})
 
     @hooks.on("user.profile.pre_update")
     def forgot(event: WebhookEvent) -> None:
@@ -295,6 +295,12 @@ def test_a_blueprint_dispatcher_checks_the_secret_when_registered() -> None:
     app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
     app.register_blueprint(blueprint, url_prefix="/authgear")
     assert post(app.test_client(), body_of(), path="/authgear/hook").status_code == 200
+
+
+def test_an_explicit_secret_wins() -> None:
+    app = Flask(__name__)
+    Webhooks(app, "/hook", secret="explicit-secret")
+    assert post(app.test_client(), body_of(), sign(body_of(), "explicit-secret")).status_code == 200
 
 
 def test_a_raising_handler_is_503() -> None:

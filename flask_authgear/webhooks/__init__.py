@@ -23,7 +23,6 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -41,7 +40,6 @@ __all__ = [
     "BLOCKING_EVENTS",
     "MAX_BODY_BYTES",
     "SIGNATURE_HEADER",
-    "TOKEN_EVENTS",
     "USER_MUTATION_EVENTS",
     "InvalidWebhookError",
     "InvalidWebhookSignatureError",
@@ -57,7 +55,7 @@ __all__ = [
     "deny",
     "read_body",
     "sign_body",
-    "verify_request",
+    "verify_environ",
     "verify_webhook",
     "webhook_secrets",
 ]
@@ -73,10 +71,9 @@ USER_MUTATION_EVENTS = frozenset(
 AUTHENTICATION_EVENTS = frozenset(
     {"authentication.pre_initialize", "authentication.post_identified", "authentication.pre_authenticated"}
 )
-#: The token events, and the key under which each carries its token (``payload.<key>.payload``) and takes it
-#: back (``mutations.<key>.payload``).
-TOKEN_EVENTS = {"oidc.jwt.pre_create": "jwt", "oidc.id_token.pre_create": "id_token"}
-BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | TOKEN_EVENTS.keys()
+JWT_EVENT = "oidc.jwt.pre_create"
+ID_TOKEN_EVENT = "oidc.id_token.pre_create"
+BLOCKING_EVENTS = USER_MUTATION_EVENTS | AUTHENTICATION_EVENTS | {JWT_EVENT, ID_TOKEN_EVENT}
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 #: The headers of every webhook answer, error or not: JSON that no cache keeps.
@@ -228,7 +225,7 @@ def verify_webhook(body: bytes, signature: str | None, secret: str | Sequence[st
     return WebhookEvent.parse(body)
 
 
-def verify_request(environ: WSGIEnvironment, secret: str | Sequence[str]) -> WebhookEvent:
+def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str]) -> WebhookEvent:
     """The verified event of a WSGI request: the one path of every adapter (405, 413, 401, 400)."""
     if environ.get("REQUEST_METHOD") != "POST":
         raise WebhookMethodNotAllowedError()
@@ -330,7 +327,8 @@ class WebhookEvent:
         custom_attributes: Mapping[str, Any] | None = None,
         roles: Sequence[str] | None = None,
         groups: Sequence[str] | None = None,
-        claims: Mapping[str, Any] | None = None,
+        jwt_claims: Mapping[str, Any] | None = None,
+        id_token_claims: Mapping[str, Any] | None = None,
         amr: Sequence[str] | None = None,
         rate_limits: Mapping[str, Any] | None = None,
         bot_protection: str | None = None,
@@ -340,8 +338,8 @@ class WebhookEvent:
         Args:
             standard_attributes, custom_attributes, roles, groups: ``mutations.user`` for the ``user.*``
                 blocking events. Each is given WHOLE: an attribute, role or group left out is removed.
-            claims: claims added to the token of ``oidc.jwt.pre_create`` (the access token) or
-                ``oidc.id_token.pre_create`` (the ID token); the token's existing claims cannot change.
+            jwt_claims: claims added to the access token (``oidc.jwt.pre_create``); existing claims cannot change.
+            id_token_claims: claims added to the ID token (``oidc.id_token.pre_create``); the same rule.
             amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events).
             rate_limits: ``rate_limits``, e.g. ``{"authentication.general": {"weight": 2}}`` (``authentication.*``).
             bot_protection: ``"always"`` or ``"never"`` (``authentication.*`` events).
@@ -364,10 +362,13 @@ class WebhookEvent:
         if user:
             self._require(USER_MUTATION_EVENTS, "user mutations")
             body["mutations"] = {"user": user}
-        if claims is not None:
-            self._require(TOKEN_EVENTS.keys(), "claims")
-            key = TOKEN_EVENTS[self.type]
-            body["mutations"] = {key: {"payload": self._merged_claims(key, claims)}}
+        # Each token event carries its token at payload.<key>.payload and takes it back at mutations.<key>.payload.
+        if jwt_claims is not None:
+            self._require({JWT_EVENT}, "jwt_claims")
+            body["mutations"] = {"jwt": {"payload": self._merged_claims("jwt", jwt_claims)}}
+        if id_token_claims is not None:
+            self._require({ID_TOKEN_EVENT}, "id_token_claims")
+            body["mutations"] = {"id_token": {"payload": self._merged_claims("id_token", id_token_claims)}}
         if amr is not None:
             self._require(AUTHENTICATION_EVENTS, "amr")
             body["constraints"] = {"amr": _strings(amr, "amr")}
@@ -390,7 +391,7 @@ class WebhookEvent:
         if not self.is_blocking:
             raise ValueError(f"{self.type} is not a blocking event: Authgear ignores its answer")
 
-    def _require(self, events: AbstractSet[str], what: str) -> None:
+    def _require(self, events: frozenset[str] | set[str], what: str) -> None:
         if self.type not in events:
             raise ValueError(f"{what} are not supported by {self.type} (only {', '.join(sorted(events))})")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -23,7 +23,7 @@ from flask.blueprints import BlueprintSetupState
 from ..config import secret_list
 from ..errors import AuthgearError
 from ..flask import EXTENSION_KEY, Authgear, error_response
-from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_request, webhook_secrets
+from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_environ, webhook_secrets
 from .dispatch import Handler, IdempotencyStore, WebhookHandlers
 
 __all__ = ["Webhooks", "get_webhook_event", "require_webhook", "verify_webhook_request"]
@@ -44,12 +44,15 @@ def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
     return webhook_secrets(secret_list(app.config.get("AUTHGEAR_WEBHOOK_SECRET") or (), "AUTHGEAR_WEBHOOK_SECRET"))
 
 
-def verify_webhook_request() -> WebhookEvent:
+def verify_webhook_request(secret: str | Sequence[str] | None = None) -> WebhookEvent:
     """Verify the current request as an Authgear webhook and return its event (also at :func:`get_webhook_event`).
 
-    Raises a :class:`~flask_authgear.webhooks.WebhookError` (405, 413, 401, 400) for a refused request.
+    ``secret`` defaults to the app's setting. Raises a :class:`~flask_authgear.webhooks.WebhookError` (405, 413,
+    401, 400) for a refused request.
     """
-    event = verify_request(request.environ, app_webhook_secrets(current_app._get_current_object()))  # type: ignore[attr-defined]
+    if secret is None:
+        secret = app_webhook_secrets(current_app._get_current_object())  # type: ignore[attr-defined]
+    event = verify_environ(request.environ, secret)
     request.environ[ENVIRON_EVENT] = event  # only once every check passed
     return event
 
@@ -133,6 +136,7 @@ class Webhooks(WebhookHandlers):
         rule: str = "/authgear/webhook",
         *,
         endpoint: str = "authgear_webhook",
+        secret: str | Sequence[str] | None = None,
         store: IdempotencyStore | None = None,
         idempotency: bool = True,
         max_age: float | None = None,
@@ -141,12 +145,16 @@ class Webhooks(WebhookHandlers):
         super().__init__(store=store, idempotency=idempotency, max_age=max_age, clock=clock)
         self.rule = rule
         self.endpoint = endpoint
+        #: Secrets of this URL alone; None reads the app's setting (``AUTHGEAR_WEBHOOK_SECRET``).
+        self.secret = webhook_secrets(secret) if secret is not None else None
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask | Blueprint) -> None:
         """Add the URL rule; the secret is checked now (for a blueprint: when it is registered)."""
         app.add_url_rule(self.rule, self.endpoint, self._view, methods=_ALL_METHODS, provide_automatic_options=False)
+        if self.secret is not None:
+            return
         if isinstance(app, Flask):
             app_webhook_secrets(app)
         else:
@@ -161,7 +169,7 @@ class Webhooks(WebhookHandlers):
 
     def _view(self) -> Response:
         try:
-            answer = self.dispatch(verify_webhook_request())
+            answer = self.dispatch(verify_webhook_request(self.secret))
         except AuthgearError as error:
             return error_response(error)
         return answer_response(answer)

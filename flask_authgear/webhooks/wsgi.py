@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..errors import AuthgearError
-from . import ANSWER_HEADERS, verify_request, webhook_secrets
+from . import ANSWER_HEADERS, verify_environ, webhook_secrets
 from .dispatch import IdempotencyStore, WebhookHandlers
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class WebhookEndpoint(WebhookHandlers):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            answer = self.dispatch(verify_request(environ, self.secrets))
+            answer = self.dispatch(verify_environ(environ, self.secrets))
         except AuthgearError as error:
             status, headers, body = error.status_code, error.headers(), error.body()
         else:
