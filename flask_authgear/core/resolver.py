@@ -229,18 +229,6 @@ class ResolverClient:
                 self._inflight.pop(key, None)
             flight.done.set()
 
-    def cached_user(self, authorization: str | None, cookie: str | None) -> AuthgearUser | None:
-        """The user of a fresh positive answer in the in-process cache, else None; never calls anything.
-
-        The verifier's shortcut for a repeated credential: a miss, or a cached "not authenticated", goes the
-        whole way through :meth:`resolve`.
-        """
-        hit = self.local.get(local_key(authorization, cookie))
-        if hit is None or hit[0] is None:
-            return None
-        self.stats.local_hits += 1
-        return hit[0]
-
     def health(self) -> dict[str, Any]:
         """Cache and resolver counters for :meth:`Verifier.health`; never calls anything."""
         s = self.stats
