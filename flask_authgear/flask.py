@@ -179,7 +179,7 @@ class HeaderScrubber:
     """Wraps ``app.wsgi_app``: removes client-supplied ``X-Authgear-*`` headers before Flask sees the request, and
     marks the answer of a request that was authenticated with ``Vary: Authorization, Cookie``.
 
-    In trusted proxy mode the headers stay on requests whose peer is a trusted proxy, which overwrites them.
+    In trusted proxy mode the headers stay on requests whose direct peer is a trusted proxy, which overwrites them.
     The ``Vary`` header keeps a shared HTTP cache from serving one user's answer to another.
     """
 
@@ -379,8 +379,8 @@ def require_auth(
             ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
             user to sign in again before a sensitive action.
 
-    A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work through
-    ``app.ensure_sync``.
+    A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work
+    through ``app.ensure_sync``.
     """
     requirements = Requirements.build(
         optional=optional,
