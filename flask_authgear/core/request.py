@@ -89,12 +89,10 @@ class RequestData(NamedTuple):
 
 
 def strip_proxy_headers(environ: dict[str, Any]) -> None:
-    """Remove client-supplied ``X-Authgear-*`` identity headers so no later code can read them as identity."""
-    forged = [
-        key
-        for key in environ
-        if isinstance(key, str) and key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY
-    ]
+    """Remove client-supplied ``X-Authgear-*`` identity headers so no later code can read them as identity.
+
+    Environ keys are native strings (PEP 3333); the webhook signature is the one ``X-Authgear-*`` header kept."""
+    forged = [key for key in environ if key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY]
     for key in forged:
         del environ[key]
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -49,17 +47,12 @@ MAX_COOKIE_BYTES = 16384
 _CONTROL_OR_WIDE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
 
 
-@contextmanager
-def _fail_closed() -> Iterator[None]:
-    """The one rule for a surprise while authenticating: any exception that is not an :class:`AuthgearError`
-    (a bug, a library's own error) is logged with its traceback and answered 503, never a 500 and never a user."""
-    try:
-        yield
-    except AuthgearError:
-        raise
-    except Exception:
-        logger.exception("unexpected error while authenticating a request")
-        raise ProviderUnavailableError() from None
+def _unexpected() -> ProviderUnavailableError:
+    """The one rule for a surprise while authenticating, called from an ``except Exception`` block: any exception
+    that is not an :class:`AuthgearError` (a bug, a library's own error) is logged with its traceback and
+    answered 503, never a 500 and never a user."""
+    logger.exception("unexpected error while authenticating a request")
+    return ProviderUnavailableError()
 
 
 def _cookie(value: str | None) -> str | None:
@@ -107,29 +100,40 @@ class Verifier:
     def authenticate(self, request: RequestData) -> AuthgearUser:
         """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
         cookie request 403, Authgear down or answering garbage 503."""
-        with _fail_closed():
-            mode = self.settings.mode
-            token = bearer_token(request.authorization, self._max_header)
-            if mode == "jwt":
-                if token is None:
-                    raise MissingCredentialsError()
-                return self.verify_token(token)
-            cookie = _cookie(request.cookie)
-            if token is None and cookie is not None:
-                self.csrf.check(request)  # before anything else: a forged request costs no resolver call
-            if self.proxy is not None:
-                return self.proxy.authenticate(request)
-            if token is None and cookie is None:
+        try:
+            return self._authenticate(request)
+        except AuthgearError:
+            raise
+        except Exception:
+            raise _unexpected() from None
+
+    def _authenticate(self, request: RequestData) -> AuthgearUser:
+        mode = self.settings.mode
+        token = bearer_token(request.authorization, self._max_header)
+        if mode == "jwt":
+            if token is None:
                 raise MissingCredentialsError()
-            if mode == "auto" and token is not None and looks_like_jwt(token):
-                return self._verify_jwt(token)
-            return self._resolve(None if token is None else f"Bearer {token}", cookie)
+            return self._verify_token(token)
+        cookie = _cookie(request.cookie)
+        if token is None and cookie is not None:
+            self.csrf.check(request)  # before anything else: a forged request costs no resolver call
+        if self.proxy is not None:
+            return self.proxy.authenticate(request)
+        if token is None and cookie is None:
+            raise MissingCredentialsError()
+        if mode == "auto" and token is not None and looks_like_jwt(token):
+            return self._verify_jwt(token)
+        return self._resolve(None if token is None else f"Bearer {token}", cookie)
 
     def authenticate_environ(self, environ: WSGIEnvironment, *, allow_anonymous: bool = False) -> AuthgearUser:
         """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
         is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
-        with _fail_closed():
+        try:
             user = self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
+        except AuthgearError:
+            raise
+        except Exception:  # from an authenticate() replaced or extended by a subclass
+            raise _unexpected() from None
         if user.is_anonymous and not allow_anonymous:
             raise ForbiddenError("Anonymous users are not allowed to access this resource.")
         return user
@@ -137,8 +141,12 @@ class Verifier:
     def verify_token(self, token: str) -> AuthgearUser:
         """Verify a bearer token as the configured mode does: locally for ``jwt`` (and JWT-shaped tokens in
         ``auto``), through the resolver for ``resolver`` and for opaque tokens in ``auto``."""
-        with _fail_closed():
+        try:
             return self._verify_token(token)
+        except AuthgearError:
+            raise
+        except Exception:
+            raise _unexpected() from None
 
     def _verify_token(self, token: str) -> AuthgearUser:
         if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
