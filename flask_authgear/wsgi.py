@@ -41,9 +41,10 @@ class AuthgearMiddleware:
     ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
     ``verifier=Verifier(...)``.
 
-    Security notes. Client-supplied ``X-Authgear-*`` headers are removed from the environ before the app runs, so
-    app code that reads those headers cannot be fooled; in trusted proxy mode they are kept only when the peer
-    address is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
+    Security notes. Client-supplied ``X-Authgear-*`` identity headers are removed from the environ before the app
+    runs, so app code that reads those headers cannot be fooled (``X-Authgear-Body-Signature``, which signs
+    Authgear's webhooks, is kept); in trusted proxy mode they are kept only when the direct peer, before any
+    ``ProxyFix``, is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
     refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``. A prefix matches whole
     path segments (``/api`` covers ``/api`` and ``/api/x``, not ``/apix``), and a path is protected when either
     its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. Prefixes are
