@@ -8,10 +8,11 @@ Security notes, in plain words:
 
 * The user is stored (in ``environ["authgear.user"]``, as the WSGI middleware does) only after every check of
   the route passed, so code that reads :data:`current_user` never sees a user that the route refused.
-* Client-supplied ``X-Authgear-*`` request headers are removed by a wrapper around ``app.wsgi_app`` before
-  Flask sees the request, on every route, so code that reads those headers cannot be fooled. In trusted proxy
-  mode they are kept only on requests whose peer address is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy
-  overwrites them).
+* Client-supplied ``X-Authgear-*`` identity headers are removed by a wrapper around ``app.wsgi_app`` before
+  Flask sees the request, and again by the app's first ``before_request`` hook (an app mounted by a dispatcher
+  may be called without the wrapper), so code that reads those headers cannot be fooled. In trusted proxy mode
+  they are kept only on requests whose direct peer is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites
+  them). Each app verifies with its own settings, found through ``current_app``, however apps are nested.
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
@@ -35,10 +36,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from flask import Blueprint, Flask, Request, Response, current_app, has_app_context, request, request_started
+from flask import Blueprint, Flask, Response, current_app, has_app_context, request, request_started
 from werkzeug.local import LocalProxy
 
 from .config import Settings
+from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varying_start_response
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -46,11 +48,9 @@ from .errors import (
     ForbiddenError,
     InvalidTokenError,
     MissingCredentialsError,
-    ProviderUnavailableError,
     ReauthenticationRequiredError,
 )
 from .user import AuthgearUser
-from .wsgi import ENVIRON_USER
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -123,6 +123,9 @@ class Authgear:
             app.wsgi_app.state = state
         else:
             app.wsgi_app = HeaderScrubber(app.wsgi_app, state)  # type: ignore[method-assign]
+        hooks = app.before_request_funcs.setdefault(None, [])
+        if _scrub_headers not in hooks:
+            hooks.insert(0, _scrub_headers)
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -235,10 +238,8 @@ class HeaderScrubber:
     """Wraps ``app.wsgi_app``: removes client-supplied ``X-Authgear-*`` headers before Flask sees the request, and
     marks the answer of a request that was authenticated with ``Vary: Authorization, Cookie``.
 
-    In trusted proxy mode the headers stay on requests whose peer is a trusted proxy, which overwrites them.
-    The ``Vary`` header keeps a shared HTTP cache from serving one user's answer to another (Flask's session
-    does the same with ``Vary: Cookie``); it is added here, at the WSGI level, because that costs a list append
-    where an ``after_request`` hook would parse and re-validate headers on every request.
+    In trusted proxy mode the headers stay on requests whose direct peer is a trusted proxy, which overwrites them.
+    The ``Vary`` header keeps a shared HTTP cache from serving one user's answer to another.
     """
 
     __slots__ = ("state", "wsgi_app")
@@ -252,40 +253,14 @@ class HeaderScrubber:
         return self.state.verifier
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        state = self.state
-        state.verifier.scrub_environ(environ)
-        # The app's state travels with the request, which spares the view a lookup through current_app.
-        environ[_ENVIRON_STATE] = state
-
-        def vary_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], object]:
-            if ENVIRON_USER in environ:  # this request was authenticated (or allowed in without credentials)
-                headers = vary_on_credentials(headers)
-            return start_response(status, headers, exc_info)
-
-        return self.wsgi_app(environ, vary_start_response)
+        self.state.verifier.scrub_environ(environ)
+        return self.wsgi_app(environ, varying_start_response(environ, start_response))
 
 
-_VARY = ("Authorization", "Cookie")
-_ENVIRON_STATE = "flask_authgear.state"
-#: The current request object itself: werkzeug's documented way past the proxy, which costs more than the
-#: rest of an authenticated request's own work when read through ``request.environ``.
-_current_request: Callable[[], Request] = cast(Any, request)._get_current_object
-
-
-def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """WSGI response headers that also vary on ``Authorization`` and ``Cookie``, merged into any ``Vary``."""
-    for index, (name, value) in enumerate(headers):
-        if len(name) == 4 and name.lower() == "vary":
-            present = {token.strip().lower() for token in value.split(",")}
-            missing = [token for token in _VARY if token.lower() not in present]
-            if not missing or "*" in present:
-                return headers
-            merged = list(headers)
-            merged[index] = (name, ", ".join([value, *missing]) if value.strip() else ", ".join(missing))
-            return merged
-    return [*headers, ("Vary", "Authorization, Cookie")]
+def _scrub_headers() -> None:
+    """The app's first ``before_request`` hook: the header removal of :class:`HeaderScrubber`, with this app's
+    own trust decision, for a request that reached the app without passing its wrapper."""
+    _state().verifier.scrub_environ(request.environ)
 
 
 def _state() -> _AppState:
@@ -342,8 +317,6 @@ class Requirements:
 
     def check(self, user: AuthgearUser) -> None:
         """Raise 403 for a user lacking what the route needs, 401 (RFC 9470) for a too old authentication."""
-        if user.is_anonymous and not self.allow_anonymous:
-            raise ForbiddenError("Anonymous users are not allowed to access this resource.")
         if self.verified and not user.is_verified:
             raise ForbiddenError("A verified account is required.")
         if self.roles is not None and user.roles.isdisjoint(self.roles):
@@ -373,12 +346,12 @@ _DEFAULT = Requirements()
 
 def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
     """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
-    environ = _current_request().environ
-    if environ.get("REQUEST_METHOD") == "OPTIONS":
-        return None  # CORS preflight carries no credentials by design
-    state = environ.get(_ENVIRON_STATE) or _state()  # no wrapper in a bare test_request_context
+    environ = request.environ
+    if is_preflight(environ):
+        return None
+    verifier = _state().verifier
     try:
-        user = state.verifier.authenticate_environ(environ)
+        user = verifier.authenticate_environ(environ, allow_anonymous=requirements.allow_anonymous)
         requirements.check(user)
     except MissingCredentialsError:
         if requirements.optional:
@@ -389,11 +362,6 @@ def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
     except AuthgearError:
         environ.pop(ENVIRON_USER, None)  # a refused request never keeps a user, not even one stored earlier
         raise
-    except Exception:
-        # Fail closed and visibly, but never as a 500 with a traceback to the client.
-        environ.pop(ENVIRON_USER, None)
-        logger.exception("unexpected error while authenticating a request")
-        raise ProviderUnavailableError() from None
     _load_app_user(environ, user)
     environ[ENVIRON_USER] = user
     return user
@@ -410,9 +378,10 @@ def verify_request(
 ) -> AuthgearUser | None:
     """Authenticate the current request and check the route's requirements; return the user.
 
-    Returns None for an ``OPTIONS`` request and, with ``optional=True``, for a request without credentials.
-    Runs the extension's :meth:`~Authgear.user_loader` once per request. Raises an :class:`AuthgearError`
-    otherwise (the extension turns it into the 400/401/403/503 response).
+    Returns None for a CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) and, with
+    ``optional=True``, for a request without credentials. Runs the extension's :meth:`~Authgear.user_loader` once
+    per request. Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503
+    response).
     ``roles`` is any-of, ``all_roles`` all-of. See :func:`require_auth` for the options.
     """
     return authenticate(
@@ -467,8 +436,8 @@ def require_auth(
             ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
             user to sign in again before a sensitive action.
 
-    ``OPTIONS`` requests (CORS preflight) pass without authentication. Async views work through
-    ``app.ensure_sync``.
+    A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work
+    through ``app.ensure_sync``.
     """
     requirements = Requirements.build(
         optional=optional,
@@ -506,7 +475,7 @@ def require_auth(
 def get_current_user() -> AuthgearUser | None:
     """The user authenticated for this request, or None (no credentials on an optional route, or no check ran)."""
     try:
-        environ = _current_request().environ
+        environ = request.environ
     except RuntimeError:  # outside a request
         return None
     user: AuthgearUser | None = environ.get(ENVIRON_USER)
@@ -554,9 +523,6 @@ current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_u
 
 # -- the app's own user ---------------------------------------------------------------------------------------
 
-#: ``(authgear_user, app_user)`` of the request: the app user belongs to that Authgear user only.
-_ENVIRON_APP_USER = "flask_authgear.app_user"
-
 
 def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser) -> None:
     """Run the extension's user loader for ``user``, once per request; refuse an unknown user with 401."""
@@ -564,15 +530,15 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser) -> None:
     loader = extension._user_loader if isinstance(extension, Authgear) else None
     if loader is None:
         return
-    loaded = environ.get(_ENVIRON_APP_USER)
+    loaded = environ.get(ENVIRON_APP_USER)
     if loaded is not None and loaded[0] == user:
         return  # a second check in the same request: the loader already answered for this user
     app_user = loader(user)
     if app_user is None:
         environ.pop(ENVIRON_USER, None)
-        environ.pop(_ENVIRON_APP_USER, None)
+        environ.pop(ENVIRON_APP_USER, None)
         raise InvalidTokenError("The user is not known to this application.")
-    environ[_ENVIRON_APP_USER] = (user, app_user)
+    environ[ENVIRON_APP_USER] = (user, app_user)
 
 
 def get_app_user() -> Any:
@@ -580,7 +546,7 @@ def get_app_user() -> Any:
     user = get_current_user()
     if user is None:
         return None
-    loaded = _current_request().environ.get(_ENVIRON_APP_USER)
+    loaded = request.environ.get(ENVIRON_APP_USER)
     return loaded[1] if loaded is not None and loaded[0] == user else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import posixpath
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -10,13 +9,9 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
+from .core.request import ENVIRON_ERROR, ENVIRON_USER, is_preflight, varying_start_response
 from .core.verifier import Verifier
-from .errors import (
-    AuthgearError,
-    ConfigurationError,
-    ForbiddenError,
-    ProviderUnavailableError,
-)
+from .errors import AuthgearError, ConfigurationError
 from .user import AuthgearUser
 
 if TYPE_CHECKING:
@@ -24,12 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware"]
 
-logger = logging.getLogger("flask_authgear")
-
-#: Environ key holding the authenticated :class:`AuthgearUser`, or None.
-ENVIRON_USER = "authgear.user"
-#: Environ key holding the :class:`AuthgearError` that explains why there is no user, or None.
-ENVIRON_ERROR = "authgear.error"
+#: Characters that would make a prefix look like a pattern; prefixes are literal, so these are refused.
+_PATTERN_CHARACTERS = frozenset("*?[]")
 
 
 class AuthgearMiddleware:
@@ -50,13 +41,17 @@ class AuthgearMiddleware:
     ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
     ``verifier=Verifier(...)``.
 
-    Security notes. Client-supplied ``X-Authgear-*`` headers are removed from the environ before the app runs, so
-    app code that reads those headers cannot be fooled; in trusted proxy mode they are kept only when the peer
-    address is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
+    Security notes. Client-supplied ``X-Authgear-*`` identity headers are removed from the environ before the app
+    runs, so app code that reads those headers cannot be fooled (``X-Authgear-Body-Signature``, which signs
+    Authgear's webhooks, is kept); in trusted proxy mode they are kept only when the direct peer, before any
+    ``ProxyFix``, is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
     refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``. A prefix matches whole
     path segments (``/api`` covers ``/api`` and ``/api/x``, not ``/apix``), and a path is protected when either
-    its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. ``OPTIONS``
-    requests (CORS preflight) pass unauthenticated.
+    its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. Prefixes are
+    literal paths compared with the decoded request path in the server's encoding (``/café`` matches
+    ``/café/x`` and ``/caf%C3%A9/x``); a prefix with pattern characters (``*?[]``) is refused at start-up. Only a
+    CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) passes unauthenticated. Answers carry
+    ``Vary: Authorization, Cookie`` so a shared cache never serves one user's answer to another.
     """
 
     def __init__(
@@ -88,24 +83,20 @@ class AuthgearMiddleware:
         self.verifier.scrub_environ(environ)
         user: AuthgearUser | None = None
         error: AuthgearError | None = None
-        if environ.get("REQUEST_METHOD") != "OPTIONS":
+        if not is_preflight(environ):
             try:
-                user = self.verifier.authenticate_environ(environ)
+                user = self.verifier.authenticate_environ(environ, allow_anonymous=self.allow_anonymous)
             except AuthgearError as exc:
                 error = exc
-            except Exception:
-                logger.exception("unexpected error while authenticating a request")
-                error = ProviderUnavailableError()
-            if user is not None and user.is_anonymous and not self.allow_anonymous:
-                user, error = None, ForbiddenError("Anonymous users are not allowed to access this resource.")
         environ[ENVIRON_USER] = user
         environ[ENVIRON_ERROR] = error
         if error is not None and self.protect and self.is_protected(environ.get("PATH_INFO", "") or "/"):
             return self.error_response(error, start_response)
-        return self.app(environ, start_response)
+        return self.app(environ, varying_start_response(environ, start_response))
 
     def is_protected(self, path: str) -> bool:
-        """Whether the middleware itself refuses unauthenticated requests to ``path``."""
+        """Whether the middleware itself refuses unauthenticated requests to ``path``, a ``PATH_INFO`` (the
+        decoded path's bytes as Latin-1 text, as WSGI servers hand it over)."""
         return self._protected(path) or self._protected(_normalise(path))
 
     def _protected(self, path: str) -> bool:
@@ -125,7 +116,11 @@ def _prefixes(value: str | Iterable[str], what: str) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str) or not item.startswith("/"):
             raise ConfigurationError(f"{what} entries must be paths starting with '/', got {item!r}")
-        out.append(item.rstrip("/"))  # "/" becomes "", which covers every path
+        if not _PATTERN_CHARACTERS.isdisjoint(item):
+            raise ConfigurationError(f"{what} entries are literal path prefixes, not patterns: got {item!r}")
+        # In the encoding of PATH_INFO (PEP 3333): the UTF-8 bytes of the path as Latin-1 text.
+        wire = item.encode("utf-8").decode("latin-1")
+        out.append(wire.rstrip("/"))  # "/" becomes "", which covers every path
     return tuple(out)
 
 

@@ -57,6 +57,9 @@ def hostile_cookies(server: AuthgearTestServer, victim: TestSession) -> dict[str
         # Bytes beyond ASCII travel unchanged (as Latin-1 text, the way WSGI delivers them); Authgear refuses them.
         "non-ascii": (f"session={marker}" + "é".encode().decode("latin-1"), 401),
         "tab": (f"session={marker}\tx", 400),
+        # Whitespace the HTTP client to the resolver refuses to begin a header with: malformed, not an outage.
+        "leading-nbsp": (f"\xa0session={marker}", 400),
+        "leading-nel": (f"\x85session={marker}", 400),
     }
 
 
@@ -72,6 +75,8 @@ CASES = (
     "nul",
     "non-ascii",
     "tab",
+    "leading-nbsp",
+    "leading-nel",
 )
 
 

@@ -121,8 +121,8 @@ def test_bearer_requests_are_not_subject_to_the_rule(server: AuthgearTestServer,
         verifier.close()
 
 
-def test_request_data_from_environ_carries_host_and_scheme() -> None:
+def test_request_data_from_environ_carries_host() -> None:
     data = RequestData.from_environ(
         {"REQUEST_METHOD": "POST", "HTTP_HOST": HOST, "wsgi.url_scheme": "https", "HTTP_ORIGIN": "https://x"}
     )
-    assert (data.host, data.scheme, data.origin) == (HOST, "https", "https://x")
+    assert (data.host, data.origin) == (HOST, "https://x")

@@ -72,7 +72,9 @@ def test_every_view_of_a_protected_blueprint_needs_a_user(server: AuthgearTestSe
     assert client.get("/api/secret", headers=bearer(staff)).get_json() == {"secret": "a"}
     assert client.get("/api/news").status_code == 401  # the blueprint needs a user even where the view does not
     assert client.get("/api/news", headers=bearer(staff)).get_json() == {"news": "a"}
-    assert client.options("/api/items").status_code == 200  # CORS preflight
+    preflight = {"Access-Control-Request-Method": "GET", "Origin": "https://app.example"}
+    assert client.options("/api/items", headers=preflight).status_code == 200  # CORS preflight
+    assert client.options("/api/items").status_code == 401  # any other OPTIONS is checked like a GET
 
 
 def test_an_optional_blueprint_with_a_strict_view(server: AuthgearTestServer) -> None:

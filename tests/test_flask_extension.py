@@ -21,7 +21,8 @@ from flask_authgear import (
     require_auth,
     verify_request,
 )
-from flask_authgear.flask import HeaderScrubber, vary_on_credentials
+from flask_authgear.core.request import vary_on_credentials
+from flask_authgear.flask import HeaderScrubber
 from flask_authgear.testing import AuthgearTestServer
 
 FORGED = {
@@ -235,7 +236,7 @@ def test_header_scrubber_is_installed_once(server: AuthgearTestServer) -> None:
     assert isinstance(app.wsgi_app, HeaderScrubber)
     assert app.wsgi_app.wsgi_app == original  # wrapped once, not twice
     assert app.wsgi_app.verifier is ext.verifier
-    assert not app.before_request_funcs.get(None)
+    assert len(app.before_request_funcs[None]) == 1  # one header-removal hook, not two
 
 
 # -- errors ---------------------------------------------------------------------------------------------------

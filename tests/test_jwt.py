@@ -12,6 +12,7 @@ from flask_authgear import (
     InvalidRequestError,
     InvalidTokenError,
     MissingCredentialsError,
+    ProviderUnavailableError,
     Settings,
     Verifier,
 )
@@ -187,8 +188,8 @@ def test_malformed_header_is_invalid_request(server: AuthgearTestServer, verifie
         verifier.authenticate(RequestData(authorization=f"Bearer {token} {token}"))
 
 
-def test_unexpected_failure_inside_verification_is_401(server: AuthgearTestServer) -> None:
-    # A defect must still fail closed: the verifier answers 401, never lets an exception become a 500.
+def test_unexpected_failure_inside_verification_is_503(server: AuthgearTestServer) -> None:
+    # A defect must still fail closed: the verifier answers 503, never lets an exception become a 500.
     verifier = Verifier(Settings(**server.settings()))
 
     class Broken(JWTVerifier):
@@ -196,7 +197,7 @@ def test_unexpected_failure_inside_verification_is_401(server: AuthgearTestServe
             raise RuntimeError("boom")
 
     verifier.jwt = Broken(verifier.settings, verifier.jwks)
-    with pytest.raises(InvalidTokenError) as caught:
+    with pytest.raises(ProviderUnavailableError) as caught:
         verifier.verify_token(server.issue_token())
     assert "boom" not in caught.value.www_authenticate()
     assert "boom" not in caught.value.body().decode()

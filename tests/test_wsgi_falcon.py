@@ -109,6 +109,7 @@ def test_unprotected_route_is_annotated(base_url: str, authgear: AuthgearTestSer
 
 
 def test_preflight_reaches_falcon(base_url: str) -> None:
-    response = requests.options(f"{base_url}/api/me", timeout=5)
+    headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    response = requests.options(f"{base_url}/api/me", headers=headers, timeout=5)
     assert response.status_code != 401
     assert "WWW-Authenticate" not in response.headers

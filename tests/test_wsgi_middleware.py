@@ -139,8 +139,8 @@ def test_prefix_matching(middleware: AuthgearMiddleware, path: str, protected: b
     assert statuses == (["401 Unauthorized"] if protected else ["200 OK"])
 
 
-def test_options_passes_protected_paths(client: Client, server: AuthgearTestServer) -> None:
-    response = client.options("/api/me", headers=bearer("garbage"))
+def test_cors_preflight_passes_protected_paths(client: Client, server: AuthgearTestServer) -> None:
+    response = client.options("/api/me", headers={**bearer("garbage"), "Access-Control-Request-Method": "GET"})
     assert response.status_code == 200
     assert json.loads(response.data)["user"] is None
     assert json.loads(response.data)["error"] is None

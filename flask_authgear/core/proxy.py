@@ -4,8 +4,9 @@ Authgear's resolver and passed on as ``X-Authgear-*`` request headers.
 Security note: those headers are only as trustworthy as the hop that set them. Any client can send
 ``X-Authgear-Session-Valid: true``; and Authgear's own NGINX example forgets to overwrite
 ``X-Authgear-User-Roles``, so a client's roles header would pass through it. Therefore the headers are read
-only when the request's peer address (``REMOTE_ADDR``) is one of ``trusted_proxies``; from anywhere else
-they are ignored (and the adapters remove them from the environ). The proxy must overwrite every header in
+only when the request's direct peer (``REMOTE_ADDR`` as the server set it, before any ``ProxyFix`` rewrote it;
+see :func:`~flask_authgear.core.request.direct_peer`) is one of ``trusted_proxies``; from anywhere else they are
+ignored (and the adapters remove them from the environ). The proxy must overwrite every header in
 :data:`~flask_authgear.core.headers.ANSWER_HEADERS`; ``examples/nginx`` and ``examples/traefik`` do.
 Only the exact value ``true`` of ``X-Authgear-Session-Valid`` authenticates.
 """

@@ -1,43 +1,78 @@
-"""What the core reads of a request: a few headers and the peer address, nothing framework-specific."""
+"""What the core reads of a request, and the request rules both adapters share.
+
+The Flask extension and the WSGI middleware only translate: which environ keys hold the user and the error,
+who the direct peer is, which headers are removed, which ``OPTIONS`` request passes unauthenticated and which
+answers vary on the credentials are decided here, once.
+
+Security notes. The peer whose ``X-Authgear-*`` headers may be believed is the *direct* peer, the address
+that opened the connection. Werkzeug's ``ProxyFix`` replaces ``REMOTE_ADDR`` with the client's address taken
+from ``X-Forwarded-For`` and keeps the original in ``environ["werkzeug.proxy_fix.orig"]``; a client cannot set
+that key (clients only reach ``HTTP_*`` keys), so the original is read from there when present. Removing the
+identity headers leaves ``X-Authgear-Body-Signature`` alone: Authgear signs the webhooks it sends with it, and
+it proves nothing about who is calling.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+#: Environ key holding the authenticated :class:`~flask_authgear.user.AuthgearUser`, or None.
+ENVIRON_USER = "authgear.user"
+#: Environ key holding the :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user.
+ENVIRON_ERROR = "authgear.error"
+#: Environ key holding ``(AuthgearUser, app user)`` from the Flask extension's user loader.
+ENVIRON_APP_USER = "authgear.app_user"
+#: Environ key holding the verified :class:`~flask_authgear.webhooks.WebhookEvent` of a webhook request.
+ENVIRON_WEBHOOK_EVENT = "authgear.webhook_event"
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
 PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
-#: ``X-Authgear-Body-Signature`` signs a webhook's body: it proves nothing about an identity, and the app needs it.
-WEBHOOK_SIGNATURE_ENVIRON_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
+#: Authgear's webhook signature: begins like the identity headers but is not one, so it is never removed.
+WEBHOOK_SIGNATURE_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
+#: Where werkzeug's ProxyFix keeps the environ values it replaced.
+PROXY_FIX_ORIGINAL = "werkzeug.proxy_fix.orig"
 
+_VARY = ("Authorization", "Cookie")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-class RequestData(NamedTuple):
-    """The request as the verifier sees it. Adapters build it; the core never touches a framework object.
+def direct_peer(environ: WSGIEnvironment) -> str | None:
+    """The address of the direct peer: ``REMOTE_ADDR`` as the server set it, before any ProxyFix rewrote it."""
+    original = environ.get(PROXY_FIX_ORIGINAL)
+    if isinstance(original, dict) and "REMOTE_ADDR" in original:
+        peer: str | None = original["REMOTE_ADDR"]
+        return peer
+    return environ.get("REMOTE_ADDR")
 
-    Immutable, and a named tuple rather than a dataclass because one is built for every request.
-    """
+
+def is_preflight(environ: WSGIEnvironment) -> bool:
+    """A CORS preflight, the only request that passes a protected route unauthenticated: browsers send it
+    without credentials by design. Any other ``OPTIONS`` request is authenticated like a ``GET``."""
+    return environ.get("REQUEST_METHOD") == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+
+
+class RequestData(NamedTuple):
+    """The request as the verifier sees it. Adapters build it; the core never touches a framework object."""
 
     method: str = "GET"
     authorization: str | None = None
     cookie: str | None = None
+    #: The direct peer (see :func:`direct_peer`), whose proxy headers proxy mode may believe.
     remote_addr: str | None = None
     origin: str | None = None
     sec_fetch_site: str | None = None
-    #: The request's own ``Host`` and URL scheme, so a cookie-authenticated request can be told same-origin.
+    #: The request's own ``Host``, so a cookie-authenticated request can be told same-origin.
     host: str | None = None
-    scheme: str = "http"
     #: ``X-Authgear-*`` headers as received, keyed by lowercase name (``x-authgear-user-id``); proxy mode only.
     proxy_headers: Mapping[str, str] = _EMPTY
 
     @classmethod
     def from_environ(cls, environ: WSGIEnvironment, *, proxy_headers: bool = False) -> RequestData:
-        get = environ.get
         collected: Mapping[str, str] = _EMPTY
         if proxy_headers:
             collected = {
@@ -45,36 +80,51 @@ class RequestData(NamedTuple):
                 for key, value in environ.items()
                 if key.startswith(PROXY_ENVIRON_PREFIX)
             }
-        return cls(  # positional, in field order: the cheapest way to build a named tuple
-            get("REQUEST_METHOD", "GET"),
-            get("HTTP_AUTHORIZATION"),
-            get("HTTP_COOKIE"),
-            get("REMOTE_ADDR"),
-            get("HTTP_ORIGIN"),
-            get("HTTP_SEC_FETCH_SITE"),
-            get("HTTP_HOST") or get("SERVER_NAME"),
-            get("wsgi.url_scheme", "http"),
-            collected,
+        return cls(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            cookie=environ.get("HTTP_COOKIE"),
+            remote_addr=direct_peer(environ),
+            origin=environ.get("HTTP_ORIGIN"),
+            sec_fetch_site=environ.get("HTTP_SEC_FETCH_SITE"),
+            host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),
+            proxy_headers=collected,
         )
 
 
 def strip_proxy_headers(environ: dict[str, Any]) -> None:
-    """Remove client-supplied ``X-Authgear-*`` headers so no later code can read them as identity.
+    """Remove client-supplied ``X-Authgear-*`` identity headers so no later code can read them as identity.
 
-    The webhook signature header is kept: it is not an identity header, and a webhook cannot be verified
-    without it.
-    """
-    try:
-        # Nearly every request has none: one substring search over the joined keys (C speed) says so, instead
-        # of a Python-level test per key. It only filters; the exact test below decides.
-        if PROXY_ENVIRON_PREFIX not in "\n".join(environ):
-            return
-    except TypeError:  # a non-string key in a hand-made environ: fall through to the exact test
-        pass
-    forged = [
-        key
-        for key in environ
-        if isinstance(key, str) and key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_ENVIRON_KEY
-    ]
+    Environ keys are native strings (PEP 3333); the webhook signature is the one ``X-Authgear-*`` header kept."""
+    forged = [key for key in environ if key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY]
     for key in forged:
         del environ[key]
+
+
+def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """WSGI response headers that also vary on ``Authorization`` and ``Cookie``, merged into any ``Vary``."""
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            present = {token.strip().lower() for token in value.split(",")}
+            missing = [token for token in _VARY if token.lower() not in present]
+            if not missing or "*" in present:
+                return headers
+            merged = list(headers)
+            merged[index] = (name, ", ".join([value, *missing]) if value.strip() else ", ".join(missing))
+            return merged
+    return [*headers, ("Vary", "Authorization, Cookie")]
+
+
+def varying_start_response(environ: WSGIEnvironment, start_response: StartResponse) -> StartResponse:
+    """``start_response`` that adds ``Vary: Authorization, Cookie`` when the request was authenticated.
+
+    A request counts as authenticated once an adapter stored its outcome under :data:`ENVIRON_USER`: its
+    answer may depend on the credentials, so a shared HTTP cache must never serve it to another user.
+    """
+
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        if ENVIRON_USER in environ:
+            headers = vary_on_credentials(headers)
+        return start_response(status, headers, exc_info)
+
+    return start

@@ -35,7 +35,6 @@ from requests_cache.models.response import CachedResponse
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from ..user import AuthgearUser
 from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
 from .lru import LRU
@@ -184,18 +183,6 @@ class ResolverClient:
         except ProviderUnavailableError:
             return Probe(self.url, response.status_code, shown, clears, None, self.stats.last_error)
         return Probe(self.url, response.status_code, shown, clears, answer, None)
-
-    def cached_user(self, authorization: str | None, cookie: str | None) -> AuthgearUser | None:
-        """The user of a fresh positive answer in the in-process cache, else None; never calls anything.
-
-        The verifier's shortcut for a repeated credential: a miss, or a cached "not authenticated", goes the
-        whole way through :meth:`resolve`.
-        """
-        hit = self._local_hit(local_key(authorization, cookie))
-        if hit is None or hit[0] is None:
-            return None
-        self.stats.local_hits += 1
-        return hit[0]
 
     def health(self) -> dict[str, Any]:
         """Cache and resolver counters for :meth:`Verifier.health`; never calls anything."""

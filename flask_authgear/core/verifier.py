@@ -16,16 +16,25 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import requests
+from requests.exceptions import InvalidHeader
+from requests.utils import check_header_validity
 
 from ..config import Settings
-from ..errors import AuthgearError, InvalidRequestError, InvalidTokenError, MissingCredentialsError
+from ..errors import (
+    AuthgearError,
+    ForbiddenError,
+    InvalidRequestError,
+    InvalidTokenError,
+    MissingCredentialsError,
+    ProviderUnavailableError,
+)
 from ..user import AuthgearUser
 from .credentials import bearer_token
 from .csrf import CSRFGuard
 from .jwks import JWKSCache
 from .jwt import JWTVerifier, TokenError, looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
-from .request import RequestData, strip_proxy_headers
+from .request import RequestData, direct_peer, strip_proxy_headers
 from .resolver import ResolverClient
 
 if TYPE_CHECKING:
@@ -35,7 +44,15 @@ logger = logging.getLogger("flask_authgear")
 
 #: Largest ``Cookie`` header forwarded to the resolver, in bytes.
 MAX_COOKIE_BYTES = 16384
-_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
+_CONTROL_OR_WIDE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
+
+
+def _unexpected() -> ProviderUnavailableError:
+    """The one rule for a surprise while authenticating, called from an ``except Exception`` block: any exception
+    that is not an :class:`AuthgearError` (a bug, a library's own error) is logged with its traceback and
+    answered 503, never a 500 and never a user."""
+    logger.exception("unexpected error while authenticating a request")
+    return ProviderUnavailableError()
 
 
 def _cookie(value: str | None) -> str | None:
@@ -50,9 +67,15 @@ def _cookie(value: str | None) -> str | None:
     if len(value) > MAX_COOKIE_BYTES:
         raise InvalidRequestError("The Cookie header is too large.")
     # Control characters could split the forwarded header; text beyond Latin-1 cannot be sent as it came.
-    # Other bytes pass unchanged (a WSGI server hands header bytes over as Latin-1 text).
-    if _UNSENDABLE.search(value) is not None:
+    # Other bytes pass unchanged (a WSGI server hands header bytes over as Latin-1 text), as long as the
+    # HTTP client agrees to send them: its own rule decides, so a value it refuses is this request's fault
+    # (400), never an outage of the resolver.
+    if _CONTROL_OR_WIDE.search(value) is not None:
         raise InvalidRequestError("The Cookie header is malformed.")
+    try:
+        check_header_validity(("Cookie", value))
+    except InvalidHeader:
+        raise InvalidRequestError("The Cookie header is malformed.") from None
     return value
 
 
@@ -71,25 +94,26 @@ class Verifier:
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
         self._max_header = settings.max_header_bytes
-        # What authenticate_environ may answer from a cache, by mode (proxy mode: nothing). A subclass that
-        # adds its own rules to authenticate() or verify_token() gets no shortcut, so its rules see every request.
-        self._shortcut = {"jwt": self._cached_jwt, "resolver": self._cached_resolver, "auto": self._cached_auto}.get(
-            mode
-        )
-        if type(self).authenticate is not Verifier.authenticate or type(self).verify_token is not Verifier.verify_token:
-            self._shortcut = None
         #: JWT access tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
         self.rejections: Counter[str] = Counter()
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
         """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
         cookie request 403, Authgear down or answering garbage 503."""
+        try:
+            return self._authenticate(request)
+        except AuthgearError:
+            raise
+        except Exception:
+            raise _unexpected() from None
+
+    def _authenticate(self, request: RequestData) -> AuthgearUser:
         mode = self.settings.mode
         token = bearer_token(request.authorization, self._max_header)
         if mode == "jwt":
             if token is None:
                 raise MissingCredentialsError()
-            return self.verify_token(token)
+            return self._verify_token(token)
         cookie = _cookie(request.cookie)
         if token is None and cookie is not None:
             self.csrf.check(request)  # before anything else: a forged request costs no resolver call
@@ -101,50 +125,30 @@ class Verifier:
             return self._verify_jwt(token)
         return self._resolve(None if token is None else f"Bearer {token}", cookie)
 
-    def authenticate_environ(self, environ: WSGIEnvironment) -> AuthgearUser:
-        """:meth:`authenticate` for a WSGI environ: the adapters' entry point, with a shortcut for repeats.
-
-        A request whose ``Authorization: Bearer <token>`` (and, in resolver mode, ``Cookie``) was already
-        proven and is still fresh in a cache is answered from that cache: the entry exists only because the
-        same text passed every check of :meth:`authenticate` before, and a hit is held to the same rules as
-        the full path (expiry, signing key still published). Anything else, including every negative or
-        unusual request, takes the full path, so both give the same answer. A subclass that overrides
-        :meth:`authenticate` or :meth:`verify_token` to add rules has no shortcut: its rules see every request.
-        """
-        authorization = environ.get("HTTP_AUTHORIZATION")
-        shortcut = self._shortcut
-        if (
-            shortcut is not None
-            and authorization is not None
-            and authorization[:7] == "Bearer "
-            and len(authorization) <= self._max_header
-        ):
-            user = shortcut(authorization, environ)
-            if user is not None:
-                return user
-        return self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
-
-    # The shortcuts: a proven, fresh identity for exactly these credentials, or None (the full path decides).
-
-    def _cached_jwt(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
-        return self.jwt.cached(authorization[7:])  # the cookie plays no part in JWT mode
-
-    def _cached_resolver(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
-        # The resolver's cache is keyed by what the full path forwarded: "Bearer <token>" and the cookie.
-        assert self.resolver is not None
-        return self.resolver.cached_user(authorization, environ.get("HTTP_COOKIE") or None)
-
-    def _cached_auto(self, authorization: str, environ: WSGIEnvironment) -> AuthgearUser | None:
-        token = authorization[7:]
-        if not looks_like_jwt(token):
-            return self._cached_resolver(authorization, environ)
-        # The full path refuses an unusable cookie even beside a valid bearer JWT: only requests without a
-        # cookie take this shortcut.
-        return None if environ.get("HTTP_COOKIE") else self.jwt.cached(token)
+    def authenticate_environ(self, environ: WSGIEnvironment, *, allow_anonymous: bool = False) -> AuthgearUser:
+        """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
+        is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
+        try:
+            user = self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
+        except AuthgearError:
+            raise
+        except Exception:  # from an authenticate() replaced or extended by a subclass
+            raise _unexpected() from None
+        if user.is_anonymous and not allow_anonymous:
+            raise ForbiddenError("Anonymous users are not allowed to access this resource.")
+        return user
 
     def verify_token(self, token: str) -> AuthgearUser:
         """Verify a bearer token as the configured mode does: locally for ``jwt`` (and JWT-shaped tokens in
         ``auto``), through the resolver for ``resolver`` and for opaque tokens in ``auto``."""
+        try:
+            return self._verify_token(token)
+        except AuthgearError:
+            raise
+        except Exception:
+            raise _unexpected() from None
+
+    def _verify_token(self, token: str) -> AuthgearUser:
         if self.resolver is not None and not (self.settings.mode == "auto" and looks_like_jwt(token)):
             authorization = f"Bearer {token}"
             # Held to the header's syntax, as authenticate() does, so the resolver's cache only ever holds
@@ -161,12 +165,8 @@ class Verifier:
     def scrub_environ(self, environ: dict[str, Any]) -> None:
         """Remove client-supplied ``X-Authgear-*`` headers from a WSGI environ, unless this is proxy mode and the
         peer is a trusted proxy (which overwrites them). Both adapters call it before the app sees the request."""
-        if self.proxy is None or not self.proxy.is_trusted(environ.get("REMOTE_ADDR")):
+        if self.proxy is None or not self.proxy.is_trusted(direct_peer(environ)):
             strip_proxy_headers(environ)
-
-    def trusts_proxy(self, remote_addr: str | None) -> bool:
-        """Whether ``remote_addr`` is a trusted proxy whose ``X-Authgear-*`` headers are read (proxy mode)."""
-        return self.proxy is not None and self.proxy.is_trusted(remote_addr)
 
     def _verify_jwt(self, token: str) -> AuthgearUser:
         try:
@@ -176,16 +176,9 @@ class Verifier:
             self.rejections[exc.reason] += 1
             logger.debug("JWT access token refused: %s", exc.reason)
             raise
-        except AuthgearError:
-            raise
-        except Exception:
-            # A bug or a library surprise must still fail closed, as a 401, never a 500.
-            logger.exception("unexpected error while verifying a token")
-            raise InvalidTokenError() from None
 
     def _resolve(self, authorization: str | None, cookie: str | None) -> AuthgearUser:
-        if self.resolver is None:  # not reachable: only resolver and auto modes get here
-            raise InvalidTokenError()
+        assert self.resolver is not None, "only resolver and auto modes resolve"
         user = self.resolver.resolve(authorization, cookie)
         if user is not None:
             return user

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..core.request import WEBHOOK_SIGNATURE_ENVIRON_KEY
+from ..core.request import WEBHOOK_SIGNATURE_KEY
 from ..errors import AuthgearError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str]) -> Web
     """The verified event of a WSGI request: the one path of every adapter (405, 413, 401, 400)."""
     if environ.get("REQUEST_METHOD") != "POST":
         raise WebhookMethodNotAllowedError()
-    return verify_webhook(read_body(environ), environ.get(WEBHOOK_SIGNATURE_ENVIRON_KEY), secret)
+    return verify_webhook(read_body(environ), environ.get(WEBHOOK_SIGNATURE_KEY), secret)
 
 
 # -- the event ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from ..config import secret_list
+from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
 from ..flask import EXTENSION_KEY, Authgear, error_response
 from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_environ, webhook_secrets
@@ -31,7 +32,6 @@ __all__ = ["Webhooks", "get_webhook_event", "require_webhook", "verify_webhook_r
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ENVIRON_EVENT = "authgear.webhook_event"
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -53,13 +53,13 @@ def verify_webhook_request(secret: str | Sequence[str] | None = None) -> Webhook
     if secret is None:
         secret = app_webhook_secrets(current_app._get_current_object())  # type: ignore[attr-defined]
     event = verify_environ(request.environ, secret)
-    request.environ[ENVIRON_EVENT] = event  # only once every check passed
+    request.environ[ENVIRON_WEBHOOK_EVENT] = event  # only once every check passed
     return event
 
 
 def get_webhook_event() -> WebhookEvent | None:
     """The verified event of the current request, or None when none was verified."""
-    event: WebhookEvent | None = request.environ.get(ENVIRON_EVENT)
+    event: WebhookEvent | None = request.environ.get(ENVIRON_WEBHOOK_EVENT)
     return event
 
 
