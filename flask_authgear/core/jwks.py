@@ -5,8 +5,9 @@ Rules, and why:
 * Keys are refreshed after ``jwks_cache_ttl``; a key removed from the JWKS stops verifying at the next fetch.
   While one thread refreshes, the others keep verifying with the current keys instead of queueing behind a
   slow endpoint (unless the keys are older than ``jwks_max_stale``).
-* An unknown ``kid`` may trigger a refetch (key rotation), but at most once per ``jwks_refetch_cooldown``
-  and by one thread at a time, so a flood of random kids costs a handful of fetches, not one per request.
+* An unknown ``kid`` triggers a refetch (key rotation: Authgear publishes a new key and signs with it at once),
+  even right after a scheduled fetch. The cooldown ``jwks_refetch_cooldown`` spaces only these unknown-kid
+  refetches, one thread at a time, so a flood of random kids costs one fetch per cooldown, not one per request.
   A thread with an unknown kid that finds a fetch in progress waits for it, since it may bring that kid.
 * A key fetched again unchanged keeps its object identity, so caches keyed on it survive a refresh.
 * When the JWKS endpoint fails, the last good keys keep serving for ``jwks_max_stale`` seconds; with no
@@ -177,11 +178,10 @@ class JWKSCache:
         self._keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
         self._fresh_until = -float("inf")  # until then the set needs no refresh (fetched_at + jwks_cache_ttl)
-        self._last_attempt = -float("inf")  # time of the last fetch attempt, successful or not
+        self._attempts = 0  # fetch attempts finished so far, successful or not
+        self._last_kid_refetch = -float("inf")  # time of the last refetch caused by an unknown kid
         self._last_failure = -float("inf")
         self.stats = JWKSStats()
-        #: Incremented whenever the key set changes; caches of verified tokens compare it.
-        self.generation = 0
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -192,17 +192,22 @@ class JWKSCache:
         """
         now = self._clock()
         self._refresh_if_expired(now)
+        attempts = self._attempts  # read before the lookup: a fetch finished after it may have brought the kid
         key = self._keys.get(kid)
         if key is None and self._fetched_at is not None:
             # A fetch in progress may bring the kid: wait for it. Otherwise fetch only when the cooldown allows.
-            if self._lock.locked() or self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
-                self._refresh(now, unknown_kid=True)
+            if self._lock.locked() or not self._kid_refetch_cooling(self._clock()):
+                self._refresh(now, unknown_kid_after=attempts)
             else:
                 self.stats.refetches_refused += 1
                 logger.debug("JWKS refetch for an unknown kid refused: cooldown")
             # Read again: another thread may have installed new keys meanwhile.
             key = self._keys.get(kid)
         return key
+
+    def _kid_refetch_cooling(self, now: float) -> bool:
+        """Whether an unknown-kid refetch happened less than ``jwks_refetch_cooldown`` ago."""
+        return now - self._last_kid_refetch < self.settings.jwks_refetch_cooldown
 
     def current(self, kid: str) -> PublicKey | None:
         """The key for ``kid`` in the current set, refreshing an expired set but never fetching for an unknown kid.
@@ -265,8 +270,12 @@ class JWKSCache:
 
     # -- fetching ----------------------------------------------------------------------------------------
 
-    def _refresh(self, now: float, *, unknown_kid: bool = False, wait: bool = True) -> None:
-        """Fetch the JWKS unless another thread did since ``now``, or a recent failure asks us to wait."""
+    def _refresh(self, now: float, *, unknown_kid_after: int | None = None, wait: bool = True) -> None:
+        """Fetch the JWKS unless another thread did meanwhile, or a recent failure asks us to wait.
+
+        ``unknown_kid_after``: the fetch is for an unknown kid, looked up when ``_attempts`` had this value.
+        """
+        unknown_kid = unknown_kid_after is not None
         if wait:
             self._lock.acquire()
         elif not self._lock.acquire(blocking=False):
@@ -275,9 +284,9 @@ class JWKSCache:
             # Another thread may have fetched while we waited for the lock.
             if self._fetched_at is not None:
                 if unknown_kid:
-                    if self._last_attempt >= now:
+                    if self._attempts != unknown_kid_after:
                         return
-                    if self._clock() - self._last_attempt < self.settings.jwks_refetch_cooldown:
+                    if self._kid_refetch_cooling(self._clock()):
                         self.stats.refetches_refused += 1
                         return
                 elif now - self._fetched_at < self.settings.jwks_cache_ttl:
@@ -286,7 +295,8 @@ class JWKSCache:
                 self._check_usable()
                 return
             reason = "unknown kid" if unknown_kid else "initial" if self._fetched_at is None else "expired"
-            self._last_attempt = self._clock()
+            if unknown_kid:
+                self._last_kid_refetch = self._clock()
             try:
                 keys = self._fetch(reason)
             except Exception as exc:  # whatever went wrong, keep the last good keys and back off
@@ -294,9 +304,11 @@ class JWKSCache:
                 self.stats.fetch_failures += 1
                 self.stats.last_error = str(exc) if isinstance(exc, FetchError | ValueError) else type(exc).__name__
                 logger.warning("JWKS fetch failed (%s): %s", reason, self.stats.last_error)
+                self._attempts += 1
                 self._check_usable()
                 return
             self._install(keys)
+            self._attempts += 1  # after the install: a thread that reads the new count finds the new keys
         finally:
             self._lock.release()
 
@@ -307,13 +319,11 @@ class JWKSCache:
             kid: old[kid] if kid in old and old[kid].fingerprint == key.fingerprint else key
             for kid, key in keys.items()
         }
-        if merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged):
-            self.generation += 1
-            if old:
-                # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
-                added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
-                removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
-                logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
+        if old and (merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged)):
+            # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
+            added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
+            removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
+            logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
         self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
@@ -331,7 +341,6 @@ class JWKSCache:
             self._keys = {}
             self._fetched_at = None
             self._fresh_until = -float("inf")
-            self.generation += 1
         raise ProviderUnavailableError()
 
     def _fetch(self, reason: str) -> dict[str, PublicKey]:
