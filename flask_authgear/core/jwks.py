@@ -35,7 +35,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
-from .http import FetchError, fetch_json, new_session
+from .http import FetchError, deadline, fetch_json, limit_calls, new_session
 
 logger = logging.getLogger("flask_authgear")
 
@@ -170,7 +170,11 @@ class JWKSCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._session = session or new_session()
+        if session is None:
+            session = new_session(settings.http_timeout)
+        else:  # a session passed in gets the deadline too: no call to Authgear goes without one
+            limit_calls(session, settings.http_timeout)
+        self._session = session
         self._clock = clock
         self._allowed = frozenset(settings.algorithms)
         self._lock = threading.Lock()
@@ -344,20 +348,21 @@ class JWKSCache:
         raise ProviderUnavailableError()
 
     def _fetch(self, reason: str) -> dict[str, PublicKey]:
-        timeout = self.settings.http_timeout
-        if self._jwks_uri is None:
-            self._jwks_uri = self._discover(timeout)
-        self.stats.fetches += 1
-        document = fetch_json(self._session, self._jwks_uri, timeout)
+        # Discovery and JWKS share one deadline: the lock, which cold requests wait on, is never held longer.
+        with deadline(self.settings.http_timeout):
+            if self._jwks_uri is None:
+                self._jwks_uri = self._discover()
+            self.stats.fetches += 1
+            document = fetch_json(self._session, self._jwks_uri)
         keys = parse_jwks(document, self._allowed)
         if not keys:
             raise ValueError("the JWKS holds no usable key")
         logger.info("JWKS fetched (%s): %d usable key(s)", reason, len(keys))
         return keys
 
-    def _discover(self, timeout: float) -> str:
+    def _discover(self) -> str:
         url = f"{self.settings.endpoint}/.well-known/openid-configuration"
-        document = fetch_json(self._session, url, timeout)
+        document = fetch_json(self._session, url)
         if not isinstance(document, dict):
             raise ValueError("the discovery document is not a JSON object")
         if document.get("issuer") != self.settings.issuer:

@@ -38,6 +38,7 @@ from ..config import Settings
 from ..errors import ProviderUnavailableError
 from ..user import NO_CLAIMS, AuthgearUser, Source
 from .cache import ANSWER_PREFIX, CredentialKeyer, LocalCache, SharedCache, cache_secret, local_key
+from .http import limit_calls
 
 logger = logging.getLogger("flask_authgear")
 
@@ -189,6 +190,8 @@ class ResolverClient:
         _harden(self.shared.session, self.url)
         self._direct = requests.Session()
         _harden(self._direct, self.url)
+        limit_calls(self.shared.session, settings.http_timeout)
+        limit_calls(self._direct, settings.http_timeout)
         self._positive_ttl = settings.resolver_cache_ttl
         self._negative_ttl = settings.resolver_negative_ttl
         self._timeout = settings.http_timeout
