@@ -13,8 +13,6 @@ Source = Literal["jwt", "resolver", "proxy"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: The claims of a user that no JWT proved (resolver and proxy modes).
 NO_CLAIMS = _EMPTY
-_new = object.__new__
-_set = object.__setattr__
 
 #: Authgear's namespaced user claims in JWT access tokens.
 CLAIM_IS_ANONYMOUS = "https://authgear.com/claims/user/is_anonymous"
@@ -42,15 +40,6 @@ def freeze(value: Any) -> Any:
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def freeze_owned(claims: dict[str, Any]) -> Mapping[str, Any]:
-    """:func:`freeze` for a JSON object that nobody else holds (claims just parsed): nested values are frozen
-    in place and the object is wrapped read-only without a copy."""
-    for name, value in claims.items():
-        if type(value) not in _SCALARS:
-            claims[name] = freeze(value)
-    return MappingProxyType(claims)
-
-
 @dataclass(frozen=True, slots=True)
 class AuthgearUser:
     """An authenticated Authgear user. Immutable, so one request can never alter another's identity."""
@@ -76,36 +65,6 @@ class AuthgearUser:
             setter(self, "amr", tuple(self.amr))
         if self.claims is not _EMPTY:
             setter(self, "claims", freeze(self.claims))
-
-    @classmethod
-    def _trusted(
-        cls,
-        id: str,
-        is_anonymous: bool,
-        is_verified: bool,
-        can_reauthenticate: bool,
-        roles: frozenset[str],
-        amr: tuple[str, ...],
-        authenticated_at: datetime | None,
-        claims: Mapping[str, Any],
-        source: Source,
-    ) -> AuthgearUser:
-        """A user from values the verifier has already made immutable (a frozenset, a tuple, frozen claims).
-
-        Skips the public constructor's conversions and copies: one user is built for every newly verified
-        credential, and these checks would only repeat the verifier's.
-        """
-        user = _new(cls)
-        _set(user, "id", id)
-        _set(user, "is_anonymous", is_anonymous)
-        _set(user, "is_verified", is_verified)
-        _set(user, "can_reauthenticate", can_reauthenticate)
-        _set(user, "roles", roles)
-        _set(user, "amr", amr)
-        _set(user, "authenticated_at", authenticated_at)
-        _set(user, "claims", claims)
-        _set(user, "source", source)
-        return user
 
     def __repr__(self) -> str:
         # The dataclass repr, except that roles are listed sorted: set order differs between processes and

@@ -30,7 +30,6 @@ from ..user import (
     CLAIM_IS_VERIFIED,
     CLAIM_ROLES,
     AuthgearUser,
-    freeze_owned,
 )
 from .jwks import MAX_KEYS, JWKSCache, PublicKey
 
@@ -94,22 +93,13 @@ def _finite_float(text: str) -> float:
 _decoder = json.JSONDecoder(
     object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
 )
-# The C scanner behind ``_decoder``: called directly it skips two regular-expression passes per document.
-_scan_once: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
-_JSON_WHITESPACE = " \t\n\r"
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
     """Parse a JOSE JSON object strictly: UTF-8, an object, no duplicate members, finite numbers."""
     try:
-        text = raw.decode("utf-8")
-        if text[:1] == "{":
-            value, end = _scan_once(text, 0)
-            if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
-                raise ValueError("extra data")
-        else:
-            value = _decoder.decode(text)
-    except (ValueError, StopIteration, RecursionError):
+        value = _decoder.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise TokenError("malformed") from None
     if type(value) is not dict:
         raise TokenError("malformed")
@@ -162,38 +152,19 @@ def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-_NO_ROLES: frozenset[str] = frozenset()
-
-
-def _user_from_claims(claims: Mapping[str, Any], *, owned: bool = False) -> AuthgearUser:
-    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`.
-
-    ``owned``: the claims were just parsed and nobody else holds them, so they are frozen in place.
-    """
+def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
+    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
     auth_time = claims.get("auth_time")
     try:
         authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
     except (OverflowError, ValueError, OSError, TypeError):
         raise TokenError("auth_time") from None
-    roles = _str_list_claim(claims, CLAIM_ROLES)
-    if owned and type(claims) is dict:
-        return AuthgearUser._trusted(
-            claims["sub"],
-            _bool_claim(claims, CLAIM_IS_ANONYMOUS),
-            _bool_claim(claims, CLAIM_IS_VERIFIED),
-            _bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
-            frozenset(roles) if roles else _NO_ROLES,
-            _str_list_claim(claims, "amr"),
-            authenticated_at,
-            freeze_owned(claims),
-            "jwt",
-        )
     return AuthgearUser(
         id=claims["sub"],
         is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
         is_verified=_bool_claim(claims, CLAIM_IS_VERIFIED),
         can_reauthenticate=_bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
-        roles=frozenset(roles) if roles else _NO_ROLES,
+        roles=frozenset(_str_list_claim(claims, CLAIM_ROLES)),
         amr=_str_list_claim(claims, "amr"),
         authenticated_at=authenticated_at,
         claims=claims,  # AuthgearUser stores a read-only deep copy
@@ -349,7 +320,7 @@ class JWTVerifier:
                 headers.clear()
             headers[header_seg] = checked
         expires = self.check_claims(claims)
-        return _user_from_claims(claims, owned=True), expires, key
+        return _user_from_claims(claims), expires, key
 
     def _check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
         """joserfc's algorithm, with the key imported once from the JWKS."""
