@@ -23,8 +23,9 @@ from joserfc.jws import JWSRegistry
 from ..config import Settings
 from ..errors import AuthgearError, ProviderUnavailableError
 from ..user import AuthgearUser
+from .jose import TokenError, b64url_decode, json_object
 from .jwks import JWKSCache, PublicKey
-from .jwt import JWTVerifier, TokenError, b64url_decode, json_object
+from .jwt import JWTVerifier
 
 #: What each verifier ``reason`` means, in words.
 REASONS: Mapping[str, str] = {
