@@ -27,17 +27,11 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    kind = type(value)
-    if kind in _SCALARS:  # most claims: immutable already, and cheaper to test than an ABC
-        return value
-    if kind is list or kind is tuple or (kind is not dict and isinstance(value, list | tuple)):
-        return tuple([item if type(item) in _SCALARS else freeze(item) for item in value])
-    if kind is dict or isinstance(value, Mapping):
-        return MappingProxyType({key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()})
-    return value
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value  # str, int, float, bool, None: immutable already
 
 
 @dataclass(frozen=True, slots=True)

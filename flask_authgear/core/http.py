@@ -159,7 +159,7 @@ def new_session(timeout: float) -> requests.Session:
     return session
 
 
-def fetch_json(session: requests.Session, url: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
+def fetch_json(session: requests.Session, url: str) -> Any:
     """GET ``url`` and parse JSON, or raise :class:`FetchError`; the session's deadline bounds the call."""
     try:
         with session.get(url, allow_redirects=False, stream=True) as response:
@@ -169,8 +169,8 @@ def fetch_json(session: requests.Session, url: str, max_bytes: int = MAX_DOCUMEN
             size = 0
             for chunk in response.iter_content(16384):
                 size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"GET {url} answered more than {max_bytes} bytes")
+                if size > MAX_DOCUMENT_BYTES:
+                    raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
                 chunks.append(chunk)
     except requests.RequestException as exc:
         raise FetchError(f"GET {url} failed: {_describe(exc)}") from None

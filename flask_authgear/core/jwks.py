@@ -157,7 +157,6 @@ class JWKSStats:
     refetches_refused: int = 0
     stale_served: int = 0
     last_error: str | None = None
-    last_success: float | None = field(default=None)
 
 
 class JWKSCache:
@@ -213,21 +212,13 @@ class JWKSCache:
         """Whether an unknown-kid refetch happened less than ``jwks_refetch_cooldown`` ago."""
         return now - self._last_kid_refetch < self.settings.jwks_refetch_cooldown
 
-    def current(self, kid: str) -> PublicKey | None:
-        """The key for ``kid`` in the current set, refreshing an expired set but never fetching for an unknown kid.
-
-        Caches of verified tokens call this to learn whether the signing key is still published.
-        """
-        self._refresh_if_expired(self._clock())
-        return self._keys.get(kid)
-
     def still_current(self, key: PublicKey) -> bool:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
-        hit. While the set is fresh that is one clock read and one lookup; an old set goes through
-        :meth:`current`, which refreshes it."""
-        if self._clock() < self._fresh_until:
-            return self._keys.get(key.kid) is key
-        return self.current(key.kid) is key
+        hit. An old set is refreshed first; an unknown kid never causes a fetch."""
+        now = self._clock()
+        if now >= self._fresh_until:
+            self._refresh_if_expired(now)
+        return self._keys.get(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
         fetched_at = self._fetched_at
@@ -331,7 +322,6 @@ class JWKSCache:
         self._keys = merged
         self._fetched_at = self._clock()
         self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
-        self.stats.last_success = self._fetched_at
         self.stats.last_error = None
 
     def _check_usable(self) -> None:

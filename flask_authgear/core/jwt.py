@@ -32,9 +32,6 @@ def _is_number(value: Any) -> bool:
     return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
-_ABSENT: Any = object()
-
-
 def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
     value = claims.get(name, False)
     if type(value) is not bool:
@@ -43,9 +40,9 @@ def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
 
 
 def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    value = claims.get(name, _ABSENT)
-    if value is _ABSENT:
+    if name not in claims:
         return ()
+    value = claims[name]
     if not isinstance(value, list | tuple):
         raise TokenError("claim_type")
     for item in value:
