@@ -243,11 +243,15 @@ class Settings:
     realm: str = _setting("authgear", "the realm of the `WWW-Authenticate` challenge", parse=_realm)
     allow_insecure_http: bool = _setting(False, "allow plain http to a host not on loopback (never in production)")
     jwks_cache_ttl: float = _setting(300.0, "seconds before the JWKS is refreshed", (1, 86400))
-    jwks_refetch_cooldown: float = _setting(30.0, "minimum seconds between refetches for an unknown `kid`", (0, 3600))
+    jwks_refetch_cooldown: float = _setting(
+        30.0, "minimum seconds between refetches for unknown `kid`s; the first after any fetch is at once", (0, 3600)
+    )
     jwks_max_stale: float = _setting(
         3600.0, "how long the last good keys serve while the JWKS endpoint fails; then 503", (0, 604800)
     )
-    http_timeout: float = _setting(5.0, "total deadline of each call to Authgear, in seconds", (0.01, 120))
+    http_timeout: float = _setting(
+        5.0, "deadline of each whole call to Authgear (connect, headers, body, even dripped); then 503", (0.01, 120)
+    )
     max_header_bytes: int = _setting(
         8192, "largest accepted `Authorization` header (and token); larger is a 400", (256, 65536)
     )

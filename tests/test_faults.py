@@ -201,7 +201,6 @@ def test_rotation_is_picked_up_on_an_unknown_kid(server: AuthgearTestServer) -> 
     verifier = make_verifier(server, clock, jwks_refetch_cooldown=30)
     assert authenticate(verifier, server.issue_token("alice")).id == "alice"
     new_key = server.rotate_keys(keep_old=False)
-    clock.advance(31)
     assert authenticate(verifier, server.issue_token("bob", key=new_key)).id == "bob"
 
 

@@ -6,6 +6,7 @@ every claim about network use is checked by counting the requests the server ans
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -159,16 +160,15 @@ def test_keys_are_cached_for_the_ttl(server: AuthgearTestServer, clock: Clock) -
 
 def test_unchanged_keys_keep_their_identity_across_fetches(server: AuthgearTestServer, clock: Clock) -> None:
     cache = cache_for(server, clock)
-    first = cache.get(kid_of(server))
-    generation = cache.generation
+    old_kid = kid_of(server)
+    first = cache.get(old_kid)
     clock.advance(TTL)
-    assert cache.get(kid_of(server)) is first
+    assert cache.get(old_kid) is first
     assert server.hits("jwks") == 2
-    assert cache.generation == generation
-    server.rotate_keys()
+    new_key = server.rotate_keys()
     clock.advance(TTL)
-    cache.get(kid_of(server))
-    assert cache.generation == generation + 1
+    assert cache.get(new_key.kid or "") is not None
+    assert cache.get(old_kid) is first  # the rotation kept the old key: still the same object
 
 
 def test_key_rotation(server: AuthgearTestServer, clock: Clock) -> None:
@@ -180,7 +180,6 @@ def test_key_rotation(server: AuthgearTestServer, clock: Clock) -> None:
     # Authgear publishes the new key first and keeps the old one: both verify, the new one after one refetch.
     new_key = server.rotate_keys()
     new_token = server.issue_token("u-new")
-    clock.advance(COOLDOWN)
     assert verifier.verify(new_token).id == "u-new"
     assert server.hits("jwks") == 2
     assert verifier.verify(old_token).id == "u-old"
@@ -258,19 +257,73 @@ def test_unknown_kid_flood_on_a_real_clock(server: AuthgearTestServer) -> None:
     assert server.hits("jwks") <= 2
 
 
-def test_refetch_cooldown_is_counted_from_the_last_fetch(server: AuthgearTestServer, clock: Clock) -> None:
+def test_rotation_right_after_the_first_fetch_verifies_at_once(server: AuthgearTestServer, clock: Clock) -> None:
+    # Authgear signs with a new key as soon as it publishes it: the first unknown kid after any fetch refetches,
+    # so the new token verifies without waiting out a cooldown (the clock does not move here at all).
+    verifier, _ = jwt_verifier(server, clock, jwks_refetch_cooldown=COOLDOWN)
+    assert verifier.verify(server.issue_token("u-old")).id == "u-old"
+    assert server.hits("jwks") == 1
+    server.rotate_keys()
+    assert verifier.verify(server.issue_token("u-new")).id == "u-new"
+    assert server.hits("jwks") == 2
+    assert verifier.verify(server.issue_token("u-newer")).id == "u-newer"
+    assert server.hits("jwks") == 2
+
+
+def test_rotation_right_after_a_scheduled_fetch_verifies_at_once(server: AuthgearTestServer) -> None:
+    # Through the whole verifier on the real clock: a scheduled (first) fetch leaves no cooldown behind.
+    verifier = Verifier(Settings(**server.settings(jwks_refetch_cooldown=COOLDOWN)))
+    assert verifier.authenticate(RequestData(authorization=f"Bearer {server.issue_token('u-old')}")).id == "u-old"
+    server.rotate_keys()
+    token = server.issue_token("u-new")
+    assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id == "u-new"
+    assert (server.hits("discovery"), server.hits("jwks")) == (1, 2)
+
+
+def test_refetch_cooldown_spaces_unknown_kid_refetches(server: AuthgearTestServer, clock: Clock) -> None:
     cache = cache_for(server, clock, jwks_refetch_cooldown=COOLDOWN)
     assert cache.get("unknown-1") is None
-    assert server.hits("jwks") == 1  # the initial fetch just happened: no refetch for the unknown kid
+    assert server.hits("jwks") == 2  # the initial fetch, then one refetch for the unknown kid
     clock.advance(COOLDOWN - 1)
     assert cache.get("unknown-2") is None
-    assert server.hits("jwks") == 1
+    assert server.hits("jwks") == 2
     clock.advance(1)
     assert cache.get("unknown-3") is None
-    assert server.hits("jwks") == 2
+    assert server.hits("jwks") == 3
     assert cache.get("unknown-4") is None
-    assert server.hits("jwks") == 2
-    assert cache.stats.refetches_refused == 3
+    assert server.hits("jwks") == 3
+    assert cache.stats.refetches_refused == 2
+
+
+def test_concurrent_flood_of_random_kids_costs_one_fetch_per_cooldown(server: AuthgearTestServer, clock: Clock) -> None:
+    cache = cache_for(server, clock, jwks_refetch_cooldown=COOLDOWN)
+    assert cache.get(kid_of(server)) is not None
+    threads_count, kids_each = 8, 25
+    errors: list[BaseException] = []
+
+    def flood() -> None:
+        barrier = threading.Barrier(threads_count)
+
+        def worker() -> None:
+            try:
+                barrier.wait()
+                for _ in range(kids_each):
+                    assert cache.get(str(uuid.uuid4())) is None
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    for rounds in range(1, 4):
+        flood()
+        assert errors == []
+        assert server.hits("jwks") == 1 + rounds  # one refetch in this cooldown, whatever the thread count
+        clock.advance(COOLDOWN)
+    assert cache.get(kid_of(server)) is not None
 
 
 @pytest.mark.parametrize("cooldown", [COOLDOWN, 0], ids=["cooldown", "no-cooldown"])
@@ -328,16 +381,17 @@ def test_concurrent_cold_start_causes_one_fetch(server: AuthgearTestServer) -> N
     assert (server.hits("discovery"), server.hits("jwks")) == (1, 1)
 
 
-def test_current_never_fetches_for_an_unknown_kid(server: AuthgearTestServer, clock: Clock) -> None:
+def test_still_current_never_fetches_for_an_unknown_kid(server: AuthgearTestServer, clock: Clock) -> None:
     # What caches of verified tokens use: it follows the TTL but is no way to trigger a refetch.
     cache = cache_for(server, clock)
-    assert cache.current(kid_of(server)) is not None
+    key = cache.get(kid_of(server))
+    assert key is not None and cache.still_current(key)
     clock.advance(COOLDOWN)
     for _ in range(5):
-        assert cache.current(str(uuid.uuid4())) is None
+        assert not cache.still_current(dataclasses.replace(key, kid=str(uuid.uuid4())))
     assert server.hits("jwks") == 1
     clock.advance(TTL)
-    assert cache.current(kid_of(server)) is not None
+    assert cache.still_current(key)
     assert server.hits("jwks") == 2
 
 

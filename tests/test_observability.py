@@ -61,6 +61,7 @@ def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
     jwks = JWKSCache(Settings(**server.settings(jwks_cache_ttl=60, jwks_refetch_cooldown=30)), clock=clock)
     kid = server.signing_key.kid
     assert jwks.get(kid) is not None
+    assert jwks.get("unknown-0") is None  # the first unknown kid refetches once
     assert jwks.get("unknown-1") is None  # inside the cooldown: no refetch
     assert "JWKS refetch for an unknown kid refused: cooldown" in messages(logs)
     clock.now += 61  # the keys are now old
@@ -68,7 +69,7 @@ def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
         assert jwks.get(kid) is not None  # the last good keys keep serving
     assert "serving the last good JWKS while the JWKS endpoint fails" in messages(logs)
     health = jwks.health()
-    assert health["fetches"] == 2 and health["fetch_failures"] == 1
+    assert health["fetches"] == 3 and health["fetch_failures"] == 1
     assert health["refetches_refused"] == 1 and health["stale_served"] == 1
     assert health["stale"] is True and health["ready"] is True
     assert health["last_error"] == f"GET {server.endpoint}/oauth2/jwks answered HTTP 500"

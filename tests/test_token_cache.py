@@ -22,8 +22,9 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from flask_authgear import InvalidTokenError, Settings
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import PublicKey, parse_jwk
-from flask_authgear.core.jwt import JWTVerifier, TokenError, VerifiedTokenCache
+from flask_authgear.core.jwt import JWTVerifier, VerifiedTokenCache
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from tests.jwt_helpers import Clock, jwt_verifier, sign
@@ -106,14 +107,14 @@ def test_a_hit_does_not_check_the_signature_again(signing_key: RSAKey) -> None:
     verifier = unit_verifier(StaticKeys(signing_key), clock)
     token = sign(claims(now=clock()), signing_key)
     verifier.verify(token)
-    check = verifier._check_signature
+    check = verifier.jws.check_signature
     calls = []
 
     def counting(*args: Any) -> bool:
         calls.append(args)
         return check(*args)
 
-    verifier._check_signature = counting  # type: ignore[method-assign]
+    verifier.jws.check_signature = counting  # type: ignore[method-assign]
     for _ in range(5):
         verifier.verify(token)
     assert calls == []
@@ -294,9 +295,9 @@ def test_only_headers_with_a_valid_signature_are_remembered(signing_key: RSAKey)
     for i in range(5):
         with pytest.raises(TokenError):
             verifier.verify(sign(claims(now=clock()), other, header={"cty": f"junk-{i}"}))
-    assert verifier._headers == {}
+    assert verifier.jws._headers == {}
     verifier.verify(sign(claims(now=clock()), signing_key))
-    assert len(verifier._headers) == 1
+    assert len(verifier.jws._headers) == 1
 
 
 # -- LRU bound -----------------------------------------------------------------------------------------------

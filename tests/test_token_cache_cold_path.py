@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from flask_authgear.core.jwt import TokenError, b64url_decode, json_object, split_token
+from flask_authgear.core.jose import TokenError, b64url_decode, json_object
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -192,14 +192,3 @@ def test_json_matches_the_reference_on_random_input() -> None:
             text = '{"a":' + text + "}"
         raw = text.encode()
         assert outcome(json_object, raw) == outcome(reference_json, raw), text
-
-
-def test_split_token_decodes_each_part() -> None:
-    header = base64.urlsafe_b64encode(b'{"alg":"RS256"}').decode().rstrip("=")
-    payload = base64.urlsafe_b64encode(b'{"sub":"a"}').decode().rstrip("=")
-    head, claims, signing_input, signature = split_token(f"{header}.{payload}.QUJD")
-    assert head == {"alg": "RS256"} and claims == {"sub": "a"}
-    assert signing_input == f"{header}.{payload}".encode() and signature == b"ABC"
-    for bad in (f"{header}.{payload}", f"{header}.{payload}.QUJD.QUJD", f"{header}..QUJD", f"{header}.{payload}."):
-        with pytest.raises(TokenError):
-            split_token(bad)

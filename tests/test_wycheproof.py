@@ -32,8 +32,9 @@ import pytest
 from joserfc.errors import JoseError
 
 from flask_authgear.config import ASYMMETRIC_ALGORITHMS, Settings
+from flask_authgear.core.jose import TokenError, b64url_decode, json_object
 from flask_authgear.core.jwks import PublicKey, parse_jwk
-from flask_authgear.core.jwt import JWTVerifier, TokenError, b64url_decode, json_object
+from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError, InvalidRequestError
@@ -151,7 +152,7 @@ def check_signature(jwt: JWTVerifier, alg: str, signing_input: bytes, signature:
     """The verifier's own signature check (joserfc's algorithm for every alg), treating a
     signature the algorithm cannot parse as invalid exactly as the verifier does; anything else propagates."""
     try:
-        return jwt._check_signature(alg, signing_input, signature, key)
+        return jwt.jws.check_signature(alg, signing_input, signature, key)
     except (ValueError, TypeError, JoseError):
         return False
 

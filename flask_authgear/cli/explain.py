@@ -21,8 +21,9 @@ from typing import Any
 from joserfc.jws import JWSRegistry
 
 from ..config import Settings
+from ..core.jose import TokenError, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
-from ..core.jwt import JWTVerifier, TokenError, b64url_decode, json_object
+from ..core.jwt import JWTVerifier
 from ..errors import AuthgearError, ProviderUnavailableError
 from ..user import AuthgearUser
 

@@ -103,14 +103,14 @@ def parse_answer(headers: Mapping[str, str], source: Source = "resolver") -> Ans
             authenticated_at = datetime.fromtimestamp(int(at), tz=timezone.utc)
         except (OverflowError, ValueError, OSError):
             raise MalformedAnswer("X-Authgear-Session-Authenticated-At is out of range") from None
-    return AuthgearUser._trusted(
-        user_id,
-        _flag(headers, USER_ANONYMOUS),
-        _flag(headers, USER_VERIFIED),
-        _flag(headers, USER_CAN_REAUTHENTICATE),
-        roles,
-        amr,
-        authenticated_at,
-        NO_CLAIMS,
-        source,
+    return AuthgearUser(
+        id=user_id,
+        is_anonymous=_flag(headers, USER_ANONYMOUS),
+        is_verified=_flag(headers, USER_VERIFIED),
+        can_reauthenticate=_flag(headers, USER_CAN_REAUTHENTICATE),
+        roles=roles,
+        amr=amr,
+        authenticated_at=authenticated_at,
+        claims=NO_CLAIMS,
+        source=source,
     )

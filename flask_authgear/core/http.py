@@ -1,47 +1,188 @@
-"""Small, strict HTTP fetching for discovery and JWKS: no redirects, a total deadline, a size cap."""
+"""Calls to Authgear (discovery, JWKS, resolver): one deadline for each whole call, no redirects, a size cap.
+
+Why a deadline of our own: requests' ``timeout`` bounds each socket read, not the call. A server that sends
+one header line or one body byte just before every read times out holds a request, and the JWKS lock, for
+as long as it likes. Here every socket read of a response waits at most until the call's deadline, so
+connect, headers and body together end by ``http_timeout``; a timeout surfaces as a ``requests`` error, which
+callers turn into 503.
+
+The mechanism: sessions carry :class:`DeadlineAdapter`, whose connections read responses through
+:class:`_DeadlineReader`. The deadline lives in a context variable, so a block of calls can share one
+(:func:`deadline`: the JWKS cache's discovery and JWKS fetch together) and a nested call never extends it.
+"""
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
+import math
+import socket
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
+from urllib3.poolmanager import pool_classes_by_scheme as _URLLIB3_POOLS
 
 #: Largest discovery or JWKS document we read.
 MAX_DOCUMENT_BYTES = 256 * 1024
+
+#: The monotonic time by which the current call (or block of calls) must end.
+_DEADLINE: ContextVar[float] = ContextVar("flask_authgear_deadline", default=math.inf)
 
 
 class FetchError(Exception):
     """A fetch failed; the message is for logs and names no secret."""
 
 
-def new_session() -> requests.Session:
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Calls made in this block through our sessions end within ``seconds`` from now (or an earlier deadline)."""
+    token = _DEADLINE.set(min(_DEADLINE.get(), time.monotonic() + seconds))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket file of one response, each read waiting only for the time left before the deadline."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: the call's deadline passed")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()  # lets the connection close the socket once it is done with it
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's response, reading status line, headers and body through a :class:`_DeadlineReader`."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, _DEADLINE.get()))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def _use_deadline_pools(manager: PoolManager) -> PoolManager:
+    # SOCKS proxy managers bring pool classes of their own; those keep requests' per-read timeout.
+    if manager.pool_classes_by_scheme is _URLLIB3_POOLS:
+        manager.pool_classes_by_scheme = _DEADLINE_POOLS
+    return manager
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A transport adapter that gives each call one deadline, ``timeout`` seconds, for connect, headers and body.
+
+    The deadline replaces any ``timeout`` passed to the call; a body read later (``stream=True``) keeps it.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _use_deadline_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        return _use_deadline_pools(super().proxy_manager_for(proxy, **proxy_kwargs))
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        with deadline(self.timeout):
+            left = _DEADLINE.get() - time.monotonic()
+            if left <= 0:
+                raise requests.Timeout("the call's deadline passed before it started")
+            return super().send(request, stream, (left, left), verify, cert, proxies)  # connect, first read
+
+
+def limit_calls(session: requests.Session, timeout: float) -> None:
+    """Give every call of ``session`` one deadline of ``timeout`` seconds, as a whole."""
+    adapter = DeadlineAdapter(timeout)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+
+
+def new_session(timeout: float) -> requests.Session:
+    """A session for discovery and JWKS: each call ends within ``timeout`` seconds."""
     session = requests.Session()
+    limit_calls(session, timeout)
     session.headers["User-Agent"] = "flask-authgear"
     session.headers["Accept"] = "application/json"
     return session
 
 
-def fetch_json(session: requests.Session, url: str, timeout: float, max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
-    """GET ``url`` and parse JSON, or raise :class:`FetchError`. The whole call ends within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+def fetch_json(session: requests.Session, url: str) -> Any:
+    """GET ``url`` and parse JSON, or raise :class:`FetchError`; the session's deadline bounds the call."""
     try:
-        with session.get(url, timeout=timeout, allow_redirects=False, stream=True) as response:
+        with session.get(url, allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
                 raise FetchError(f"GET {url} answered HTTP {response.status_code}")
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_content(16384):
                 size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"GET {url} answered more than {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"GET {url} did not finish within {timeout:g}s")
+                if size > MAX_DOCUMENT_BYTES:
+                    raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
                 chunks.append(chunk)
     except requests.RequestException as exc:
-        raise FetchError(f"GET {url} failed: {type(exc).__name__}") from None
+        raise FetchError(f"GET {url} failed: {_describe(exc)}") from None
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, RecursionError):
         raise FetchError(f"GET {url} did not answer JSON") from None
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """The error's class, naming a timeout as such (requests reports one met while reading a body as a
+    ``ConnectionError``)."""
+    if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
+        return "Timeout"
+    return type(exc).__name__

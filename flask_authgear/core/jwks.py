@@ -5,8 +5,9 @@ Rules, and why:
 * Keys are refreshed after ``jwks_cache_ttl``; a key removed from the JWKS stops verifying at the next fetch.
   While one thread refreshes, the others keep verifying with the current keys instead of queueing behind a
   slow endpoint (unless the keys are older than ``jwks_max_stale``).
-* An unknown ``kid`` may trigger a refetch (key rotation), but at most once per ``jwks_refetch_cooldown``
-  and by one thread at a time, so a flood of random kids costs a handful of fetches, not one per request.
+* An unknown ``kid`` triggers a refetch (key rotation: Authgear publishes a new key and signs with it at once),
+  even right after a scheduled fetch. The cooldown ``jwks_refetch_cooldown`` spaces only these unknown-kid
+  refetches, one thread at a time, so a flood of random kids costs one fetch per cooldown, not one per request.
   A thread with an unknown kid that finds a fetch in progress waits for it, since it may bring that kid.
 * A key fetched again unchanged keeps its object identity, so caches keyed on it survive a refresh.
 * When the JWKS endpoint fails, the last good keys keep serving for ``jwks_max_stale`` seconds; with no
@@ -34,7 +35,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
-from .http import FetchError, fetch_json, new_session
+from .http import FetchError, deadline, fetch_json, limit_calls, new_session
 
 logger = logging.getLogger("flask_authgear")
 
@@ -156,7 +157,6 @@ class JWKSStats:
     refetches_refused: int = 0
     stale_served: int = 0
     last_error: str | None = None
-    last_success: float | None = field(default=None)
 
 
 class JWKSCache:
@@ -169,7 +169,11 @@ class JWKSCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._session = session or new_session()
+        if session is None:
+            session = new_session(settings.http_timeout)
+        else:  # a session passed in gets the deadline too: no call to Authgear goes without one
+            limit_calls(session, settings.http_timeout)
+        self._session = session
         self._clock = clock
         self._allowed = frozenset(settings.algorithms)
         self._lock = threading.Lock()
@@ -177,11 +181,10 @@ class JWKSCache:
         self._keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
         self._fresh_until = -float("inf")  # until then the set needs no refresh (fetched_at + jwks_cache_ttl)
-        self._last_attempt = -float("inf")  # time of the last fetch attempt, successful or not
+        self._attempts = 0  # fetch attempts finished so far, successful or not
+        self._last_kid_refetch = -float("inf")  # time of the last refetch caused by an unknown kid
         self._last_failure = -float("inf")
         self.stats = JWKSStats()
-        #: Incremented whenever the key set changes; caches of verified tokens compare it.
-        self.generation = 0
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -192,11 +195,12 @@ class JWKSCache:
         """
         now = self._clock()
         self._refresh_if_expired(now)
+        attempts = self._attempts  # read before the lookup: a fetch finished after it may have brought the kid
         key = self._keys.get(kid)
         if key is None and self._fetched_at is not None:
             # A fetch in progress may bring the kid: wait for it. Otherwise fetch only when the cooldown allows.
-            if self._lock.locked() or self._clock() - self._last_attempt >= self.settings.jwks_refetch_cooldown:
-                self._refresh(now, unknown_kid=True)
+            if self._lock.locked() or not self._kid_refetch_cooling(self._clock()):
+                self._refresh(now, unknown_kid_after=attempts)
             else:
                 self.stats.refetches_refused += 1
                 logger.debug("JWKS refetch for an unknown kid refused: cooldown")
@@ -204,21 +208,17 @@ class JWKSCache:
             key = self._keys.get(kid)
         return key
 
-    def current(self, kid: str) -> PublicKey | None:
-        """The key for ``kid`` in the current set, refreshing an expired set but never fetching for an unknown kid.
-
-        Caches of verified tokens call this to learn whether the signing key is still published.
-        """
-        self._refresh_if_expired(self._clock())
-        return self._keys.get(kid)
+    def _kid_refetch_cooling(self, now: float) -> bool:
+        """Whether an unknown-kid refetch happened less than ``jwks_refetch_cooldown`` ago."""
+        return now - self._last_kid_refetch < self.settings.jwks_refetch_cooldown
 
     def still_current(self, key: PublicKey) -> bool:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
-        hit. While the set is fresh that is one clock read and one lookup; an old set goes through
-        :meth:`current`, which refreshes it."""
-        if self._clock() < self._fresh_until:
-            return self._keys.get(key.kid) is key
-        return self.current(key.kid) is key
+        hit. An old set is refreshed first; an unknown kid never causes a fetch."""
+        now = self._clock()
+        if now >= self._fresh_until:
+            self._refresh_if_expired(now)
+        return self._keys.get(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
         fetched_at = self._fetched_at
@@ -265,8 +265,12 @@ class JWKSCache:
 
     # -- fetching ----------------------------------------------------------------------------------------
 
-    def _refresh(self, now: float, *, unknown_kid: bool = False, wait: bool = True) -> None:
-        """Fetch the JWKS unless another thread did since ``now``, or a recent failure asks us to wait."""
+    def _refresh(self, now: float, *, unknown_kid_after: int | None = None, wait: bool = True) -> None:
+        """Fetch the JWKS unless another thread did meanwhile, or a recent failure asks us to wait.
+
+        ``unknown_kid_after``: the fetch is for an unknown kid, looked up when ``_attempts`` had this value.
+        """
+        unknown_kid = unknown_kid_after is not None
         if wait:
             self._lock.acquire()
         elif not self._lock.acquire(blocking=False):
@@ -275,9 +279,9 @@ class JWKSCache:
             # Another thread may have fetched while we waited for the lock.
             if self._fetched_at is not None:
                 if unknown_kid:
-                    if self._last_attempt >= now:
+                    if self._attempts != unknown_kid_after:
                         return
-                    if self._clock() - self._last_attempt < self.settings.jwks_refetch_cooldown:
+                    if self._kid_refetch_cooling(self._clock()):
                         self.stats.refetches_refused += 1
                         return
                 elif now - self._fetched_at < self.settings.jwks_cache_ttl:
@@ -286,7 +290,8 @@ class JWKSCache:
                 self._check_usable()
                 return
             reason = "unknown kid" if unknown_kid else "initial" if self._fetched_at is None else "expired"
-            self._last_attempt = self._clock()
+            if unknown_kid:
+                self._last_kid_refetch = self._clock()
             try:
                 keys = self._fetch(reason)
             except Exception as exc:  # whatever went wrong, keep the last good keys and back off
@@ -294,9 +299,11 @@ class JWKSCache:
                 self.stats.fetch_failures += 1
                 self.stats.last_error = str(exc) if isinstance(exc, FetchError | ValueError) else type(exc).__name__
                 logger.warning("JWKS fetch failed (%s): %s", reason, self.stats.last_error)
+                self._attempts += 1
                 self._check_usable()
                 return
             self._install(keys)
+            self._attempts += 1  # after the install: a thread that reads the new count finds the new keys
         finally:
             self._lock.release()
 
@@ -307,17 +314,14 @@ class JWKSCache:
             kid: old[kid] if kid in old and old[kid].fingerprint == key.fingerprint else key
             for kid, key in keys.items()
         }
-        if merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged):
-            self.generation += 1
-            if old:
-                # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
-                added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
-                removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
-                logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
+        if old and (merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged)):
+            # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
+            added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
+            removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
+            logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
         self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
-        self.stats.last_success = self._fetched_at
         self.stats.last_error = None
 
     def _check_usable(self) -> None:
@@ -331,24 +335,24 @@ class JWKSCache:
             self._keys = {}
             self._fetched_at = None
             self._fresh_until = -float("inf")
-            self.generation += 1
         raise ProviderUnavailableError()
 
     def _fetch(self, reason: str) -> dict[str, PublicKey]:
-        timeout = self.settings.http_timeout
-        if self._jwks_uri is None:
-            self._jwks_uri = self._discover(timeout)
-        self.stats.fetches += 1
-        document = fetch_json(self._session, self._jwks_uri, timeout)
+        # Discovery and JWKS share one deadline: the lock, which cold requests wait on, is never held longer.
+        with deadline(self.settings.http_timeout):
+            if self._jwks_uri is None:
+                self._jwks_uri = self._discover()
+            self.stats.fetches += 1
+            document = fetch_json(self._session, self._jwks_uri)
         keys = parse_jwks(document, self._allowed)
         if not keys:
             raise ValueError("the JWKS holds no usable key")
         logger.info("JWKS fetched (%s): %d usable key(s)", reason, len(keys))
         return keys
 
-    def _discover(self, timeout: float) -> str:
+    def _discover(self) -> str:
         url = f"{self.settings.endpoint}/.well-known/openid-configuration"
-        document = fetch_json(self._session, url, timeout)
+        document = fetch_json(self._session, url)
         if not isinstance(document, dict):
             raise ValueError("the discovery document is not a JSON object")
         if document.get("issuer") != self.settings.issuer:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import requests
-import urllib3
 from requests.cookies import RequestsCookieJar
 from requests.utils import get_environ_proxies
 from requests_cache.models.response import CachedResponse
@@ -37,6 +36,7 @@ from ..config import Settings
 from ..errors import ProviderUnavailableError
 from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
+from .http import limit_calls
 from .lru import LRU
 
 logger = logging.getLogger("flask_authgear")
@@ -126,11 +126,11 @@ class ResolverClient:
         _harden(self.shared.session, self.url)
         self._direct = requests.Session()
         _harden(self._direct, self.url)
+        limit_calls(self.shared.session, settings.http_timeout)
+        limit_calls(self._direct, settings.http_timeout)
         self._positive_ttl = settings.resolver_cache_ttl
         self._negative_ttl = settings.resolver_negative_ttl
         self._timeout = settings.http_timeout
-        #: One deadline for connect and answer together (a float would allow each its own).
-        self._deadline = urllib3.Timeout(total=settings.http_timeout)
         self._inflight: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._backend_down_until = 0.0
@@ -274,7 +274,7 @@ class ResolverClient:
                 headers=headers,
                 allow_redirects=False,
                 stream=True,
-                timeout=self._deadline,  # type: ignore[arg-type]  # requests passes urllib3 timeouts on
+                timeout=self._timeout,  # the session's deadline adapter makes it one deadline for the whole call
             )
         except Exception as exc:
             if session is self.shared.session and not isinstance(exc, requests.RequestException):

@@ -31,8 +31,9 @@ from ..errors import (
 from ..user import AuthgearUser
 from .credentials import bearer_token
 from .csrf import CSRFGuard
+from .jose import TokenError, looks_like_jwt
 from .jwks import JWKSCache
-from .jwt import JWTVerifier, TokenError, looks_like_jwt
+from .jwt import JWTVerifier
 from .proxy import ProxyHeaderReader, networks_description
 from .request import RequestData, direct_peer, strip_proxy_headers
 from .resolver import ResolverClient

@@ -1,0 +1,182 @@
+"""Strict JOSE for access tokens: the compact serialisation, the header rules and the signature; no claims.
+
+The compact form is parsed strictly, before any key is touched: exactly three canonical base64url segments,
+UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked by joserfc's
+algorithm with a key from the project's JWKS (imported once per JWKS fetch), chosen by ``kid`` and restricted
+to the configured algorithms. Header members that would point at other keys (``jwk``, ``jku``, ``x5u``,
+``x5c``) and extensions we do not implement (``crit``, ``b64``) reject the token outright.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
+
+from ..config import Settings
+from ..errors import InvalidTokenError
+from .jwks import MAX_KEYS, JWKSCache, PublicKey
+
+_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
+_MAX_KID = 256
+
+
+class TokenError(InvalidTokenError):
+    """An invalid token, with a short machine-readable ``reason`` for logs and the CLI (never in responses)."""
+
+    def __init__(self, reason: str, description: str | None = None) -> None:
+        super().__init__(description)
+        self.reason = reason
+
+
+# base64url to the standard alphabet in one C call. Characters of the standard alphabet that base64url does
+# not use ("+", "/") and padding become "*", which strict decoding refuses like any other stray byte.
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_+/=", b"+/***")
+# Padding to restore, by length modulo 4 (a length of 1 modulo 4 is never valid base64).
+_PADDING = (b"", b"", b"==", b"=")
+# The last character of a canonical segment leaves its unused low bits zero (4 bits when the length is 2
+# modulo 4, 2 bits when it is 3), so one value has exactly one spelling.
+_CANONICAL_LAST = ("", "", "AQgw", "AEIMQUYcgkosw048")
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one canonical base64url segment (no padding, no other alphabet, no stray bits)."""
+    remainder = len(segment) & 3
+    if not segment or remainder == 1:
+        raise TokenError("malformed")
+    if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
+        raise TokenError("malformed")
+    try:
+        return binascii.a2b_base64(
+            segment.encode("ascii").translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True
+        )
+    except (binascii.Error, UnicodeEncodeError):
+        raise TokenError("malformed") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate member")
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    # "1e999" is valid JSON but parses to infinity: refused like the NaN and Infinity literals.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a JOSE JSON object strictly: UTF-8, an object, no duplicate members, finite numbers."""
+    try:
+        value = _decoder.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise TokenError("malformed") from None
+    if type(value) is not dict:
+        raise TokenError("malformed")
+    return value
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A cheap shape test used by auto mode to pick local verification over the resolver."""
+    return token.count(".") == 2 and token.startswith("eyJ")
+
+
+class JWSVerifier:
+    """Checks a compact JWS up to and including its signature, and returns its payload and key.
+
+    A header segment that passed the header rules and led to a valid signature is remembered (Authgear signs
+    every token of a key with the same header), so only the payload is decoded per token.
+    """
+
+    #: Distinct verified header segments remembered: one per signing key in practice, and a JWKS holds at
+    #: most ``MAX_KEYS`` keys.
+    HEADER_CACHE_SIZE = 2 * MAX_KEYS
+
+    def __init__(self, settings: Settings, jwks: JWKSCache) -> None:
+        self.jwks = jwks
+        self._algorithms = {name: JWSRegistry.algorithms[name] for name in settings.algorithms}
+        self._require_typ = settings.require_typ
+        self._max_length = settings.max_header_bytes
+        self._headers: dict[str, tuple[str, str]] = {}
+
+    def verify(self, token: str) -> tuple[dict[str, Any], PublicKey]:
+        """The payload as a JSON object and the key that signed it, or raise :class:`TokenError`."""
+        if len(token) > self._max_length:
+            raise TokenError("oversized")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise TokenError("malformed")
+        header_seg, payload_seg, signature_seg = parts
+        checked = self._headers.get(header_seg)
+        header = None if checked is not None else json_object(b64url_decode(header_seg))
+        payload = json_object(b64url_decode(payload_seg))
+        signature = b64url_decode(signature_seg)
+        if checked is None:
+            checked = self._check_header_fields(header)  # type: ignore[arg-type]
+        alg, kid = checked
+        key = self._key(alg, kid)
+        signing_input = token[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
+        if not self.check_signature(alg, signing_input, signature, key):
+            raise TokenError("signature")
+        if header is not None:
+            # Only headers that led to a valid signature are remembered, so nobody can fill this with junk.
+            headers = self._headers
+            if len(headers) >= self.HEADER_CACHE_SIZE:
+                headers.clear()
+            headers[header_seg] = checked
+        return payload, key
+
+    def check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
+        """joserfc's algorithm, with the key imported once from the JWKS; a signature the algorithm cannot
+        even parse is invalid."""
+        try:
+            return bool(self._algorithms[alg].verify(signing_input, signature, key.key))
+        except (ValueError, TypeError, JoseError):
+            return False
+
+    def check_header(self, header: Mapping[str, Any]) -> PublicKey:
+        """Apply the header rules and return the key to verify with."""
+        return self._key(*self._check_header_fields(header))
+
+    def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        """The header rules that need no key; returns (alg, kid)."""
+        alg = header.get("alg")
+        if type(alg) is not str or alg not in self._algorithms:
+            raise TokenError("alg")
+        if not _FORBIDDEN_HEADERS.isdisjoint(header):
+            raise TokenError("header")
+        if self._require_typ:
+            typ = header.get("typ")
+            if type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES:
+                raise TokenError("typ")
+        kid = header.get("kid")
+        if type(kid) is not str or not kid or len(kid) > _MAX_KID:
+            raise TokenError("kid")
+        return alg, kid
+
+    def _key(self, alg: str, kid: str) -> PublicKey:
+        key = self.jwks.get(kid)
+        if key is None:
+            raise TokenError("unknown_kid")
+        if alg not in key.algorithms:
+            raise TokenError("alg")
+        return key
