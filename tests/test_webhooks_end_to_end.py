@@ -14,7 +14,7 @@ import pytest
 import requests
 from flask import Flask
 
-from flask_authgear import Authgear, Webhooks, WebhookEvent, current_user, require_auth
+from flask_authgear import Authgear, WebhookEvent, Webhooks, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer, HookError
 from flask_authgear.testing.client import configure
 from tests.support.app_server import AppServer
