@@ -3,14 +3,11 @@
 Authgear POSTs ``{"id", "seq", "type", "payload", "context"}`` to the app with ``X-Authgear-Body-Signature``,
 the lowercase hex HMAC-SHA256 of the exact body bytes keyed with the project's webhook secret. The local
 server sends events the same way (:meth:`AuthgearTestServer.send_event`), so an app's webhook handler is tested
-against what Authgear sends, signature included. This module signs with :mod:`hmac` itself: it checks the
-library's verification, so it must not share its code.
+against what Authgear sends, signature included.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Mapping
@@ -20,26 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import requests
 from werkzeug.test import Client
 
+from ..webhooks import BLOCKING_EVENTS
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
 EventTarget: TypeAlias = "str | WSGIApplication"
 
-SIGNATURE_HEADER = "X-Authgear-Body-Signature"
-
-#: Delivered before the change is stored; the answer can stop or change it.
-BLOCKING_EVENTS = (
-    "user.pre_create",
-    "user.profile.pre_update",
-    "user.pre_schedule_deletion",
-    "user.pre_schedule_anonymization",
-    "authentication.pre_initialize",
-    "authentication.post_identified",
-    "authentication.pre_authenticated",
-    "oidc.jwt.pre_create",
-    "oidc.id_token.pre_create",
-)
 _IDENTITY_EVENTS = tuple(
     f"identity.{kind}.{change}"
     for kind, changes in (
@@ -64,7 +49,7 @@ NON_BLOCKING_EVENTS = (
     "user.deleted",
     *_IDENTITY_EVENTS,
 )
-EVENT_TYPES = BLOCKING_EVENTS + NON_BLOCKING_EVENTS
+EVENT_TYPES = (*sorted(BLOCKING_EVENTS), *NON_BLOCKING_EVENTS)
 _CREATED_AT = "2026-01-01T00:00:00Z"
 
 
@@ -187,11 +172,6 @@ def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dic
             f"it drops {dropped or 'none'} and changes {changed or 'none'} of the existing ones"
         )
     return dict(mutated)
-
-
-def sign(body: bytes, secret: str) -> str:
-    """``X-Authgear-Body-Signature``: lowercase hex HMAC-SHA256 of the exact body bytes."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass

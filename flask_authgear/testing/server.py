@@ -28,9 +28,8 @@ from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 from .events import (
-    BLOCKING_EVENTS,
-    SIGNATURE_HEADER,
     EventResponse,
     EventTarget,
     HookError,
@@ -38,7 +37,6 @@ from .events import (
     deliver,
     sample_payload,
     sample_user,
-    sign,
 )
 
 if TYPE_CHECKING:
@@ -353,7 +351,7 @@ class AuthgearTestServer:
         raw = json.dumps(event, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(raw, self.webhook_secret if secret is None else secret),
+            SIGNATURE_HEADER: sign_body(raw, self.webhook_secret if secret is None else secret),
         }
         # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
         return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)
