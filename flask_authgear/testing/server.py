@@ -492,13 +492,13 @@ class AuthgearTestServer:
         if mode == "html":
             return Response("<html><body>Bad gateway</body></html>", content_type="text/html")
         if mode == "empty":
-            return _json({})
+            return json_response({})
         if mode == "bad_keys":
-            return _json({"keys": "x"})
+            return json_response({"keys": "x"})
         if mode == "garbage":
             return Response(b"\x00\xff{not json", content_type="application/json")
         if mode == "oversized":
-            return _json({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
+            return json_response({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
         if mode == "slow":
             time.sleep(failure.delay)
             return Response("late", status=504)
@@ -511,7 +511,7 @@ class AuthgearTestServer:
 
     def _discovery(self, request: Request) -> Response:
         base = self.endpoint
-        return _json(
+        return json_response(
             {
                 "issuer": base,
                 "authorization_endpoint": f"{base}/oauth2/authorize",
@@ -533,7 +533,7 @@ class AuthgearTestServer:
         document = self.jwks()
         with self._lock:
             document["keys"].extend(self._extra_jwks)
-        return _json(document)  # like Authgear: no Cache-Control
+        return json_response(document)  # like Authgear: no Cache-Control
 
     def _resolve(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -647,8 +647,8 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _json(value: Any) -> Response:
-    return Response(json.dumps(value), content_type="application/json")
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, content_type="application/json")
 
 
 def _drip(delay: float) -> Iterator[bytes]:
