@@ -9,7 +9,6 @@ library's adapters: pointing an app at it is ``testing/client.py``'s job.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import json
@@ -19,15 +18,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from ..core.jose import b64url_decode, json_object
 from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 from .events import (
     EventResponse,
@@ -169,9 +170,14 @@ class AuthgearTestServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def unreachable(self) -> _Unreachable:
+    @contextmanager
+    def unreachable(self) -> Iterator[None]:
         """Context manager: the port refuses connections inside the block, then the server comes back."""
-        return _Unreachable(self)
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
 
     @property
     def port(self) -> int:
@@ -358,7 +364,7 @@ class AuthgearTestServer:
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
-        claims = json.loads(_b64decode(token.split(".")[1]))
+        claims = json_object(b64url_decode(token.split(".")[1]))
         with self._lock:
             self._state.revoked_jti.add(claims.get("jti", ""))
 
@@ -447,9 +453,14 @@ class AuthgearTestServer:
         with self._lock:
             self._state.hits.clear()
 
-    def failing(self, target: str, mode: str, **options: Any) -> _Failing:
+    @contextmanager
+    def failing(self, target: str, mode: str, **options: Any) -> Iterator[AuthgearTestServer]:
         """Context manager: ``target`` fails (see :meth:`fail`) inside the block and is healed after it."""
-        return _Failing(self, target, mode, options)
+        self.fail(target, mode, **options)
+        try:
+            yield self
+        finally:
+            self.heal(target)
 
     def reset(self) -> None:
         """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
@@ -574,9 +585,7 @@ class AuthgearTestServer:
     def _session_from_jwt(self, token: str) -> TestSession | None:
         """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
         try:
-            key_set = {k.kid: k for k in self.keys}
-            header = json.loads(_b64decode(token.split(".")[0]))
-            decoded = jwt.decode(token, key_set[header["kid"]], algorithms=["RS256"])
+            decoded = jwt.decode(token, KeySet(self.keys), algorithms=["RS256"])  # type: ignore[arg-type]
         except Exception:
             return None
         claims = decoded.claims
@@ -604,29 +613,6 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
-
-
-class _Failing:
-    def __init__(self, server: AuthgearTestServer, target: str, mode: str, options: dict[str, Any]) -> None:
-        self.server, self.target, self.mode, self.options = server, target, mode, options
-
-    def __enter__(self) -> AuthgearTestServer:
-        self.server.fail(self.target, self.mode, **self.options)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.heal(self.target)
-
-
-class _Unreachable:
-    def __init__(self, server: AuthgearTestServer) -> None:
-        self.server = server
-
-    def __enter__(self) -> None:
-        self.server.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.start()
 
 
 def _valid_headers(response: Response, session: TestSession) -> None:
@@ -659,7 +645,3 @@ def _drip(delay: float) -> Iterator[bytes]:
         time.sleep(0.05)
         yield b" "
     yield b"]}"
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
