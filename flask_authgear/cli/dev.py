@@ -153,7 +153,7 @@ def token_command(
     state = read_state(state_file)
     recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
-    expected = endpoint if app is None else settings_for(None, None, False).endpoint
+    expected = endpoint if app is None else settings_for(None).endpoint
     if expected and expected.rstrip("/") != recorded:
         raise CommandError(
             f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"
