@@ -29,6 +29,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from ..core.jose import b64url_decode, json_object
+from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
 from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 from .events import (
     EventResponse,
@@ -43,7 +44,6 @@ from .events import (
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-CLAIMS_PREFIX = "https://authgear.com/claims/user/"
 #: Cookie names Authgear's resolver reads, in order.
 SESSION_COOKIES = ("app_session", "app_access_token", "session")
 #: What a ``fail(..)`` switch can make an endpoint do.
@@ -106,6 +106,7 @@ class _State:
     disabled_users: set[str] = field(default_factory=set)
     failures: dict[str, _Failure] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
+    extra_jwks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_signing_key(size: int = 2048) -> RSAKey:
@@ -128,7 +129,6 @@ class AuthgearTestServer:
         self._key_size = key_size
         self._lock = threading.RLock()
         self._state = _State(keys=[new_signing_key(key_size)])
-        self._extra_jwks: list[dict[str, Any]] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.client_id = "test-client"
@@ -235,7 +235,7 @@ class AuthgearTestServer:
     def publish_jwks(self, keys: Sequence[Mapping[str, Any]]) -> None:
         """Serve extra raw JWK dicts after the real keys (e.g. weak or symmetric keys an attacker hopes we use)."""
         with self._lock:
-            self._extra_jwks = [dict(k) for k in keys]
+            self._state.extra_jwks = [dict(k) for k in keys]
 
     def claims_for(
         self,
@@ -262,10 +262,10 @@ class AuthgearTestServer:
             "client_id": self.client_id,
             "scope": "openid offline_access",
             "jti": secrets.token_hex(16),
-            CLAIMS_PREFIX + "is_anonymous": is_anonymous,
-            CLAIMS_PREFIX + "is_verified": is_verified,
-            CLAIMS_PREFIX + "can_reauthenticate": can_reauthenticate,
-            CLAIMS_PREFIX + "roles": list(roles),
+            CLAIM_IS_ANONYMOUS: is_anonymous,
+            CLAIM_IS_VERIFIED: is_verified,
+            CLAIM_CAN_REAUTHENTICATE: can_reauthenticate,
+            CLAIM_ROLES: list(roles),
         }
         amr_list = list(amr or ())
         if amr_list:  # Authgear omits amr when it is empty
@@ -297,10 +297,10 @@ class AuthgearTestServer:
         """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
         user = sample_user(
             claims["sub"],
-            roles=list(claims.get(CLAIMS_PREFIX + "roles", [])),
-            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
-            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
-            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+            roles=list(claims.get(CLAIM_ROLES, [])),
+            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
+            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
+            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
         )
         payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
         try:
@@ -402,16 +402,14 @@ class AuthgearTestServer:
 
     def revoke(self, session: TestSession | str) -> None:
         """End a session (by object, opaque token or cookie value), or a JWT's access through the resolver."""
-        with self._lock:
-            if isinstance(session, str):
-                found = self._state.sessions.get(session)
-                if found is None and session.count(".") == 2:
+        if isinstance(session, str):
+            found = self._state.sessions.get(session)
+            if found is None:
+                if session.count(".") == 2:
                     self.revoke_token(session)
-                    return
-                if found is None:
-                    return
-                session = found
-            session.revoked = True
+                return
+            session = found
+        session.revoked = True
 
     def disable_user(self, sub: str) -> None:
         """Disable a user: like Authgear, every session of theirs ends at once."""
@@ -465,12 +463,7 @@ class AuthgearTestServer:
     def reset(self) -> None:
         """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
         with self._lock:
-            self._state.sessions.clear()
-            self._state.revoked_jti.clear()
-            self._state.disabled_users.clear()
-            self._state.failures.clear()
-            self._state.hits.clear()
-            self._extra_jwks = []
+            self._state = _State(keys=self._state.keys)
 
     # -- the WSGI app ------------------------------------------------------------------------------------
 
@@ -543,7 +536,7 @@ class AuthgearTestServer:
     def _jwks_response(self, request: Request) -> Response:
         document = self.jwks()
         with self._lock:
-            document["keys"].extend(self._extra_jwks)
+            document["keys"].extend(self._state.extra_jwks)
         return json_response(document)  # like Authgear: no Cache-Control
 
     def _resolve(self, request: Request) -> Response:
@@ -599,10 +592,10 @@ class AuthgearTestServer:
             user_id=claims["sub"],
             token=token,
             cookie_value="",
-            roles=tuple(claims.get(CLAIMS_PREFIX + "roles", ())),
-            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
-            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
-            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+            roles=tuple(claims.get(CLAIM_ROLES, ())),
+            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
+            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
+            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
             amr=tuple(claims.get("amr", ())),
             authenticated_at=claims.get("auth_time"),
         )

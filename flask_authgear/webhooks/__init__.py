@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.jose import TokenError, json_object
 from ..core.request import WEBHOOK_SIGNATURE_KEY
 from ..errors import AuthgearError, ConfigurationError
+from ..user import freeze
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -235,14 +236,6 @@ def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str]) -> Web
 # -- the event ------------------------------------------------------------------------------------------------
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 def _thaw(value: Any) -> Any:
     """A plain JSON-ready copy of a frozen or user-given structure."""
     if isinstance(value, Mapping):
@@ -274,7 +267,7 @@ class WebhookEvent:
         # The token parser's strict JSON: two parsers that keep different copies of a duplicated key would read
         # two events from one signature, and non-finite numbers cannot be sent back as JSON.
         try:
-            frozen = _freeze(json_object(body))
+            frozen = freeze(json_object(body))
         except (TokenError, RecursionError):
             raise InvalidWebhookError() from None
         event_id, event_type, seq = frozen.get("id"), frozen.get("type"), frozen.get("seq")
