@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import threading
@@ -244,11 +245,7 @@ class JWKSCache:
             "age_seconds": age,
             "stale": age is not None and age >= self.settings.jwks_cache_ttl,
             "ready": age is not None and age < self.settings.jwks_max_stale and bool(self._keys),
-            "last_error": self.stats.last_error,
-            "fetches": self.stats.fetches,
-            "fetch_failures": self.stats.fetch_failures,
-            "refetches_refused": self.stats.refetches_refused,
-            "stale_served": self.stats.stale_served,
+            **dataclasses.asdict(self.stats),
         }
 
     def warm_up(self) -> bool:

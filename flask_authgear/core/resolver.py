@@ -19,6 +19,7 @@ same credentials make one resolver call; the others wait for its answer.
 
 from __future__ import annotations
 
+import dataclasses
 import http.cookiejar
 import logging
 import threading
@@ -190,16 +191,9 @@ class ResolverClient:
         return {
             "backend": self.shared.kind,
             "hits": s.local_hits + s.shared_hits,
-            "local_hits": s.local_hits,
-            "shared_hits": s.shared_hits,
             "misses": s.lookups - s.shared_hits,
-            "resolver_calls": s.resolver_calls,
-            "failures": s.failures,
-            "coalesced": s.coalesced,
-            "backend_errors": s.backend_errors,
-            "rejected_entries": s.rejected_entries,
             "local_entries": len(self.local),
-            "last_error": s.last_error,
+            **dataclasses.asdict(s),
         }
 
     def close(self) -> None:
