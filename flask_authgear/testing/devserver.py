@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from ..config import is_loopback_host
 from .events import HookError
 from .server import AuthgearTestServer, json_response
 
@@ -74,17 +74,6 @@ def read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class MintError(ValueError):
     """A mint request with bad parameters; the message says which."""
 
@@ -93,7 +82,7 @@ class DevServer(AuthgearTestServer):
     """:class:`AuthgearTestServer` with the secret-guarded mint routes, for ``flask-authgear dev-server``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
-        if not is_loopback(host):
+        if not is_loopback_host(host):
             raise ValueError("the dev server binds only loopback addresses (127.0.0.1, ::1 or localhost)")
         super().__init__(host, port, key_size=key_size)
         self.secret = secrets.token_urlsafe(32)
@@ -137,7 +126,7 @@ class DevServer(AuthgearTestServer):
         return super().wsgi_app(environ, start_response)
 
     def _mint(self, request: Request) -> Response:
-        if not is_loopback(request.remote_addr):
+        if not is_loopback_host(request.remote_addr or ""):
             return _json_error("the mint route answers loopback clients only", 403)
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
