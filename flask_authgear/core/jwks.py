@@ -181,7 +181,6 @@ class JWKSCache:
         self._jwks_uri: str | None = settings.jwks_uri
         self._keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
-        self._fresh_until = -float("inf")  # until then the set needs no refresh (fetched_at + jwks_cache_ttl)
         self._attempts = 0  # fetch attempts finished so far, successful or not
         self._last_kid_refetch = -float("inf")  # time of the last refetch caused by an unknown kid
         self._last_failure = -float("inf")
@@ -216,9 +215,7 @@ class JWKSCache:
     def still_current(self, key: PublicKey) -> bool:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
         hit. An old set is refreshed first; an unknown kid never causes a fetch."""
-        now = self._clock()
-        if now >= self._fresh_until:
-            self._refresh_if_expired(now)
+        self._refresh_if_expired(self._clock())
         return self._keys.get(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
@@ -318,7 +315,6 @@ class JWKSCache:
             logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
-        self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
         self.stats.last_error = None
 
     def _check_usable(self) -> None:
@@ -331,7 +327,6 @@ class JWKSCache:
             logger.error("the last good JWKS is older than jwks_max_stale; refusing tokens until a fetch succeeds")
             self._keys = {}
             self._fetched_at = None
-            self._fresh_until = -float("inf")
         raise ProviderUnavailableError()
 
     def _fetch(self, reason: str) -> dict[str, PublicKey]:

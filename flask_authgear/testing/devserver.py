@@ -81,10 +81,10 @@ class MintError(ValueError):
 class DevServer(AuthgearTestServer):
     """:class:`AuthgearTestServer` with the secret-guarded mint routes, for ``flask-authgear dev-server``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if not is_loopback_host(host):
             raise ValueError("the dev server binds only loopback addresses (127.0.0.1, ::1 or localhost)")
-        super().__init__(host, port, key_size=key_size)
+        super().__init__(host, port)
         self.secret = secrets.token_urlsafe(32)
         self.state_file: Path | None = None
 

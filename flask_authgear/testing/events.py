@@ -60,7 +60,6 @@ def sample_user(
     is_anonymous: bool = False,
     is_verified: bool = True,
     can_reauthenticate: bool = True,
-    email: str = "user@example.com",
 ) -> dict[str, Any]:
     """``payload.user`` as Authgear sends it."""
     return {
@@ -73,7 +72,7 @@ def sample_user(
         "is_disabled": False,
         "is_deactivated": False,
         "can_reauthenticate": can_reauthenticate,
-        "standard_attributes": {"email": email, "email_verified": is_verified},
+        "standard_attributes": {"email": "user@example.com", "email_verified": is_verified},
         "custom_attributes": {},
         "roles": list(roles or []),
         "groups": [],
