@@ -137,11 +137,9 @@ def settings_for(endpoint: str | None, **options: Any) -> Settings:
     overrides = {name: value for name, value in options.items() if value not in (None, ())}
     app = flask_app() if endpoint is None else None
     if app is not None:
-        ext = app.extensions.get("authgear")
-        settings = getattr(ext, "settings", None)
-        if isinstance(settings, Settings):
-            return dataclasses.replace(settings, **overrides) if overrides else settings
-        return Settings.from_mapping(app.config, **overrides)
+        from ..webhooks.flask import app_settings
+
+        return dataclasses.replace(app_settings(app), **overrides)
     endpoint = endpoint or os.environ.get("AUTHGEAR_ENDPOINT")
     if not endpoint:
         raise CommandError("--endpoint is required (or set AUTHGEAR_ENDPOINT), e.g. https://myapp.authgear.cloud")
