@@ -94,8 +94,8 @@ class TestSession:
 @dataclass
 class _Failure:
     mode: str
-    delay: float = 0.0
-    location: str = "http://203.0.113.1/elsewhere"
+    delay: float
+    location: str
 
 
 @dataclass
@@ -196,9 +196,7 @@ class AuthgearTestServer:
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """Keyword settings that point the library at this server (also usable as ``AUTHGEAR_*`` config)."""
-        values: dict[str, Any] = {"endpoint": self.endpoint, "http_timeout": 2.0}
-        values.update(overrides)
-        return values
+        return {"endpoint": self.endpoint, "http_timeout": 2.0, **overrides}
 
     def flask_config(self, **overrides: Any) -> dict[str, Any]:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
@@ -286,8 +284,7 @@ class AuthgearTestServer:
         Accepts the keyword arguments of :meth:`claims_for`; extra keywords become claims.
         """
         signing = key or self.signing_key
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}
-        head.update(header or {})
+        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
         body = self.claims_for(sub, **claims)
         if self.jwt_hook is not None:
             body = self._jwt_pre_create(self.jwt_hook, body)
@@ -421,19 +418,17 @@ class AuthgearTestServer:
 
     # -- failure switches and counters -------------------------------------------------------------------
 
-    def fail(self, target: str, mode: str, *, delay: float = 2.0, location: str | None = None) -> None:
+    def fail(
+        self, target: str, mode: str, *, delay: float = 2.0, location: str = "http://203.0.113.1/elsewhere"
+    ) -> None:
         """Make ``target`` (discovery, jwks, resolver or all) misbehave: one of :data:`FAILURES`."""
         if mode not in FAILURES:
             raise ValueError(f"unknown failure {mode!r}; choose from {', '.join(FAILURES)}")
-        targets = TARGETS if target == "all" else (target,)
+        if target not in (*TARGETS, "all"):
+            raise ValueError(f"unknown target {target!r}")
         with self._lock:
-            for name in targets:
-                if name not in TARGETS:
-                    raise ValueError(f"unknown target {name!r}")
-                failure = _Failure(mode, delay)
-                if location is not None:
-                    failure.location = location
-                self._state.failures[name] = failure
+            for name in TARGETS if target == "all" else (target,):
+                self._state.failures[name] = _Failure(mode, delay, location)
 
     def heal(self, target: str = "all") -> None:
         with self._lock:
