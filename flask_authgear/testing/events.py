@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import requests
@@ -175,12 +175,19 @@ def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dic
 
 @dataclass
 class EventResponse:
-    """What the app answered to an event: status, headers, the raw body and its JSON (None when not JSON)."""
+    """What the app answered to an event: status, headers and the raw body."""
 
     status: int
     headers: dict[str, str]
     body: bytes
-    json: Any = field(default=None)
+
+    @property
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
 
     @property
     def ok(self) -> bool:
@@ -195,18 +202,10 @@ def deliver(
         if not target.startswith(("http://", "https://")):
             raise ValueError("an event target URL must be http:// or https://")
         answer = requests.post(target, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False)
-        return _response(answer.status_code, dict(answer.headers), answer.content)
+        return EventResponse(answer.status_code, dict(answer.headers), answer.content)
     if not callable(target):
         raise TypeError("an event target is a URL, a Flask app or a WSGI app")
     test_client = getattr(target, "test_client", None)  # a Flask app: its own test client, app context and all
     client = test_client() if callable(test_client) else Client(target)
     reply = client.post(path, data=body, headers=dict(headers))
-    return _response(reply.status_code, dict(reply.headers), reply.get_data())
-
-
-def _response(status: int, headers: dict[str, str], body: bytes) -> EventResponse:
-    try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
-        parsed = None
-    return EventResponse(status, headers, body, parsed)
+    return EventResponse(reply.status_code, dict(reply.headers), reply.get_data())
