@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from ..errors import ConfigurationError
 from ..user import AuthgearUser
 from ..wsgi import AuthgearMiddleware
-from .server import AuthgearTestServer, TestSession
+from .server import SESSION_COOKIES, AuthgearTestServer, TestSession
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -137,7 +137,7 @@ class AuthgearClient(FlaskClient):
         """Send no credentials any more (neither the token nor a session cookie)."""
         self.token = None
         self.environ_base.pop("HTTP_AUTHORIZATION", None)
-        for name in ("app_session", "app_access_token", "session"):
+        for name in SESSION_COOKIES:
             self.delete_cookie(name)
 
 
