@@ -99,8 +99,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     says so (``reason`` and ``keys_error``).
     """
     settings = dataclasses.replace(settings, token_cache_size=0)
-    jwks = JWKSCache(settings)
-    verifier = JWTVerifier(settings, jwks)
+    verifier = JWTVerifier(settings, JWKSCache(settings))
     out = Explanation()
     checks = out.checks
 
@@ -111,10 +110,10 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     header, claims = decoded
     out.header, out.claims = header, claims
 
-    key = _header_checks(header, settings, verifier, jwks, checks, out)
+    key = _header_checks(header, verifier, out)
     if key is not None:
         checks.append(_signature_check(token, header, key, verifier))
-    _claim_checks(claims, verifier, settings, checks, time.time())
+    _claim_checks(claims, verifier, checks, time.time())
     checks.append(_user_check(claims))
 
     if out.keys_error is not None:
@@ -126,7 +125,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
         out.reason = exc.reason
     except ProviderUnavailableError:
         out.reason = "keys_unavailable"
-        out.keys_error = jwks.stats.last_error or "the JWKS could not be fetched"
+        out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
     except AuthgearError:
         out.reason = "invalid"
     else:
@@ -154,16 +153,10 @@ def _decode(token: str, checks: list[Check]) -> tuple[dict[str, Any], dict[str, 
     return decoded[0], decoded[1]
 
 
-def _header_checks(
-    header: Mapping[str, Any],
-    settings: Settings,
-    verifier: JWTVerifier,
-    jwks: JWKSCache,
-    checks: list[Check],
-    out: Explanation,
-) -> PublicKey | None:
+def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explanation) -> PublicKey | None:
     # Header rules are the core's own: check_header on probes without a kid stops before any key lookup,
     # so each probe tells whether the rules before the kid accept one member.
+    settings, jwks, checks = verifier.settings, verifier.jwks, out.checks
     good: dict[str, Any] = {"alg": settings.algorithms[0], "typ": "at+jwt"}
     alg = header.get("alg")
     allowed = ", ".join(settings.algorithms)
@@ -181,9 +174,7 @@ def _header_checks(
         checks.append(Check("header", True, "no member that points at other keys (jwk, jku, x5u, x5c) or crit"))
 
     typ = header.get("typ")
-    probe: dict[str, Any] = {k: v for k, v in good.items() if k != "typ"}
-    if "typ" in header:
-        probe["typ"] = typ
+    probe = {**good, "typ": typ} if "typ" in header else {"alg": good["alg"]}
     if not settings.require_typ:
         checks.append(Check("typ", None, f"{typ!r}, not checked (require_typ is off)"))
     elif _header_reason(verifier, probe) != "typ":
@@ -200,7 +191,7 @@ def _header_checks(
             checks.append(Check("kid", False, "missing or not a short string"))
             return None
     except ProviderUnavailableError:
-        out.keys_error = jwks.stats.last_error or "the JWKS could not be fetched"
+        out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
         checks.append(Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched"))
         return None
     key = jwks.keys.get(header["kid"])
@@ -231,13 +222,8 @@ def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, veri
     return Check("signature", False, f"does not match key {key.kid}: the token was altered or signed by another key")
 
 
-def _claim_checks(
-    claims: Mapping[str, Any],
-    verifier: JWTVerifier,
-    settings: Settings,
-    checks: list[Check],
-    now: float,
-) -> None:
+def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check], now: float) -> None:
+    settings = verifier.settings
     baseline: dict[str, Any] = {
         "exp": now + 3600,
         "iss": settings.issuer,
