@@ -188,7 +188,7 @@ class AuthgearTestServer:
     @property
     def endpoint(self) -> str:
         """The project origin, also the ``iss`` and default ``aud`` of the tokens minted here."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.host_header}"
 
     @property
     def host_header(self) -> str:
@@ -607,18 +607,14 @@ def _valid_headers(response: Response, session: TestSession) -> None:
     headers = response.headers
     headers["X-Authgear-Session-Valid"] = "true"
     headers["X-Authgear-User-Id"] = session.user_id
-    headers["X-Authgear-User-Anonymous"] = _flag(session.is_anonymous)
-    headers["X-Authgear-User-Verified"] = _flag(session.is_verified)
-    headers["X-Authgear-User-Can-Reauthenticate"] = _flag(session.can_reauthenticate)
+    headers["X-Authgear-User-Anonymous"] = str(session.is_anonymous).lower()
+    headers["X-Authgear-User-Verified"] = str(session.is_verified).lower()
+    headers["X-Authgear-User-Can-Reauthenticate"] = str(session.can_reauthenticate).lower()
     if session.roles:
         headers["X-Authgear-User-Roles"] = ",".join(session.roles)
     headers["X-Authgear-Session-Amr"] = " ".join(session.amr)
     if session.authenticated_at is not None:
         headers["X-Authgear-Session-Authenticated-At"] = str(session.authenticated_at)
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def json_response(value: Any, status: int = 200) -> Response:
