@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -573,7 +573,9 @@ class AuthgearTestServer:
     def _session_from_jwt(self, token: str) -> TestSession | None:
         """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
         try:
-            decoded = jwt.decode(token, KeySet(self.keys), algorithms=["RS256"])  # type: ignore[arg-type]
+            header = json_object(b64url_decode(token.split(".")[0]))
+            key = {k.kid: k for k in self.keys}[header["kid"]]  # a token without a known kid is refused
+            decoded = jwt.decode(token, key, algorithms=["RS256"])
         except Exception:
             return None
         claims = decoded.claims
