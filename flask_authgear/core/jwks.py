@@ -49,6 +49,12 @@ VerifyKey = RSAKey | ECKey | OKPKey
 
 _CURVE_ALGS = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",), "Ed25519": ("EdDSA", "Ed25519")}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+#: The public members of each key type we verify with.
+_KEY_TYPES: dict[str, tuple[type[VerifyKey], tuple[str, ...]]] = {
+    "RSA": (RSAKey, ("n", "e")),
+    "EC": (ECKey, ("crv", "x", "y")),
+    "OKP": (OKPKey, ("crv", "x")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,29 +104,21 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
         return None
     if alg is not None and not isinstance(alg, str):
         return None
+    if not isinstance(kty, str) or kty not in _KEY_TYPES:
+        return None  # "oct" and anything else: never a verification key from a public JWKS
+    key_class, members = _KEY_TYPES[kty]
     try:
-        if kty == "RSA":
-            public = {k: entry[k] for k in ("kty", "n", "e")}
-            if _modulus_bits(public["n"]) < MIN_RSA_BITS:  # checked before import: no key object, no warning
-                return None
-            rsa_key = RSAKey.import_key(public)
-            public_key = rsa_key.public_key
-            if public_key.key_size < MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
-                return None
-            key: VerifyKey = rsa_key
-            candidates: tuple[str, ...] = _RSA_ALGS
-        elif kty == "EC":
-            public = {k: entry[k] for k in ("kty", "crv", "x", "y")}
-            key = ECKey.import_key(public)
-            candidates = _CURVE_ALGS.get(public["crv"], ())
-        elif kty == "OKP" and entry.get("crv") == "Ed25519":
-            public = {k: entry[k] for k in ("kty", "crv", "x")}
-            key = OKPKey.import_key(public)
-            candidates = _CURVE_ALGS["Ed25519"]
-        else:
-            return None  # "oct" and anything else: never a verification key from a public JWKS
+        public = {k: entry[k] for k in ("kty", *members)}
+        if kty == "RSA" and _modulus_bits(public["n"]) < MIN_RSA_BITS:  # before import: no key object, no warning
+            return None
+        key: VerifyKey = key_class.import_key(public)
+        candidates = _RSA_ALGS if kty == "RSA" else _CURVE_ALGS.get(public["crv"], ())
     except (KeyError, TypeError, ValueError, binascii.Error, JoseError):
         return None
+    if isinstance(key, RSAKey):
+        public_key = key.public_key
+        if public_key.key_size < MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
+            return None
     algorithms = frozenset(candidates) & allowed_algorithms
     if alg is not None:
         algorithms &= {alg}
