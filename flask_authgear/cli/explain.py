@@ -79,17 +79,10 @@ class Explanation:
         return REASONS.get(self.reason, self.reason)
 
     def to_dict(self) -> dict[str, Any]:
-        user = self.user
-        return {
-            "valid": self.valid,
-            "reason": self.reason,
-            "summary": self.summary,
-            "header": self.header,
-            "claims": self.claims,
-            "checks": [dataclasses.asdict(c) for c in self.checks],
-            "user": None if user is None else user.to_dict(),
-            "keys_error": self.keys_error,
-        }
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["checks"] = [dataclasses.asdict(c) for c in self.checks]
+        data["user"] = None if self.user is None else self.user.to_dict()
+        return {**data, "summary": self.summary}
 
 
 def explain_token(token: str, settings: Settings) -> Explanation:
