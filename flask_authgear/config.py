@@ -46,7 +46,8 @@ Parser = Callable[[Any, str], Any]
 # -- parsers: one per kind of value ---------------------------------------------------------------------------
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) is this machine."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -86,7 +87,7 @@ def check_url(url: str, what: str, allow_insecure_http: bool, switch: str = "all
     """Check that ``url`` is an absolute https URL (http only for loopback, or with the ``switch`` setting on)."""
     url = _url(url, what)
     parts = urlsplit(url)
-    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback_host(parts.hostname or "")):
+    if parts.scheme == "http" and not (allow_insecure_http or is_loopback_host(parts.hostname or "")):
         raise ConfigurationError(f"{what} uses plain http on a non-loopback host; use https, or set {switch} to true")
     return url
 

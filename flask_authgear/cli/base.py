@@ -108,9 +108,9 @@ def json_option(f: F, text: str = "Print JSON.") -> F:
 def endpoint_options(f: F) -> F:
     """``--endpoint``, ``--timeout``, ``--allow-insecure-http``: unset, they leave the app's settings alone."""
     f = click.option(
-        "--allow-insecure-http", "insecure", is_flag=True, help="Allow plain http to a non-loopback endpoint."
+        "--allow-insecure-http", is_flag=True, default=None, help="Allow plain http to a non-loopback endpoint."
     )(f)
-    f = click.option("--timeout", type=float, help="HTTP deadline in seconds (default 5).")(f)
+    f = click.option("--timeout", "http_timeout", type=float, help="HTTP deadline in seconds (default 5).")(f)
     return click.option(
         "--endpoint",
         help="The Authgear project origin (default: the app's under `flask authgear`, else $AUTHGEAR_ENDPOINT).",
@@ -131,19 +131,15 @@ def flask_app() -> Flask | None:
     return None if info is None else info.load_app()
 
 
-def settings_for(endpoint: str | None, timeout: float | None, insecure: bool, **overrides: Any) -> Settings:
-    """Settings from the options; under ``flask authgear`` without --endpoint, the app's own."""
-    if timeout is not None:
-        overrides["http_timeout"] = timeout
-    if insecure:
-        overrides["allow_insecure_http"] = True
+def settings_for(endpoint: str | None, **options: Any) -> Settings:
+    """Settings from the options named after them (unset: None or empty); under ``flask authgear`` without
+    --endpoint, the app's own."""
+    overrides = {name: value for name, value in options.items() if value not in (None, ())}
     app = flask_app() if endpoint is None else None
     if app is not None:
-        ext = app.extensions.get("authgear")
-        settings = getattr(ext, "settings", None)
-        if isinstance(settings, Settings):
-            return dataclasses.replace(settings, **overrides) if overrides else settings
-        return Settings.from_mapping(app.config, **overrides)
+        from ..webhooks.flask import app_settings
+
+        return dataclasses.replace(app_settings(app), **overrides)
     endpoint = endpoint or os.environ.get("AUTHGEAR_ENDPOINT")
     if not endpoint:
         raise CommandError("--endpoint is required (or set AUTHGEAR_ENDPOINT), e.g. https://myapp.authgear.cloud")

@@ -153,7 +153,7 @@ def token_command(
     state = read_state(state_file)
     recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
-    expected = endpoint if app is None else settings_for(None, None, False).endpoint
+    expected = endpoint if app is None else settings_for(None).endpoint
     if expected and expected.rstrip("/") != recorded:
         raise CommandError(
             f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"
@@ -187,21 +187,18 @@ def token_command(
 
 def read_state(path: Path) -> dict[str, Any]:
     """The running dev server's state file: its endpoint, its mint secret, its webhook secret."""
+    from ..testing.devserver import read_state
+
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        return read_state(path)
     except FileNotFoundError:
         raise CommandError(
             f"no running dev server found ({path} is missing); start `flask-authgear dev-server`"
         ) from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise CommandError(f"cannot read the dev server state file {path}: {exc}") from None
-    if (
-        not isinstance(state, dict)
-        or not isinstance(state.get("endpoint"), str)
-        or not isinstance(state.get("secret"), str)
-    ):
-        raise CommandError(f"the dev server state file {path} is not one this program wrote")
-    return state
+    except ValueError:
+        raise CommandError(f"the dev server state file {path} is not one this program wrote") from None
 
 
 def _user_params(
@@ -209,14 +206,13 @@ def _user_params(
 ) -> dict[str, Any]:
     if not sub:
         raise CommandError("--sub must not be empty")
-    params: dict[str, Any] = {"sub": sub, "roles": list(role)}
-    if unverified:
-        params["is_verified"] = False
-    if anonymous:
-        params["is_anonymous"] = True
-    if amr:
-        params["amr"] = list(amr)
-    return params
+    return {
+        "sub": sub,
+        "roles": list(role),
+        "is_verified": not unverified,
+        "is_anonymous": anonymous,
+        "amr": list(amr or ["pwd"]),
+    }
 
 
 def _parse_claims(items: Sequence[str]) -> dict[str, Any]:

@@ -36,40 +36,17 @@ from .explain import Explanation, explain_token, utc
 @click.option("--issuer", help="The expected iss (default: the endpoint).")
 @click.option("--jwks-uri", help="The JWKS location (default: from discovery).")
 @click.option("--leeway", type=float, help="Clock skew allowed, seconds (default 60).")
-@click.option("--algorithm", multiple=True, help="An allowed algorithm (default RS256).")
+@click.option("--algorithm", "algorithms", multiple=True, help="An allowed algorithm (default RS256).")
 @json_option
 @click.pass_context
-def verify(
-    ctx: click.Context,
-    token: str,
-    endpoint: str | None,
-    timeout: float | None,
-    insecure: bool,
-    audience: tuple[str, ...],
-    issuer: str | None,
-    jwks_uri: str | None,
-    leeway: float | None,
-    algorithm: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bool, **options: Any) -> None:
     """Explain a JWT access token and check it exactly as the app would.
 
     Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
     Exit status 0 only when the token is valid.
     """
     token = read_token(token)
-    overrides: dict[str, Any] = {}
-    if audience:
-        overrides["audience"] = audience
-    if issuer:
-        overrides["issuer"] = issuer
-    if jwks_uri:
-        overrides["jwks_uri"] = jwks_uri
-    if leeway is not None:
-        overrides["leeway"] = leeway
-    if algorithm:
-        overrides["algorithms"] = algorithm
-    settings = settings_for(endpoint, timeout, insecure, **overrides)
+    settings = settings_for(endpoint, **options)
     explanation = explain_token(token, settings)
     if as_json:
         data = explanation.to_dict()
@@ -140,14 +117,7 @@ def read_token(value: str) -> str:
 @json_option
 @click.pass_context
 def resolve(
-    ctx: click.Context,
-    token: str | None,
-    cookie: str | None,
-    endpoint: str | None,
-    timeout: float | None,
-    insecure: bool,
-    resolver_url: str | None,
-    as_json: bool,
+    ctx: click.Context, /, token: str | None, cookie: str | None, endpoint: str | None, as_json: bool, **options: Any
 ) -> None:
     """Show what the resolver endpoint answers for a bearer token or a session cookie.
 
@@ -155,8 +125,7 @@ def resolve(
     """
     if (token is None) == (cookie is None):
         raise click.UsageError("give exactly one of --token and --cookie")
-    overrides = {"resolver_url": resolver_url} if resolver_url else {}
-    settings = settings_for(endpoint, timeout, insecure, **overrides)
+    settings = settings_for(endpoint, **options)
     authorization = None if token is None else f"Bearer {read_token(token)}"
     if cookie is not None:
         cookie = cookie.strip()
@@ -227,14 +196,14 @@ def render_probe(probe: Probe) -> str:
 @cli.command("health")
 @endpoint_options
 @click.pass_context
-def health(ctx: click.Context, endpoint: str | None, timeout: float | None, insecure: bool) -> None:
+def health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
     """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
-    app = flask_app() if endpoint is None and timeout is None and not insecure else None
+    app = flask_app() if endpoint is None and not any(options.values()) else None
     health_of = getattr(None if app is None else app.extensions.get("authgear"), "health", None)
     if callable(health_of):
         report: dict[str, Any] = health_of(warm_up=True)
     else:
-        verifier = Verifier(settings_for(endpoint, timeout, insecure))
+        verifier = Verifier(settings_for(endpoint, **options))
         try:
             report = verifier.warm_up()
         finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import threading
@@ -48,6 +49,12 @@ VerifyKey = RSAKey | ECKey | OKPKey
 
 _CURVE_ALGS = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",), "Ed25519": ("EdDSA", "Ed25519")}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+#: The public members of each key type we verify with.
+_KEY_TYPES: dict[str, tuple[type[VerifyKey], tuple[str, ...]]] = {
+    "RSA": (RSAKey, ("n", "e")),
+    "EC": (ECKey, ("crv", "x", "y")),
+    "OKP": (OKPKey, ("crv", "x")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +104,21 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
         return None
     if alg is not None and not isinstance(alg, str):
         return None
+    if not isinstance(kty, str) or kty not in _KEY_TYPES:
+        return None  # "oct" and anything else: never a verification key from a public JWKS
+    key_class, members = _KEY_TYPES[kty]
     try:
-        if kty == "RSA":
-            public = {k: entry[k] for k in ("kty", "n", "e")}
-            if _modulus_bits(public["n"]) < MIN_RSA_BITS:  # checked before import: no key object, no warning
-                return None
-            rsa_key = RSAKey.import_key(public)
-            public_key = rsa_key.public_key
-            if public_key.key_size < MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
-                return None
-            key: VerifyKey = rsa_key
-            candidates: tuple[str, ...] = _RSA_ALGS
-        elif kty == "EC":
-            public = {k: entry[k] for k in ("kty", "crv", "x", "y")}
-            key = ECKey.import_key(public)
-            candidates = _CURVE_ALGS.get(public["crv"], ())
-        elif kty == "OKP" and entry.get("crv") == "Ed25519":
-            public = {k: entry[k] for k in ("kty", "crv", "x")}
-            key = OKPKey.import_key(public)
-            candidates = _CURVE_ALGS["Ed25519"]
-        else:
-            return None  # "oct" and anything else: never a verification key from a public JWKS
+        public = {k: entry[k] for k in ("kty", *members)}
+        if kty == "RSA" and _modulus_bits(public["n"]) < MIN_RSA_BITS:  # before import: no key object, no warning
+            return None
+        key: VerifyKey = key_class.import_key(public)
+        candidates = _RSA_ALGS if kty == "RSA" else _CURVE_ALGS.get(public["crv"], ())
     except (KeyError, TypeError, ValueError, binascii.Error, JoseError):
         return None
+    if isinstance(key, RSAKey):
+        public_key = key.public_key
+        if public_key.key_size < MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
+            return None
     algorithms = frozenset(candidates) & allowed_algorithms
     if alg is not None:
         algorithms &= {alg}
@@ -180,7 +179,6 @@ class JWKSCache:
         self._jwks_uri: str | None = settings.jwks_uri
         self._keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
-        self._fresh_until = -float("inf")  # until then the set needs no refresh (fetched_at + jwks_cache_ttl)
         self._attempts = 0  # fetch attempts finished so far, successful or not
         self._last_kid_refetch = -float("inf")  # time of the last refetch caused by an unknown kid
         self._last_failure = -float("inf")
@@ -215,9 +213,7 @@ class JWKSCache:
     def still_current(self, key: PublicKey) -> bool:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
         hit. An old set is refreshed first; an unknown kid never causes a fetch."""
-        now = self._clock()
-        if now >= self._fresh_until:
-            self._refresh_if_expired(now)
+        self._refresh_if_expired(self._clock())
         return self._keys.get(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
@@ -244,11 +240,7 @@ class JWKSCache:
             "age_seconds": age,
             "stale": age is not None and age >= self.settings.jwks_cache_ttl,
             "ready": age is not None and age < self.settings.jwks_max_stale and bool(self._keys),
-            "last_error": self.stats.last_error,
-            "fetches": self.stats.fetches,
-            "fetch_failures": self.stats.fetch_failures,
-            "refetches_refused": self.stats.refetches_refused,
-            "stale_served": self.stats.stale_served,
+            **dataclasses.asdict(self.stats),
         }
 
     def warm_up(self) -> bool:
@@ -321,7 +313,6 @@ class JWKSCache:
             logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
         self._keys = merged
         self._fetched_at = self._clock()
-        self._fresh_until = self._fetched_at + self.settings.jwks_cache_ttl
         self.stats.last_error = None
 
     def _check_usable(self) -> None:
@@ -334,7 +325,6 @@ class JWKSCache:
             logger.error("the last good JWKS is older than jwks_max_stale; refusing tokens until a fetch succeeds")
             self._keys = {}
             self._fetched_at = None
-            self._fresh_until = -float("inf")
         raise ProviderUnavailableError()
 
     def _fetch(self, reason: str) -> dict[str, PublicKey]:

@@ -19,6 +19,7 @@ same credentials make one resolver call; the others wait for its answer.
 
 from __future__ import annotations
 
+import dataclasses
 import http.cookiejar
 import logging
 import threading
@@ -123,14 +124,11 @@ class ResolverClient:
         self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
         self.shared = SharedCache(settings, self.keyer, wall_clock)
         self._clock = clock
-        _harden(self.shared.session, self.url)
         self._direct = requests.Session()
-        _harden(self._direct, self.url)
-        limit_calls(self.shared.session, settings.http_timeout)
-        limit_calls(self._direct, settings.http_timeout)
-        self._positive_ttl = settings.resolver_cache_ttl
-        self._negative_ttl = settings.resolver_negative_ttl
-        self._timeout = settings.http_timeout
+        for session in (self.shared.session, self._direct):
+            _harden(session, self.url)
+            limit_calls(session, settings.http_timeout)
+        self.settings = settings
         self._inflight: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._backend_down_until = 0.0
@@ -154,7 +152,7 @@ class ResolverClient:
         if not leader:
             self.stats.coalesced += 1
             # The leader may try the cache backend and then the resolver, each within the deadline.
-            if not flight.done.wait(2 * self._timeout + 1.0) or flight.failed:
+            if not flight.done.wait(2 * self.settings.http_timeout + 1.0) or flight.failed:
                 raise ProviderUnavailableError()
             return flight.answer
         try:
@@ -190,16 +188,9 @@ class ResolverClient:
         return {
             "backend": self.shared.kind,
             "hits": s.local_hits + s.shared_hits,
-            "local_hits": s.local_hits,
-            "shared_hits": s.shared_hits,
             "misses": s.lookups - s.shared_hits,
-            "resolver_calls": s.resolver_calls,
-            "failures": s.failures,
-            "coalesced": s.coalesced,
-            "backend_errors": s.backend_errors,
-            "rejected_entries": s.rejected_entries,
             "local_entries": len(self.local),
-            "last_error": s.last_error,
+            **dataclasses.asdict(s),
         }
 
     def close(self) -> None:
@@ -252,7 +243,7 @@ class ResolverClient:
 
     def _ttl(self, answer: Answer) -> float:
         """How long this process reuses an answer: the one rule for both cache levels."""
-        return self._positive_ttl if answer is not None else self._negative_ttl
+        return self.settings.resolver_cache_ttl if answer is not None else self.settings.resolver_negative_ttl
 
     def _answer_live(self, key: str, local: bytes, response: requests.Response, use_backend: bool) -> Answer:
         answer, stored = self._read_live(response)
@@ -269,13 +260,8 @@ class ResolverClient:
     def _get(self, session: requests.Session, headers: dict[str, str]) -> requests.Response:
         """One GET, or :class:`ProviderUnavailableError`; a cache hit never reaches the network."""
         try:
-            response: requests.Response = session.get(
-                self.url,
-                headers=headers,
-                allow_redirects=False,
-                stream=True,
-                timeout=self._timeout,  # the session's deadline adapter makes it one deadline for the whole call
-            )
+            # The session's deadline adapter bounds the whole call.
+            response: requests.Response = session.get(self.url, headers=headers, allow_redirects=False, stream=True)
         except Exception as exc:
             if session is self.shared.session and not isinstance(exc, requests.RequestException):
                 raise  # the cache backend failed: the caller asks the resolver directly

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ..config import Settings
 from ..errors import ConfigurationError
 from ..user import AuthgearUser
 from ..wsgi import AuthgearMiddleware
-from .server import AuthgearTestServer, TestSession
+from .server import SESSION_COOKIES, AuthgearTestServer, TestSession
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -138,7 +137,7 @@ class AuthgearClient(FlaskClient):
         """Send no credentials any more (neither the token nor a session cookie)."""
         self.token = None
         self.environ_base.pop("HTTP_AUTHORIZATION", None)
-        for name in ("app_session", "app_access_token", "session"):
+        for name in SESSION_COOKIES:
             self.delete_cookie(name)
 
 
@@ -150,15 +149,11 @@ def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
 
 
 def _app_endpoint(app: Flask) -> str | None:
-    """The endpoint the app verifies tokens against: the extension's settings, else its config."""
-    ext = app.extensions.get("authgear")
-    if ext is not None:
-        with app.app_context():
-            settings = getattr(ext, "settings", None)
-        if isinstance(settings, Settings):
-            return settings.endpoint
+    """The endpoint the app verifies tokens against, if it has one."""
+    from ..webhooks.flask import app_settings
+
     try:
-        return Settings.from_mapping(app.config).endpoint
+        return app_settings(app).endpoint
     except ConfigurationError:
         return None
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import json
 import os
 import secrets
@@ -34,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from ..config import is_loopback_host
 from .events import HookError
-from .server import AuthgearTestServer
+from .server import AuthgearTestServer, json_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -64,15 +64,14 @@ def default_state_file() -> Path:
     return Path(base) / "flask-authgear" / "dev-server.json"
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def read_state(path: Path) -> dict[str, Any]:
+    """A dev server's state file; OSError when it cannot be read, ValueError when no dev server wrote it."""
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if not (
+        isinstance(state, dict) and isinstance(state.get("endpoint"), str) and isinstance(state.get("secret"), str)
+    ):
+        raise ValueError("not a dev server state file")
+    return state
 
 
 class MintError(ValueError):
@@ -82,10 +81,10 @@ class MintError(ValueError):
 class DevServer(AuthgearTestServer):
     """:class:`AuthgearTestServer` with the secret-guarded mint routes, for ``flask-authgear dev-server``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
-        if not is_loopback(host):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not is_loopback_host(host):
             raise ValueError("the dev server binds only loopback addresses (127.0.0.1, ::1 or localhost)")
-        super().__init__(host, port, key_size=key_size)
+        super().__init__(host, port)
         self.secret = secrets.token_urlsafe(32)
         self.state_file: Path | None = None
 
@@ -113,14 +112,8 @@ class DevServer(AuthgearTestServer):
     def remove_state(self) -> None:
         """Remove the state file if it is still ours (another dev server may have replaced it)."""
         path, self.state_file = self.state_file, None
-        if path is None:
-            return
-        try:
-            current = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if isinstance(current, dict) and current.get("secret") == self.secret:
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
+            if path is not None and read_state(path)["secret"] == self.secret:
                 path.unlink()
 
     def stop(self) -> None:
@@ -133,7 +126,7 @@ class DevServer(AuthgearTestServer):
         return super().wsgi_app(environ, start_response)
 
     def _mint(self, request: Request) -> Response:
-        if not is_loopback(request.remote_addr):
+        if not is_loopback_host(request.remote_addr or ""):
             return _json_error("the mint route answers loopback clients only", 403)
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
@@ -145,10 +138,10 @@ class DevServer(AuthgearTestServer):
             if not isinstance(params, dict):
                 raise MintError("the body must be a JSON object")
             if request.path == "/_dev/token":
-                return _json({"token": self.issue_token(**token_arguments(params))})
+                return json_response({"token": self.issue_token(**token_arguments(params))})
             if request.path == "/_dev/session":
-                session = self.create_session(**session_arguments(params))
-                return _json({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
+                session = self.create_session(**user_arguments(params))
+                return json_response({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
         except MintError as exc:
             return _json_error(str(exc), 400)
         except HookError as exc:  # the app's oidc.jwt.pre_create hook refused or failed: Authgear mints nothing
@@ -158,7 +151,7 @@ class DevServer(AuthgearTestServer):
 
 def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
-    out: dict[str, Any] = _user_arguments(params)
+    out: dict[str, Any] = user_arguments(params)
     expires_in = params.get("expires_in", 3600)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not abs(expires_in) <= MAX_EXPIRES_IN:
         raise MintError(f"expires_in must be a number of seconds, at most {MAX_EXPIRES_IN} either way")
@@ -174,12 +167,8 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def session_arguments(params: dict[str, Any]) -> dict[str, Any]:
+def user_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.create_session` from a mint request."""
-    return _user_arguments(params)
-
-
-def _user_arguments(params: dict[str, Any]) -> dict[str, Any]:
     sub = params.get("sub", "user-1")
     if not isinstance(sub, str) or not sub:
         raise MintError("sub must be a non-empty string")
@@ -198,9 +187,5 @@ def _user_arguments(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(json.dumps(value), status=status, content_type="application/json")
-
-
 def _json_error(message: str, status: int) -> Response:
-    return _json({"error": message}, status)
+    return json_response({"error": message}, status)

@@ -3,22 +3,21 @@
 Authgear POSTs ``{"id", "seq", "type", "payload", "context"}`` to the app with ``X-Authgear-Body-Signature``,
 the lowercase hex HMAC-SHA256 of the exact body bytes keyed with the project's webhook secret. The local
 server sends events the same way (:meth:`AuthgearTestServer.send_event`), so an app's webhook handler is tested
-against what Authgear sends, signature included. This module signs with :mod:`hmac` itself: it checks the
-library's verification, so it must not share its code.
+against what Authgear sends, signature included.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import requests
 from werkzeug.test import Client
+
+from ..webhooks import BLOCKING_EVENTS
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -26,20 +25,6 @@ if TYPE_CHECKING:
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
 EventTarget: TypeAlias = "str | WSGIApplication"
 
-SIGNATURE_HEADER = "X-Authgear-Body-Signature"
-
-#: Delivered before the change is stored; the answer can stop or change it.
-BLOCKING_EVENTS = (
-    "user.pre_create",
-    "user.profile.pre_update",
-    "user.pre_schedule_deletion",
-    "user.pre_schedule_anonymization",
-    "authentication.pre_initialize",
-    "authentication.post_identified",
-    "authentication.pre_authenticated",
-    "oidc.jwt.pre_create",
-    "oidc.id_token.pre_create",
-)
 _IDENTITY_EVENTS = tuple(
     f"identity.{kind}.{change}"
     for kind, changes in (
@@ -64,7 +49,7 @@ NON_BLOCKING_EVENTS = (
     "user.deleted",
     *_IDENTITY_EVENTS,
 )
-EVENT_TYPES = BLOCKING_EVENTS + NON_BLOCKING_EVENTS
+EVENT_TYPES = (*sorted(BLOCKING_EVENTS), *NON_BLOCKING_EVENTS)
 _CREATED_AT = "2026-01-01T00:00:00Z"
 
 
@@ -75,7 +60,6 @@ def sample_user(
     is_anonymous: bool = False,
     is_verified: bool = True,
     can_reauthenticate: bool = True,
-    email: str = "user@example.com",
 ) -> dict[str, Any]:
     """``payload.user`` as Authgear sends it."""
     return {
@@ -88,7 +72,7 @@ def sample_user(
         "is_disabled": False,
         "is_deactivated": False,
         "can_reauthenticate": can_reauthenticate,
-        "standard_attributes": {"email": email, "email_verified": is_verified},
+        "standard_attributes": {"email": "user@example.com", "email_verified": is_verified},
         "custom_attributes": {},
         "roles": list(roles or []),
         "groups": [],
@@ -189,19 +173,21 @@ def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dic
     return dict(mutated)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """``X-Authgear-Body-Signature``: lowercase hex HMAC-SHA256 of the exact body bytes."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 @dataclass
 class EventResponse:
-    """What the app answered to an event: status, headers, the raw body and its JSON (None when not JSON)."""
+    """What the app answered to an event: status, headers and the raw body."""
 
     status: int
     headers: dict[str, str]
     body: bytes
-    json: Any = field(default=None)
+
+    @property
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
 
     @property
     def ok(self) -> bool:
@@ -216,18 +202,10 @@ def deliver(
         if not target.startswith(("http://", "https://")):
             raise ValueError("an event target URL must be http:// or https://")
         answer = requests.post(target, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False)
-        return _response(answer.status_code, dict(answer.headers), answer.content)
+        return EventResponse(answer.status_code, dict(answer.headers), answer.content)
     if not callable(target):
         raise TypeError("an event target is a URL, a Flask app or a WSGI app")
     test_client = getattr(target, "test_client", None)  # a Flask app: its own test client, app context and all
     client = test_client() if callable(test_client) else Client(target)
     reply = client.post(path, data=body, headers=dict(headers))
-    return _response(reply.status_code, dict(reply.headers), reply.get_data())
-
-
-def _response(status: int, headers: dict[str, str], body: bytes) -> EventResponse:
-    try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
-        parsed = None
-    return EventResponse(status, headers, body, parsed)
+    return EventResponse(reply.status_code, dict(reply.headers), reply.get_data())

@@ -9,7 +9,6 @@ library's adapters: pointing an app at it is ``testing/client.py``'s job.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import json
@@ -19,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,10 @@ from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from ..core.jose import b64url_decode, json_object
+from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
+from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 from .events import (
-    BLOCKING_EVENTS,
-    SIGNATURE_HEADER,
     EventResponse,
     EventTarget,
     HookError,
@@ -38,13 +39,11 @@ from .events import (
     deliver,
     sample_payload,
     sample_user,
-    sign,
 )
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-CLAIMS_PREFIX = "https://authgear.com/claims/user/"
 #: Cookie names Authgear's resolver reads, in order.
 SESSION_COOKIES = ("app_session", "app_access_token", "session")
 #: What a ``fail(..)`` switch can make an endpoint do.
@@ -95,8 +94,8 @@ class TestSession:
 @dataclass
 class _Failure:
     mode: str
-    delay: float = 0.0
-    location: str = "http://203.0.113.1/elsewhere"
+    delay: float
+    location: str
 
 
 @dataclass
@@ -107,6 +106,7 @@ class _State:
     disabled_users: set[str] = field(default_factory=set)
     failures: dict[str, _Failure] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
+    extra_jwks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_signing_key(size: int = 2048) -> RSAKey:
@@ -129,7 +129,6 @@ class AuthgearTestServer:
         self._key_size = key_size
         self._lock = threading.RLock()
         self._state = _State(keys=[new_signing_key(key_size)])
-        self._extra_jwks: list[dict[str, Any]] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.client_id = "test-client"
@@ -171,9 +170,14 @@ class AuthgearTestServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def unreachable(self) -> _Unreachable:
+    @contextmanager
+    def unreachable(self) -> Iterator[None]:
         """Context manager: the port refuses connections inside the block, then the server comes back."""
-        return _Unreachable(self)
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
 
     @property
     def port(self) -> int:
@@ -184,7 +188,7 @@ class AuthgearTestServer:
     @property
     def endpoint(self) -> str:
         """The project origin, also the ``iss`` and default ``aud`` of the tokens minted here."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.host_header}"
 
     @property
     def host_header(self) -> str:
@@ -192,9 +196,7 @@ class AuthgearTestServer:
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """Keyword settings that point the library at this server (also usable as ``AUTHGEAR_*`` config)."""
-        values: dict[str, Any] = {"endpoint": self.endpoint, "http_timeout": 2.0}
-        values.update(overrides)
-        return values
+        return {"endpoint": self.endpoint, "http_timeout": 2.0, **overrides}
 
     def flask_config(self, **overrides: Any) -> dict[str, Any]:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
@@ -231,7 +233,7 @@ class AuthgearTestServer:
     def publish_jwks(self, keys: Sequence[Mapping[str, Any]]) -> None:
         """Serve extra raw JWK dicts after the real keys (e.g. weak or symmetric keys an attacker hopes we use)."""
         with self._lock:
-            self._extra_jwks = [dict(k) for k in keys]
+            self._state.extra_jwks = [dict(k) for k in keys]
 
     def claims_for(
         self,
@@ -258,10 +260,10 @@ class AuthgearTestServer:
             "client_id": self.client_id,
             "scope": "openid offline_access",
             "jti": secrets.token_hex(16),
-            CLAIMS_PREFIX + "is_anonymous": is_anonymous,
-            CLAIMS_PREFIX + "is_verified": is_verified,
-            CLAIMS_PREFIX + "can_reauthenticate": can_reauthenticate,
-            CLAIMS_PREFIX + "roles": list(roles),
+            CLAIM_IS_ANONYMOUS: is_anonymous,
+            CLAIM_IS_VERIFIED: is_verified,
+            CLAIM_CAN_REAUTHENTICATE: can_reauthenticate,
+            CLAIM_ROLES: list(roles),
         }
         amr_list = list(amr or ())
         if amr_list:  # Authgear omits amr when it is empty
@@ -282,8 +284,7 @@ class AuthgearTestServer:
         Accepts the keyword arguments of :meth:`claims_for`; extra keywords become claims.
         """
         signing = key or self.signing_key
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid}
-        head.update(header or {})
+        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
         body = self.claims_for(sub, **claims)
         if self.jwt_hook is not None:
             body = self._jwt_pre_create(self.jwt_hook, body)
@@ -293,10 +294,10 @@ class AuthgearTestServer:
         """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
         user = sample_user(
             claims["sub"],
-            roles=list(claims.get(CLAIMS_PREFIX + "roles", [])),
-            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
-            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
-            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+            roles=list(claims.get(CLAIM_ROLES, [])),
+            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
+            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
+            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
         )
         payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
         try:
@@ -353,14 +354,14 @@ class AuthgearTestServer:
         raw = json.dumps(event, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(raw, self.webhook_secret if secret is None else secret),
+            SIGNATURE_HEADER: sign_body(raw, self.webhook_secret if secret is None else secret),
         }
         # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
         return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
-        claims = json.loads(_b64decode(token.split(".")[1]))
+        claims = json_object(b64url_decode(token.split(".")[1]))
         with self._lock:
             self._state.revoked_jti.add(claims.get("jti", ""))
 
@@ -398,16 +399,14 @@ class AuthgearTestServer:
 
     def revoke(self, session: TestSession | str) -> None:
         """End a session (by object, opaque token or cookie value), or a JWT's access through the resolver."""
-        with self._lock:
-            if isinstance(session, str):
-                found = self._state.sessions.get(session)
-                if found is None and session.count(".") == 2:
+        if isinstance(session, str):
+            found = self._state.sessions.get(session)
+            if found is None:
+                if session.count(".") == 2:
                     self.revoke_token(session)
-                    return
-                if found is None:
-                    return
-                session = found
-            session.revoked = True
+                return
+            session = found
+        session.revoked = True
 
     def disable_user(self, sub: str) -> None:
         """Disable a user: like Authgear, every session of theirs ends at once."""
@@ -419,19 +418,17 @@ class AuthgearTestServer:
 
     # -- failure switches and counters -------------------------------------------------------------------
 
-    def fail(self, target: str, mode: str, *, delay: float = 2.0, location: str | None = None) -> None:
+    def fail(
+        self, target: str, mode: str, *, delay: float = 2.0, location: str = "http://203.0.113.1/elsewhere"
+    ) -> None:
         """Make ``target`` (discovery, jwks, resolver or all) misbehave: one of :data:`FAILURES`."""
         if mode not in FAILURES:
             raise ValueError(f"unknown failure {mode!r}; choose from {', '.join(FAILURES)}")
-        targets = TARGETS if target == "all" else (target,)
+        if target not in (*TARGETS, "all"):
+            raise ValueError(f"unknown target {target!r}")
         with self._lock:
-            for name in targets:
-                if name not in TARGETS:
-                    raise ValueError(f"unknown target {name!r}")
-                failure = _Failure(mode, delay)
-                if location is not None:
-                    failure.location = location
-                self._state.failures[name] = failure
+            for name in TARGETS if target == "all" else (target,):
+                self._state.failures[name] = _Failure(mode, delay, location)
 
     def heal(self, target: str = "all") -> None:
         with self._lock:
@@ -449,19 +446,19 @@ class AuthgearTestServer:
         with self._lock:
             self._state.hits.clear()
 
-    def failing(self, target: str, mode: str, **options: Any) -> _Failing:
+    @contextmanager
+    def failing(self, target: str, mode: str, **options: Any) -> Iterator[AuthgearTestServer]:
         """Context manager: ``target`` fails (see :meth:`fail`) inside the block and is healed after it."""
-        return _Failing(self, target, mode, options)
+        self.fail(target, mode, **options)
+        try:
+            yield self
+        finally:
+            self.heal(target)
 
     def reset(self) -> None:
         """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
         with self._lock:
-            self._state.sessions.clear()
-            self._state.revoked_jti.clear()
-            self._state.disabled_users.clear()
-            self._state.failures.clear()
-            self._state.hits.clear()
-            self._extra_jwks = []
+            self._state = _State(keys=self._state.keys)
 
     # -- the WSGI app ------------------------------------------------------------------------------------
 
@@ -494,13 +491,13 @@ class AuthgearTestServer:
         if mode == "html":
             return Response("<html><body>Bad gateway</body></html>", content_type="text/html")
         if mode == "empty":
-            return _json({})
+            return json_response({})
         if mode == "bad_keys":
-            return _json({"keys": "x"})
+            return json_response({"keys": "x"})
         if mode == "garbage":
             return Response(b"\x00\xff{not json", content_type="application/json")
         if mode == "oversized":
-            return _json({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
+            return json_response({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
         if mode == "slow":
             time.sleep(failure.delay)
             return Response("late", status=504)
@@ -513,7 +510,7 @@ class AuthgearTestServer:
 
     def _discovery(self, request: Request) -> Response:
         base = self.endpoint
-        return _json(
+        return json_response(
             {
                 "issuer": base,
                 "authorization_endpoint": f"{base}/oauth2/authorize",
@@ -534,8 +531,8 @@ class AuthgearTestServer:
     def _jwks_response(self, request: Request) -> Response:
         document = self.jwks()
         with self._lock:
-            document["keys"].extend(self._extra_jwks)
-        return _json(document)  # like Authgear: no Cache-Control
+            document["keys"].extend(self._state.extra_jwks)
+        return json_response(document)  # like Authgear: no Cache-Control
 
     def _resolve(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -576,9 +573,9 @@ class AuthgearTestServer:
     def _session_from_jwt(self, token: str) -> TestSession | None:
         """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
         try:
-            key_set = {k.kid: k for k in self.keys}
-            header = json.loads(_b64decode(token.split(".")[0]))
-            decoded = jwt.decode(token, key_set[header["kid"]], algorithms=["RS256"])
+            header = json_object(b64url_decode(token.split(".")[0]))
+            key = {k.kid: k for k in self.keys}[header["kid"]]  # a token without a known kid is refused
+            decoded = jwt.decode(token, key, algorithms=["RS256"])
         except Exception:
             return None
         claims = decoded.claims
@@ -592,10 +589,10 @@ class AuthgearTestServer:
             user_id=claims["sub"],
             token=token,
             cookie_value="",
-            roles=tuple(claims.get(CLAIMS_PREFIX + "roles", ())),
-            is_anonymous=bool(claims.get(CLAIMS_PREFIX + "is_anonymous")),
-            is_verified=bool(claims.get(CLAIMS_PREFIX + "is_verified")),
-            can_reauthenticate=bool(claims.get(CLAIMS_PREFIX + "can_reauthenticate")),
+            roles=tuple(claims.get(CLAIM_ROLES, ())),
+            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
+            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
+            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
             amr=tuple(claims.get("amr", ())),
             authenticated_at=claims.get("auth_time"),
         )
@@ -608,36 +605,13 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class _Failing:
-    def __init__(self, server: AuthgearTestServer, target: str, mode: str, options: dict[str, Any]) -> None:
-        self.server, self.target, self.mode, self.options = server, target, mode, options
-
-    def __enter__(self) -> AuthgearTestServer:
-        self.server.fail(self.target, self.mode, **self.options)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.heal(self.target)
-
-
-class _Unreachable:
-    def __init__(self, server: AuthgearTestServer) -> None:
-        self.server = server
-
-    def __enter__(self) -> None:
-        self.server.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.start()
-
-
 def _valid_headers(response: Response, session: TestSession) -> None:
     headers = response.headers
     headers["X-Authgear-Session-Valid"] = "true"
     headers["X-Authgear-User-Id"] = session.user_id
-    headers["X-Authgear-User-Anonymous"] = _flag(session.is_anonymous)
-    headers["X-Authgear-User-Verified"] = _flag(session.is_verified)
-    headers["X-Authgear-User-Can-Reauthenticate"] = _flag(session.can_reauthenticate)
+    headers["X-Authgear-User-Anonymous"] = str(session.is_anonymous).lower()
+    headers["X-Authgear-User-Verified"] = str(session.is_verified).lower()
+    headers["X-Authgear-User-Can-Reauthenticate"] = str(session.can_reauthenticate).lower()
     if session.roles:
         headers["X-Authgear-User-Roles"] = ",".join(session.roles)
     headers["X-Authgear-Session-Amr"] = " ".join(session.amr)
@@ -645,12 +619,8 @@ def _valid_headers(response: Response, session: TestSession) -> None:
         headers["X-Authgear-Session-Authenticated-At"] = str(session.authenticated_at)
 
 
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _json(value: Any) -> Response:
-    return Response(json.dumps(value), content_type="application/json")
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, content_type="application/json")
 
 
 def _drip(delay: float) -> Iterator[bytes]:
@@ -661,7 +631,3 @@ def _drip(delay: float) -> Iterator[bytes]:
         time.sleep(0.05)
         yield b" "
     yield b"]}"
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

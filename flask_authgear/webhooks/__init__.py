@@ -21,15 +21,16 @@ import hashlib
 import hmac
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..core.jose import TokenError, json_object
 from ..core.request import WEBHOOK_SIGNATURE_KEY
 from ..errors import AuthgearError, ConfigurationError
+from ..user import freeze
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -235,30 +236,6 @@ def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str]) -> Web
 # -- the event ------------------------------------------------------------------------------------------------
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers that keep a different copy of a duplicated key read two different events from one signature.
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("duplicate key")
-    return out
-
-
-def _finite(text: str) -> float:
-    # NaN and Infinity are Python extensions, and 1e999 overflows to inf: none can be sent back as JSON.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
-    return value
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 def _thaw(value: Any) -> Any:
     """A plain JSON-ready copy of a frozen or user-given structure."""
     if isinstance(value, Mapping):
@@ -287,15 +264,12 @@ class WebhookEvent:
     @classmethod
     def parse(cls, body: bytes) -> WebhookEvent:
         """Parse a body whose signature was already checked; a malformed one raises :class:`InvalidWebhookError`."""
+        # The token parser's strict JSON: two parsers that keep different copies of a duplicated key would read
+        # two events from one signature, and non-finite numbers cannot be sent back as JSON.
         try:
-            data = json.loads(
-                body.decode("utf-8"), object_pairs_hook=_reject_duplicates, parse_constant=_finite, parse_float=_finite
-            )
-            frozen = _freeze(data)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            frozen = freeze(json_object(body))
+        except (TokenError, RecursionError):
             raise InvalidWebhookError() from None
-        if not isinstance(frozen, Mapping):
-            raise InvalidWebhookError()
         event_id, event_type, seq = frozen.get("id"), frozen.get("type"), frozen.get("seq")
         payload, context = frozen.get("payload", _EMPTY), frozen.get("context", _EMPTY)
         if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from ..config import secret_list
+from ..config import Settings, secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
 from ..flask import EXTENSION_KEY, Authgear, error_response
@@ -35,11 +35,18 @@ R = TypeVar("R")
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
-    """The app's webhook secrets: the extension's setting when initialised, else ``AUTHGEAR_WEBHOOK_SECRET``."""
+def app_settings(app: Flask) -> Settings:
+    """The settings the app verifies with: its extension's when initialised, else its ``AUTHGEAR_*`` config."""
     ext = app.extensions.get(EXTENSION_KEY)
     if isinstance(ext, Authgear):
-        return webhook_secrets(ext._state_for(app).settings.webhook_secret)
+        return ext._state_for(app).settings
+    return Settings.from_mapping(app.config)
+
+
+def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
+    """The app's webhook secrets: the extension's setting when initialised, else ``AUTHGEAR_WEBHOOK_SECRET``."""
+    if EXTENSION_KEY in app.extensions:
+        return webhook_secrets(app_settings(app).webhook_secret)
     # Read as the extension would read it: a comma-separated string is several secrets (a rotation).
     return webhook_secrets(secret_list(app.config.get("AUTHGEAR_WEBHOOK_SECRET") or (), "AUTHGEAR_WEBHOOK_SECRET"))
 
