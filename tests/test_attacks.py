@@ -20,7 +20,7 @@ import pytest
 from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
 
 from flask_authgear.config import Settings
-from flask_authgear.core.jwt import TokenError
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError

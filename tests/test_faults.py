@@ -26,8 +26,9 @@ from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
-from flask_authgear.core.jwt import JWTVerifier, TokenError
+from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError

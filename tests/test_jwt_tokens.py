@@ -25,7 +25,7 @@ from jwt_helpers import DROP, Clock, edited, jwt_verifier, sign
 
 from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
-from flask_authgear.core.jwt import TokenError
+from flask_authgear.core.jose import TokenError
 from flask_authgear.testing import AuthgearTestServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")

@@ -18,7 +18,7 @@ from joserfc.jwk import ECKey
 
 from flask_authgear.config import Settings
 from flask_authgear.core.cache import MIN_MEMORY_ENTRIES
-from flask_authgear.core.jwt import TokenError
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError
