@@ -17,13 +17,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
 
 from flask_authgear.config import Settings
 from flask_authgear.core.jose import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError
+from tests.support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
 
 CATALOGUE = shared_catalogue()
 

@@ -16,8 +16,8 @@ import pytest
 
 from benchmarks import breakdown, http_load, instructions, micro, scaling
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.examples import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MICROSECONDS = re.compile(r"-?[\d,]+\.\d us\b")
 
 

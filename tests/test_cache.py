@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.clocked import clocked, wall_clock
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
@@ -25,6 +24,7 @@ from flask_authgear.core.cache import (
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
+from tests.support.clocked import clocked, wall_clock
 
 SECRET = "a-shared-cache-secret-0123456789"
 MakeVerifier = Callable[..., Verifier]

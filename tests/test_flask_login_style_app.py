@@ -1,4 +1,4 @@
-"""The app of ``tests/apps/flask_login_style.py``, tested as its authors would: the plugin's fixtures and client."""
+"""The app of ``tests/support/flask_login_style.py``, tested as its authors would: the plugin's fixtures and client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import Flask
 
 from flask_authgear.testing import AuthgearClient, AuthgearTestServer
 from flask_authgear.testing.pytest_plugin import TokenFactory
-from tests.apps.flask_login_style import create_app
+from tests.support.flask_login_style import create_app
 
 
 @pytest.fixture

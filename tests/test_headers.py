@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from support.recorder import ScriptedResolver, valid
 
 from flask_authgear import ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.headers import MalformedAnswer, parse_answer
+from tests.support.recorder import ScriptedResolver, valid
 
 ENDPOINT = "https://myapp.authgear.cloud"
 PROXY = "10.0.0.5"

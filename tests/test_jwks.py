@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
-from jwt_helpers import Clock, jwt_verifier, serve_json, sign
 
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import JWKSCache, RequestData
 from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from tests.support.jwt import Clock, jwt_verifier, serve_json, sign
 
 TTL = 300.0
 COOLDOWN = 30.0

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from jwt_helpers import Clock, sign
 
 from flask_authgear import (
     InvalidRequestError,
@@ -18,6 +17,7 @@ from flask_authgear import (
 )
 from flask_authgear.core import JWKSCache, JWTVerifier, RequestData
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.jwt import Clock, sign
 
 OTHER_AUDIENCE = "https://api.example.com"
 

@@ -21,12 +21,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
-from jwt_helpers import DROP, Clock, edited, jwt_verifier, sign
 
 from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.jose import TokenError
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.jwt import DROP, Clock, edited, jwt_verifier, sign
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 

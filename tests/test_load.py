@@ -25,11 +25,11 @@ import requests
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from support.apps import me_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
+from tests.support.apps import me_app
 
 THREADS = int(os.environ.get("AUTHGEAR_LOAD_THREADS", "32"))
 PER_THREAD = int(os.environ.get("AUTHGEAR_LOAD_REQUESTS", "40"))

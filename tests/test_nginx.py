@@ -7,21 +7,19 @@ the app directly connects from 127.0.0.2, an address the app does not trust.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from support.app_server import AppServer, get
-from support.echo import echo_authgear_headers
-from support.nginx_server import NginxServer, start_nginx
-from support.recorder import ScriptedResolver, valid
 
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.app_server import AppServer, get
+from tests.support.echo import echo_authgear_headers
+from tests.support.examples import load_example
+from tests.support.nginx_server import NginxServer, start_nginx
+from tests.support.recorder import ScriptedResolver, valid
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from flask_api import create_app
+flask_api = load_example("flask_api")
 
 FORGED = {
     "X-Authgear-Session-Valid": "true",
@@ -44,7 +42,7 @@ class Stack:
 def stack() -> Iterator[Stack]:
     with AuthgearTestServer() as authgear:
         config = authgear.flask_config(mode="proxy", trusted_proxies="127.0.0.1")
-        with AppServer(create_app(config)) as app:
+        with AppServer(flask_api.create_app(config)) as app:
             nginx = start_nginx(
                 app_port=app.port, authgear_host=authgear.host_header, authgear_origin=authgear.endpoint
             )

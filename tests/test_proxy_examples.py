@@ -7,11 +7,9 @@ for the settings its security depends on.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from flask_authgear.core.headers import ANSWER_HEADERS
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from tests.support.examples import EXAMPLES
 
 
 def _yaml_list(text: str, key: str) -> list[str]:

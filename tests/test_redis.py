@@ -9,20 +9,20 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from support.redis_server import RedisServer, new_redis, start_redis
 
 from flask_authgear import InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.cache import NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.examples import ROOT
+from tests.support.redis_server import RedisServer, new_redis, start_redis
 
 SECRET = "redis-shared-secret-0123456789abcdef"
-APP_PROCESS = Path(__file__).parent / "support" / "app_process.py"
+APP_PROCESS = ROOT / "tests" / "support" / "app_process.py"
 MakeVerifier = Callable[..., Verifier]
 # requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
 pytestmark = [

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.clocked import clocked, wall_clock
-from support.recorder import Received, ScriptedResolver, valid
 
 from flask_authgear import (
     InvalidRequestError,
@@ -23,6 +21,8 @@ from flask_authgear import (
 )
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.clocked import clocked, wall_clock
+from tests.support.recorder import Received, ScriptedResolver, valid
 
 MakeVerifier = Callable[..., Verifier]
 pytestmark = pytest.mark.usefixtures("healed_server")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from support.clocked import clocked, wall_clock
-from support.redis_server import RedisServer, start_redis
 
 from flask_authgear import InvalidTokenError, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.clocked import clocked, wall_clock
+from tests.support.redis_server import RedisServer, start_redis
 
 SECRET = "shared-ttl-secret-0123456789abcdef"
 MakeVerifier = Callable[..., Verifier]

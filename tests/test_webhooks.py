@@ -516,7 +516,7 @@ def test_memory_store_is_bounded_and_expires() -> None:
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    from support.redis_server import RedisServer, redis_binary
+    from tests.support.redis_server import RedisServer, redis_binary
 
     binary = redis_binary()
     if binary is None:
@@ -546,7 +546,8 @@ def test_redis_store_claims_once_across_stores(redis_url: str) -> None:
 
 def test_an_unreachable_store_is_503_so_authgear_retries() -> None:
     import redis
-    from support.net import free_port
+
+    from tests.support.net import free_port
 
     client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, socket_timeout=1)
     hooks = handlers({"user.created": lambda e: None}, store=RedisIdempotencyStore(client))

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.support.examples import load_example
+
 SECRET = "whsec-example-0123456789"
 
 
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "examples" / "webhooks.py"
-    spec = importlib.util.spec_from_file_location("example_webhooks", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load()
+example = load_example("webhooks")
 
 
 def deliver(client: FlaskClient, event_type: str, payload: dict[str, Any], event_id: str = "evt-1") -> Any:

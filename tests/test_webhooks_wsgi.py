@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.app_server import AppServer
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
 from flask_authgear import AuthgearMiddleware, WebhookEndpoint, WebhookEvent
 from flask_authgear.errors import ConfigurationError
+from tests.support.app_server import AppServer
 
 SECRET = "whsec-wsgi-0123456789"
 MARKER = "ECHO-MARKER-9c1d"

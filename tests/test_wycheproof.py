@@ -39,10 +39,10 @@ from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError, InvalidRequestError
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.examples import ROOT
 
 ENV_VAR = "AUTHGEAR_WYCHEPROOF_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get(ENV_VAR) or REPO_ROOT.parent / "shared" / "vectors" / "wycheproof")
+VECTORS = Path(os.environ.get(ENV_VAR) or ROOT.parent / "shared" / "vectors" / "wycheproof")
 ALL_ALGORITHMS = tuple(sorted(ASYMMETRIC_ALGORITHMS))
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 

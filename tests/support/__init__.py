@@ -1,1 +1,2 @@
-"""Helpers shared by several test files (importable because pytest puts ``tests/`` on ``sys.path``)."""
+"""Helpers shared by the test files, imported as ``tests.support.<module>`` (``tests`` is a package, so pytest puts
+the project root on ``sys.path`` whether it runs from a checkout or from the unpacked sdist)."""

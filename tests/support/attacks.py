@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
-from jwt_helpers import DROP, edited
 
 from flask_authgear.testing.server import AuthgearTestServer
+
+from .jwt import DROP, edited
 
 #: The algorithms the catalogue's verifier allows: Authgear's RS256 plus ES256, so that EC attacks meet a real
 #: EC key instead of being refused for their algorithm alone.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from jwt_helpers import Clock
-
 from flask_authgear import Verifier
 from flask_authgear.core.resolver import ResolverClient
+
+from .jwt import Clock
 
 
 def wall_clock(offset: float = 0.0) -> Clock:
