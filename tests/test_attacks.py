@@ -24,6 +24,7 @@ from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError
 from tests.support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
+from tests.support.auth import bearer_request
 
 CATALOGUE = shared_catalogue()
 
@@ -151,7 +152,7 @@ def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier
     """Without this the catalogue could pass against a verifier that refuses everything."""
     for target in (verifier, auto_verifier):
         for token, sub in ((kit.valid("ctl-rs256"), "ctl-rs256"), (kit.valid_es256("ctl-es"), "ctl-es")):
-            assert target.authenticate(RequestData(authorization=f"Bearer {token}")).id == sub
+            assert target.authenticate(bearer_request(token)).id == sub
         lower = target.authenticate(RequestData(authorization=f"bearer {kit.valid('ctl-lower')}"))
         assert lower.id == "ctl-lower"
     session = kit.server.create_session("ctl-session")
@@ -249,13 +250,13 @@ def test_exp_at_the_leeway_boundary_is_expired(kit: AttackKit) -> None:
     error = refuse(verifier, f"Bearer {expired}")
     assert isinstance(error, TokenError) and error.reason == "expired"
     within = kit.token(claims=kit.claims("within-leeway", exp=int(time.time() - leeway / 2)))
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {within}")).id == "within-leeway"
+    assert verifier.authenticate(bearer_request(within)).id == "within-leeway"
 
 
 def test_es256_zero_signature_with_only_ec_allowed(kit: AttackKit) -> None:
     """CVE-2022-21449 ("psychic signatures"): r = s = 0 must fail the signature check itself, not only the alg."""
     verifier = Verifier(Settings(**kit.server.settings(leeway=0, algorithms=["ES256"])))
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {kit.valid_es256('ec-user')}")).id == "ec-user"
+    assert verifier.authenticate(bearer_request(kit.valid_es256("ec-user"))).id == "ec-user"
     head, payload, _ = kit.valid_es256().split(".")
     error = refuse(verifier, f"Bearer {head}.{payload}.{'A' * 86}")
     assert isinstance(error, TokenError) and error.reason == "signature"
@@ -304,7 +305,7 @@ def test_random_mutations_of_a_valid_token_are_refused(verifier: Verifier, kit: 
     """Base64url is canonical here, so any edit of a token's text changes what is signed or the signature."""
     rng = random.Random(20260)
     valid = kit.valid("mutation-victim")
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {valid}")).id == "mutation-victim"
+    assert verifier.authenticate(bearer_request(valid)).id == "mutation-victim"
     statuses: Counter[int] = Counter()
     for _ in range(MUTATIONS):
         mutated = mutate(valid, rng)

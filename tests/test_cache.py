@@ -24,6 +24,7 @@ from flask_authgear.core.cache import (
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
+from tests.support.auth import bearer_request
 from tests.support.clocked import clocked, wall_clock
 
 SECRET = "a-shared-cache-secret-0123456789"
@@ -308,7 +309,7 @@ def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
     responses = verifier.resolver.shared.session.cache.responses
     for i in range(5):
         with pytest.raises(InvalidTokenError):
-            verifier.authenticate(RequestData(authorization=f"Bearer gone-{i}"))
+            verifier.authenticate(bearer_request(f"gone-{i}"))
     assert len(responses) == 5
     clock.advance(PURGE_INTERVAL)
     session = server.create_session("purge-check")

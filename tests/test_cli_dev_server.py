@@ -20,11 +20,11 @@ from flask import Flask
 
 from flask_authgear import Settings, Verifier
 from flask_authgear.cli import main
-from flask_authgear.core import RequestData
 from flask_authgear.testing.devserver import SECRET_HEADER, STATE_ENV, DevServer
 from flask_authgear.webhooks import WebhookAnswer, WebhookEvent
 from flask_authgear.webhooks.flask import Webhooks
 from tests.support.app_server import AppServer
+from tests.support.auth import bearer_request
 from tests.support.net import free_port
 
 SCRIPT = shutil.which("flask-authgear", path=str(Path(sys.executable).parent))
@@ -375,11 +375,11 @@ def test_event_signs_with_the_running_dev_servers_secret(dev, tmp_path):
 def test_tokens_carry_the_claims_of_the_jwt_hook(hooked, hook_app, run):
     verifier = Verifier(Settings(endpoint=hooked["endpoint"]))
     try:
-        first = verifier.authenticate(RequestData(authorization=f"Bearer {hooked['token']}"))
+        first = verifier.authenticate(bearer_request(hooked["token"]))
         assert first.claims["tenant"] == "acme"
         minted = run("token", "--sub", "alice", "--role", "admin", "--state-file", str(hooked["state"]))
         assert minted.returncode == 0, minted.stderr
-        alice = verifier.authenticate(RequestData(authorization=f"Bearer {minted.stdout.strip()}"))
+        alice = verifier.authenticate(bearer_request(minted.stdout.strip()))
     finally:
         verifier.close()
     assert alice.id == "alice" and alice.roles == {"admin"} and alice.claims["tenant"] == "acme"

@@ -11,6 +11,7 @@ import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 from tests.support.examples import EXAMPLES, load_example, wait_for
 from tests.support.net import free_port
 
@@ -19,10 +20,6 @@ REALM = 'Bearer realm="authgear"'
 
 flask_api = load_example("flask_api")
 wsgi_app = load_example("wsgi_app")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- examples/flask_api.py ------------------------------------------------------------------------------------

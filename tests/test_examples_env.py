@@ -11,9 +11,9 @@ import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 from tests.support.examples import EXAMPLES, load_example, wait_for
 from tests.support.net import free_port
-from tests.test_examples import bearer
 
 wsgi_app = load_example("wsgi_app")
 

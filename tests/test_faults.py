@@ -35,6 +35,7 @@ from flask_authgear.testing.server import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from flask_authgear.wsgi import AuthgearMiddleware
 from tests.support.apps import me_app, whoami
+from tests.support.auth import bearer, bearer_request
 
 T = TypeVar("T")
 
@@ -98,7 +99,7 @@ def bounded(call: Callable[[], T]) -> T:
 
 
 def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
-    return bounded(lambda: verifier.authenticate(RequestData(authorization=f"Bearer {token}")))
+    return bounded(lambda: verifier.authenticate(bearer_request(token)))
 
 
 def break_endpoint(server: AuthgearTestServer, target: str, mode: str, elsewhere: AuthgearTestServer) -> None:
@@ -232,7 +233,7 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
     client = app.test_client()
     token = server.issue_token("alice")
     break_endpoint(server, "jwks", mode, elsewhere)
-    response = bounded(lambda: client.get("/me", headers={"Authorization": f"Bearer {token}"}))
+    response = bounded(lambda: client.get("/me", headers=bearer(token)))
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
@@ -241,7 +242,7 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
 
     server.heal()
     clock.advance(FAILURE_BACKOFF)  # the retry delay after a failed fetch
-    response = bounded(lambda: client.get("/me", headers={"Authorization": f"Bearer {token}"}))
+    response = bounded(lambda: client.get("/me", headers=bearer(token)))
     assert response.status_code == 200
     assert response.get_json() == {"sub": "alice"}
 
@@ -286,13 +287,13 @@ def test_resolver_failures_are_503_through_the_adapters(
         status, _, body = get(app, {"Authorization": warm.authorization})
         assert (status, json.loads(body)["sub"]) == (200, "wanda")
         if adapter == "wsgi-auto":
-            status, _, body = get(app, {"Authorization": f"Bearer {jwt_user}"})
+            status, _, body = get(app, bearer(jwt_user))
             assert (status, json.loads(body)["sub"]) == (200, "jules")
 
     if mode == "unreachable":
         # Warm the JWKS first: the whole server (JWKS included) goes away.
         if adapter == "wsgi-auto":
-            assert get(app, {"Authorization": f"Bearer {jwt_user}"})[0] == 200
+            assert get(app, bearer(jwt_user))[0] == 200
         with server.unreachable():
             during_outage()
     else:
@@ -342,7 +343,7 @@ def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytes
             session = rng.choice(sessions)
             if rng.random() < 0.2:
                 try:
-                    verifier.authenticate(RequestData(authorization=f"Bearer unknown-{rng.random()}"))
+                    verifier.authenticate(bearer_request(f"unknown-{rng.random()}"))
                     verdict = "accepted-unknown"
                 except InvalidTokenError:
                     verdict = "refused-unknown"

@@ -16,10 +16,7 @@ from flask_authgear import (
     require_auth,
 )
 from flask_authgear.testing import AuthgearTestServer
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.auth import bearer
 
 
 def new_app(server: AuthgearTestServer) -> tuple[Flask, Authgear]:

@@ -24,6 +24,7 @@ from flask_authgear import (
 from flask_authgear.core.request import vary_on_credentials
 from flask_authgear.flask import HeaderScrubber
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 FORGED = {
     "X-Authgear-Session-Valid": "true",
@@ -36,10 +37,6 @@ FORGED = {
 def other_server() -> Iterator[AuthgearTestServer]:
     with AuthgearTestServer() as running:
         yield running
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def add_me_route(app: Flask) -> None:

@@ -7,6 +7,7 @@ from flask import Flask
 
 from flask_authgear.testing import AuthgearClient, AuthgearTestServer
 from flask_authgear.testing.pytest_plugin import TokenFactory
+from tests.support.auth import bearer
 from tests.support.flask_login_style import create_app
 
 
@@ -36,9 +37,9 @@ def test_the_api_needs_a_member(app: Flask, authgear_token: TokenFactory) -> Non
     response = client.get("/api/profile")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="authgear"'
-    guest = {"Authorization": f"Bearer {authgear_token('bob', roles=['guest'])}"}
+    guest = bearer(authgear_token("bob", roles=["guest"]))
     assert client.get("/api/profile", headers=guest).status_code == 403
-    member = {"Authorization": f"Bearer {authgear_token('bob', roles=['member'])}"}
+    member = bearer(authgear_token("bob", roles=["member"]))
     assert client.get("/api/profile", headers=member).get_json() == {
         "id": "bob",
         "name": "Bob Cratchit",

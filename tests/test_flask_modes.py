@@ -13,6 +13,7 @@ from werkzeug.test import Client
 
 from flask_authgear import Authgear, AuthgearMiddleware, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 REALM = 'Bearer realm="authgear"'
 INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'
@@ -115,7 +116,7 @@ def test_cross_site_cookie_post_is_refused(client: FlaskClient, server: Authgear
 def test_auto_mode_verifies_jwts_locally(server: AuthgearTestServer) -> None:
     client = build_app(server, "auto").test_client()
     before = server.hits("resolver")
-    response = client.get("/me", headers={"Authorization": f"Bearer {server.issue_token('jay')}"})
+    response = client.get("/me", headers=bearer(server.issue_token("jay")))
     assert response.get_json() == {"user": "jay", "source": "jwt", "roles": []}
     assert server.hits("resolver") == before
 

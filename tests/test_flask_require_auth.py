@@ -15,6 +15,7 @@ from joserfc import jwt
 
 from flask_authgear import Authgear, current_user, get_current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from tests.support.auth import bearer
 from tests.support.net import free_port
 
 REALM = 'Bearer realm="authgear"'
@@ -110,10 +111,6 @@ def build_app(server: AuthgearTestServer, **overrides: Any) -> Flask:
 @pytest.fixture(scope="module")
 def client(server: AuthgearTestServer) -> FlaskClient:
     return build_app(server).test_client()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def b64(data: dict[str, Any]) -> str:
@@ -390,7 +387,7 @@ def test_jwks_failure_without_keys_is_503(server: AuthgearTestServer) -> None:
 
 def test_no_response_echoes_the_token(client: FlaskClient) -> None:
     for token, status in (("eyJ" + "A" * 40 + ".eyJ" + "B" * 40 + ".zq<marker>", 400), ("zqmarker.e30.e30", 401)):
-        response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        response = client.get("/me", headers=bearer(token))
         assert response.status_code == status
         assert b"zq" not in response.data
         assert "zq" not in response.headers["WWW-Authenticate"]

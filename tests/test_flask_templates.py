@@ -9,16 +9,13 @@ from flask import Flask, render_template_string
 
 from flask_authgear import Authgear, AuthgearUser, current_app_user, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 PAGE = (
     "{% if current_user.is_authenticated %}Hello {{ current_user.id }}"
     "{% if current_app_user %} ({{ current_app_user['name'] }}){% endif %}"
     "{% else %}Please sign in{% endif %}"
 )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def build_app(server: AuthgearTestServer) -> Flask:

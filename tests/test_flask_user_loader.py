@@ -18,6 +18,7 @@ from flask_authgear import (
     verify_request,
 )
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 UNKNOWN = (
     'Bearer realm="authgear", error="invalid_token", error_description="The user is not known to this application."'
@@ -30,10 +31,6 @@ class Account:
 
 
 ACCOUNTS = {"alice": Account("Alice"), "bob": Account("Bob")}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def build_app(server: AuthgearTestServer, calls: list[str], *, ext: Authgear | None = None) -> Flask:

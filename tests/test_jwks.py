@@ -16,9 +16,10 @@ import pytest
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
-from flask_authgear.core import JWKSCache, RequestData
+from flask_authgear.core import JWKSCache
 from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from tests.support.auth import bearer_request
 from tests.support.jwt import Clock, jwt_verifier, serve_json, sign
 
 TTL = 300.0
@@ -93,7 +94,7 @@ def test_discovery_issuer_mismatch_through_the_verifier(server: AuthgearTestServ
     verifier = Verifier(Settings(**server.settings(issuer="https://auth.example.com")))
     token = server.issue_token(iss="https://auth.example.com")
     with pytest.raises(ProviderUnavailableError) as caught:
-        verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+        verifier.authenticate(bearer_request(token))
     assert caught.value.status_code == 503
 
 
@@ -273,10 +274,10 @@ def test_rotation_right_after_the_first_fetch_verifies_at_once(server: AuthgearT
 def test_rotation_right_after_a_scheduled_fetch_verifies_at_once(server: AuthgearTestServer) -> None:
     # Through the whole verifier on the real clock: a scheduled (first) fetch leaves no cooldown behind.
     verifier = Verifier(Settings(**server.settings(jwks_refetch_cooldown=COOLDOWN)))
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {server.issue_token('u-old')}")).id == "u-old"
+    assert verifier.authenticate(bearer_request(server.issue_token("u-old"))).id == "u-old"
     server.rotate_keys()
     token = server.issue_token("u-new")
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id == "u-new"
+    assert verifier.authenticate(bearer_request(token)).id == "u-new"
     assert (server.hits("discovery"), server.hits("jwks")) == (1, 2)
 
 

@@ -17,6 +17,7 @@ from flask_authgear import (
 )
 from flask_authgear.core import JWKSCache, JWTVerifier, RequestData
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer_request
 from tests.support.jwt import Clock, sign
 
 OTHER_AUDIENCE = "https://api.example.com"
@@ -28,15 +29,11 @@ def at(server: AuthgearTestServer, now: float, **overrides: Any) -> JWTVerifier:
     return JWTVerifier(settings, JWKSCache(settings), clock=Clock(now))
 
 
-def bearer(token: str) -> RequestData:
-    return RequestData(authorization=f"Bearer {token}")
-
-
 # -- accepted ----------------------------------------------------------------------------------------------------
 
 
 def test_authgear_token_is_accepted(server: AuthgearTestServer, verifier: Verifier) -> None:
-    user = verifier.authenticate(bearer(server.issue_token("u-1", roles=["admin"])))
+    user = verifier.authenticate(bearer_request(server.issue_token("u-1", roles=["admin"])))
     assert user.id == "u-1"
     assert user.roles == {"admin"}
     assert user.source == "jwt"
@@ -52,7 +49,7 @@ def test_no_network_per_request_once_keys_are_cached(server: AuthgearTestServer)
     verifier = Verifier(Settings(**server.settings(token_cache_size=0)))
     server.reset_hits()
     for i in range(50):
-        assert verifier.authenticate(bearer(server.issue_token(f"u{i}"))).id == f"u{i}"
+        assert verifier.authenticate(bearer_request(server.issue_token(f"u{i}"))).id == f"u{i}"
     assert (server.hits("discovery"), server.hits("jwks"), server.hits("resolver")) == (1, 1, 0)
 
 

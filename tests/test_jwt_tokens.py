@@ -23,9 +23,9 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Verifier
-from flask_authgear.core import RequestData
 from flask_authgear.core.jose import TokenError
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer_request
 from tests.support.jwt import DROP, Clock, edited, jwt_verifier, sign
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
@@ -393,7 +393,7 @@ def test_hostile_token_is_401(kit: Kit, verifier: Verifier, name: str, caplog: p
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
     # The whole request path gives the same answer (or 400 for a header that is not a bearer token at all).
-    request = RequestData(authorization=f"Bearer {token}")
+    request = bearer_request(token)
     expected: type[Exception] = InvalidRequestError if name in MALFORMED_HEADER else InvalidTokenError
     with pytest.raises(expected):
         verifier.authenticate(request)
@@ -427,7 +427,7 @@ def test_json_nested_beyond_the_recursion_limit_is_401(kit: Kit) -> None:
     token = kit.rs256(js(kit.header()), deep_json(8000))
     assert len(token) < 65536
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+        verifier.authenticate(bearer_request(token))
 
 
 def test_the_whole_table_costs_at_most_one_key_fetch(kit: Kit) -> None:

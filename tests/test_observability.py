@@ -13,6 +13,7 @@ from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError
 from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import configure, middleware_for, new_signing_key
+from tests.support.auth import bearer
 
 LOGGER = "flask_authgear"
 
@@ -232,8 +233,8 @@ def test_no_credential_reaches_the_logs(server, logs):
     client = app.test_client()
     wsgi = Client(middleware_for(lambda e, s: [s("200 OK", []) or b"ok"][0:1], server, protect=["/"]))
     for token in tokens:
-        client.get("/p", headers={"Authorization": f"Bearer {token}"})
-        wsgi.get("/", headers={"Authorization": f"Bearer {token}"})
+        client.get("/p", headers=bearer(token))
+        wsgi.get("/", headers=bearer(token))
 
     records = [r for r in logs.records if r.name == LOGGER]
     assert records, "the scenario produced no records at all"

@@ -21,6 +21,7 @@ from flask_authgear import Authgear, AuthgearMiddleware, ConfigurationError, Ver
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.testing.client import configure
 from tests.support.app_server import AppServer, get
+from tests.support.auth import bearer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -154,8 +155,8 @@ def test_mounted_apps_verify_with_their_own_settings(server: AuthgearTestServer,
     configure(a, server, audience=AUDIENCE_A)
     configure(b, server, audience=AUDIENCE_B)
     ORDERS[order](a, b)
-    for_a = {"Authorization": f"Bearer {server.issue_token('alice', aud=[AUDIENCE_A])}"}
-    for_b = {"Authorization": f"Bearer {server.issue_token('bob', aud=[AUDIENCE_B])}"}
+    for_a = bearer(server.issue_token("alice", aud=[AUDIENCE_A]))
+    for_b = bearer(server.issue_token("bob", aud=[AUDIENCE_B]))
     with AppServer(a) as running:
         answers = {
             "a-token-on-a": get(running.port, "/me", for_a)[::2],

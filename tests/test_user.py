@@ -11,8 +11,8 @@ import pytest
 from joserfc import jwt
 
 from flask_authgear import AuthgearUser, InvalidTokenError, Verifier
-from flask_authgear.core import RequestData
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer_request
 
 USER_CLAIMS = "https://authgear.com/claims/user/"
 
@@ -24,7 +24,7 @@ def sign(server: AuthgearTestServer, claims: dict[str, Any]) -> str:
 
 
 def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
-    return verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+    return verifier.authenticate(bearer_request(token))
 
 
 def test_every_field_comes_from_the_claims(server: AuthgearTestServer, verifier: Verifier) -> None:

@@ -12,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_authgear import AuthgearMiddleware, AuthgearUser
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 REALM = 'Bearer realm="authgear"'
 
@@ -62,10 +63,6 @@ def base_url(authgear: AuthgearTestServer) -> Iterator[str]:
         http.shutdown()
         http.server_close()
         thread.join(timeout=5)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_protected_route_without_credentials(base_url: str) -> None:

@@ -35,10 +35,10 @@ from flask_authgear.config import ASYMMETRIC_ALGORITHMS, Settings
 from flask_authgear.core.jose import TokenError, b64url_decode, json_object
 from flask_authgear.core.jwks import PublicKey, parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
-from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError, InvalidRequestError
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer_request
 from tests.support.examples import ROOT
 
 ENV_VAR = "AUTHGEAR_WYCHEPROOF_DIR"
@@ -191,7 +191,7 @@ def test_json_web_signature(
         assert result == "invalid"
         text = token if isinstance(token, str) else json.dumps(token)
         with pytest.raises(InvalidRequestError):
-            verifier_for(server, jwks).authenticate(RequestData(authorization=f"Bearer {text}"))
+            verifier_for(server, jwks).authenticate(bearer_request(text))
         return
     judge(server, jwks, token, result, tc_id, STRICTER_JWS)
 
