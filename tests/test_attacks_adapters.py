@@ -11,18 +11,17 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask, jsonify
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.wsgi import ENVIRON_ERROR, ENVIRON_USER, AuthgearMiddleware
+from tests.support.app_server import AppServer
 from tests.support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
 from tests.support.examples import load_example
 
@@ -189,17 +188,8 @@ HTTP_CATALOGUE = [a for a in CATALOGUE if _sendable(a)]
 @pytest.fixture(scope="module")
 def http_port(apps: dict[str, WSGIApplication]) -> Iterator[int]:
     """The Flask target served by a threaded Werkzeug server on loopback."""
-    server = make_server("127.0.0.1", 0, apps["flask"], threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.port
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+    with AppServer(apps["flask"]) as server:
+        yield server.port
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")

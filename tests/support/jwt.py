@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-from werkzeug.serving import make_server
 
 from flask_authgear import Settings
 from flask_authgear.core import JWKSCache, JWTVerifier
 from flask_authgear.testing import AuthgearTestServer
+
+from .app_server import AppServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -93,12 +94,5 @@ def serve_json(documents: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, in
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(documents[path]).encode()]
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with AppServer(app) as server:
+        yield server.url, hits
