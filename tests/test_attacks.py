@@ -23,7 +23,15 @@ from flask_authgear.core.jose import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError
-from tests.support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
+from tests.support.attacks import (
+    ALGORITHMS,
+    INVALID_REQUEST,
+    REASONS,
+    Attack,
+    AttackKit,
+    shared_catalogue,
+    shared_kit,
+)
 from tests.support.auth import bearer_request
 
 CATALOGUE = shared_catalogue()
@@ -148,6 +156,16 @@ def test_catalogue_is_complete() -> None:
     assert len(CATALOGUE) >= 200
 
 
+def test_every_attack_names_the_rule_that_refuses_it() -> None:
+    """Each attack carries its expected refusal from where it is built, and every rule is aimed at."""
+    assert all(attack.reason in REASONS for attack in CATALOGUE)
+    assert {attack.reason for attack in CATALOGUE} == REASONS
+    with pytest.raises(TypeError):
+        Attack("no-reason", "Bearer x")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="not a known refusal"):
+        Attack("unknown-reason", "Bearer x", "rejected")
+
+
 def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier, kit: AttackKit) -> None:
     """Without this the catalogue could pass against a verifier that refuses everything."""
     for target in (verifier, auto_verifier):
@@ -164,8 +182,13 @@ def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier
 def test_core_refuses(verifier: Verifier, attack: Attack) -> None:
     error = refuse(verifier, attack.authorization)
     assert error.status_code == attack.status
-    assert error.error == ("invalid_request" if attack.status == 400 else "invalid_token")
-    assert getattr(error, "reason", None) == attack.reason, "refused, but not by the rule aimed at"
+    if attack.reason == INVALID_REQUEST:
+        assert error.error == "invalid_request"
+        assert not isinstance(error, TokenError), f"refused by the token rule {error.reason!r}, not the header check"
+    else:
+        assert error.error == "invalid_token"
+        assert isinstance(error, TokenError)
+        assert error.reason == attack.reason, "refused, but not by the rule aimed at"
     headers = error.headers(verifier.settings.realm)
     body = error.body()
     assert json.loads(body)["error"] == error.error
