@@ -1,6 +1,6 @@
 """The shipped proxy configurations overwrite every header the resolver may answer with.
 
-The NGINX example also runs for real in tests/test_nginx.py; Traefik is not run here, so its file is checked
+The NGINX example also runs for real in tests/proxy/test_nginx.py; Traefik is not run here, so its file is checked
 for the settings its security depends on.
 """
 
