@@ -14,10 +14,14 @@ from werkzeug.test import Client
 from flask_authgear import Authgear, AuthgearMiddleware, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
+from tests.support.clocked import clocked, wall_clock
+from tests.support.jwt import Clock
 
 REALM = 'Bearer realm="authgear"'
 INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'
 BAD_SESSION = f'{REALM}, error="invalid_token", error_description="The session is invalid or has expired."'
+#: How long the apps below reuse a resolver answer; the module's apps run on an injected clock to pass it.
+RESOLVER_CACHE_TTL = 30.0
 CROSS_SITE = (
     f'{REALM}, error="insufficient_scope", '
     'error_description="Cross-site requests authenticated by a session cookie are not allowed."'
@@ -26,7 +30,7 @@ CROSS_SITE = (
 
 def build_app(server: AuthgearTestServer, mode: str) -> Flask:
     app = Flask(__name__)
-    app.config.update(server.flask_config(mode=mode, resolver_cache_ttl=0.001, resolver_negative_ttl=0))
+    app.config.update(server.flask_config(mode=mode, resolver_cache_ttl=RESOLVER_CACHE_TTL, resolver_negative_ttl=0))
     Authgear(app)
 
     @app.route("/me", methods=["GET", "POST"])
@@ -47,9 +51,17 @@ def build_app(server: AuthgearTestServer, mode: str) -> Flask:
     return app
 
 
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return wall_clock()
+
+
 @pytest.fixture(scope="module", params=["resolver", "auto"])
-def client(request: pytest.FixtureRequest, server: AuthgearTestServer) -> FlaskClient:
-    return build_app(server, request.param).test_client(use_cookies=False)
+def client(request: pytest.FixtureRequest, server: AuthgearTestServer, clock: Clock) -> FlaskClient:
+    app = build_app(server, request.param)
+    with app.app_context():
+        clocked(app.extensions["authgear"].verifier, clock)
+    return app.test_client(use_cookies=False)
 
 
 def test_session_by_bearer_and_by_cookie(client: FlaskClient, server: AuthgearTestServer) -> None:
@@ -76,11 +88,11 @@ def test_refusals(client: FlaskClient, server: AuthgearTestServer) -> None:
     assert client.get("/optional").get_json() == {"user": None}
 
 
-def test_revoked_session_is_refused(client: FlaskClient, server: AuthgearTestServer) -> None:
+def test_revoked_session_is_refused(client: FlaskClient, server: AuthgearTestServer, clock: Clock) -> None:
     session = server.create_session("rita")
     assert client.get("/me", headers={"Authorization": session.authorization}).status_code == 200
     server.revoke(session)
-    time.sleep(0.01)  # past the tiny resolver cache TTL this app is configured with
+    clock.advance(RESOLVER_CACHE_TTL + 1)  # past the resolver cache TTL this app is configured with
     response = client.get("/me", headers={"Authorization": session.authorization})
     assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, INVALID)
 
