@@ -25,7 +25,7 @@ from flask_authgear.core.cache import (
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 from tests.support.auth import bearer_request
-from tests.support.clocked import clocked, wall_clock
+from tests.support.clock import clocked, wall_clock
 
 SECRET = "a-shared-cache-secret-0123456789"
 MakeVerifier = Callable[..., Verifier]

@@ -36,6 +36,7 @@ from flask_authgear.user import AuthgearUser
 from flask_authgear.wsgi import AuthgearMiddleware
 from tests.support.apps import me_app, whoami
 from tests.support.auth import bearer, bearer_request
+from tests.support.clock import Clock
 
 T = TypeVar("T")
 
@@ -44,19 +45,6 @@ HTTP_TIMEOUT = 0.5
 JOIN_BOUND = 10.0
 #: Every way the JWKS (or discovery) endpoint can break; "slow" and "drip" outlast the deadline.
 BROKEN = ("500", "html", "empty", "bad_keys", "garbage", "oversized", "slow", "drip", "redirect")
-
-
-class Clock:
-    """A monotonic clock moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # One server for the module (starting one costs a poll interval), healed and with fresh counters for each test.

@@ -14,6 +14,7 @@ from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import configure, middleware_for, new_signing_key
 from tests.support.auth import bearer
+from tests.support.clock import Clock
 
 LOGGER = "flask_authgear"
 
@@ -29,14 +30,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == LOGGER]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -58,14 +51,14 @@ def test_fetches_and_failures_are_logged_with_their_reason(server, logs):
 
 
 def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
-    clock = FakeClock()
+    clock = Clock()
     jwks = JWKSCache(Settings(**server.settings(jwks_cache_ttl=60, jwks_refetch_cooldown=30)), clock=clock)
     kid = server.signing_key.kid
     assert jwks.get(kid) is not None
     assert jwks.get("unknown-0") is None  # the first unknown kid refetches once
     assert jwks.get("unknown-1") is None  # inside the cooldown: no refetch
     assert "JWKS refetch for an unknown kid refused: cooldown" in messages(logs)
-    clock.now += 61  # the keys are now old
+    clock.advance(61)  # the keys are now old
     with server.failing("jwks", "500"):
         assert jwks.get(kid) is not None  # the last good keys keep serving
     assert "serving the last good JWKS while the JWKS endpoint fails" in messages(logs)

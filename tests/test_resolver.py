@@ -22,7 +22,7 @@ from flask_authgear import (
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import bearer_request
-from tests.support.clocked import clocked, wall_clock
+from tests.support.clock import clocked, wall_clock
 from tests.support.recorder import Received, ScriptedResolver, valid
 
 MakeVerifier = Callable[..., Verifier]

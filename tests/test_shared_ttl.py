@@ -12,7 +12,7 @@ import redis
 from flask_authgear import InvalidTokenError, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
-from tests.support.clocked import clocked, wall_clock
+from tests.support.clock import clocked, wall_clock
 from tests.support.redis_server import RedisServer, start_redis
 
 SECRET = "shared-ttl-secret-0123456789abcdef"

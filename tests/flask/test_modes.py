@@ -14,8 +14,7 @@ from werkzeug.test import Client
 from flask_authgear import Authgear, AuthgearMiddleware, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
-from tests.support.clocked import clocked, wall_clock
-from tests.support.jwt import Clock
+from tests.support.clock import Clock, clocked, wall_clock
 
 REALM = 'Bearer realm="authgear"'
 INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'

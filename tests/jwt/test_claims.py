@@ -18,7 +18,8 @@ from flask_authgear import (
 from flask_authgear.core import JWKSCache, JWTVerifier, RequestData
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer_request
-from tests.support.jwt import Clock, sign
+from tests.support.clock import Clock
+from tests.support.jwt import sign
 
 OTHER_AUDIENCE = "https://api.example.com"
 

@@ -26,7 +26,8 @@ from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Ver
 from flask_authgear.core.jose import TokenError
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer_request
-from tests.support.jwt import DROP, Clock, edited, jwt_verifier, sign
+from tests.support.clock import Clock
+from tests.support.jwt import DROP, edited, jwt_verifier, sign
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 

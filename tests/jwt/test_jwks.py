@@ -20,7 +20,8 @@ from flask_authgear.core import JWKSCache
 from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer_request
-from tests.support.jwt import Clock, jwt_verifier, serve_json, sign
+from tests.support.clock import Clock
+from tests.support.jwt import jwt_verifier, serve_json, sign
 
 TTL = 300.0
 COOLDOWN = 30.0

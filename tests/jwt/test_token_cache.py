@@ -27,7 +27,8 @@ from flask_authgear.core.jwks import PublicKey, parse_jwk
 from flask_authgear.core.jwt import JWTVerifier, VerifiedTokenCache
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
-from tests.support.jwt import Clock, jwt_verifier, sign
+from tests.support.clock import Clock
+from tests.support.jwt import jwt_verifier, sign
 
 
 @pytest.fixture(scope="module")

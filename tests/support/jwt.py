@@ -1,9 +1,8 @@
-"""Helpers for the JWKS and JWT tests: a controllable clock and signing of exact headers and claims."""
+"""Helpers for the JWKS and JWT tests: signing of exact headers and claims, and a JWT verifier on a clock."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from flask_authgear.core import JWKSCache, JWTVerifier
 from flask_authgear.testing import AuthgearTestServer
 
 from .app_server import AppServer
+from .clock import Clock
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -35,22 +35,6 @@ def edited(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any
         else:
             result[name] = value
     return result
-
-
-class Clock:
-    """A clock that only moves when told to, so cache ages are exact and no test sleeps."""
-
-    def __init__(self, start: float = 10_000.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 def sign(
