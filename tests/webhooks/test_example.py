@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
 from flask.testing import FlaskClient
 
 from tests.support.examples import load_example
+from tests.support.webhooks import body_signature
 
 SECRET = "whsec-example-0123456789"
 
@@ -21,11 +20,11 @@ def deliver(client: FlaskClient, event_type: str, payload: dict[str, Any], event
     body = json.dumps(
         {"id": event_id, "seq": 1, "type": event_type, "payload": payload, "context": {"timestamp": 1_790_000_000}}
     ).encode()
-    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    signed = body_signature(body, SECRET)
     return client.post(
         "/authgear/webhook",
         data=body,
-        headers={"X-Authgear-Body-Signature": signature},
+        headers={"X-Authgear-Body-Signature": signed},
         content_type="application/json",
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -21,6 +19,7 @@ from flask_authgear import (
     require_webhook,
 )
 from flask_authgear.errors import ConfigurationError
+from tests.support.webhooks import body_signature
 
 SECRET = "whsec-flask-0123456789"
 MARKER = "ECHO-MARKER-7f3a"
@@ -38,14 +37,10 @@ def body_of(event_type: str = "user.created", event_id: str = "evt-1", **fields:
     return json.dumps(data).encode()
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def post(client: FlaskClient, body: bytes, signature: str | None = "sign", path: str = "/hook", **kw: Any) -> Any:
     headers = kw.pop("headers", {})
     if signature == "sign":
-        signature = sign(body)
+        signature = body_signature(body, SECRET)
     if signature is not None:
         headers["X-Authgear-Body-Signature"] = signature
     return client.post(path, data=body, headers=headers, content_type="application/json", **kw)
@@ -85,7 +80,7 @@ def test_a_returned_answer_is_sent_as_json() -> None:
     assert answer.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("signature", [None, "0" * 64, sign(body_of(), "another-secret")])
+@pytest.mark.parametrize("signature", [None, "0" * 64, body_signature(body_of(), "another-secret")])
 def test_an_unsigned_delivery_never_reaches_the_view(signature: str | None) -> None:
     client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
     answer = post(client, body_of(), signature)
@@ -96,7 +91,7 @@ def test_an_unsigned_delivery_never_reaches_the_view(signature: str | None) -> N
 
 def test_a_list_of_secrets_from_config_rotates() -> None:
     client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=["next-secret-value", SECRET]).test_client()
-    assert post(client, body_of(), sign(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
     assert post(client, body_of()).status_code == 200
 
 
@@ -107,7 +102,7 @@ def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension
     if with_extension:
         Authgear(app, endpoint="https://myapp.authgear.cloud")
     client = app.test_client()
-    assert post(client, body_of(), sign(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
     assert post(client, body_of()).status_code == 200
 
 
@@ -124,7 +119,7 @@ def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
     Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
     client = app.test_client()
     assert post(client, body_of()).status_code == 200
-    assert post(client, body_of(), sign(body_of(), "other")).status_code == 401
+    assert post(client, body_of(), body_signature(body_of(), "other")).status_code == 401
 
 
 def test_the_raw_body_stays_readable_in_the_view() -> None:
@@ -300,7 +295,7 @@ def test_a_blueprint_dispatcher_checks_the_secret_when_registered() -> None:
 def test_an_explicit_secret_wins() -> None:
     app = Flask(__name__)
     Webhooks(app, "/hook", secret="explicit-secret")
-    assert post(app.test_client(), body_of(), sign(body_of(), "explicit-secret")).status_code == 200
+    assert post(app.test_client(), body_of(), body_signature(body_of(), "explicit-secret")).status_code == 200
 
 
 def test_a_raising_handler_is_503() -> None:
@@ -347,7 +342,7 @@ def _deep() -> bytes:
 
 
 def _signed(body: bytes) -> dict[str, Any]:
-    return {"data": body, "headers": {"X-Authgear-Body-Signature": sign(body)}}
+    return {"data": body, "headers": {"X-Authgear-Body-Signature": body_signature(body, SECRET)}}
 
 
 HOSTILE: list[Any] = [
@@ -427,6 +422,9 @@ def test_the_dispatcher_reads_the_extension_setting() -> None:
     client = app.test_client()
     assert post(client, body_of()).status_code == 200
     assert (
-        post(client, body_of(event_id="evt-2"), sign(body_of(event_id="evt-2"), "next-secret-value")).status_code == 200
+        post(
+            client, body_of(event_id="evt-2"), body_signature(body_of(event_id="evt-2"), "next-secret-value")
+        ).status_code
+        == 200
     )
-    assert post(client, body_of(event_id="evt-3"), sign(body_of(event_id="evt-3"), "old")).status_code == 401
+    assert post(client, body_of(event_id="evt-3"), body_signature(body_of(event_id="evt-3"), "old")).status_code == 401

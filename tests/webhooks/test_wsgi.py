@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
 import socket
@@ -17,6 +15,7 @@ from werkzeug.test import Client
 from flask_authgear import AuthgearMiddleware, WebhookEndpoint, WebhookEvent
 from flask_authgear.errors import ConfigurationError
 from tests.support.app_server import AppServer
+from tests.support.webhooks import body_signature
 
 SECRET = "whsec-wsgi-0123456789"
 MARKER = "ECHO-MARKER-9c1d"
@@ -26,10 +25,6 @@ def body_of(event_type: str = "user.created", event_id: str = "evt-1", **fields:
     data = {"id": event_id, "seq": 7, "type": event_type, "payload": {}, "context": {"timestamp": 1_790_000_000}}
     data.update(fields)
     return json.dumps(data).encode()
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def send(port: int, body: bytes, headers: dict[str, str], method: str = "POST") -> tuple[int, dict[str, str], bytes]:
@@ -43,7 +38,7 @@ def send(port: int, body: bytes, headers: dict[str, str], method: str = "POST") 
 
 
 def signed(body: bytes) -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-Authgear-Body-Signature": sign(body)}
+    return {"Content-Type": "application/json", "X-Authgear-Body-Signature": body_signature(body, SECRET)}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +115,7 @@ def test_a_padded_signature_header_is_read_as_http_defines_it(served: tuple[int,
         sock.sendall(
             b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             b"Content-Length: %d\r\nX-Authgear-Body-Signature:   %s \t\r\n\r\n"
-            % (len(body), sign(body).encode())
+            % (len(body), body_signature(body, SECRET).encode())
             + body
         )
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
@@ -152,10 +147,10 @@ def send_chunked(port: int, body: bytes, signature: str) -> int:
 
 def test_a_chunked_body_is_read_up_to_the_cap(served: tuple[int, list[WebhookEvent]]) -> None:
     body = body_of(event_id="chunked-1")
-    assert send_chunked(served[0], body, sign(body)) == 200
+    assert send_chunked(served[0], body, body_signature(body, SECRET)) == 200
     assert "chunked-1" in [event.id for event in served[1]]
     huge = body_of(event_id="chunked-2", payload={"pad": "x" * (1024 * 1024)})
-    assert send_chunked(served[0], huge, sign(huge)) == 413
+    assert send_chunked(served[0], huge, body_signature(huge, SECRET)) == 413
     assert "chunked-2" not in [event.id for event in served[1]]
 
 
@@ -166,7 +161,7 @@ def test_a_chunked_body_wins_over_a_content_length(served: tuple[int, list[Webho
         sock.sendall(
             b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"
-            b"X-Authgear-Body-Signature: " + sign(body).encode() + b"\r\n\r\n"
+            b"X-Authgear-Body-Signature: " + body_signature(body, SECRET).encode() + b"\r\n\r\n"
             b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
         )
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
