@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,13 +170,6 @@ def judge(
     with pytest.raises(AuthgearError) as caught:
         verifier.verify_token(token)
     assert isinstance(caught.value, TokenError)
-
-
-@pytest.fixture
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    with caplog.at_level(logging.ERROR, logger="flask_authgear"):
-        yield
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")
