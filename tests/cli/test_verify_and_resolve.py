@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from flask_authgear.testing.devserver import STATE_ENV
 from flask_authgear.webhooks import WebhookEvent
 from flask_authgear.webhooks.flask import Webhooks
 from tests.support.app_server import AppServer
+from tests.support.jwt import b64url
 from tests.support.net import free_port
 
 ROLES = "https://authgear.com/claims/user/roles"
@@ -46,10 +46,6 @@ def check_line(out: str, name: str) -> str:
         if len(parts) >= 2 and parts[1] == name:
             return line
     raise AssertionError(f"no {name} check in:\n{out}")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 # -- verify: a valid token -----------------------------------------------------------------------------------
@@ -150,7 +146,7 @@ def test_unknown_kid_lists_the_known_ones(capsys, server):
 
 def test_altered_payload_fails_the_signature(capsys, server):
     header, _payload, signature = server.issue_token("alice").split(".")
-    forged = _b64(json.dumps(server.claims_for("alice", roles=["admin"])).encode())
+    forged = b64url(json.dumps(server.claims_for("alice", roles=["admin"])).encode())
     code, out = verify(capsys, server, f"{header}.{forged}.{signature}")
     assert code == 1
     assert check_line(out, "signature").lstrip().startswith("FAIL")
@@ -159,9 +155,9 @@ def test_altered_payload_fails_the_signature(capsys, server):
 
 
 def test_symmetric_algorithm_is_refused(capsys, server):
-    header = _b64(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": server.signing_key.kid}).encode())
-    payload = _b64(json.dumps(server.claims_for()).encode())
-    code, out = verify(capsys, server, f"{header}.{payload}.{_b64(b'x' * 32)}")
+    header = b64url(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": server.signing_key.kid}).encode())
+    payload = b64url(json.dumps(server.claims_for()).encode())
+    code, out = verify(capsys, server, f"{header}.{payload}.{b64url(b'x' * 32)}")
     assert code == 1
     assert "'HS256' is not an allowed algorithm" in check_line(out, "alg")
 
@@ -443,7 +439,7 @@ def test_hostile_members_are_explained_never_crash(capsys, server, header, claim
     head = {"alg": "RS256", "typ": "at+jwt", "kid": server.signing_key.kid, **header}
     body = {**server.claims_for("zoe"), **claims}
     signature = server.issue_token().split(".")[2]
-    token = f"{_b64(json.dumps(head).encode())}.{_b64(json.dumps(body).encode())}.{signature}"
+    token = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(body).encode())}.{signature}"
     code, out = verify(capsys, server, token)
     assert code == 1  # the signature never matches these edited tokens
     if failing is not None:

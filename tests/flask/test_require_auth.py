@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from joserfc import jwt
 from flask_authgear import Authgear, current_user, get_current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer
+from tests.support.jwt import b64url, unb64url
 from tests.support.net import free_port
 
 REALM = 'Bearer realm="authgear"'
@@ -113,16 +113,16 @@ def client(server: AuthgearTestServer) -> FlaskClient:
     return build_app(server).test_client()
 
 
-def b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+def b64json(data: dict[str, Any]) -> str:
+    return b64url(json.dumps(data).encode())
 
 
 def edited_payload(token: str, **changes: Any) -> str:
     """The token with its payload edited and the original signature kept."""
     head, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims = json.loads(unb64url(payload))
     claims.update(changes)
-    return f"{head}.{b64(claims)}.{signature}"
+    return f"{head}.{b64json(claims)}.{signature}"
 
 
 Headers = Callable[[AuthgearTestServer], dict[str, str]]
@@ -147,7 +147,7 @@ REFUSED: list[tuple[str, str, Headers, int, str, dict[str, Any]]] = [
     (
         "alg-none",
         "/me",
-        lambda s: bearer(f"{b64({'alg': 'none', 'typ': 'at+jwt'})}.{b64(s.claims_for())}."),
+        lambda s: bearer(f"{b64json({'alg': 'none', 'typ': 'at+jwt'})}.{b64json(s.claims_for())}."),
         401,
         INVALID,
         {},

@@ -6,7 +6,6 @@ is "a genuine signature over bad content", so that only our own rules can stop t
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -27,19 +26,11 @@ from flask_authgear.core.jose import TokenError
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock
-from tests.support.jwt import DROP, edited, jwt_verifier, sign
+from tests.support.jwt import DROP, b64url, edited, jwt_verifier, sign, unb64url
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 
 FIXED_DESCRIPTIONS = {"The access token is invalid.", "The access token has expired."}
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def js(value: Any) -> bytes:
@@ -67,24 +58,24 @@ class Kit:
 
     def rs256(self, header_raw: bytes, payload_raw: bytes, key: RSAKey | None = None, alg: str = "RS256") -> str:
         """Sign raw header and payload bytes with a real key (default: the server's), whatever they contain."""
-        signing_input = f"{b64(header_raw)}.{b64(payload_raw)}".encode()
+        signing_input = f"{b64url(header_raw)}.{b64url(payload_raw)}".encode()
         signature = JWSRegistry.algorithms[alg].sign(signing_input, key or self.key)
-        return f"{signing_input.decode()}.{b64(signature)}"
+        return f"{signing_input.decode()}.{b64url(signature)}"
 
     def token(self, header: dict[str, Any] | None = None, claims: dict[str, Any] | None = None) -> str:
         return self.rs256(js(header or self.header()), js(claims or self.claims()))
 
 
 def hs256(signing_input: str, secret: bytes) -> str:
-    return b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+    return b64url(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
 
 
 def unsigned(k: Kit, header: dict[str, Any], claims: dict[str, Any], signature: str = "") -> str:
-    return f"{b64(js(header))}.{b64(js(claims))}.{signature}"
+    return f"{b64url(js(header))}.{b64url(js(claims))}.{signature}"
 
 
 def alg_confusion(k: Kit, secret: bytes) -> str:
-    signing_input = f"{b64(js(k.header(alg='HS256')))}.{b64(js(k.claims()))}"
+    signing_input = f"{b64url(js(k.header(alg='HS256')))}.{b64url(js(k.claims()))}"
     return f"{signing_input}.{hs256(signing_input, secret)}"
 
 
@@ -94,9 +85,9 @@ def public_pem(k: Kit) -> bytes:
 
 def flip_signature(token: str) -> str:
     head, payload, signature = token.split(".")
-    raw = bytearray(unb64(signature))
+    raw = bytearray(unb64url(signature))
     raw[10] ^= 0x01
-    return f"{head}.{payload}.{b64(bytes(raw))}"
+    return f"{head}.{payload}.{b64url(bytes(raw))}"
 
 
 def swap_payload(k: Kit) -> str:
@@ -147,7 +138,7 @@ CASES: dict[str, Callable[[Kit], str]] = {
     "alg-missing": lambda k: k.token(header=k.header(alg=DROP)),
     "alg-not-a-string": lambda k: k.token(header=k.header(alg=["RS256"])),
     "hs256-with-public-key-pem": lambda k: alg_confusion(k, public_pem(k)),
-    "hs256-with-public-key-n": lambda k: alg_confusion(k, unb64(k.key.as_dict()["n"])),
+    "hs256-with-public-key-n": lambda k: alg_confusion(k, unb64url(k.key.as_dict()["n"])),
     "hs256-with-public-jwk-json": lambda k: alg_confusion(k, js(k.key.as_dict(private=False))),
     "rs512-not-allowed": lambda k: k.rs256(js(k.header(alg="RS512")), js(k.claims()), alg="RS512"),
     "ps256-not-allowed": lambda k: k.rs256(js(k.header(alg="PS256")), js(k.claims()), alg="PS256"),
@@ -210,11 +201,11 @@ CASES: dict[str, Callable[[Kit], str]] = {
     "base64-noncanonical-bits": lambda k: noncanonical_last_char(k.token()),
     "base64-whitespace": lambda k: k.token().replace(".", ". ", 1),
     # -- segments
-    "one-segment": lambda k: b64(js(k.claims())),
+    "one-segment": lambda k: b64url(js(k.claims())),
     "two-segments": lambda k: ".".join(k.token().split(".")[:2]),
     "two-segments-trailing-dot": lambda k: ".".join(k.token().split(".")[:2]) + ".",
     "four-segments": lambda k: k.token() + ".c2ln",
-    "five-segments-jwe-shaped": lambda k: b64(js({"alg": "RSA-OAEP", "enc": "A256GCM"})) + ".a.b.c.d",
+    "five-segments-jwe-shaped": lambda k: b64url(js({"alg": "RSA-OAEP", "enc": "A256GCM"})) + ".a.b.c.d",
     "empty-segments": lambda k: "..",
     "empty-header": lambda k: "." + ".".join(k.token().split(".")[1:]),
     "empty-signature": lambda k: ".".join(k.token().split(".")[:2]) + ".",
@@ -247,7 +238,7 @@ CASES: dict[str, Callable[[Kit], str]] = {
     # 342 signature characters cut to 321: a length no base64 text has, so always refused as malformed (cutting
     # to 322 leaves a random last character that one time in sixteen still decodes, to a too-short signature).
     "truncated-signature": lambda k: k.token()[:-21],
-    "signature-of-zeros": lambda k: ".".join(k.token().split(".")[:2]) + "." + b64(bytes(256)),
+    "signature-of-zeros": lambda k: ".".join(k.token().split(".")[:2]) + "." + b64url(bytes(256)),
 }
 
 #: The rule each case must be refused by (``TokenError.reason``), so no case passes by accident.

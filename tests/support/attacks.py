@@ -28,7 +28,7 @@ from joserfc.jws import JWSRegistry
 
 from flask_authgear.testing.server import AuthgearTestServer
 
-from .jwt import DROP, edited
+from .jwt import DROP, b64url, edited, unb64url
 
 #: The algorithms the catalogue's verifier allows: Authgear's RS256 plus ES256, so that EC attacks meet a real
 #: EC key instead of being refused for their algorithm alone.
@@ -39,17 +39,13 @@ OCT_KID = "shared-hmac-key"
 OCT_SECRET = b"a-symmetric-secret-published-by-mistake"
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def segment(value: Any) -> str:
     """bytes are encoded as they are, str as UTF-8, anything else as compact JSON."""
     if isinstance(value, bytes):
-        return b64(value)
+        return b64url(value)
     if isinstance(value, str):
-        return b64(value.encode("utf-8"))
-    return b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+        return b64url(value.encode("utf-8"))
+    return b64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 def hs(signing_input: bytes, secret: bytes, alg: str = "HS256") -> bytes:
@@ -60,7 +56,7 @@ def hs(signing_input: bytes, secret: bytes, alg: str = "HS256") -> bytes:
 def flip_last_bit(segment_text: str) -> str:
     raw = bytearray(base64.urlsafe_b64decode(segment_text + "=" * (-len(segment_text) % 4)))
     raw[-1] ^= 0x01
-    return b64(bytes(raw))
+    return b64url(bytes(raw))
 
 
 def self_signed_certificate(key: RSAKey) -> bytes:
@@ -157,7 +153,7 @@ class AttackKit:
         return [
             self.ec_key.as_dict(private=False),
             self.weak_key.as_dict(private=False),
-            {"kty": "oct", "kid": OCT_KID, "use": "sig", "alg": "HS256", "k": b64(OCT_SECRET)},
+            {"kty": "oct", "kid": OCT_KID, "use": "sig", "alg": "HS256", "k": b64url(OCT_SECRET)},
         ]
 
     # -- building blocks ------------------------------------------------------------------------------------
@@ -180,7 +176,7 @@ class AttackKit:
     def sign(self, header_seg: str, payload_seg: str, *, alg: str = "RS256", key: Any = None) -> str:
         signing_input = f"{header_seg}.{payload_seg}".encode("ascii")
         signature = JWSRegistry.algorithms[alg].sign(signing_input, key or self.server.signing_key)
-        return f"{header_seg}.{payload_seg}.{b64(signature)}"
+        return f"{header_seg}.{payload_seg}.{b64url(signature)}"
 
     def token(
         self,
@@ -199,7 +195,7 @@ class AttackKit:
     def hs256(self, secret: bytes, **header: Any) -> str:
         head_seg = segment(self.header(alg="HS256", **header))
         payload_seg = segment(self.claims())
-        return f"{head_seg}.{payload_seg}.{b64(hs(f'{head_seg}.{payload_seg}'.encode(), secret))}"
+        return f"{head_seg}.{payload_seg}.{b64url(hs(f'{head_seg}.{payload_seg}'.encode(), secret))}"
 
     def valid(self, sub: str = "attack-victim") -> str:
         return self.token(claims=self.claims(sub))
@@ -272,13 +268,13 @@ class AttackKit:
         # the RSA kid (the key's algorithm does not match).
         for kid_label, kid, reason in (("ec-kid", EC_KID, "signature"), ("rsa-kid", self.kid, "alg")):
             head = segment(self.header(alg="ES256", kid=kid))
-            yield attack(f"es256-all-zero-signature-{kid_label}", reason, f"{head}.{p_seg}.{b64(bytes(64))}")
+            yield attack(f"es256-all-zero-signature-{kid_label}", reason, f"{head}.{p_seg}.{b64url(bytes(64))}")
         head = segment(self.header(alg="ES256", kid=EC_KID))
-        yield attack("es256-r-and-s-equal-order", "signature", f"{head}.{p_seg}.{b64(_P256_ORDER * 2)}")
+        yield attack("es256-r-and-s-equal-order", "signature", f"{head}.{p_seg}.{b64url(_P256_ORDER * 2)}")
         yield attack(
             "es256-der-encoded-signature",
             "signature",
-            f"{head}.{p_seg}.{b64(_der_signature(self.ec_key, head, p_seg))}",
+            f"{head}.{p_seg}.{b64url(_der_signature(self.ec_key, head, p_seg))}",
         )
 
         # Attacker keys: embedded, fetched from a URL, or signing under a known kid.
@@ -374,7 +370,7 @@ class AttackKit:
         for name, extra in (("b64-false-with-crit", {"b64": False, "crit": ["b64"]}), ("b64-false", {"b64": False})):
             head = segment(self.header(**extra))
             signature = JWSRegistry.algorithms["RS256"].sign(f"{head}.{raw_payload}".encode(), public)
-            yield attack(f"{name}-detached", "malformed", f"{head}..{b64(signature)}")  # an empty payload segment
+            yield attack(f"{name}-detached", "malformed", f"{head}..{b64url(signature)}")  # an empty payload segment
             yield attack(name, "header", self.token(self.header(**extra)))
         yield attack("zip-deflate", "header", self.token(self.header(zip="DEF")))
         yield attack("enc-member", "header", self.token(self.header(enc="A256GCM")))
@@ -530,7 +526,9 @@ class AttackKit:
         yield attack("segments-4", "malformed", f"{valid}.{s_seg}")
         jwe_head = segment({"alg": "RSA-OAEP", "enc": "A256GCM", "kid": self.kid})
         yield attack(
-            "segments-5-jwe", "malformed", f"{jwe_head}.{b64(bytes(256))}.{b64(bytes(12))}.{p_seg}.{b64(bytes(16))}"
+            "segments-5-jwe",
+            "malformed",
+            f"{jwe_head}.{b64url(bytes(256))}.{b64url(bytes(12))}.{p_seg}.{b64url(bytes(16))}",
         )
         yield attack("trailing-dot", "malformed", valid + ".")
         yield attack("leading-dot", "malformed", "." + valid)
@@ -544,13 +542,13 @@ class AttackKit:
         yield attack("header-bit-flip", "malformed", f"{flip_last_bit(h_seg)}.{p_seg}.{s_seg}")
         yield attack("payload-bit-flip", "malformed", f"{h_seg}.{flip_last_bit(p_seg)}.{s_seg}")
         yield attack("signature-truncated-1", "malformed", valid[:-1])
-        yield attack("signature-truncated-3-bytes", "signature", f"{h_seg}.{p_seg}.{b64(_b64d(s_seg)[:-3])}")
+        yield attack("signature-truncated-3-bytes", "signature", f"{h_seg}.{p_seg}.{b64url(unb64url(s_seg)[:-3])}")
         yield attack("signature-truncated-half", "signature", f"{h_seg}.{p_seg}.{s_seg[:168]}")  # 126 bytes, canonical
         yield attack("token-truncated-half", "malformed", valid[: len(valid) // 2])
         yield attack("signature-empty", "malformed", f"{h_seg}.{p_seg}.")
-        yield attack("signature-zero-bytes", "signature", f"{h_seg}.{p_seg}.{b64(bytes(256))}")
+        yield attack("signature-zero-bytes", "signature", f"{h_seg}.{p_seg}.{b64url(bytes(256))}")
         yield attack("signature-doubled", "signature", f"{h_seg}.{p_seg}.{s_seg}{s_seg}")
-        extra_byte = b64(_b64d(s_seg) + bytes(1))
+        extra_byte = b64url(unb64url(s_seg) + bytes(1))
         yield attack("signature-extra-byte", "signature", f"{h_seg}.{p_seg}.{extra_byte}")
         other = self.valid("someone-else").split(".")
         yield attack("signature-borrowed", "signature", f"{h_seg}.{p_seg}.{other[2]}")
@@ -601,13 +599,13 @@ class AttackKit:
     def _hs_other(self, alg: str, secret: bytes) -> str:
         head_seg = segment(self.header(alg=alg))
         payload_seg = segment(self.claims())
-        return f"{head_seg}.{payload_seg}.{b64(hs(f'{head_seg}.{payload_seg}'.encode(), secret, alg))}"
+        return f"{head_seg}.{payload_seg}.{b64url(hs(f'{head_seg}.{payload_seg}'.encode(), secret, alg))}"
 
     def _standard_alphabet_token(self) -> str:
         """A valid token re-encoded with ``+`` and ``/``: retried until the encoding actually differs."""
         for attempt in range(50):
             token = self.valid(f"attack-victim-{attempt}")
-            std = ".".join(base64.b64encode(_b64d(part)).rstrip(b"=").decode("ascii") for part in token.split("."))
+            std = ".".join(base64.b64encode(unb64url(part)).rstrip(b"=").decode("ascii") for part in token.split("."))
             if std != token:
                 return std
         raise AssertionError("could not produce a token whose standard base64 differs")
@@ -616,10 +614,6 @@ class AttackKit:
 _ROLES = "https://authgear.com/claims/user/roles"
 _VERIFIED = "https://authgear.com/claims/user/is_verified"
 _P256_ORDER = bytes.fromhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
-
-
-def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _with_unused_bits(text: str) -> str:
@@ -633,7 +627,7 @@ def _with_unused_bits(text: str) -> str:
 
 
 def _sig_of(key: RSAKey, header_seg: str) -> str:
-    return b64(JWSRegistry.algorithms["RS256"].sign(header_seg.encode("ascii"), key))
+    return b64url(JWSRegistry.algorithms["RS256"].sign(header_seg.encode("ascii"), key))
 
 
 def _other_ec_key() -> ECKey:

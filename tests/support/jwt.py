@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +25,16 @@ SigningKey = RSAKey | ECKey | OKPKey
 
 #: Marks a header member or claim to leave out.
 DROP: Any = object()
+
+
+def b64url(data: bytes) -> str:
+    """``data`` in base64url without padding, as JOSE writes it."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    """The bytes of an unpadded base64url segment (lenient: for reading tokens the tests built or received)."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def edited(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
