@@ -18,6 +18,7 @@ from flask_authgear import Authgear, WebhookEvent, Webhooks, current_user, requi
 from flask_authgear.testing import AuthgearTestServer, HookError
 from flask_authgear.testing.client import configure
 from tests.support.app_server import AppServer
+from tests.support.auth import bearer
 
 PLAN = "https://example.com/claims/plan"
 
@@ -47,7 +48,7 @@ def hooked_app(server: AuthgearTestServer, seen: list[WebhookEvent]) -> Flask:
 def served(server: AuthgearTestServer) -> Iterator[tuple[str, list[WebhookEvent]]]:
     seen: list[WebhookEvent] = []
     with AppServer(hooked_app(server, seen)) as http:
-        base = f"http://127.0.0.1:{http.port}"
+        base = http.url
         server.jwt_hook = f"{base}/authgear/webhook"
         try:
             yield base, seen
@@ -60,7 +61,7 @@ def test_a_claim_added_by_the_apps_hook_is_read_through_current_user(
 ) -> None:
     base, seen = served
     token = server.issue_token("ada")
-    answer = requests.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    answer = requests.get(f"{base}/me", headers=bearer(token), timeout=10)
     assert answer.status_code == 200
     assert answer.json() == {"id": "ada", "plan": "gold"}
     (event,) = seen
