@@ -165,7 +165,7 @@ def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier
         lower = target.authenticate(RequestData(authorization=f"bearer {kit.valid('ctl-lower')}"))
         assert lower.id == "ctl-lower"
     session = kit.server.create_session("ctl-session")
-    assert auto_verifier.authenticate(RequestData(authorization=session.authorization)).id == "ctl-session"
+    assert auto_verifier.authenticate(bearer_request(session.token)).id == "ctl-session"
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")

@@ -32,7 +32,7 @@ def test_a_jwt_is_verified_locally_without_the_resolver(server: AuthgearTestServ
 
 def test_an_opaque_token_and_a_cookie_go_to_the_resolver(server: AuthgearTestServer, verifier: Verifier) -> None:
     session = server.create_session("ada", roles=["admin"], amr=["pwd", "mfa"])
-    by_token = verifier.authenticate(RequestData(authorization=session.authorization))
+    by_token = verifier.authenticate(bearer_request(session.token))
     by_cookie = verifier.authenticate(RequestData(cookie=session.cookie))
     assert server.hits("resolver") == 2
     assert server.hits("jwks") == 0
@@ -70,7 +70,7 @@ def test_a_jwt_still_verifies_while_the_resolver_is_down(server: AuthgearTestSer
     server.fail("resolver", "500")
     assert verifier.authenticate(bearer_request(token)).id == "ben"
     with pytest.raises(ProviderUnavailableError):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
 
 
 def test_verify_token_follows_the_mode(server: AuthgearTestServer, verifier: Verifier) -> None:

@@ -28,7 +28,6 @@ from flask_authgear.config import Settings
 from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.jwt import JWTVerifier
-from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
 from flask_authgear.testing.server import AuthgearTestServer
@@ -339,7 +338,7 @@ def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytes
                     verdict = f"error-{type(exc).__name__}"
             else:
                 try:
-                    user = verifier.authenticate(RequestData(authorization=session.authorization))
+                    user = verifier.authenticate(bearer_request(session.token))
                     verdict = "right" if user.id == session.user_id else "WRONG"
                 except Exception as exc:
                     verdict = f"error-{type(exc).__name__}"

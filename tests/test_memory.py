@@ -19,7 +19,6 @@ from joserfc.jwk import ECKey
 from flask_authgear.config import Settings
 from flask_authgear.core.cache import MIN_MEMORY_ENTRIES
 from flask_authgear.core.jose import TokenError
-from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError
 from flask_authgear.testing.server import AuthgearTestServer
@@ -130,7 +129,7 @@ def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
         for i in range(worker, MIN_MEMORY_ENTRIES + 600, 4):
             if i % 4 == 0:  # a real user now and then: positive answers are cached too
                 session = sessions[i % len(sessions)]
-                user = verifier.authenticate(RequestData(authorization=session.authorization))
+                user = verifier.authenticate(bearer_request(session.token))
                 if user.id != session.user_id:
                     wrong.append(user.id)
             else:

@@ -13,7 +13,7 @@ from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError
 from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import configure, middleware_for, new_signing_key
-from tests.support.auth import bearer
+from tests.support.auth import bearer, bearer_request
 from tests.support.clock import Clock
 
 LOGGER = "flask_authgear"
@@ -134,7 +134,7 @@ def test_resolver_mode_health_has_resolver_counters(server):
     verifier = Verifier(Settings(**server.settings(mode="resolver")))
     session = server.create_session("ann")
     for _ in range(2):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
     health = verifier.health()
     assert health["ready"] is True and "jwks" not in health
     assert health["resolver"]["resolver_calls"] == 1 and health["resolver"]["hits"] == 1
@@ -197,9 +197,9 @@ def test_no_credential_reaches_the_logs(server, logs):
     server.revoke(revoked)
     secrets.extend([session.token, session.cookie_value, revoked.token, revoked.cookie_value])
     requests_to_try = [
-        RequestData(authorization=session.authorization),
+        bearer_request(session.token),
         RequestData(cookie=session.cookie),
-        RequestData(authorization=revoked.authorization),
+        bearer_request(revoked.token),
         RequestData(cookie=revoked.cookie),
     ]
     for mode in (None, "500", "invalid_answer", "garbage", "redirect"):

@@ -176,7 +176,7 @@ def test_request_without_credentials(verifier: Verifier) -> None:
 def test_opaque_token_is_invalid_in_jwt_mode(server: AuthgearTestServer, verifier: Verifier) -> None:
     session = server.create_session("u-opaque")
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
     assert server.hits("resolver") == 0
 
 
