@@ -261,17 +261,17 @@ def test_resolver_failures_are_503_through_the_adapters(
     session = server.create_session("rosa")
     jwt_user = server.issue_token("jules")
     warm = server.create_session("wanda")
-    assert get(app, {"Authorization": warm.authorization})[0] == 200  # cached before the outage
+    assert get(app, bearer(warm.token))[0] == 200  # cached before the outage
 
     def during_outage() -> None:
-        for headers in ({"Authorization": session.authorization}, {"Cookie": session.cookie}):
+        for headers in (bearer(session.token), {"Cookie": session.cookie}):
             status, response_headers, body = get(app, headers)
             assert status == 503
             assert response_headers["Retry-After"]
             assert json.loads(body)["error"] == "temporarily_unavailable"
             assert session.token not in body.decode() and session.cookie_value not in body.decode()
         # A cached answer keeps serving within its TTL; in auto mode a JWT never needed the resolver.
-        status, _, body = get(app, {"Authorization": warm.authorization})
+        status, _, body = get(app, bearer(warm.token))
         assert (status, json.loads(body)["sub"]) == (200, "wanda")
         if adapter == "wsgi-auto":
             status, _, body = get(app, bearer(jwt_user))
@@ -288,7 +288,7 @@ def test_resolver_failures_are_503_through_the_adapters(
         during_outage()
         assert elsewhere.hits("resolver") == 0  # a redirect is never followed
         server.heal()
-    status, _, body = get(app, {"Authorization": session.authorization})
+    status, _, body = get(app, bearer(session.token))
     assert (status, json.loads(body)["sub"]) == (200, "rosa")
     status, _, body = get(app, {"Cookie": session.cookie})
     assert (status, json.loads(body)["sub"]) == (200, "rosa")

@@ -18,7 +18,7 @@ from flask_authgear import InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.cache import NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
-from tests.support.auth import bearer_request
+from tests.support.auth import bearer, bearer_request
 from tests.support.examples import ROOT
 from tests.support.redis_server import RedisServer, new_redis, start_redis
 
@@ -98,9 +98,9 @@ def test_separate_app_processes_share_one_redis_cache(
     session = server.create_session("shared-user", roles=["admin"])
     config = server.flask_config(mode="resolver", cache=redis_server.url, cache_secret=SECRET)
     requests = [
-        {"path": "/me", "headers": {"Authorization": session.authorization}},
+        {"path": "/me", "headers": bearer(session.token)},
         {"path": "/me", "headers": {"Cookie": session.cookie}},
-        {"path": "/admin", "headers": {"Authorization": session.authorization}},
+        {"path": "/admin", "headers": bearer(session.token)},
     ]
     first = _run_app(config, requests)
     assert [a["status"] for a in first["answers"]] == [200, 200, 200]

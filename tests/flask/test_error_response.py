@@ -6,6 +6,7 @@ from flask import Flask, Response
 
 from flask_authgear import Authgear, AuthgearError, error_response, require_auth
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 
 
 def test_a_handler_can_wrap_the_default_answer(server: AuthgearTestServer) -> None:
@@ -24,7 +25,7 @@ def test_a_handler_can_wrap_the_default_answer(server: AuthgearTestServer) -> No
     def me() -> str:
         return "me"
 
-    response = app.test_client().get("/me", headers={"Authorization": "Bearer not-a-token"})
+    response = app.test_client().get("/me", headers=bearer("not-a-token"))
     assert response.status_code == 401
     assert response.headers["X-Request-Id"] == "r-1"
     assert response.headers["Cache-Control"] == "no-store"

@@ -65,7 +65,7 @@ def client(request: pytest.FixtureRequest, server: AuthgearTestServer, clock: Cl
 
 def test_session_by_bearer_and_by_cookie(client: FlaskClient, server: AuthgearTestServer) -> None:
     session = server.create_session("sam", roles=["editor"])
-    by_token = client.get("/me", headers={"Authorization": session.authorization})
+    by_token = client.get("/me", headers=bearer(session.token))
     assert by_token.get_json() == {"user": "sam", "source": "resolver", "roles": ["editor"]}
     by_cookie = client.get("/me", headers={"Cookie": session.cookie})
     assert by_cookie.get_json() == {"user": "sam", "source": "resolver", "roles": ["editor"]}
@@ -75,7 +75,7 @@ def test_refusals(client: FlaskClient, server: AuthgearTestServer) -> None:
     missing = client.get("/me")
     assert (missing.status_code, missing.headers["WWW-Authenticate"]) == (401, REALM)
     assert missing.get_json() == {"error": "unauthorized", "error_description": "Authentication is required."}
-    opaque = client.get("/me", headers={"Authorization": "Bearer unknown-opaque-token"})
+    opaque = client.get("/me", headers=bearer("unknown-opaque-token"))
     assert (opaque.status_code, opaque.headers["WWW-Authenticate"]) == (401, INVALID)
     cookie = client.get("/me", headers={"Cookie": "session=unknown"})
     assert (cookie.status_code, cookie.headers["WWW-Authenticate"]) == (401, BAD_SESSION)
@@ -89,10 +89,10 @@ def test_refusals(client: FlaskClient, server: AuthgearTestServer) -> None:
 
 def test_revoked_session_is_refused(client: FlaskClient, server: AuthgearTestServer, clock: Clock) -> None:
     session = server.create_session("rita")
-    assert client.get("/me", headers={"Authorization": session.authorization}).status_code == 200
+    assert client.get("/me", headers=bearer(session.token)).status_code == 200
     server.revoke(session)
     clock.advance(RESOLVER_CACHE_TTL + 1)  # past the resolver cache TTL this app is configured with
-    response = client.get("/me", headers={"Authorization": session.authorization})
+    response = client.get("/me", headers=bearer(session.token))
     assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, INVALID)
 
 
@@ -110,7 +110,7 @@ def test_roles_and_authentication_age_from_the_resolver(client: FlaskClient, ser
 
 def test_anonymous_session_is_refused(client: FlaskClient, server: AuthgearTestServer) -> None:
     anonymous = server.create_session("anon", is_anonymous=True)
-    assert client.get("/me", headers={"Authorization": anonymous.authorization}).status_code == 403
+    assert client.get("/me", headers=bearer(anonymous.token)).status_code == 403
 
 
 def test_cross_site_cookie_post_is_refused(client: FlaskClient, server: AuthgearTestServer) -> None:
@@ -137,7 +137,7 @@ def test_resolver_unreachable_is_503(server: AuthgearTestServer) -> None:
         client = build_app(other, "resolver").test_client()
         session = other.create_session("x")
         with other.unreachable():
-            response = client.get("/me", headers={"Authorization": session.authorization})
+            response = client.get("/me", headers=bearer(session.token))
     assert (response.status_code, response.headers["WWW-Authenticate"]) == (503, REALM)
     assert response.get_json()["error"] == "temporarily_unavailable"
 
@@ -157,7 +157,7 @@ def test_middleware_in_resolver_mode(server: AuthgearTestServer) -> None:
     client = Client(wrapped, use_cookies=False)  # send the Cookie header as given
     session = server.create_session("mia")
     assert client.get("/api/x", headers={"Cookie": session.cookie}).json == {"user": "mia"}
-    assert client.get("/api/x", headers={"Authorization": session.authorization}).json == {"user": "mia"}
+    assert client.get("/api/x", headers=bearer(session.token)).json == {"user": "mia"}
     refused = client.get("/api/x", headers={"Cookie": "session=nope"})
     assert (refused.status_code, refused.headers["WWW-Authenticate"]) == (401, BAD_SESSION)
     hostile = {"Cookie": session.cookie, "Sec-Fetch-Site": "cross-site"}

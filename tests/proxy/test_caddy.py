@@ -16,6 +16,7 @@ import pytest
 from flask_authgear.core.headers import ANSWER_HEADERS
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.app_server import AppServer, get
+from tests.support.auth import bearer
 from tests.support.caddy_server import EXAMPLE, CaddyServer, caddy_binaries, caddy_version, start_caddy
 from tests.support.echo import echo_authgear_headers
 from tests.support.examples import load_example
@@ -98,7 +99,7 @@ def echo(stack: Stack, caddy_binary: str | None) -> Iterator[CaddyServer]:
 
 def test_a_bearer_session_reaches_the_app_as_its_user(stack: Stack) -> None:
     session = stack.authgear.create_session("nina", roles=["admin", "ops"], amr=["pwd", "otp"])
-    status, _, body = via_caddy(stack, "/me", {"Authorization": session.authorization})
+    status, _, body = via_caddy(stack, "/me", bearer(session.token))
     assert status == 200
     assert body == {
         "user": {
@@ -113,7 +114,7 @@ def test_a_bearer_session_reaches_the_app_as_its_user(stack: Stack) -> None:
         }
     }
     assert stack.authgear.hits("resolver") == 1
-    assert via_caddy(stack, "/admin", {"Authorization": session.authorization})[0] == 200
+    assert via_caddy(stack, "/admin", bearer(session.token))[0] == 200
 
 
 def test_a_cookie_session_reaches_the_app_as_its_user(stack: Stack) -> None:
@@ -125,7 +126,7 @@ def test_a_cookie_session_reaches_the_app_as_its_user(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer not-a-session"}, {"Cookie": "session=ended"}],
+    [{}, bearer("not-a-session"), {"Cookie": "session=ended"}],
     ids=["no-credentials", "unknown-token", "unknown-cookie"],
 )
 def test_without_a_valid_session_the_app_answers_401(stack: Stack, headers: dict[str, str]) -> None:
@@ -188,10 +189,10 @@ def test_a_failing_resolver_is_503_not_500(stack: Stack, mode: str) -> None:
     session = stack.authgear.create_session("tara")
     if mode == "unreachable":
         with stack.authgear.unreachable():
-            status, headers, body = via_caddy(stack, "/me", {"Authorization": session.authorization})
+            status, headers, body = via_caddy(stack, "/me", bearer(session.token))
     else:
         stack.authgear.fail("resolver", mode)
-        status, headers, body = via_caddy(stack, "/me", {"Authorization": session.authorization})
+        status, headers, body = via_caddy(stack, "/me", bearer(session.token))
     assert status == 503
     assert headers["www-authenticate"] == 'Bearer realm="authgear"'
     assert headers["cache-control"] == "no-store"
