@@ -5,6 +5,7 @@ Modules pick the clean-up they need with ``pytestmark = pytest.mark.usefixtures(
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,3 +65,14 @@ def make_verifier(server: AuthgearTestServer, verifier_defaults: dict[str, Any])
     yield make
     for verifier in made:
         verifier.close()
+
+
+@pytest.fixture
+def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test when anything logged an error. The verifier's catch-all, which turns a surprise into a 401,
+    logs one: every refusal must come from a deliberate check instead."""
+    with caplog.at_level(logging.ERROR):
+        yield
+    # caplog.records holds the current phase's records; by now that is the teardown, so ask for the test's own.
+    unexpected = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    assert not unexpected, unexpected

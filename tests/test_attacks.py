@@ -17,13 +17,22 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
 
 from flask_authgear.config import Settings
-from flask_authgear.core.jwt import TokenError
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError
+from tests.support.attacks import (
+    ALGORITHMS,
+    INVALID_REQUEST,
+    REASONS,
+    Attack,
+    AttackKit,
+    shared_catalogue,
+    shared_kit,
+)
+from tests.support.auth import bearer_request
 
 CATALOGUE = shared_catalogue()
 
@@ -44,15 +53,6 @@ def auto_verifier(kit: AttackKit) -> Iterator[Verifier]:
     verifier = Verifier(Settings(**kit.server.settings(mode="auto", leeway=0, algorithms=ALGORITHMS)))
     yield verifier
     verifier.close()
-
-
-@pytest.fixture
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail when the verifier's catch-all fired: every refusal must come from a deliberate check."""
-    with caplog.at_level(logging.ERROR, logger="flask_authgear"):
-        yield
-    unexpected = [r for r in caplog.records if r.name.startswith("flask_authgear") and r.levelno >= logging.ERROR]
-    assert not unexpected, [r.getMessage() for r in unexpected]
 
 
 def refuse(verifier: Verifier, authorization: str) -> AuthgearError:
@@ -147,15 +147,25 @@ def test_catalogue_is_complete() -> None:
     assert len(CATALOGUE) >= 200
 
 
+def test_every_attack_names_the_rule_that_refuses_it() -> None:
+    """Each attack carries its expected refusal from where it is built, and every rule is aimed at."""
+    assert all(attack.reason in REASONS for attack in CATALOGUE)
+    assert {attack.reason for attack in CATALOGUE} == REASONS
+    with pytest.raises(TypeError):
+        Attack("no-reason", "Bearer x")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="not a known refusal"):
+        Attack("unknown-reason", "Bearer x", "rejected")
+
+
 def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier, kit: AttackKit) -> None:
     """Without this the catalogue could pass against a verifier that refuses everything."""
     for target in (verifier, auto_verifier):
         for token, sub in ((kit.valid("ctl-rs256"), "ctl-rs256"), (kit.valid_es256("ctl-es"), "ctl-es")):
-            assert target.authenticate(RequestData(authorization=f"Bearer {token}")).id == sub
+            assert target.authenticate(bearer_request(token)).id == sub
         lower = target.authenticate(RequestData(authorization=f"bearer {kit.valid('ctl-lower')}"))
         assert lower.id == "ctl-lower"
     session = kit.server.create_session("ctl-session")
-    assert auto_verifier.authenticate(RequestData(authorization=session.authorization)).id == "ctl-session"
+    assert auto_verifier.authenticate(bearer_request(session.token)).id == "ctl-session"
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")
@@ -163,8 +173,13 @@ def test_control_tokens_are_accepted(verifier: Verifier, auto_verifier: Verifier
 def test_core_refuses(verifier: Verifier, attack: Attack) -> None:
     error = refuse(verifier, attack.authorization)
     assert error.status_code == attack.status
-    assert error.error == ("invalid_request" if attack.status == 400 else "invalid_token")
-    assert getattr(error, "reason", None) == attack.reason, "refused, but not by the rule aimed at"
+    if attack.reason == INVALID_REQUEST:
+        assert error.error == "invalid_request"
+        assert not isinstance(error, TokenError), f"refused by the token rule {error.reason!r}, not the header check"
+    else:
+        assert error.error == "invalid_token"
+        assert isinstance(error, TokenError)
+        assert error.reason == attack.reason, "refused, but not by the rule aimed at"
     headers = error.headers(verifier.settings.realm)
     body = error.body()
     assert json.loads(body)["error"] == error.error
@@ -249,13 +264,13 @@ def test_exp_at_the_leeway_boundary_is_expired(kit: AttackKit) -> None:
     error = refuse(verifier, f"Bearer {expired}")
     assert isinstance(error, TokenError) and error.reason == "expired"
     within = kit.token(claims=kit.claims("within-leeway", exp=int(time.time() - leeway / 2)))
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {within}")).id == "within-leeway"
+    assert verifier.authenticate(bearer_request(within)).id == "within-leeway"
 
 
 def test_es256_zero_signature_with_only_ec_allowed(kit: AttackKit) -> None:
     """CVE-2022-21449 ("psychic signatures"): r = s = 0 must fail the signature check itself, not only the alg."""
     verifier = Verifier(Settings(**kit.server.settings(leeway=0, algorithms=["ES256"])))
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {kit.valid_es256('ec-user')}")).id == "ec-user"
+    assert verifier.authenticate(bearer_request(kit.valid_es256("ec-user"))).id == "ec-user"
     head, payload, _ = kit.valid_es256().split(".")
     error = refuse(verifier, f"Bearer {head}.{payload}.{'A' * 86}")
     assert isinstance(error, TokenError) and error.reason == "signature"
@@ -304,7 +319,7 @@ def test_random_mutations_of_a_valid_token_are_refused(verifier: Verifier, kit: 
     """Base64url is canonical here, so any edit of a token's text changes what is signed or the signature."""
     rng = random.Random(20260)
     valid = kit.valid("mutation-victim")
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {valid}")).id == "mutation-victim"
+    assert verifier.authenticate(bearer_request(valid)).id == "mutation-victim"
     statuses: Counter[int] = Counter()
     for _ in range(MUTATIONS):
         mutated = mutate(valid, rng)

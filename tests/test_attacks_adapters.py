@@ -9,24 +9,20 @@ catalogue's 400 or 401, never a 200 or a 500, and must not echo the attacker's i
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
-import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask, jsonify
-from support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.flask import Authgear, current_user, require_auth
 from flask_authgear.wsgi import ENVIRON_ERROR, ENVIRON_USER, AuthgearMiddleware
+from tests.support.app_server import AppServer
+from tests.support.attacks import ALGORITHMS, Attack, AttackKit, shared_catalogue, shared_kit
+from tests.support.examples import load_example
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -86,27 +82,15 @@ def wsgi_app(kit: AttackKit) -> AuthgearMiddleware:
     return AuthgearMiddleware(whoami, protect=["/api"], **kit.server.settings(leeway=0, algorithms=ALGORITHMS))
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` as the README tells users to run it."""
-    spec = importlib.util.spec_from_file_location(f"attack_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def example_flask_api(kit: AttackKit) -> WSGIApplication:
-    app: WSGIApplication = example("flask_api").create_app(
+    app: WSGIApplication = load_example("flask_api").create_app(
         kit.server.flask_config(leeway=0, algorithms=list(ALGORITHMS))
     )
     return app
 
 
 def example_wsgi_app(kit: AttackKit) -> WSGIApplication:
-    app: WSGIApplication = example("wsgi_app").create_app(**kit.server.settings(leeway=0, algorithms=ALGORITHMS))
+    app: WSGIApplication = load_example("wsgi_app").create_app(**kit.server.settings(leeway=0, algorithms=ALGORITHMS))
     return app
 
 
@@ -142,14 +126,6 @@ def kit() -> AttackKit:
 @pytest.fixture(scope="module")
 def apps(kit: AttackKit) -> dict[str, WSGIApplication]:
     return {target.name: target.build(kit) for target in TARGETS}
-
-
-@pytest.fixture
-def no_unexpected_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    with caplog.at_level(logging.ERROR):
-        yield
-    unexpected = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not unexpected
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
@@ -203,17 +179,8 @@ HTTP_CATALOGUE = [a for a in CATALOGUE if _sendable(a)]
 @pytest.fixture(scope="module")
 def http_port(apps: dict[str, WSGIApplication]) -> Iterator[int]:
     """The Flask target served by a threaded Werkzeug server on loopback."""
-    server = make_server("127.0.0.1", 0, apps["flask"], threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.port
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+    with AppServer(apps["flask"]) as server:
+        yield server.port
 
 
 @pytest.mark.usefixtures("no_unexpected_errors")

@@ -11,11 +11,11 @@ import secrets
 from typing import TYPE_CHECKING
 
 import pytest
-from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 from flask_authgear.wsgi import AuthgearMiddleware
+from tests.support.apps import me_app, whoami
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

@@ -9,6 +9,7 @@ import pytest
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer_request
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def verifier(server: AuthgearTestServer) -> Iterator[Verifier]:
 
 def test_a_jwt_is_verified_locally_without_the_resolver(server: AuthgearTestServer, verifier: Verifier) -> None:
     token = server.issue_token("ada", roles=["admin"], amr=["pwd", "mfa"])
-    user = verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+    user = verifier.authenticate(bearer_request(token))
     assert (user.id, user.roles, user.amr, user.source) == ("ada", {"admin"}, ("pwd", "mfa"), "jwt")
     assert server.hits("resolver") == 0
     assert server.hits("jwks") == 1
@@ -31,12 +32,12 @@ def test_a_jwt_is_verified_locally_without_the_resolver(server: AuthgearTestServ
 
 def test_an_opaque_token_and_a_cookie_go_to_the_resolver(server: AuthgearTestServer, verifier: Verifier) -> None:
     session = server.create_session("ada", roles=["admin"], amr=["pwd", "mfa"])
-    by_token = verifier.authenticate(RequestData(authorization=session.authorization))
+    by_token = verifier.authenticate(bearer_request(session.token))
     by_cookie = verifier.authenticate(RequestData(cookie=session.cookie))
     assert server.hits("resolver") == 2
     assert server.hits("jwks") == 0
     token = server.issue_token("ada", roles=["admin"], amr=["pwd", "mfa"])
-    by_jwt = verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+    by_jwt = verifier.authenticate(bearer_request(token))
     # One user object either way; only the source says which path proved it.
     for user in (by_token, by_cookie):
         assert (user.id, user.roles, user.amr, user.source) == (by_jwt.id, by_jwt.roles, by_jwt.amr, "resolver")
@@ -59,7 +60,7 @@ def test_an_invalid_jwt_is_refused_without_falling_back_to_the_resolver(
         verifier.authenticate(RequestData(authorization=f"Bearer {expired}", cookie=session.cookie))
     forged = server.issue_token("someone")[:-4] + "AAAA"
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization=f"Bearer {forged}"))
+        verifier.authenticate(bearer_request(forged))
     assert server.hits("resolver") == 0
 
 
@@ -67,9 +68,9 @@ def test_a_jwt_still_verifies_while_the_resolver_is_down(server: AuthgearTestSer
     token = server.issue_token("ben")
     session = server.create_session("ben")
     server.fail("resolver", "500")
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id == "ben"
+    assert verifier.authenticate(bearer_request(token)).id == "ben"
     with pytest.raises(ProviderUnavailableError):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
 
 
 def test_verify_token_follows_the_mode(server: AuthgearTestServer, verifier: Verifier) -> None:
@@ -79,7 +80,7 @@ def test_verify_token_follows_the_mode(server: AuthgearTestServer, verifier: Ver
 
 
 def test_health_shows_both_paths(server: AuthgearTestServer, verifier: Verifier) -> None:
-    verifier.authenticate(RequestData(authorization=f"Bearer {server.issue_token('dee')}"))
+    verifier.authenticate(bearer_request(server.issue_token("dee")))
     health = verifier.health()
     assert health["mode"] == "auto"
     assert "jwks" in health and "resolver" in health

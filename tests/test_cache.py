@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.clocked import clocked, wall_clock
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
@@ -25,6 +24,8 @@ from flask_authgear.core.cache import (
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
+from tests.support.auth import bearer_request
+from tests.support.clock import clocked, wall_clock
 
 SECRET = "a-shared-cache-secret-0123456789"
 MakeVerifier = Callable[..., Verifier]
@@ -94,7 +95,7 @@ def test_local_entries_expire_by_their_kind_on_the_injected_clock(
     clock = wall_clock()
     verifier = clocked(make_verifier(resolver_cache_ttl=60, resolver_negative_ttl=5), clock)
     session = server.create_session("kim")
-    requests = [RequestData(authorization=session.authorization), RequestData(authorization="Bearer nobody")]
+    requests = [bearer_request(session.token), bearer_request("nobody")]
 
     def ask_both() -> None:
         assert verifier.authenticate(requests[0]).id == "kim"
@@ -127,7 +128,7 @@ def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer
     session = server.create_session("lou")
     verifier = make_verifier()
     for _ in range(5):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
     health = verifier.health()["resolver"]
     assert (health["local_hits"], health["shared_hits"], health["resolver_calls"]) == (4, 0, 1)
 
@@ -136,16 +137,16 @@ def test_local_entries_never_outlive_the_shared_entry(server: AuthgearTestServer
     session = server.create_session("mia")
     clock = wall_clock()
     first = clocked(make_verifier(resolver_cache_ttl=2.0), clock)
-    first.authenticate(RequestData(authorization=session.authorization))
+    first.authenticate(bearer_request(session.token))
     assert first.resolver is not None
     first.resolver.local.clear()
     clock.advance(1.2)
-    first.authenticate(RequestData(authorization=session.authorization))  # shared hit, 0.8 s left
+    first.authenticate(bearer_request(session.token))  # shared hit, 0.8 s left
     assert first.health()["resolver"]["shared_hits"] == 1
     server.revoke(session)
     clock.advance(0.9)  # past the shared entry's age limit, well within a fresh TTL
     with pytest.raises(InvalidTokenError):
-        first.authenticate(RequestData(authorization=session.authorization))
+        first.authenticate(bearer_request(session.token))
 
 
 # -- the sqlite store -------------------------------------------------------------------------------------
@@ -175,11 +176,11 @@ def test_sqlite_store_holds_no_raw_credential(
     verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET)
     secrets_seen: list[str] = []
     for session in sessions:
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
         verifier.authenticate(RequestData(cookie=f"prefs=private-pref-{session.id}; {session.cookie}"))
         secrets_seen += [session.token, session.cookie_value, f"private-pref-{session.id}"]
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization="Bearer rejected-secret-token"))
+        verifier.authenticate(bearer_request("rejected-secret-token"))
     secrets_seen.append("rejected-secret-token")
     verifier.close()
     data = _store_bytes(tmp_path / "cache")
@@ -204,9 +205,9 @@ def test_sqlite_entries_expire_after_the_ttl_of_their_kind(
         cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_cache_ttl=120, resolver_negative_ttl=7
     )
     now = time.time()
-    verifier.authenticate(RequestData(authorization=session.authorization))
+    verifier.authenticate(bearer_request(session.token))
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization="Bearer nobody"))
+        verifier.authenticate(bearer_request("nobody"))
     lifetimes = sorted(expires - now for _, expires in _rows(tmp_path).values())
     assert len(lifetimes) == 2
     assert 6 <= lifetimes[0] <= 9 and 119 <= lifetimes[1] <= 122
@@ -217,7 +218,7 @@ def test_sqlite_store_is_shared_by_verifiers_with_the_same_secret_only(
 ) -> None:
     (tmp_path / "cache").mkdir()
     session = server.create_session("olga")
-    request = RequestData(authorization=session.authorization)
+    request = bearer_request(session.token)
     make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET).authenticate(request)
     second = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET)
     assert second.authenticate(request).id == "olga"
@@ -235,8 +236,8 @@ def test_tampered_sqlite_entries_are_refused(
     admin = server.create_session("admin-user", roles=["admin"])
     mallory = server.create_session("mallory")
     verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_local_cache_size=0)
-    verifier.authenticate(RequestData(authorization=admin.authorization))
-    verifier.authenticate(RequestData(authorization=mallory.authorization))
+    verifier.authenticate(bearer_request(admin.token))
+    verifier.authenticate(bearer_request(mallory.token))
     rows = _rows(tmp_path)
     assert verifier.resolver is not None
     admin_key = verifier.resolver.keyer.key(admin.authorization, None)
@@ -257,7 +258,7 @@ def test_tampered_sqlite_entries_are_refused(
     with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
         con.execute("update responses set value = ? where key = ?", (json.dumps(value), target))
     hits = server.hits("resolver")
-    user = verifier.authenticate(RequestData(authorization=victim.authorization))
+    user = verifier.authenticate(bearer_request(victim.token))
     assert user.id == victim.user_id
     assert user.roles == frozenset(victim.roles)
     assert server.hits("resolver") == hits + 1
@@ -308,9 +309,9 @@ def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
     responses = verifier.resolver.shared.session.cache.responses
     for i in range(5):
         with pytest.raises(InvalidTokenError):
-            verifier.authenticate(RequestData(authorization=f"Bearer gone-{i}"))
+            verifier.authenticate(bearer_request(f"gone-{i}"))
     assert len(responses) == 5
     clock.advance(PURGE_INTERVAL)
     session = server.create_session("purge-check")
-    verifier.authenticate(RequestData(authorization=session.authorization))  # a write triggers the purge
+    verifier.authenticate(bearer_request(session.token))  # a write triggers the purge
     assert len(responses) == 1

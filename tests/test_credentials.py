@@ -12,6 +12,7 @@ from flask_authgear import InvalidRequestError, MissingCredentialsError, Setting
 from flask_authgear.core import RequestData, strip_proxy_headers
 from flask_authgear.core.credentials import bearer_token
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer_request
 
 MAX = 8192
 FIXED_DESCRIPTIONS = {
@@ -222,5 +223,5 @@ def test_verifier_applies_the_configured_header_cap() -> None:
         token = server.issue_token()  # an Authgear token is well over 512 bytes
         assert len(token) > 512
         with pytest.raises(InvalidRequestError, match="too large"):
-            small.authenticate(RequestData(authorization=f"Bearer {token}"))
+            small.authenticate(bearer_request(token))
         assert server.hits("jwks") == 0  # refused before any key was needed

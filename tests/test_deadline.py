@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from flask_authgear import ProviderUnavailableError, Settings, Verifier
-from flask_authgear.core import JWKSCache, RequestData
+from flask_authgear.core import JWKSCache
 from flask_authgear.core.http import FetchError, fetch_json, new_session
+from tests.support.auth import bearer_request
 
 DRIP_INTERVAL = 0.2
 DRIP_FOR = 30.0
@@ -131,7 +132,7 @@ def test_jwks_gives_up_at_the_deadline(drip: DripServer) -> None:
 
 def test_resolver_gives_up_at_the_deadline(drip: DripServer) -> None:
     verifier = Verifier(Settings(endpoint=drip.origin, mode="resolver", http_timeout=TIMEOUT))
-    error, elapsed = _timed(lambda: verifier.authenticate(RequestData(authorization="Bearer opaque-token")))
+    error, elapsed = _timed(lambda: verifier.authenticate(bearer_request("opaque-token")))
     assert isinstance(error, ProviderUnavailableError)
     assert elapsed < GAVE_UP_WITHIN
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "examples" / "demo.py"
+from tests.support.examples import EXAMPLES, ROOT, load_example
+
+DEMO = EXAMPLES / "demo.py"
 
 
 def test_demo_runs_and_stops_everything() -> None:
@@ -39,15 +38,6 @@ def test_demo_runs_and_stops_everything() -> None:
             assert sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def load_demo() -> Any:
-    spec = importlib.util.spec_from_file_location("example_demo", DEMO)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_demo_fails_when_an_answer_differs() -> None:
     """An app that lets everyone in must make the demo fail, with each wrong answer named."""
 
@@ -60,7 +50,7 @@ def test_demo_fails_when_an_answer_differs() -> None:
 
         return app
 
-    demo = load_demo()
+    demo = load_example("demo")
     out = io.StringIO()
     assert demo.run_demo(open_app, out=out) == 5
     text = out.getvalue()

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
+from tests.support.examples import EXAMPLES, load_example, wait_for
 from tests.support.net import free_port
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REALM = 'Bearer realm="authgear"'
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-flask_api = load("flask_api")
-wsgi_app = load("wsgi_app")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+flask_api = load_example("flask_api")
+wsgi_app = load_example("wsgi_app")
 
 
 # -- examples/flask_api.py ------------------------------------------------------------------------------------
@@ -129,19 +113,6 @@ def test_wsgi_app_protect_override(server: AuthgearTestServer) -> None:
 
 
 # -- run as scripts -------------------------------------------------------------------------------------------
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise AssertionError(f"the example exited early: {process.stdout.read() if process.stdout else b''!r}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:  # not listening yet, or too busy to answer in time
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
 
 
 @pytest.mark.parametrize(

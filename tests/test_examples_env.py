@@ -11,8 +11,11 @@ import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
+from tests.support.examples import EXAMPLES, load_example, wait_for
 from tests.support.net import free_port
-from tests.test_examples import EXAMPLES, bearer, wait_for, wsgi_app
+
+wsgi_app = load_example("wsgi_app")
 
 #: What a web app that also signs users in with Authgear has in its environment.
 OTHER_AUTHGEAR_VARIABLES = {"AUTHGEAR_CLIENT_ID": "x", "AUTHGEAR_CLIENT_SECRET": "y"}

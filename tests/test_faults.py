@@ -22,18 +22,20 @@ from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
-from support.apps import me_app, whoami
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
-from flask_authgear.core.jwt import JWTVerifier, TokenError
-from flask_authgear.core.request import RequestData
+from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
 from flask_authgear.testing.server import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from flask_authgear.wsgi import AuthgearMiddleware
+from tests.support.apps import me_app, whoami
+from tests.support.auth import bearer, bearer_request
+from tests.support.clock import Clock
 
 T = TypeVar("T")
 
@@ -42,19 +44,6 @@ HTTP_TIMEOUT = 0.5
 JOIN_BOUND = 10.0
 #: Every way the JWKS (or discovery) endpoint can break; "slow" and "drip" outlast the deadline.
 BROKEN = ("500", "html", "empty", "bad_keys", "garbage", "oversized", "slow", "drip", "redirect")
-
-
-class Clock:
-    """A monotonic clock moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # One server for the module (starting one costs a poll interval), healed and with fresh counters for each test.
@@ -97,7 +86,7 @@ def bounded(call: Callable[[], T]) -> T:
 
 
 def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
-    return bounded(lambda: verifier.authenticate(RequestData(authorization=f"Bearer {token}")))
+    return bounded(lambda: verifier.authenticate(bearer_request(token)))
 
 
 def break_endpoint(server: AuthgearTestServer, target: str, mode: str, elsewhere: AuthgearTestServer) -> None:
@@ -231,7 +220,7 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
     client = app.test_client()
     token = server.issue_token("alice")
     break_endpoint(server, "jwks", mode, elsewhere)
-    response = bounded(lambda: client.get("/me", headers={"Authorization": f"Bearer {token}"}))
+    response = bounded(lambda: client.get("/me", headers=bearer(token)))
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert response.headers["WWW-Authenticate"].startswith("Bearer realm=")
@@ -240,7 +229,7 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
 
     server.heal()
     clock.advance(FAILURE_BACKOFF)  # the retry delay after a failed fetch
-    response = bounded(lambda: client.get("/me", headers={"Authorization": f"Bearer {token}"}))
+    response = bounded(lambda: client.get("/me", headers=bearer(token)))
     assert response.status_code == 200
     assert response.get_json() == {"sub": "alice"}
 
@@ -272,26 +261,26 @@ def test_resolver_failures_are_503_through_the_adapters(
     session = server.create_session("rosa")
     jwt_user = server.issue_token("jules")
     warm = server.create_session("wanda")
-    assert get(app, {"Authorization": warm.authorization})[0] == 200  # cached before the outage
+    assert get(app, bearer(warm.token))[0] == 200  # cached before the outage
 
     def during_outage() -> None:
-        for headers in ({"Authorization": session.authorization}, {"Cookie": session.cookie}):
+        for headers in (bearer(session.token), {"Cookie": session.cookie}):
             status, response_headers, body = get(app, headers)
             assert status == 503
             assert response_headers["Retry-After"]
             assert json.loads(body)["error"] == "temporarily_unavailable"
             assert session.token not in body.decode() and session.cookie_value not in body.decode()
         # A cached answer keeps serving within its TTL; in auto mode a JWT never needed the resolver.
-        status, _, body = get(app, {"Authorization": warm.authorization})
+        status, _, body = get(app, bearer(warm.token))
         assert (status, json.loads(body)["sub"]) == (200, "wanda")
         if adapter == "wsgi-auto":
-            status, _, body = get(app, {"Authorization": f"Bearer {jwt_user}"})
+            status, _, body = get(app, bearer(jwt_user))
             assert (status, json.loads(body)["sub"]) == (200, "jules")
 
     if mode == "unreachable":
         # Warm the JWKS first: the whole server (JWKS included) goes away.
         if adapter == "wsgi-auto":
-            assert get(app, {"Authorization": f"Bearer {jwt_user}"})[0] == 200
+            assert get(app, bearer(jwt_user))[0] == 200
         with server.unreachable():
             during_outage()
     else:
@@ -299,7 +288,7 @@ def test_resolver_failures_are_503_through_the_adapters(
         during_outage()
         assert elsewhere.hits("resolver") == 0  # a redirect is never followed
         server.heal()
-    status, _, body = get(app, {"Authorization": session.authorization})
+    status, _, body = get(app, bearer(session.token))
     assert (status, json.loads(body)["sub"]) == (200, "rosa")
     status, _, body = get(app, {"Cookie": session.cookie})
     assert (status, json.loads(body)["sub"]) == (200, "rosa")
@@ -315,7 +304,8 @@ REDIS_SECRET = "faults-redis-secret-0123456789abcdef"
 def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Threads keep authenticating while Redis stops and restarts: right users throughout, then Redis again."""
     import redis
-    from support import redis_server as redis_support
+
+    from tests.support import redis_server as redis_support
 
     owned = redis_support.new_redis()
     verifier = Verifier(
@@ -340,7 +330,7 @@ def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytes
             session = rng.choice(sessions)
             if rng.random() < 0.2:
                 try:
-                    verifier.authenticate(RequestData(authorization=f"Bearer unknown-{rng.random()}"))
+                    verifier.authenticate(bearer_request(f"unknown-{rng.random()}"))
                     verdict = "accepted-unknown"
                 except InvalidTokenError:
                     verdict = "refused-unknown"
@@ -348,7 +338,7 @@ def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytes
                     verdict = f"error-{type(exc).__name__}"
             else:
                 try:
-                    user = verifier.authenticate(RequestData(authorization=session.authorization))
+                    user = verifier.authenticate(bearer_request(session.token))
                     verdict = "right" if user.id == session.user_id else "WRONG"
                 except Exception as exc:
                     verdict = f"error-{type(exc).__name__}"

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from support.recorder import ScriptedResolver, valid
 
 from flask_authgear import ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.headers import MalformedAnswer, parse_answer
+from tests.support.auth import bearer_request
+from tests.support.recorder import ScriptedResolver, valid
 
 ENDPOINT = "https://myapp.authgear.cloud"
 PROXY = "10.0.0.5"
@@ -50,5 +51,5 @@ def test_a_placeholder_from_the_resolver_is_503_and_not_cached(make_verifier: Ca
         verifier = make_verifier(resolver_url=resolver.url)
         for _ in range(2):
             with pytest.raises(ProviderUnavailableError):
-                verifier.authenticate(RequestData(authorization="Bearer opaque"))
+                verifier.authenticate(bearer_request("opaque"))
         assert resolver.calls == 2

@@ -25,11 +25,11 @@ import requests
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from support.apps import me_app
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
+from tests.support.app_server import AppServer
+from tests.support.apps import me_app
 
 THREADS = int(os.environ.get("AUTHGEAR_LOAD_THREADS", "32"))
 PER_THREAD = int(os.environ.get("AUTHGEAR_LOAD_REQUESTS", "40"))
@@ -102,22 +102,9 @@ def app(authgear: AuthgearTestServer) -> Flask:
 
 @pytest.fixture(scope="module")
 def base_url(app: Flask) -> Iterator[str]:
-    http: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_KeepAliveHandler)
-    http.daemon_threads = True  # type: ignore[attr-defined]
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.port}"
-    http.shutdown()
-    http.server_close()
-
-
-class _KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1 with keep-alive: each client thread reuses one connection, as a real client would."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+    # HTTP/1.1 with keep-alive: each client thread reuses one connection, as a real client would.
+    with AppServer(app, keep_alive=True) as http:
+        yield http.url
 
 
 def app_verifier(app: Flask) -> Verifier:

@@ -18,11 +18,11 @@ from joserfc.jwk import ECKey
 
 from flask_authgear.config import Settings
 from flask_authgear.core.cache import MIN_MEMORY_ENTRIES
-from flask_authgear.core.jwt import TokenError
-from flask_authgear.core.request import RequestData
+from flask_authgear.core.jose import TokenError
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer_request
 
 EC_KID = "memory-ec-key"
 
@@ -63,7 +63,7 @@ def test_verified_token_cache_is_bounded(server: AuthgearTestServer, ec_key: ECK
     def verify(batch: list[str]) -> Callable[[], None]:
         def run() -> None:
             for token in batch:
-                assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id.startswith("flood-")
+                assert verifier.authenticate(bearer_request(token)).id.startswith("flood-")
 
         return run
 
@@ -78,7 +78,7 @@ def test_verified_token_cache_is_bounded(server: AuthgearTestServer, ec_key: ECK
 def test_refused_tokens_leave_nothing_behind(server: AuthgearTestServer, ec_key: ECKey) -> None:
     verifier = Verifier(Settings(**server.settings(algorithms=["RS256", "ES256"])))
     good = server.issue_token("someone")
-    verifier.authenticate(RequestData(authorization=f"Bearer {good}"))
+    verifier.authenticate(bearer_request(good))
     head, payload, _ = good.split(".")
     forged = [f"{head}.{payload}.{secrets.token_urlsafe(256)[:342]}" for _ in range(2000)]
 
@@ -86,7 +86,7 @@ def test_refused_tokens_leave_nothing_behind(server: AuthgearTestServer, ec_key:
         def run() -> None:
             for token in batch:
                 with pytest.raises(InvalidTokenError):
-                    verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+                    verifier.authenticate(bearer_request(token))
 
         return run
 
@@ -98,16 +98,16 @@ def test_refused_tokens_leave_nothing_behind(server: AuthgearTestServer, ec_key:
 def test_unknown_kid_flood_is_bounded(server: AuthgearTestServer) -> None:
     """Random kids cost at most one JWKS fetch per cooldown and leave no trace."""
     verifier = Verifier(Settings(**server.settings(jwks_refetch_cooldown=30)))
-    verifier.authenticate(RequestData(authorization=f"Bearer {server.issue_token('warm')}"))
+    verifier.authenticate(bearer_request(server.issue_token("warm")))
     before = server.hits("jwks")
     token = server.issue_token("x")
     for _ in range(300):
         kid_header = server.issue_token("x", header={"kid": secrets.token_hex(16)})
         with pytest.raises(TokenError):
-            verifier.authenticate(RequestData(authorization=f"Bearer {kid_header}"))
+            verifier.authenticate(bearer_request(kid_header))
     assert server.hits("jwks") - before <= 1
     assert len(verifier.jwks.keys) == len(server.keys)
-    assert verifier.authenticate(RequestData(authorization=f"Bearer {token}")).id == "x"
+    assert verifier.authenticate(bearer_request(token)).id == "x"
 
 
 @pytest.mark.slow
@@ -129,12 +129,12 @@ def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
         for i in range(worker, MIN_MEMORY_ENTRIES + 600, 4):
             if i % 4 == 0:  # a real user now and then: positive answers are cached too
                 session = sessions[i % len(sessions)]
-                user = verifier.authenticate(RequestData(authorization=session.authorization))
+                user = verifier.authenticate(bearer_request(session.token))
                 if user.id != session.user_id:
                     wrong.append(user.id)
             else:
                 try:
-                    verifier.authenticate(RequestData(authorization=f"Bearer {secrets.token_urlsafe(24)}"))
+                    verifier.authenticate(bearer_request(secrets.token_urlsafe(24)))
                     wrong.append("an unknown token was accepted")
                 except InvalidTokenError:
                     pass

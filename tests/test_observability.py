@@ -13,6 +13,8 @@ from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError
 from flask_authgear.core.jwks import JWKSCache
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import configure, middleware_for, new_signing_key
+from tests.support.auth import bearer, bearer_request
+from tests.support.clock import Clock
 
 LOGGER = "flask_authgear"
 
@@ -28,14 +30,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == LOGGER]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -57,14 +51,14 @@ def test_fetches_and_failures_are_logged_with_their_reason(server, logs):
 
 
 def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):
-    clock = FakeClock()
+    clock = Clock()
     jwks = JWKSCache(Settings(**server.settings(jwks_cache_ttl=60, jwks_refetch_cooldown=30)), clock=clock)
     kid = server.signing_key.kid
     assert jwks.get(kid) is not None
     assert jwks.get("unknown-0") is None  # the first unknown kid refetches once
     assert jwks.get("unknown-1") is None  # inside the cooldown: no refetch
     assert "JWKS refetch for an unknown kid refused: cooldown" in messages(logs)
-    clock.now += 61  # the keys are now old
+    clock.advance(61)  # the keys are now old
     with server.failing("jwks", "500"):
         assert jwks.get(kid) is not None  # the last good keys keep serving
     assert "serving the last good JWKS while the JWKS endpoint fails" in messages(logs)
@@ -140,7 +134,7 @@ def test_resolver_mode_health_has_resolver_counters(server):
     verifier = Verifier(Settings(**server.settings(mode="resolver")))
     session = server.create_session("ann")
     for _ in range(2):
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
     health = verifier.health()
     assert health["ready"] is True and "jwks" not in health
     assert health["resolver"]["resolver_calls"] == 1 and health["resolver"]["hits"] == 1
@@ -203,9 +197,9 @@ def test_no_credential_reaches_the_logs(server, logs):
     server.revoke(revoked)
     secrets.extend([session.token, session.cookie_value, revoked.token, revoked.cookie_value])
     requests_to_try = [
-        RequestData(authorization=session.authorization),
+        bearer_request(session.token),
         RequestData(cookie=session.cookie),
-        RequestData(authorization=revoked.authorization),
+        bearer_request(revoked.token),
         RequestData(cookie=revoked.cookie),
     ]
     for mode in (None, "500", "invalid_answer", "garbage", "redirect"):
@@ -232,8 +226,8 @@ def test_no_credential_reaches_the_logs(server, logs):
     client = app.test_client()
     wsgi = Client(middleware_for(lambda e, s: [s("200 OK", []) or b"ok"][0:1], server, protect=["/"]))
     for token in tokens:
-        client.get("/p", headers={"Authorization": f"Bearer {token}"})
-        wsgi.get("/", headers={"Authorization": f"Bearer {token}"})
+        client.get("/p", headers=bearer(token))
+        wsgi.get("/", headers=bearer(token))
 
     records = [r for r in logs.records if r.name == LOGGER]
     assert records, "the scenario produced no records at all"

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import flask_authgear
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.examples import ROOT
 
 
 def test_the_core_imports_neither_flask_nor_click():

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.examples import README
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 PLACEHOLDER = re.compile(r"https://[a-z0-9-]+\.authgear\.cloud")
 MARKER = re.compile(r"<!--\s*snippet:\s*(.*?)\s*-->")
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 from flask import Flask, jsonify, request
@@ -21,6 +18,7 @@ from flask_authgear import Authgear, AuthgearMiddleware, ConfigurationError, Ver
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.testing.client import configure
 from tests.support.app_server import AppServer, get
+from tests.support.auth import bearer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -154,8 +152,8 @@ def test_mounted_apps_verify_with_their_own_settings(server: AuthgearTestServer,
     configure(a, server, audience=AUDIENCE_A)
     configure(b, server, audience=AUDIENCE_B)
     ORDERS[order](a, b)
-    for_a = {"Authorization": f"Bearer {server.issue_token('alice', aud=[AUDIENCE_A])}"}
-    for_b = {"Authorization": f"Bearer {server.issue_token('bob', aud=[AUDIENCE_B])}"}
+    for_a = bearer(server.issue_token("alice", aud=[AUDIENCE_A]))
+    for_b = bearer(server.issue_token("bob", aud=[AUDIENCE_B]))
     with AppServer(a) as running:
         answers = {
             "a-token-on-a": get(running.port, "/me", for_a)[::2],
@@ -200,33 +198,7 @@ def raw_get(port: int, request_line_and_headers: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def pep3333_server(app: WSGIApplication) -> Iterator[int]:
-    """The standard library's WSGI server on loopback: it hands raw request-line bytes over as PEP 3333 says
-    (Latin-1 text), where werkzeug's development server encodes them a second time."""
-    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@contextmanager
-def werkzeug_server(app: WSGIApplication) -> Iterator[int]:
-    with AppServer(app) as running:
-        yield running.port
-
-
-@pytest.mark.parametrize("serve", [pep3333_server, werkzeug_server], ids=["wsgiref", "werkzeug"])
+@pytest.mark.parametrize("stdlib", [True, False], ids=["wsgiref", "werkzeug"])
 @pytest.mark.parametrize(
     ("target", "status"),
     [
@@ -237,18 +209,19 @@ def werkzeug_server(app: WSGIApplication) -> Iterator[int]:
     ],
 )
 def test_a_non_ascii_prefix_protects_its_paths(
-    server: AuthgearTestServer, serve: Callable[[WSGIApplication], Any], target: bytes, status: int
+    server: AuthgearTestServer, stdlib: bool, target: bytes, status: int
 ) -> None:
     app = AuthgearMiddleware(bare_app, protect=["/café"], **server.settings())
-    with serve(app) as port:
-        assert raw_get(port, b"GET " + target + b" HTTP/1.1\r\n") == status
+    with AppServer(app, stdlib=stdlib) as running:
+        assert raw_get(running.port, b"GET " + target + b" HTTP/1.1\r\n") == status
 
 
 def test_a_non_ascii_prefix_protects_raw_utf8_paths(server: AuthgearTestServer) -> None:
     app = AuthgearMiddleware(bare_app, protect=["/café"], **server.settings())
-    with pep3333_server(app) as port:
-        assert raw_get(port, b"GET /caf\xc3\xa9/secret HTTP/1.1\r\n") == 401
-        assert raw_get(port, b"GET /caf\xc3\xa9t/secret HTTP/1.1\r\n") == 200  # another segment
+    # The standard library's server hands the raw bytes over as PEP 3333 says (Latin-1 text).
+    with AppServer(app, stdlib=True) as running:
+        assert raw_get(running.port, b"GET /caf\xc3\xa9/secret HTTP/1.1\r\n") == 401
+        assert raw_get(running.port, b"GET /caf\xc3\xa9t/secret HTTP/1.1\r\n") == 200  # another segment
 
 
 @pytest.mark.parametrize("prefix", ["/api/*", "/api*", "/api/?", "/api/[ab]", "/api]"])

@@ -9,20 +9,21 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from support.redis_server import RedisServer, new_redis, start_redis
 
 from flask_authgear import InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.cache import NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer, bearer_request
+from tests.support.examples import ROOT
+from tests.support.redis_server import RedisServer, new_redis, start_redis
 
 SECRET = "redis-shared-secret-0123456789abcdef"
-APP_PROCESS = Path(__file__).parent / "support" / "app_process.py"
+APP_PROCESS = ROOT / "tests" / "support" / "app_process.py"
 MakeVerifier = Callable[..., Verifier]
 # requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
 pytestmark = [
@@ -57,11 +58,11 @@ def test_redis_holds_no_raw_credential_and_every_entry_expires(
     raw: list[str] = []
     for i in range(3):
         session = server.create_session(f"user-{i}")
-        verifier.authenticate(RequestData(authorization=session.authorization))
+        verifier.authenticate(bearer_request(session.token))
         verifier.authenticate(RequestData(cookie=f"tracking=private-{i}; {session.cookie}"))
         raw += [session.token, session.cookie_value, f"private-{i}"]
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(RequestData(authorization="Bearer refused-secret-token"))
+        verifier.authenticate(bearer_request("refused-secret-token"))
     raw.append("refused-secret-token")
     keys = list(client.scan_iter("*"))
     response_keys = [k for k in keys if k.startswith(f"{NAMESPACE}:".encode())]
@@ -97,9 +98,9 @@ def test_separate_app_processes_share_one_redis_cache(
     session = server.create_session("shared-user", roles=["admin"])
     config = server.flask_config(mode="resolver", cache=redis_server.url, cache_secret=SECRET)
     requests = [
-        {"path": "/me", "headers": {"Authorization": session.authorization}},
+        {"path": "/me", "headers": bearer(session.token)},
         {"path": "/me", "headers": {"Cookie": session.cookie}},
-        {"path": "/admin", "headers": {"Authorization": session.authorization}},
+        {"path": "/admin", "headers": bearer(session.token)},
     ]
     first = _run_app(config, requests)
     assert [a["status"] for a in first["answers"]] == [200, 200, 200]
@@ -125,7 +126,7 @@ def test_interleaved_users_through_redis(server: AuthgearTestServer, make_verifi
 
     def run(job: tuple[Verifier, Any, bool]) -> bool:
         verifier, session, cookie = job
-        request = RequestData(cookie=session.cookie) if cookie else RequestData(authorization=session.authorization)
+        request = RequestData(cookie=session.cookie) if cookie else bearer_request(session.token)
         return verifier.authenticate(request).id == session.user_id
 
     # Each credential is first asked about once, through either verifier; from then on both answer from Redis,
@@ -152,7 +153,7 @@ def test_redis_going_away_falls_back_to_the_resolver_never_to_an_old_answer(
     )
     try:
         session = server.create_session("rita")
-        request = RequestData(authorization=session.authorization)
+        request = bearer_request(session.token)
         assert verifier.authenticate(request).id == "rita"
         assert verifier.authenticate(request).id == "rita"
         assert server.hits("resolver") == 1
@@ -177,13 +178,13 @@ def test_an_entry_copied_to_another_key_in_redis_is_refused(
     admin = server.create_session("root", roles=["admin"])
     mallory = server.create_session("mallory")
     verifier = make_verifier(resolver_local_cache_size=0)
-    verifier.authenticate(RequestData(authorization=admin.authorization))
-    verifier.authenticate(RequestData(authorization=mallory.authorization))
+    verifier.authenticate(bearer_request(admin.token))
+    verifier.authenticate(bearer_request(mallory.token))
     assert verifier.resolver is not None
     keyer = verifier.resolver.keyer
     admin_entry = client.get(f"{NAMESPACE}:{keyer.key(admin.authorization, None)}")
     assert admin_entry is not None
     client.set(f"{NAMESPACE}:{keyer.key(mallory.authorization, None)}", admin_entry, ex=60)
-    user = verifier.authenticate(RequestData(authorization=mallory.authorization))
+    user = verifier.authenticate(bearer_request(mallory.token))
     assert (user.id, user.roles) == ("mallory", frozenset())
     assert verifier.health()["resolver"]["rejected_entries"] == 1

@@ -18,6 +18,7 @@ from flask_authgear import Authgear, AuthgearMiddleware, Verifier, current_user,
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.testing.client import configure
+from tests.support.auth import bearer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -86,10 +87,6 @@ class Case:
     status: int
     sub: str | None = None
     allow_anonymous: bool = False
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 CASES = [

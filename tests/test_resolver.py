@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.clocked import clocked, wall_clock
-from support.recorder import Received, ScriptedResolver, valid
 
 from flask_authgear import (
     InvalidRequestError,
@@ -23,13 +21,12 @@ from flask_authgear import (
 )
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer_request
+from tests.support.clock import clocked, wall_clock
+from tests.support.recorder import Received, ScriptedResolver, valid
 
 MakeVerifier = Callable[..., Verifier]
 pytestmark = pytest.mark.usefixtures("healed_server")
-
-
-def bearer(value: str) -> RequestData:
-    return RequestData(authorization=value)
 
 
 # -- what a valid answer gives ----------------------------------------------------------------------------
@@ -39,7 +36,7 @@ def test_bearer_session_gives_the_resolver_user(server: AuthgearTestServer, make
     session = server.create_session(
         "alice", roles=["admin", "editor"], amr=["pwd", "otp"], is_verified=True, authenticated_at=1_700_000_000
     )
-    user = make_verifier().authenticate(bearer(session.authorization))
+    user = make_verifier().authenticate(bearer_request(session.token))
     assert user.id == "alice"
     assert user.roles == {"admin", "editor"}
     assert user.amr == ("pwd", "otp")
@@ -59,7 +56,7 @@ def test_jwt_issued_by_authgear_is_accepted_by_the_resolver(
     server: AuthgearTestServer, make_verifier: MakeVerifier
 ) -> None:
     token = server.issue_token("carol", roles=["ops"])
-    user = make_verifier().authenticate(bearer(f"Bearer {token}"))
+    user = make_verifier().authenticate(bearer_request(token))
     assert (user.id, user.roles, user.source) == ("carol", {"ops"}, "resolver")
     assert server.hits("resolver") == 1
 
@@ -115,7 +112,7 @@ def test_cookies_with_non_ascii_bytes_are_forwarded_unchanged(make_verifier: Mak
 
 def test_unknown_bearer_token_is_401(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
     with pytest.raises(InvalidTokenError) as caught:
-        make_verifier().authenticate(bearer("Bearer not-a-session"))
+        make_verifier().authenticate(bearer_request("not-a-session"))
     assert caught.value.status_code == 401
 
 
@@ -133,12 +130,12 @@ def test_negative_answers_are_cached_for_the_negative_ttl_only(
     verifier = make_verifier(resolver_negative_ttl=5)
     for _ in range(3):
         with pytest.raises(InvalidTokenError):
-            verifier.authenticate(bearer("Bearer unknown-token"))
+            verifier.authenticate(bearer_request("unknown-token"))
     assert server.hits("resolver") == 1
     uncached = make_verifier(resolver_negative_ttl=0)
     for _ in range(3):
         with pytest.raises(InvalidTokenError):
-            uncached.authenticate(bearer("Bearer unknown-token"))
+            uncached.authenticate(bearer_request("unknown-token"))
     assert server.hits("resolver") == 4
 
 
@@ -147,9 +144,9 @@ def test_a_session_created_after_a_negative_answer_is_not_hidden_by_it(
 ) -> None:
     verifier = make_verifier()
     with pytest.raises(InvalidTokenError):
-        verifier.authenticate(bearer("Bearer unknown-token"))
+        verifier.authenticate(bearer_request("unknown-token"))
     session = server.create_session("erin")
-    assert verifier.authenticate(bearer(session.authorization)).id == "erin"
+    assert verifier.authenticate(bearer_request(session.token)).id == "erin"
 
 
 # -- what is sent -----------------------------------------------------------------------------------------
@@ -190,8 +187,8 @@ def test_a_set_cookie_from_the_resolver_never_reaches_another_request(make_verif
 
     with ScriptedResolver(script=script) as resolver:
         verifier = make_verifier(resolver_url=resolver.url)
-        verifier.authenticate(bearer("Bearer token-1"))
-        verifier.authenticate(bearer("Bearer token-2"))
+        verifier.authenticate(bearer_request("token-1"))
+        verifier.authenticate(bearer_request("token-2"))
         assert [r.headers.get("cookie") for r in resolver.received] == [None, None]
 
 
@@ -232,7 +229,7 @@ def test_roles_and_amr_lists(
 ) -> None:
     answer = valid("u1")[1] | headers
     with ScriptedResolver(script=_answer(answer)) as resolver:
-        user = make_verifier(resolver_url=resolver.url).authenticate(bearer("Bearer t"))
+        user = make_verifier(resolver_url=resolver.url).authenticate(bearer_request("t"))
     assert (user.roles, user.amr) == (roles, amr)
 
 
@@ -256,7 +253,7 @@ def test_missing_optional_headers_mean_false_and_unknown() -> None:
 )
 def test_answers_that_do_not_authenticate_are_401(make_verifier: MakeVerifier, headers: dict[str, str]) -> None:
     with ScriptedResolver(script=_answer(headers)) as resolver, pytest.raises(InvalidTokenError):
-        make_verifier(resolver_url=resolver.url).authenticate(bearer("Bearer t"))
+        make_verifier(resolver_url=resolver.url).authenticate(bearer_request("t"))
 
 
 MALFORMED = {
@@ -282,7 +279,7 @@ def test_malformed_answers_are_503_and_never_cached(make_verifier: MakeVerifier,
         verifier = make_verifier(resolver_url=resolver.url)
         for _ in range(2):
             with pytest.raises(ProviderUnavailableError):
-                verifier.authenticate(bearer("Bearer t"))
+                verifier.authenticate(bearer_request("t"))
         assert resolver.calls == 2
         assert verifier.health()["resolver"]["failures"] == 2
 
@@ -295,7 +292,7 @@ def test_malformed_answers_are_503_and_never_cached(make_verifier: MakeVerifier,
 def test_answers_that_are_not_an_empty_200_are_503(make_verifier: MakeVerifier, status: int, body: bytes) -> None:
     headers = valid("u1")[1] | ({"Location": "http://127.0.0.1:1/"} if status == 301 else {})
     with ScriptedResolver(script=_answer(headers, status, body)) as resolver, pytest.raises(ProviderUnavailableError):
-        make_verifier(resolver_url=resolver.url).authenticate(bearer("Bearer t"))
+        make_verifier(resolver_url=resolver.url).authenticate(bearer_request("t"))
 
 
 # -- failures of the resolver: 503, never an old answer ---------------------------------------------------
@@ -308,11 +305,11 @@ def test_each_resolver_failure_is_503_then_recovers(
     session = server.create_session("frank")
     verifier = make_verifier(http_timeout=0.5)
     server.fail("resolver", mode, delay=1.5)
-    for request in (bearer(session.authorization), RequestData(cookie=session.cookie)):
+    for request in (bearer_request(session.token), RequestData(cookie=session.cookie)):
         with pytest.raises(ProviderUnavailableError):
             verifier.authenticate(request)
     server.heal()
-    assert verifier.authenticate(bearer(session.authorization)).id == "frank"
+    assert verifier.authenticate(bearer_request(session.token)).id == "frank"
     assert verifier.authenticate(RequestData(cookie=session.cookie)).id == "frank"
 
 
@@ -320,8 +317,8 @@ def test_unreachable_resolver_is_503_then_recovers(server: AuthgearTestServer, m
     session = server.create_session("gina")
     verifier = make_verifier(http_timeout=0.5)
     with server.unreachable(), pytest.raises(ProviderUnavailableError):
-        verifier.authenticate(bearer(session.authorization))
-    assert verifier.authenticate(bearer(session.authorization)).id == "gina"
+        verifier.authenticate(bearer_request(session.token))
+    assert verifier.authenticate(bearer_request(session.token)).id == "gina"
     health = verifier.health()["resolver"]
     assert health["failures"] == 1
     assert health["last_error"] is None  # cleared by the answer after the outage
@@ -333,11 +330,11 @@ def test_an_expired_entry_is_never_served_when_the_resolver_fails(
     session = server.create_session("hank")
     clock = wall_clock()
     verifier = clocked(make_verifier(resolver_cache_ttl=0.3), clock)
-    assert verifier.authenticate(bearer(session.authorization)).id == "hank"
+    assert verifier.authenticate(bearer_request(session.token)).id == "hank"
     server.fail("resolver", "500")
     clock.advance(0.31)  # past the TTL (wall-clock ages are floats: no test on the exact instant)
     with pytest.raises(ProviderUnavailableError):
-        verifier.authenticate(bearer(session.authorization))
+        verifier.authenticate(bearer_request(session.token))
 
 
 # -- the TTL is the revocation delay ----------------------------------------------------------------------
@@ -348,7 +345,7 @@ def test_revocation_is_visible_after_the_ttl(server: AuthgearTestServer, make_ve
     session = server.create_session("ivan")
     clock = wall_clock()
     verifier = clocked(make_verifier(resolver_cache_ttl=1.5), clock)
-    for request in (bearer(session.authorization), RequestData(cookie=session.cookie)):
+    for request in (bearer_request(session.token), RequestData(cookie=session.cookie)):
         assert verifier.authenticate(request).id == "ivan"
     assert server.hits("resolver") == 2
     if how == "revoke":
@@ -356,10 +353,10 @@ def test_revocation_is_visible_after_the_ttl(server: AuthgearTestServer, make_ve
     else:
         server.disable_user("ivan")
     # Within the TTL the cached answer stands: this is the documented revocation delay.
-    assert verifier.authenticate(bearer(session.authorization)).id == "ivan"
+    assert verifier.authenticate(bearer_request(session.token)).id == "ivan"
     assert server.hits("resolver") == 2
     clock.advance(1.51)
-    for request in (bearer(session.authorization), RequestData(cookie=session.cookie)):
+    for request in (bearer_request(session.token), RequestData(cookie=session.cookie)):
         with pytest.raises(InvalidTokenError):
             verifier.authenticate(request)
     assert server.hits("resolver") == 4
@@ -376,7 +373,7 @@ def test_concurrent_identical_misses_make_one_resolver_call(make_verifier: MakeV
 
         def call(_: int) -> str:
             barrier.wait()
-            return verifier.authenticate(bearer("Bearer shared-token")).id
+            return verifier.authenticate(bearer_request("shared-token")).id
 
         with ThreadPoolExecutor(threads) as pool:
             ids = list(pool.map(call, range(threads)))
@@ -395,7 +392,7 @@ def test_concurrent_misses_for_different_credentials_are_not_merged(make_verifie
 
         def call(i: int) -> tuple[int, str]:
             barrier.wait()
-            return i % 4, verifier.authenticate(bearer(f"Bearer token-{i % 4}")).id
+            return i % 4, verifier.authenticate(bearer_request(f"token-{i % 4}")).id
 
         with ThreadPoolExecutor(12) as pool:
             results = list(pool.map(call, range(12)))
@@ -411,7 +408,7 @@ def test_waiters_of_a_failed_call_get_503_too(server: AuthgearTestServer, make_v
     def call(_: int) -> str:
         barrier.wait()
         try:
-            return verifier.authenticate(bearer("Bearer some-token")).id
+            return verifier.authenticate(bearer_request("some-token")).id
         except ProviderUnavailableError:
             return "503"
 
@@ -428,18 +425,18 @@ def test_interleaved_users_never_get_each_others_identity(
     server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, cache: str, local_size: int
 ) -> None:
     sessions = [server.create_session(f"user-{i % 10}", roles=[f"role-{i % 10}"]) for i in range(30)]
-    invalid = [f"Bearer invalid-{i}" for i in range(5)]
+    invalid = [f"invalid-{i}" for i in range(5)]
     spec = f"sqlite:///{tmp_path / 'resolver.sqlite'}" if cache == "sqlite" else "memory"
     verifier = make_verifier(cache=spec, resolver_local_cache_size=local_size)
     rng = random.Random(7)
     jobs: list[tuple[RequestData, str | None]] = []
     for _ in range(500):
         if rng.random() < 0.1:
-            jobs.append((bearer(rng.choice(invalid)), None))
+            jobs.append((bearer_request(rng.choice(invalid)), None))
             continue
         session = rng.choice(sessions)
         use_cookie = rng.random() < 0.5
-        request = RequestData(cookie=session.cookie) if use_cookie else bearer(session.authorization)
+        request = RequestData(cookie=session.cookie) if use_cookie else bearer_request(session.token)
         jobs.append((request, session.user_id))
 
     def run(job: tuple[RequestData, str | None]) -> bool:
@@ -460,11 +457,11 @@ def test_interleaved_users_never_get_each_others_identity(
 def test_health_counts_hits_misses_calls_and_failures(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
     session = server.create_session("kim")
     verifier = make_verifier(resolver_local_cache_size=0)
-    verifier.authenticate(bearer(session.authorization))  # miss, call
-    verifier.authenticate(bearer(session.authorization))  # shared hit
+    verifier.authenticate(bearer_request(session.token))  # miss, call
+    verifier.authenticate(bearer_request(session.token))  # shared hit
     server.fail("resolver", "500")
     with pytest.raises(ProviderUnavailableError):
-        verifier.authenticate(bearer("Bearer other"))  # miss, call, failure
+        verifier.authenticate(bearer_request("other"))  # miss, call, failure
     health = verifier.health()
     assert health["mode"] == "resolver"
     resolver = health["resolver"]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from flask_authgear import Settings
 from flask_authgear.config import SETTING_NAMES, settings_markdown
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from tests.support.examples import README
 
 
 def readme_settings_table() -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from support.clocked import clocked, wall_clock
-from support.redis_server import RedisServer, start_redis
 
 from flask_authgear import InvalidTokenError, Verifier
-from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
+from tests.support.auth import bearer_request
+from tests.support.clock import clocked, wall_clock
+from tests.support.redis_server import RedisServer, start_redis
 
 SECRET = "shared-ttl-secret-0123456789abcdef"
 MakeVerifier = Callable[..., Verifier]
@@ -47,7 +47,7 @@ def test_each_process_reuses_a_shared_answer_only_within_its_own_ttl(
     lenient = clocked(make_verifier(cache=store, cache_secret=SECRET, resolver_cache_ttl=3600), clock)
     strict = clocked(make_verifier(cache=store, cache_secret=SECRET, resolver_cache_ttl=1), clock)
     session = server.create_session("rolling")
-    request = RequestData(authorization=session.authorization)
+    request = bearer_request(session.token)
     assert lenient.authenticate(request).id == "rolling"  # written with an hour to live
     clock.advance(0.5)
     assert strict.authenticate(request).id == "rolling"  # half a second old: within the strict TTL too
@@ -67,7 +67,7 @@ def test_a_shared_answer_dated_in_the_future_is_not_believed(
     ahead = clocked(make_verifier(cache=store, cache_secret=SECRET), wall_clock(30))
     reader = clocked(make_verifier(cache=store, cache_secret=SECRET), wall_clock())
     session = server.create_session("skewed")
-    request = RequestData(authorization=session.authorization)
+    request = bearer_request(session.token)
     assert ahead.authenticate(request).id == "skewed"
     assert reader.authenticate(request).id == "skewed"
     assert server.hits("resolver") == 2  # the reader asked the resolver itself

@@ -27,6 +27,7 @@ from flask_authgear.testing import (
     middleware_for,
 )
 from tests.support.app_server import AppServer
+from tests.support.auth import bearer
 from tests.support.net import free_port
 
 CLAIMS = "https://authgear.com/claims/user/"
@@ -227,7 +228,7 @@ def test_middleware_trusts_the_server(server):
 
     client = Client(middleware_for(plain, server, protect=["/"]))
     assert client.get("/").status_code == 401
-    response = client.get("/", headers={"Authorization": f"Bearer {server.issue_token('hana')}"})
+    response = client.get("/", headers=bearer(server.issue_token("hana")))
     assert response.status_code == 200 and response.data == b"hana"
 
 

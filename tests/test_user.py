@@ -5,26 +5,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
-from joserfc import jwt
 
 from flask_authgear import AuthgearUser, InvalidTokenError, Verifier
-from flask_authgear.core import RequestData
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer_request
+from tests.support.jwt import sign
 
 USER_CLAIMS = "https://authgear.com/claims/user/"
 
 
-def sign(server: AuthgearTestServer, claims: dict[str, Any]) -> str:
-    """Sign exactly these claims with the server's key (issue_token always adds Authgear's claims)."""
-    key = server.signing_key
-    return jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid}, claims, key, ["RS256"])
-
-
 def authenticate(verifier: Verifier, token: str) -> AuthgearUser:
-    return verifier.authenticate(RequestData(authorization=f"Bearer {token}"))
+    return verifier.authenticate(bearer_request(token))
 
 
 def test_every_field_comes_from_the_claims(server: AuthgearTestServer, verifier: Verifier) -> None:
@@ -88,7 +81,7 @@ def test_user_claims_of_the_wrong_type_are_refused(server: AuthgearTestServer, v
     with pytest.raises(InvalidTokenError):
         authenticate(verifier, server.issue_token(**{USER_CLAIMS + "is_verified": "true"}))
     with pytest.raises(InvalidTokenError):
-        authenticate(verifier, sign(server, server.claims_for(amr=None) | {"amr": "pwd"}))
+        authenticate(verifier, sign(server.claims_for(amr=None) | {"amr": "pwd"}, server.signing_key))
 
 
 def test_absent_optional_claims_give_empty_values(server: AuthgearTestServer, verifier: Verifier) -> None:
@@ -97,7 +90,7 @@ def test_absent_optional_claims_give_empty_values(server: AuthgearTestServer, ve
     for name in ("is_anonymous", "is_verified", "can_reauthenticate", "roles"):
         del claims[USER_CLAIMS + name]
     del claims["auth_time"]
-    user = authenticate(verifier, sign(server, claims))
+    user = authenticate(verifier, sign(claims, server.signing_key))
     assert user.id == "client_id_abc"
     assert user.roles == frozenset()
     assert user.amr == ()

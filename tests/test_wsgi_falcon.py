@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import falcon
 import pytest
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_authgear import AuthgearMiddleware, AuthgearUser
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.app_server import AppServer
+from tests.support.auth import bearer
 
 REALM = 'Bearer realm="authgear"'
 
@@ -53,19 +53,8 @@ def base_url(authgear: AuthgearTestServer) -> Iterator[str]:
     app.add_route("/api/admin", Admin())
     app.add_route("/hello", Hello())
     wrapped = AuthgearMiddleware(app, protect=["/api"], **authgear.settings())
-    http: BaseWSGIServer = make_server("127.0.0.1", 0, wrapped, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.port}"
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(timeout=5)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    with AppServer(wrapped) as http:
+        yield http.url
 
 
 def test_protected_route_without_credentials(base_url: str) -> None:

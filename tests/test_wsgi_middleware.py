@@ -11,6 +11,7 @@ from werkzeug.test import Client
 
 from flask_authgear import AuthgearMiddleware, ConfigurationError, Settings, Verifier
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.auth import bearer
 from tests.support.net import free_port
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ def middleware(server: AuthgearTestServer) -> AuthgearMiddleware:
 @pytest.fixture(scope="module")
 def client(middleware: AuthgearMiddleware) -> Client:
     return Client(middleware)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def check_refused(response: Any, status: int, challenge: str, body: dict[str, Any] | None = None) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from .examples import EXAMPLES
 from .net import free_port
 from .redis_server import ServerProcess
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "caddy" / "Caddyfile"
+EXAMPLE = EXAMPLES / "caddy" / "Caddyfile"
 
 
 def caddy_binaries() -> list[str]:

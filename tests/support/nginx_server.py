@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from .examples import EXAMPLES
 from .net import free_port
 from .redis_server import ServerProcess
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "nginx.conf"
+EXAMPLE = EXAMPLES / "nginx" / "nginx.conf"
 
 
 def nginx_binary() -> str | None:

@@ -1,0 +1,604 @@
+"""``flask-authgear verify`` and ``resolve`` end to end against the local server: each verdict explained."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from flask_authgear.cli import main
+from flask_authgear.testing import AuthgearTestServer, new_signing_key
+from flask_authgear.testing.devserver import STATE_ENV
+from flask_authgear.webhooks import WebhookEvent
+from flask_authgear.webhooks.flask import Webhooks
+from tests.support.app_server import AppServer
+from tests.support.jwt import b64url
+from tests.support.net import free_port
+
+ROLES = "https://authgear.com/claims/user/roles"
+
+
+@pytest.fixture(autouse=True)
+def _healthy(server: AuthgearTestServer) -> Iterator[None]:
+    yield
+    server.heal()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def verify(capsys: pytest.CaptureFixture[str], server: AuthgearTestServer, token: str, *extra: str) -> tuple[int, str]:
+    code, out, err = run(capsys, "verify", token, "--endpoint", server.endpoint, *extra)
+    assert "Traceback" not in out + err
+    return code, out
+
+
+def check_line(out: str, name: str) -> str:
+    """The line of the Checks section for ``name``."""
+    for line in out.split("Checks\n", 1)[1].splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] == name:
+            return line
+    raise AssertionError(f"no {name} check in:\n{out}")
+
+
+# -- verify: a valid token -----------------------------------------------------------------------------------
+
+
+def test_valid_token_exits_zero_and_shows_header_claims_and_every_check(capsys, server):
+    token = server.issue_token("alice", roles=["admin", "editor"])
+    code, out = verify(capsys, server, token)
+    assert code == 0
+    assert out.startswith("Header\n")
+    assert '"at+jwt"' in out and f'"{server.signing_key.kid}"' in out
+    assert "sub  " in out or '"alice"' in out
+    for name in ("format", "alg", "header", "typ", "kid", "signature", "iss", "aud", "sub", "exp", "iat", "roles"):
+        assert check_line(out, name).lstrip().startswith("ok"), name
+    assert "expires in 29 minutes" in check_line(out, "exp")
+    assert "roles: admin, editor" in check_line(out, "roles")
+    assert out.rstrip().endswith("Result: VALID, user alice")
+
+
+def test_bearer_prefix_and_standard_input_are_accepted(capsys, server, monkeypatch):
+    token = server.issue_token("alice")
+    assert verify(capsys, server, f"Bearer {token}")[0] == 0
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(token + "\n"))
+    assert verify(capsys, server, "-")[0] == 0
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "flask_authgear", "verify", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "--endpoint" in result.stdout
+
+
+# -- verify: each failure explained --------------------------------------------------------------------------
+
+
+def test_expired_token_says_how_long_ago(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(expires_in=-185))
+    assert code == 1
+    line = check_line(out, "exp")
+    assert line.lstrip().startswith("FAIL")
+    assert "expired 3 minutes ago" in line
+    assert "60s clock skew allowed" in line
+    assert out.rstrip().endswith("Result: INVALID, the token has expired")
+
+
+def test_expired_inside_the_leeway_is_valid_and_says_so(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(expires_in=-10))
+    assert code == 0
+    assert "still inside the 60s clock skew" in check_line(out, "exp")
+
+
+def test_wrong_audience(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(), "--audience", "https://api.example.com")
+    assert code == 1
+    line = check_line(out, "aud")
+    assert line.lstrip().startswith("FAIL") and "https://api.example.com" in line
+    assert "audience is not an accepted one" in out
+
+
+def test_audience_option_accepts_a_resource_audience(capsys, server):
+    token = server.issue_token(aud=["https://api.example.com"])
+    assert verify(capsys, server, token, "--audience", "https://api.example.com")[0] == 0
+
+
+def test_wrong_issuer_suggests_the_custom_domain_setting(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(iss="https://auth.example.com"))
+    assert code == 1
+    line = check_line(out, "iss")
+    assert line.lstrip().startswith("FAIL") and "custom domain" in line
+    custom = server.issue_token(iss="https://auth.example.com")
+    # The local server's discovery names its own issuer, so the JWKS location must be given with --issuer.
+    code, _, err = run(capsys, "verify", custom, "--endpoint", server.endpoint, "--issuer", "https://auth.example.com")
+    assert code == 2 and "the discovery issuer differs from the configured issuer" in err
+    jwks_uri = f"{server.endpoint}/oauth2/jwks"
+    assert verify(capsys, server, custom, "--issuer", "https://auth.example.com", "--jwks-uri", jwks_uri)[0] == 0
+
+
+def test_id_token_typ_is_explained(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(header={"typ": "JWT"}))
+    assert code == 1
+    assert "looks like an ID token" in check_line(out, "typ")
+    assert "not an access token" in out.splitlines()[-1]
+
+
+def test_unknown_kid_lists_the_known_ones(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(key=new_signing_key()))
+    assert code == 1
+    line = check_line(out, "kid")
+    assert line.lstrip().startswith("FAIL")
+    assert server.signing_key.kid in line
+    assert "not in the project's JWKS" in out
+
+
+def test_altered_payload_fails_the_signature(capsys, server):
+    header, _payload, signature = server.issue_token("alice").split(".")
+    forged = b64url(json.dumps(server.claims_for("alice", roles=["admin"])).encode())
+    code, out = verify(capsys, server, f"{header}.{forged}.{signature}")
+    assert code == 1
+    assert check_line(out, "signature").lstrip().startswith("FAIL")
+    assert check_line(out, "roles").lstrip().startswith("ok")  # the claims are fine, the signature is not
+    assert out.rstrip().endswith("Result: INVALID, the signature does not match")
+
+
+def test_symmetric_algorithm_is_refused(capsys, server):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": server.signing_key.kid}).encode())
+    payload = b64url(json.dumps(server.claims_for()).encode())
+    code, out = verify(capsys, server, f"{header}.{payload}.{b64url(b'x' * 32)}")
+    assert code == 1
+    assert "'HS256' is not an allowed algorithm" in check_line(out, "alg")
+
+
+def test_header_pointing_at_other_keys_is_refused(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(header={"jku": "https://evil.example/jwks"}))
+    assert code == 1
+    assert "refused members: jku" in check_line(out, "header")
+
+
+@pytest.mark.parametrize(
+    ("claim", "offset", "words"),
+    [("nbf", 3600, "in the future: in 59 minutes"), ("iat", 7200, "in the future: in 1 hour")],
+    ids=["nbf-future", "iat-future"],
+)
+def test_time_claims_in_the_future(capsys, server, claim, offset, words):
+    token = server.issue_token(**{claim: int(time.time()) + offset})
+    code, out = verify(capsys, server, token)
+    assert code == 1
+    line = check_line(out, claim)
+    assert line.lstrip().startswith("FAIL") and words in line and "clock" in line
+
+
+def test_missing_sub_and_bad_roles_claim(capsys, server):
+    code, out = verify(capsys, server, server.issue_token("", **{ROLES: "admin"}))
+    assert code == 1
+    assert check_line(out, "sub").lstrip().startswith("FAIL")
+    code, out = verify(capsys, server, server.issue_token("bob", **{ROLES: "admin"}))
+    assert code == 1
+    assert "wrong type" in check_line(out, "roles")
+    assert "user claim has the wrong type" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("token", "words"),
+    [
+        ("opaque-session-token", "this has 1 (an opaque token"),
+        ("a.b", "this has 2"),
+        ("eyJhbGciOiJSUzI1NiJ9.!!!.sig", "the payload is not a canonical"),
+        ("bm90IGpzb24.e30.c2ln", "the header is not a canonical"),
+    ],
+    ids=["opaque", "two-parts", "bad-payload", "header-not-json"],
+)
+def test_malformed_tokens_say_what_is_wrong_without_any_network_call(capsys, server, token, words):
+    server.reset_hits()
+    code, out = verify(capsys, server, token)
+    assert code == 1
+    assert words in check_line(out, "format")
+    assert "Result: INVALID, the token is not a well-formed compact JWT" in out
+    assert server.hits("jwks") == 0
+
+
+def test_control_characters_from_a_token_never_reach_the_terminal(capsys, server):
+    token = server.issue_token("evil\x1b]0;owned\x07\x1b[2J")
+    code, out = verify(capsys, server, token)
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;owned\\x07" in out
+
+
+# -- verify: errors ------------------------------------------------------------------------------------------
+
+
+def test_unreachable_endpoint_exits_two_with_one_readable_line(capsys, server):
+    token = server.issue_token()
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    code, out, err = run(capsys, "verify", token, "--endpoint", endpoint, "--issuer", server.endpoint)
+    assert code == 2
+    assert "Result: UNKNOWN, the signing keys could not be fetched" in out
+    assert err.strip() == (
+        f"flask-authgear: cannot fetch the signing keys of {endpoint}: "
+        f"GET {endpoint}/.well-known/openid-configuration failed: ConnectionError"
+    )
+    assert "Traceback" not in out + err
+
+
+def test_jwks_failing_with_500_exits_two(capsys, server):
+    server.fail("jwks", "500")
+    code, _out, err = run(capsys, "verify", server.issue_token(), "--endpoint", server.endpoint)
+    assert code == 2
+    assert "answered HTTP 500" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["verify", "tok"], "--endpoint is required"),
+        (["verify", "tok", "--endpoint", "ftp://example.com"], "bad setting: endpoint must be an absolute"),
+        (["verify", "tok", "--endpoint", "http://auth.example.com"], "plain http on a non-loopback host"),
+        (["verify", "  ", "--endpoint", "https://example.com"], "the token is empty"),
+        (["verify", "tok", "--endpoint", "https://example.com", "--algorithm", "HS256"], "HS256 is not allowed"),
+        (["resolve", "--token", "t"], "--endpoint is required"),
+    ],
+    ids=["no-endpoint", "bad-scheme", "insecure-http", "empty-token", "symmetric-alg", "resolve-no-endpoint"],
+)
+def test_bad_input_is_one_line_and_exit_two(capsys, monkeypatch, argv, words):
+    monkeypatch.delenv("AUTHGEAR_ENDPOINT", raising=False)
+    code, _out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("flask-authgear: error: ") and words in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_two(capsys):
+    assert main(["resolve", "--endpoint", "https://example.com"]) == 2  # neither --token nor --cookie
+    assert "give exactly one of --token and --cookie" in capsys.readouterr().err
+    assert main(["verify", "--no-such-option"]) == 2
+    assert main([]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_endpoint_defaults_to_the_environment(capsys, server, monkeypatch):
+    monkeypatch.setenv("AUTHGEAR_ENDPOINT", server.endpoint)
+    code, _out, _ = run(capsys, "verify", server.issue_token())
+    assert code == 0
+
+
+# -- verify --json -------------------------------------------------------------------------------------------
+
+
+def test_json_output_for_a_valid_token(capsys, server):
+    code, out = verify(capsys, server, server.issue_token("alice", roles=["admin"]), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["valid"] is True and data["reason"] is None
+    assert data["header"]["typ"] == "at+jwt"
+    assert data["claims"]["sub"] == "alice"
+    user = data["user"]
+    assert user.pop("authenticated_at").endswith("+00:00")
+    assert user == {
+        "id": "alice",
+        "roles": ["admin"],
+        "is_verified": True,
+        "is_anonymous": False,
+        "can_reauthenticate": True,
+        "amr": ["pwd"],
+        "source": "jwt",
+    }
+    assert all(c["ok"] in (True, None) for c in data["checks"])
+    assert data["endpoint"] == server.endpoint
+
+
+def test_json_output_for_an_expired_token(capsys, server):
+    code, out = verify(capsys, server, server.issue_token(expires_in=-600), "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["valid"] is False and data["reason"] == "expired" and data["user"] is None
+    exp = next(c for c in data["checks"] if c["name"] == "exp")
+    assert exp["ok"] is False and "expired 10 minutes ago" in exp["detail"]
+
+
+def test_json_output_when_unreachable_and_on_bad_input(capsys, server):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    code, out, _ = run(capsys, "verify", server.issue_token(), "--endpoint", endpoint, "--json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["reason"] == "keys_unavailable" and "ConnectionError" in data["keys_error"]
+    code, out, _ = run(capsys, "verify", "tok", "--endpoint", "ftp://x", "--json")
+    assert code == 2
+    assert json.loads(out)["error"].startswith("bad setting")
+
+
+# -- resolve -------------------------------------------------------------------------------------------------
+
+
+def test_credential_values_may_begin_with_a_dash(capsys, server):
+    """Opaque tokens and cookie values are base64url text: a leading "-" is a value, not an option."""
+    server.reset_hits()
+    for option in ("--token", "--cookie"):
+        code, _out, err = run(capsys, "resolve", "--endpoint", server.endpoint, option, "-Zm9v-unknown")
+        assert code == 1, err  # asked and not authenticated, not a usage error (2)
+    assert server.hits("resolver") == 2
+
+
+def test_resolve_a_valid_session_by_token_and_by_cookie(capsys, server):
+    session = server.create_session("carol", roles=["admin", "ops"])
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", session.token)
+    assert code == 0
+    assert "X-Authgear-User-Id                   carol" in out
+    assert out.rstrip().endswith("Result: AUTHENTICATED, user carol (roles: admin, ops)")
+    for cookie in (session.cookie, session.cookie_value, f"Cookie: {session.cookie}"):
+        assert run(capsys, "resolve", "--endpoint", server.endpoint, "--cookie", cookie)[0] == 0
+
+
+def test_resolve_a_revoked_cookie_session(capsys, server):
+    session = server.create_session("dave")
+    server.revoke(session)
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--cookie", session.cookie)
+    assert code == 1
+    assert "X-Authgear-Session-Valid  false" in out
+    assert "no longer valid; the resolver also clears the cookie" in out
+
+
+def test_resolve_an_unknown_bearer_token(capsys, server):
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "not-a-session")
+    assert code == 1
+    assert "(no X-Authgear-* header)" in out
+    assert "an unknown, expired or revoked bearer token" in out
+
+
+def test_resolve_json(capsys, server):
+    session = server.create_session("erin", roles=["admin"])
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", session.token, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["authenticated"] is True and data["malformed"] is None
+    user = data["user"]
+    assert user.pop("authenticated_at").endswith("+00:00")
+    assert user == {
+        "id": "erin",
+        "roles": ["admin"],
+        "is_verified": True,
+        "is_anonymous": False,
+        "can_reauthenticate": True,
+        "amr": ["pwd"],
+        "source": "resolver",
+    }
+    assert data["headers"]["X-Authgear-User-Id"] == "erin"
+    assert data["headers"]["X-Authgear-User-Roles"] == "admin"
+    assert data["url"] == f"{server.endpoint}/_resolver/resolve"
+
+
+@pytest.mark.parametrize("mode", ["500", "redirect"])
+def test_resolver_failure_exits_two(capsys, server, mode):
+    server.fail("resolver", mode)
+    code, _out, err = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t")
+    assert code == 2
+    status = "500" if mode == "500" else "302"
+    assert f"answered HTTP {status}; an app in resolver mode answers 503" in err
+
+
+def test_a_malformed_resolver_answer_is_read_as_the_library_reads_it(capsys, server):
+    server.fail("resolver", "invalid_answer")
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t")
+    assert code == 2
+    assert "X-Authgear-Session-Valid  maybe" in out
+    assert out.rstrip().endswith(
+        "Result: MALFORMED, malformed resolver answer: X-Authgear-Session-Valid is neither true nor false; "
+        "an app in resolver mode answers 503"
+    )
+    code, out, _ = run(capsys, "resolve", "--endpoint", server.endpoint, "--token", "t", "--json")
+    assert code == 2
+    assert (
+        json.loads(out)["malformed"] == "malformed resolver answer: X-Authgear-Session-Valid is neither true nor false"
+    )
+
+
+def test_resolver_unreachable_exits_two(capsys):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    code, out, _err = run(capsys, "resolve", "--endpoint", endpoint, "--token", "t", "--json")
+    assert code == 2
+    assert json.loads(out)["error"] == (
+        f"cannot reach the resolver at {endpoint}/_resolver/resolve: the resolver call failed: ConnectionError"
+    )
+
+
+def test_resolve_refuses_credentials_that_cannot_be_a_header(capsys, server):
+    code, _, err = run(capsys, "resolve", "--endpoint", server.endpoint, "--cookie", "session=a\nX-Evil: 1")
+    assert code == 2
+    assert "cannot be sent in a header" in err
+
+
+@pytest.mark.parametrize(
+    ("header", "claims", "failing"),
+    [
+        ({"alg": ["RS256"]}, {}, "alg"),
+        ({"crit": ["exp"]}, {}, "header"),
+        ({"typ": 5}, {}, "typ"),
+        ({}, {"auth_time": "yesterday"}, "auth_time"),
+        ({}, {"exp": None}, "exp"),
+        ({}, {"exp": 10**30}, None),
+        ({}, {"iat": True}, "iat"),
+        ({}, {"aud": [1]}, "aud"),
+        ({}, {"amr": "pwd"}, "roles"),
+    ],
+    ids=["alg-list", "crit", "typ-number", "auth-time-text", "exp-null", "exp-huge", "iat-bool", "aud-number", "amr"],
+)
+def test_hostile_members_are_explained_never_crash(capsys, server, header, claims, failing):
+    head = {"alg": "RS256", "typ": "at+jwt", "kid": server.signing_key.kid, **header}
+    body = {**server.claims_for("zoe"), **claims}
+    signature = server.issue_token().split(".")[2]
+    token = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(body).encode())}.{signature}"
+    code, out = verify(capsys, server, token)
+    assert code == 1  # the signature never matches these edited tokens
+    if failing is not None:
+        assert check_line(out, failing).lstrip().startswith("FAIL")
+    assert out.splitlines()[-1].startswith("Result: INVALID")
+
+
+def test_verbose_shows_the_library_records_without_the_token(capsys, server):
+    token = server.issue_token(expires_in=-600)
+    code, _, err = run(capsys, "-v", "verify", token, "--endpoint", server.endpoint)
+    assert code == 1
+    assert "INFO flask_authgear: JWKS fetched (initial): 1 usable key(s)" in err
+    assert token.split(".")[2][:16] not in err and token.split(".")[1][:16] not in err
+    code, _, err = run(capsys, "verify", token, "--endpoint", server.endpoint)
+    assert err == ""  # without -v the verdict speaks for itself
+
+
+# -- the command line itself ---------------------------------------------------------------------------------
+
+
+def test_version_option_prints_the_package_version(capsys):
+    from flask_authgear import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"flask-authgear {__version__}\n"
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    """``flask-authgear verify ... --json | head -1``: the reader goes away, no traceback follows."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_authgear", "verify", "not-a-jwt", "--endpoint", "https://example.com", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the interpreter has even started: its first write meets a closed pipe
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    assert err == b""
+
+
+def test_health_reports_readiness_of_an_endpoint(capsys, server):
+    code, out, _ = run(capsys, "health", "--endpoint", server.endpoint)
+    assert code == 0
+    assert json.loads(out)["ready"] is True
+    code, out, _ = run(capsys, "health", "--endpoint", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert code == 1
+    assert "ConnectionError" in json.loads(out)["last_error"]
+
+
+# -- event: a signed webhook event to a running app ------------------------------------------------------------
+
+SECRET = "whsec-shared-with-the-app"
+
+
+@pytest.fixture
+def hook_app() -> Iterator[tuple[str, list[WebhookEvent]]]:
+    """A Flask app with ``Webhooks`` at ``/hook`` on a real server; yields its URL and the events it handled."""
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=SECRET)
+    seen: list[WebhookEvent] = []
+
+    @hooks.on("user.created", "identity.email.added")
+    def record(event: WebhookEvent) -> None:
+        seen.append(event)
+
+    with AppServer(app) as served:
+        yield f"http://127.0.0.1:{served.port}/hook", seen
+
+
+def test_event_delivers_a_signed_sample_event(capsys, hook_app):
+    url, seen = hook_app
+    code, out, err = run(capsys, "event", "user.created", "--to", url, "--secret", SECRET)
+    assert code == 0, out + err
+    assert out.splitlines()[0].endswith(": HTTP 200")
+    assert [e.type for e in seen] == ["user.created"]
+    assert seen[0].payload["user"]["id"] == "user-1" and seen[0].context["user_id"] == "user-1"
+
+
+def test_event_with_a_wrong_secret_exits_1_and_shows_the_401(capsys, hook_app):
+    url, seen = hook_app
+    code, out, err = run(capsys, "event", "user.created", "--to", url, "--secret", "wrong")
+    assert code == 1
+    assert out.splitlines()[0].endswith(": HTTP 401")
+    assert '"error": "invalid_signature"' in out and "Traceback" not in err
+    code, out, _ = run(capsys, "event", "user.created", "--to", url, "--secret", "wrong", "--json")
+    answer = json.loads(out)
+    assert code == 1 and answer["status"] == 401 and answer["body"]["error"] == "invalid_signature"
+    assert seen == []
+
+
+def test_event_reads_the_secret_from_the_environment(capsys, hook_app, monkeypatch):
+    url, seen = hook_app
+    monkeypatch.setenv("AUTHGEAR_WEBHOOK_SECRET", f"{SECRET},an-older-one")
+    code, out, _ = run(capsys, "event", "identity.email.added", "--to", url)
+    assert code == 0, out
+    assert seen[0].payload["identity"]["type"] == "login_id"
+
+
+def test_event_payload_context_and_id_override_the_sample(capsys, hook_app, tmp_path):
+    url, seen = hook_app
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"user": {"id": "alice"}}))
+    args = ["--to", url, "--secret", SECRET, "--payload", f"@{payload}", "--context", '{"triggered_by": "admin_api"}']
+    first = run(capsys, "event", "user.created", *args, "--id", "evt-1", "--json")
+    retry = run(capsys, "event", "user.created", *args, "--id", "evt-1", "--json")
+    assert first[0] == retry[0] == 0
+    assert json.loads(first[1])["id"] == json.loads(retry[1])["id"] == "evt-1"
+    assert len(seen) == 1  # the retry carried the same id: the app handled it once
+    code, _, _ = run(capsys, "event", "user.created", *args, "--json")
+    assert code == 0 and len(seen) == 2 and seen[1].seq > seen[0].seq  # as Authgear numbers a project's events
+    assert seen[0].id == "evt-1" and seen[0].payload == {"user": {"id": "alice"}}
+    assert seen[0].context["triggered_by"] == "admin_api" and seen[0].context["user_id"] == "alice"
+
+
+def test_event_with_an_unknown_type_is_a_usage_error_listing_the_known_ones(capsys):
+    code, _, err = run(capsys, "event", "user.exploded", "--to", "http://127.0.0.1:1/", "--secret", SECRET)
+    assert code == 2
+    assert "unknown event type 'user.exploded'" in err and "user.created, " in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        pytest.param("--payload", "[1]", "must be a JSON object", id="payload-array"),
+        pytest.param("--payload", "{nope", "not JSON", id="payload-malformed"),
+        pytest.param("--payload", "@/nonexistent/payload.json", "cannot read /nonexistent/payload.json", id="file"),
+        pytest.param("--context", '"text"', "must be a JSON object", id="context-string"),
+        pytest.param("--to", "ftp://127.0.0.1/", "must be an http:// or https:// URL", id="url-scheme"),
+    ],
+)
+def test_event_with_bad_options_is_a_usage_error(capsys, option, value, message):
+    argv = ["event", "user.created", "--to", "http://127.0.0.1:1/", "--secret", SECRET, option, value]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_event_to_an_unreachable_url_exits_1_with_a_clear_message(capsys):
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    code, out, err = run(capsys, "event", "user.created", "--to", url, "--secret", SECRET)
+    assert code == 1
+    assert err == f"flask-authgear: cannot reach {url}: the connection failed\n" and out == ""
+
+
+def test_event_without_any_secret_says_where_to_find_one(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("AUTHGEAR_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "no-dev-server.json"))
+    code, _, err = run(capsys, "event", "user.created", "--to", "http://127.0.0.1:1/")
+    assert code == 2
+    assert "no webhook secret: pass --secret, set AUTHGEAR_WEBHOOK_SECRET" in err
+
+
+def test_event_with_a_dev_server_state_file_without_a_webhook_secret_says_so(capsys, tmp_path):
+    state = tmp_path / "dev-server.json"
+    state.write_text(json.dumps({"endpoint": "http://127.0.0.1:1", "secret": "s"}))
+    code, _, err = run(capsys, "event", "user.created", "--to", "http://127.0.0.1:1/", "--state-file", str(state))
+    assert code == 2
+    assert f"the dev server state file {state} has no webhook secret; restart the dev server" in err

@@ -1,0 +1,1 @@
+"""JWT mode: claim rules, hostile tokens, the signing keys, the verified-token cache, Wycheproof vectors."""

@@ -1,0 +1,1 @@
+"""Proxy mode: which proxies are believed, the shipped configurations, and real Caddy and NGINX in front."""

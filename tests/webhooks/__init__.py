@@ -1,0 +1,1 @@
+"""Authgear webhooks: the framework-agnostic core, the Flask and WSGI endpoints, the example."""

@@ -1,0 +1,550 @@
+"""The framework-agnostic webhook core: signature, event parsing, blocking answers, dispatch rules, idempotency."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from flask_authgear.errors import ConfigurationError
+from flask_authgear.webhooks import (
+    ACKNOWLEDGED,
+    BLOCKING_EVENTS,
+    MAX_BODY_BYTES,
+    InvalidWebhookError,
+    InvalidWebhookSignatureError,
+    StaleWebhookError,
+    WebhookEvent,
+    WebhookHandlerError,
+    WebhookNotHandledError,
+    WebhookTooLargeError,
+    allow,
+    deny,
+    verify_webhook,
+)
+from flask_authgear.webhooks.dispatch import MemoryIdempotencyStore, RedisIdempotencyStore, WebhookHandlers
+from tests.support.webhooks import body_signature
+
+SECRET = "whsec-test-0123456789"
+NOW = 1_790_000_000
+
+
+def event_body(event_type: str = "user.created", **fields: Any) -> bytes:
+    data: dict[str, Any] = {
+        "id": "0b4f6a2e-4d5c-4a0e-9f5e-2b2c1f6f7e01",
+        "seq": 42,
+        "type": event_type,
+        "payload": {"user": {"id": "user-1", "standard_attributes": {"email": "a@example.com"}}},
+        "context": {"timestamp": NOW, "user_id": "user-1", "triggered_by": "user"},
+    }
+    data.update(fields)
+    return json.dumps(data).encode()
+
+
+def handlers(table: dict[str, Any], **options: Any) -> WebhookHandlers:
+    hooks = WebhookHandlers(**options)
+    for event_type, handler in table.items():
+        hooks.on(event_type)(handler)
+    return hooks
+
+
+def event(event_type: str = "user.created", **fields: Any) -> WebhookEvent:
+    body = event_body(event_type, **fields)
+    return verify_webhook(body, body_signature(body, SECRET), SECRET)
+
+
+# -- signature ------------------------------------------------------------------------------------------------
+
+
+def test_a_correctly_signed_body_gives_its_event() -> None:
+    got = event()
+    assert got.id == "0b4f6a2e-4d5c-4a0e-9f5e-2b2c1f6f7e01"
+    assert got.type == "user.created"
+    assert got.seq == 42
+    assert got.timestamp == datetime.fromtimestamp(NOW, tz=timezone.utc)
+    assert got.timestamp is not None and got.timestamp.tzinfo is timezone.utc
+    assert got.user_id == "user-1"
+    assert not got.is_blocking
+    assert got.context["triggered_by"] == "user"
+
+
+def test_upper_case_hex_is_the_same_signature() -> None:
+    body = event_body()
+    assert verify_webhook(body, body_signature(body, SECRET).upper(), SECRET).type == "user.created"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("", id="empty"),
+        pytest.param(body_signature(b"other body", SECRET), id="another-body"),
+        pytest.param(body_signature(event_body(), "another-secret"), id="another-secret"),
+        pytest.param(body_signature(event_body(), SECRET)[:-1], id="63-chars"),
+        pytest.param(body_signature(event_body(), SECRET) + "0", id="65-chars"),
+        pytest.param(" " + body_signature(event_body(), SECRET)[1:], id="leading-space"),
+        pytest.param("sha256=" + body_signature(event_body(), SECRET), id="prefixed"),
+        pytest.param("g" * 64, id="not-hex"),
+        pytest.param("\u0660" * 64, id="unicode-digits"),
+    ],
+)
+def test_bad_signatures_are_401(signature: str | None) -> None:
+    with pytest.raises(InvalidWebhookSignatureError) as caught:
+        verify_webhook(event_body(), signature, SECRET)
+    assert caught.value.status_code == 401
+    assert "user.created" not in caught.value.body().decode()
+
+
+def test_whitespace_around_the_signature_is_not_part_of_it() -> None:
+    # HTTP does not count spaces and tabs around a header value as part of it (RFC 9110 5.5).
+    body = event_body()
+    assert verify_webhook(body, f" \t{body_signature(body, SECRET)}  ", SECRET).type == "user.created"
+
+
+def test_one_changed_byte_breaks_the_signature() -> None:
+    body = event_body()
+    signature = body_signature(body, SECRET)
+    for index in (0, len(body) // 2, len(body) - 1):
+        changed = bytearray(body)
+        changed[index] ^= 0x01
+        with pytest.raises(InvalidWebhookSignatureError):
+            verify_webhook(bytes(changed), signature, SECRET)
+
+
+def test_any_of_several_secrets_verifies_during_a_rotation() -> None:
+    body = event_body()
+    secrets = ["new-secret-value", SECRET]
+    assert verify_webhook(body, body_signature(body, "new-secret-value"), secrets).id
+    assert verify_webhook(body, body_signature(body, SECRET), secrets).id
+    with pytest.raises(InvalidWebhookSignatureError):
+        verify_webhook(body, body_signature(body, "retired-secret"), secrets)
+
+
+@pytest.mark.parametrize("secret", [None, "", [], [""], [SECRET, 3]])
+def test_no_usable_secret_is_a_configuration_error(secret: Any) -> None:
+    body = event_body()
+    with pytest.raises(ConfigurationError):
+        verify_webhook(body, body_signature(body, SECRET), secret)
+
+
+def test_an_oversized_body_is_413_before_hashing() -> None:
+    body = b" " * (MAX_BODY_BYTES + 1)
+    with pytest.raises(WebhookTooLargeError) as caught:
+        verify_webhook(body, body_signature(body, SECRET), SECRET)
+    assert caught.value.status_code == 413
+
+
+def test_the_body_is_not_parsed_before_the_signature_is_checked() -> None:
+    # Not JSON, unsigned: the answer is about the signature, so nothing of the body was looked at.
+    with pytest.raises(InvalidWebhookSignatureError):
+        verify_webhook(b"{not json", "0" * 64, SECRET)
+
+
+# -- malformed but signed bodies --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b"\xff\xfe{}", id="invalid-utf8"),
+        pytest.param(b"[]", id="array"),
+        pytest.param(b'"user.created"', id="string"),
+        pytest.param(b"{}", id="empty-object"),
+        pytest.param(json.dumps({"type": "user.created"}).encode(), id="no-id"),
+        pytest.param(json.dumps({"id": "x"}).encode(), id="no-type"),
+        pytest.param(json.dumps({"id": 1, "type": "user.created"}).encode(), id="numeric-id"),
+        pytest.param(json.dumps({"id": "", "type": "user.created"}).encode(), id="empty-id"),
+        pytest.param(event_body(seq="42"), id="string-seq"),
+        pytest.param(event_body(seq=True), id="bool-seq"),
+        pytest.param(event_body(seq=1.5), id="float-seq"),
+        pytest.param(event_body(payload=[]), id="payload-array"),
+        pytest.param(event_body(context="x"), id="context-string"),
+        pytest.param(event_body(context={"timestamp": "yesterday"}), id="string-timestamp"),
+        pytest.param(event_body(context={"timestamp": True}), id="bool-timestamp"),
+        pytest.param(event_body(context={"timestamp": 10**30}), id="huge-timestamp"),
+        pytest.param(b'{"id": "a", "id": "b", "type": "user.created"}', id="duplicate-keys"),
+        pytest.param(b'{"id": "a", "type": "user.created", "seq": NaN}', id="nan"),
+        pytest.param(b'{"id": "a", "type": "user.created", "payload": {"n": -Infinity}}', id="infinity"),
+        pytest.param(b'{"id": "a", "type": "user.created", "payload": {"n": 1e999}}', id="float-overflow"),
+        pytest.param(event_body(seq=2**63), id="seq-over-int64"),
+        pytest.param(b'{"id": "a", "type": "user.created", "seq": ' + b"9" * 100_000 + b"}", id="100k-digit-seq"),
+        pytest.param(event_body(context={"timestamp": -(10**20)}), id="negative-huge-timestamp"),
+        pytest.param(event_body(context={"timestamp": 1e300}), id="float-huge-timestamp"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
+    ],
+)
+def test_signed_but_malformed_bodies_are_400(body: bytes) -> None:
+    with pytest.raises(InvalidWebhookError) as caught:
+        verify_webhook(body, body_signature(body, SECRET), SECRET)
+    assert caught.value.status_code == 400
+    assert caught.value.to_dict() == {
+        "error": "invalid_request",
+        "error_description": "The webhook body is not a valid Authgear event.",
+    }
+
+
+# -- the event ------------------------------------------------------------------------------------------------
+
+
+def test_the_event_is_immutable() -> None:
+    got = event()
+    with pytest.raises(AttributeError):
+        got.type = "user.deleted"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        got.payload["user"] = {}  # type: ignore[index]
+    with pytest.raises(TypeError):
+        got.payload["user"]["id"] = "admin"
+
+
+def test_the_events_repr_leaves_personal_data_out() -> None:
+    text = repr(event())
+    assert "user.created" in text and "0b4f6a2e" in text
+    assert "a@example.com" not in text
+
+
+def test_user_id_falls_back_to_the_payload_user() -> None:
+    assert event(context={"timestamp": NOW}).user_id == "user-1"
+    assert event(context={}, payload={}).user_id is None
+    assert event(context={}, payload={}).timestamp is None
+
+
+@pytest.mark.parametrize("event_type", sorted(BLOCKING_EVENTS))
+def test_blocking_events_are_the_references_list(event_type: str) -> None:
+    assert event(event_type).is_blocking
+
+
+def test_the_reference_lists_exactly_nine_blocking_events() -> None:
+    assert len(BLOCKING_EVENTS) == 9
+    assert not event("identity.email.added").is_blocking
+
+
+# -- blocking answers ------------------------------------------------------------------------------------------
+
+
+JWT_PAYLOAD = {"iss": "https://p.authgear.cloud", "sub": "user-1", "aud": ["https://p.authgear.cloud"], "exp": 1}
+
+
+def test_allow_and_deny_are_exactly_what_authgear_reads() -> None:
+    assert allow().to_dict() == {"is_allowed": True}
+    assert json.loads(allow().to_json()) == {"is_allowed": True}
+    assert deny("Sign-ups from this domain are closed.", "Not allowed").to_dict() == {
+        "is_allowed": False,
+        "reason": "Sign-ups from this domain are closed.",
+        "title": "Not allowed",
+    }
+    assert event("user.pre_create").deny("r", "t") == deny("r", "t")
+    assert event("user.pre_create").allow() == allow()
+
+
+@pytest.mark.parametrize(("reason", "title"), [("", "t"), ("r", ""), ("  ", "t"), ("r", None)])
+def test_deny_needs_a_reason_and_a_title(reason: str, title: Any) -> None:
+    with pytest.raises(ValueError, match="reason and title"):
+        deny(reason, title)
+
+
+def test_user_mutations_for_user_events() -> None:
+    answer = event("user.pre_create").allow(
+        standard_attributes={"email": "a@example.com", "name": "A"},
+        custom_attributes={"tier": "gold"},
+        roles=["member"],
+        groups=[],
+    )
+    assert answer.to_dict() == {
+        "is_allowed": True,
+        "mutations": {
+            "user": {
+                "standard_attributes": {"email": "a@example.com", "name": "A"},
+                "custom_attributes": {"tier": "gold"},
+                "roles": ["member"],
+                "groups": [],
+            }
+        },
+    }
+
+
+def test_jwt_claims_are_added_to_the_whole_payload() -> None:
+    got = event("oidc.jwt.pre_create", payload={"user": {"id": "user-1"}, "jwt": {"payload": JWT_PAYLOAD}})
+    answer = got.allow(jwt_claims={"https://example.com/tier": "gold", "sub": "user-1"})
+    assert answer.to_dict() == {
+        "is_allowed": True,
+        "mutations": {"jwt": {"payload": {**JWT_PAYLOAD, "https://example.com/tier": "gold"}}},
+    }
+
+
+def test_a_jwt_claim_cannot_change_an_existing_one() -> None:
+    got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
+    with pytest.raises(ValueError, match="'sub' already exists"):
+        got.allow(jwt_claims={"sub": "admin"})
+
+
+def test_id_token_claims_are_read_and_written_under_id_token() -> None:
+    # The server's OIDCIDTokenPreCreate payload is {"id_token": {"payload": ...}} and it applies
+    # mutations.id_token.payload only.
+    got = event("oidc.id_token.pre_create", payload={"id_token": {"payload": JWT_PAYLOAD}})
+    assert got.allow(id_token_claims={"nickname": "a"}).to_dict() == {
+        "is_allowed": True,
+        "mutations": {"id_token": {"payload": {**JWT_PAYLOAD, "nickname": "a"}}},
+    }
+    with pytest.raises(ValueError, match="no token payload"):
+        event("oidc.id_token.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(id_token_claims={"x": 1})
+
+
+def test_a_claim_equal_to_an_existing_one_keeps_the_tokens_value() -> None:
+    # True == 1 in Python: the token must still carry its own 1, not the handler's True.
+    got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": {"sub": "user-1", "level": 1}}})
+    assert got.allow(jwt_claims={"level": True}).to_dict()["mutations"]["jwt"]["payload"] == {
+        "sub": "user-1",
+        "level": 1,
+    }
+
+
+def test_an_answer_that_is_not_json_is_refused() -> None:
+    got = event("oidc.jwt.pre_create", payload={"jwt": {"payload": JWT_PAYLOAD}})
+    with pytest.raises(ValueError):
+        got.allow(jwt_claims={"score": float("nan")})
+
+
+def test_claims_need_the_events_token_payload() -> None:
+    with pytest.raises(ValueError, match="no token payload"):
+        event("oidc.jwt.pre_create", payload={}).allow(jwt_claims={"x": 1})
+
+
+def test_authentication_options() -> None:
+    answer = event("authentication.pre_authenticated").allow(
+        amr=["mfa"], rate_limits={"authentication.general": {"weight": 2}}, bot_protection="always"
+    )
+    assert answer.to_dict() == {
+        "is_allowed": True,
+        "constraints": {"amr": ["mfa"]},
+        "rate_limits": {"authentication.general": {"weight": 2}},
+        "bot_protection": {"mode": "always"},
+    }
+    with pytest.raises(ValueError, match="always"):
+        event("authentication.pre_initialize").allow(bot_protection="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "options"),
+    [
+        ("authentication.pre_initialize", {"roles": ["admin"]}),
+        ("oidc.jwt.pre_create", {"standard_attributes": {"email": "x"}}),
+        ("user.pre_create", {"jwt_claims": {"x": 1}}),
+        ("oidc.jwt.pre_create", {"id_token_claims": {"x": 1}}),
+        ("oidc.id_token.pre_create", {"jwt_claims": {"x": 1}}),
+        ("user.pre_create", {"amr": ["mfa"]}),
+        ("oidc.id_token.pre_create", {"rate_limits": {}}),
+        ("user.profile.pre_update", {"bot_protection": "never"}),
+    ],
+)
+def test_options_are_refused_for_events_that_do_not_support_them(event_type: str, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="not supported"):
+        event(event_type, payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(**options)
+
+
+def test_non_blocking_events_have_no_answer() -> None:
+    with pytest.raises(ValueError, match="not a blocking event"):
+        event("user.created").allow()
+    with pytest.raises(ValueError, match="not a blocking event"):
+        event("user.created").deny("r", "t")
+
+
+@pytest.mark.parametrize("roles", ["admin", ["admin", ""], [1]])
+def test_roles_must_be_a_list_of_names(roles: Any) -> None:
+    with pytest.raises(ValueError, match="roles"):
+        event("user.pre_create").allow(roles=roles)
+
+
+# -- dispatch ---------------------------------------------------------------------------------------------------
+
+
+def test_a_non_blocking_event_without_handler_is_acknowledged() -> None:
+    assert WebhookHandlers().dispatch(event("user.created")).to_dict() == {}
+
+
+def test_a_blocking_event_without_handler_is_501() -> None:
+    with pytest.raises(WebhookNotHandledError) as caught:
+        WebhookHandlers().dispatch(event("user.pre_create"))
+    assert caught.value.status_code == 501
+
+
+def test_a_blocking_handler_must_answer() -> None:
+    hooks = handlers({"user.pre_create": lambda e: None})
+    with pytest.raises(WebhookNotHandledError, match="no answer"):
+        hooks.dispatch(event("user.pre_create"))
+
+
+def test_a_blocking_handler_must_not_answer_with_a_bare_acknowledgement() -> None:
+    hooks = handlers({"user.pre_create": lambda e: ACKNOWLEDGED})
+    with pytest.raises(WebhookNotHandledError, match="no answer"):
+        hooks.dispatch(event("user.pre_create"))
+
+
+def test_a_blocking_handler_answer_is_returned() -> None:
+    hooks = handlers({"user.pre_create": lambda e: e.deny("No.", "Closed")})
+    assert hooks.dispatch(event("user.pre_create")).to_dict()["is_allowed"] is False
+
+
+def test_a_failing_handler_is_503() -> None:
+    def broken(e: WebhookEvent) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(WebhookHandlerError) as caught:
+        handlers({"user.created": broken}).dispatch(event())
+    assert caught.value.status_code == 503
+
+
+def test_a_handler_registered_twice_is_a_configuration_error() -> None:
+    hooks = handlers({"user.created": lambda e: None})
+    with pytest.raises(ConfigurationError):
+        hooks.on("user.created")(lambda e: None)
+
+
+def test_duplicate_non_blocking_deliveries_run_the_handler_once() -> None:
+    calls: list[str] = []
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)})
+    for _ in range(3):
+        assert hooks.dispatch(event()).to_dict() == {}
+    assert len(calls) == 1
+
+
+def test_a_failed_handler_runs_again_on_the_retry() -> None:
+    calls: list[str] = []
+
+    def flaky(e: WebhookEvent) -> None:
+        calls.append(e.id)
+        if len(calls) == 1:
+            raise RuntimeError("database down")
+
+    hooks = handlers({"user.created": flaky})
+    with pytest.raises(WebhookHandlerError):
+        hooks.dispatch(event())
+    hooks.dispatch(event())
+    hooks.dispatch(event())
+    assert len(calls) == 2
+
+
+def test_idempotency_can_be_turned_off() -> None:
+    calls: list[str] = []
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, idempotency=False)
+    hooks.dispatch(event())
+    hooks.dispatch(event())
+    assert len(calls) == 2
+
+
+def test_blocking_events_are_not_deduplicated() -> None:
+    calls: list[str] = []
+
+    def handler(e: WebhookEvent) -> Any:
+        calls.append(e.id)
+        return e.allow()
+
+    hooks = handlers({"user.pre_create": handler})
+    hooks.dispatch(event("user.pre_create"))
+    hooks.dispatch(event("user.pre_create"))
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("now", "accepted"),
+    [(NOW, True), (NOW + 30, True), (NOW + 31, False), (NOW - 31, False), (NOW + 10**6, False)],
+)
+def test_max_age_refuses_stale_blocking_events(now: float, accepted: bool) -> None:
+    hooks = handlers({"user.pre_create": lambda e: e.allow()}, max_age=30, clock=lambda: now)
+    if accepted:
+        assert hooks.dispatch(event("user.pre_create")) == allow()
+    else:
+        with pytest.raises(StaleWebhookError):
+            hooks.dispatch(event("user.pre_create"))
+
+
+def test_a_slow_blocking_handler_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    now = [float(NOW)]
+
+    def slow(e: WebhookEvent) -> Any:
+        now[0] += 6  # the handler's work, on the injected clock
+        return e.allow()
+
+    hooks = handlers({"user.pre_create": slow}, clock=lambda: now[0])
+    assert hooks.dispatch(event("user.pre_create")) == allow()
+    assert "took 6.0 s: Authgear gives up after 5 s" in caplog.text
+
+
+def test_max_age_refuses_a_blocking_event_without_timestamp() -> None:
+    hooks = handlers({"user.pre_create": lambda e: e.allow()}, max_age=30, clock=lambda: NOW)
+    with pytest.raises(StaleWebhookError):
+        hooks.dispatch(event("user.pre_create", context={}))
+
+
+def test_max_age_leaves_non_blocking_retries_alone() -> None:
+    calls: list[str] = []
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, max_age=30, clock=lambda: NOW + 3600)
+    hooks.dispatch(event())
+    assert calls
+
+
+@pytest.mark.parametrize("max_age", [0, -1, True, "30"])
+def test_max_age_must_be_positive(max_age: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        WebhookHandlers(max_age=max_age)
+
+
+# -- stores ---------------------------------------------------------------------------------------------------
+
+
+def test_memory_store_is_bounded_and_expires() -> None:
+    now = [0.0]
+    store = MemoryIdempotencyStore(max_entries=2, ttl=10, clock=lambda: now[0])
+    assert store.claim("a") and store.claim("b")
+    assert not store.claim("a")  # "a" is now the most recently seen
+    assert store.claim("c")  # "b", the least recently seen, is forgotten
+    assert not store.claim("a")
+    assert store.claim("b")
+    now[0] = 10.0
+    assert store.claim("b") and store.claim("c")  # expired
+    store.release("c")
+    assert store.claim("c")
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    from tests.support.redis_server import RedisServer, redis_binary
+
+    binary = redis_binary()
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(binary).start()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+def test_redis_store_claims_once_across_stores(redis_url: str) -> None:
+    first = RedisIdempotencyStore.from_url(redis_url, ttl=60)
+    second = RedisIdempotencyStore.from_url(redis_url, ttl=60)  # another worker
+    assert first.claim("evt-1")
+    assert not second.claim("evt-1")
+    assert first.client.ttl("flask_authgear_webhook:evt-1") > 0
+    second.release("evt-1")
+    assert first.claim("evt-1")
+    calls: list[str] = []
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, store=second)
+    other = handlers({"user.created": lambda e: calls.append(e.id)}, store=first)
+    hooks.dispatch(event())
+    other.dispatch(event())
+    assert len(calls) == 1
+
+
+def test_an_unreachable_store_is_503_so_authgear_retries() -> None:
+    import redis
+
+    from tests.support.net import free_port
+
+    client = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, socket_timeout=1)
+    hooks = handlers({"user.created": lambda e: None}, store=RedisIdempotencyStore(client))
+    with pytest.raises(WebhookHandlerError):
+        hooks.dispatch(event())

@@ -1,0 +1,430 @@
+"""Webhooks in Flask: ``@require_webhook``, the ``Webhooks`` dispatcher, secrets from config, hostile requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask
+from flask.testing import FlaskClient
+
+from flask_authgear import (
+    Authgear,
+    WebhookEvent,
+    Webhooks,
+    allow,
+    deny,
+    get_webhook_event,
+    require_webhook,
+)
+from flask_authgear.errors import ConfigurationError
+from tests.support.webhooks import body_signature
+
+SECRET = "whsec-flask-0123456789"
+MARKER = "ECHO-MARKER-7f3a"
+
+
+def body_of(event_type: str = "user.created", event_id: str = "evt-1", **fields: Any) -> bytes:
+    data: dict[str, Any] = {
+        "id": event_id,
+        "seq": 1,
+        "type": event_type,
+        "payload": {"user": {"id": "user-1", "standard_attributes": {"email": "a@blocked.example"}}},
+        "context": {"timestamp": 1_790_000_000, "user_id": "user-1"},
+    }
+    data.update(fields)
+    return json.dumps(data).encode()
+
+
+def post(client: FlaskClient, body: bytes, signature: str | None = "sign", path: str = "/hook", **kw: Any) -> Any:
+    headers = kw.pop("headers", {})
+    if signature == "sign":
+        signature = body_signature(body, SECRET)
+    if signature is not None:
+        headers["X-Authgear-Body-Signature"] = signature
+    return client.post(path, data=body, headers=headers, content_type="application/json", **kw)
+
+
+def decorated_app(**config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update(config)
+
+    @app.post("/hook")
+    @require_webhook
+    def hook() -> Any:
+        event = get_webhook_event()
+        assert event is not None
+        if event.type == "user.pre_create":
+            return deny("Sign-ups are closed.", "Closed")
+        return {"seen": event.type, "user": event.user_id}
+
+    return app
+
+
+# -- @require_webhook ---------------------------------------------------------------------------------------------
+
+
+def test_a_signed_delivery_reaches_the_view() -> None:
+    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
+    answer = post(client, body_of())
+    assert answer.status_code == 200
+    assert answer.get_json() == {"seen": "user.created", "user": "user-1"}
+
+
+def test_a_returned_answer_is_sent_as_json() -> None:
+    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
+    answer = post(client, body_of("user.pre_create"))
+    assert answer.status_code == 200
+    assert answer.get_json() == {"is_allowed": False, "reason": "Sign-ups are closed.", "title": "Closed"}
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64, body_signature(body_of(), "another-secret")])
+def test_an_unsigned_delivery_never_reaches_the_view(signature: str | None) -> None:
+    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
+    answer = post(client, body_of(), signature)
+    assert answer.status_code == 401
+    assert answer.get_json()["error"] == "invalid_signature"
+    assert answer.headers["WWW-Authenticate"].startswith("Signature")
+
+
+def test_a_list_of_secrets_from_config_rotates() -> None:
+    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=["next-secret-value", SECRET]).test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of()).status_code == 200
+
+
+@pytest.mark.parametrize("with_extension", [False, True], ids=["config-only", "extension"])
+def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension(with_extension: bool) -> None:
+    # An environment variable carries a rotation as "new,old"; both readers must split it the same way.
+    app = decorated_app(AUTHGEAR_WEBHOOK_SECRET=f"next-secret-value, {SECRET}")
+    if with_extension:
+        Authgear(app, endpoint="https://myapp.authgear.cloud")
+    client = app.test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of()).status_code == 200
+
+
+def test_no_secret_is_a_configuration_error_not_an_open_door() -> None:
+    app = decorated_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(ConfigurationError, match="AUTHGEAR_WEBHOOK_SECRET"):
+        post(app.test_client(), body_of())
+
+
+def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
+    # Authgear(app) removes client X-Authgear-* headers; the body signature must survive it.
+    app = decorated_app()
+    Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
+    client = app.test_client()
+    assert post(client, body_of()).status_code == 200
+    assert post(client, body_of(), body_signature(body_of(), "other")).status_code == 401
+
+
+def test_the_raw_body_stays_readable_in_the_view() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+
+    @app.post("/hook")
+    @require_webhook
+    def hook() -> Any:
+        from flask import request
+
+        return {"length": len(request.get_data())}
+
+    body = body_of()
+    assert post(app.test_client(), body).get_json() == {"length": len(body)}
+
+
+def options_app(**options: Any) -> tuple[Flask, list[str]]:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    calls: list[str] = []
+
+    @app.post("/hook")
+    @require_webhook(**options)
+    def hook() -> Any:
+        event = get_webhook_event()
+        assert event is not None
+        calls.append(event.id)
+        if event.is_blocking:
+            return event.allow()
+        if event.id == "evt-fail":
+            return {"error": "database down"}, 500
+        if event.id == "evt-raise":
+            raise RuntimeError("database down")
+        return {"stored": event.id}
+
+    return app, calls
+
+
+def test_require_webhook_acknowledges_a_repeated_event_without_calling_the_view() -> None:
+    app, calls = options_app()
+    client = app.test_client()
+    assert post(client, body_of()).get_json() == {"stored": "evt-1"}
+    repeated = post(client, body_of())
+    assert (repeated.status_code, repeated.get_json()) == (200, {})
+    assert calls == ["evt-1"]
+
+
+def test_require_webhook_calls_the_view_again_after_it_failed() -> None:
+    app, calls = options_app()
+    client = app.test_client()
+    assert post(client, body_of(event_id="evt-fail")).status_code == 500
+    assert post(client, body_of(event_id="evt-fail")).status_code == 500
+    assert post(client, body_of(event_id="evt-raise")).status_code == 500
+    assert post(client, body_of(event_id="evt-raise")).status_code == 500
+    assert calls == ["evt-fail", "evt-fail", "evt-raise", "evt-raise"]
+
+
+def test_require_webhook_idempotency_can_be_turned_off() -> None:
+    app, calls = options_app(idempotency=False)
+    client = app.test_client()
+    post(client, body_of())
+    post(client, body_of())
+    assert calls == ["evt-1", "evt-1"]
+
+
+def test_require_webhook_refuses_a_stale_blocking_event() -> None:
+    app, calls = options_app(max_age=60, clock=lambda: 1_790_000_000 + 61)
+    answer = post(app.test_client(), body_of("user.pre_create"))
+    assert (answer.status_code, answer.get_json()["error_description"]) == (401, "The webhook event is too old.")
+    assert calls == []
+    fresh, _ = options_app(max_age=60, clock=lambda: 1_790_000_000 + 59)
+    assert post(fresh.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+
+
+# -- the dispatcher -----------------------------------------------------------------------------------------------
+
+
+def dispatcher_app(**options: Any) -> tuple[Flask, Webhooks, list[WebhookEvent]]:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    hooks = Webhooks(app, "/hook", **options)
+    seen: list[WebhookEvent] = []
+
+    @hooks.on("user.created")
+    def created(event: WebhookEvent) -> None:
+        seen.append(event)
+
+    @hooks.on("user.pre_create")
+    def pre_create(event: WebhookEvent) -> Any:
+        return event.allow(roles=["member"])
+
+    @hooks.on("oidc.jwt.pre_create")
+    async def jwt(event: WebhookEvent) -> Any:
+        return event.allow(jwt_claims={"https://example.com/tier": "gold"})
+
+    @hooks.on("user.profile.pre_update")
+    def forgot(event: WebhookEvent) -> None:
+        return None
+
+    return app, hooks, seen
+
+
+def test_the_dispatcher_calls_the_handler_of_the_type() -> None:
+    app, _, seen = dispatcher_app()
+    answer = post(app.test_client(), body_of())
+    assert answer.status_code == 200
+    assert [event.id for event in seen] == ["evt-1"]
+
+
+def test_the_dispatcher_answers_blocking_events() -> None:
+    app, _, _ = dispatcher_app()
+    answer = post(app.test_client(), body_of("user.pre_create"))
+    assert answer.get_json() == {"is_allowed": True, "mutations": {"user": {"roles": ["member"]}}}
+
+
+def test_an_async_handler_answers() -> None:
+    app, _, _ = dispatcher_app()
+    body = body_of("oidc.jwt.pre_create", payload={"jwt": {"payload": {"sub": "user-1"}}})
+    answer = post(app.test_client(), body)
+    assert answer.get_json() == {
+        "is_allowed": True,
+        "mutations": {"jwt": {"payload": {"sub": "user-1", "https://example.com/tier": "gold"}}},
+    }
+
+
+def test_unhandled_non_blocking_is_200_and_unhandled_blocking_is_501() -> None:
+    app, _, _ = dispatcher_app()
+    client = app.test_client()
+    assert post(client, body_of("user.deleted")).status_code == 200
+    refused = post(client, body_of("authentication.pre_initialize"))
+    assert refused.status_code == 501
+    assert refused.get_json()["error"] == "not_implemented"
+
+
+def test_a_blocking_handler_returning_none_is_501(caplog: pytest.LogCaptureFixture) -> None:
+    app, _, _ = dispatcher_app()
+    answer = post(app.test_client(), body_of("user.profile.pre_update"))
+    assert answer.status_code == 501
+    assert "returned NoneType" in caplog.text
+
+
+def test_a_duplicate_delivery_is_acknowledged_without_running_the_handler() -> None:
+    app, _, seen = dispatcher_app()
+    client = app.test_client()
+    for _ in range(3):
+        assert post(client, body_of()).status_code == 200
+    assert post(client, body_of(event_id="evt-2")).status_code == 200
+    assert [event.id for event in seen] == ["evt-1", "evt-2"]
+
+
+def test_a_stale_blocking_event_is_refused() -> None:
+    app, _, _ = dispatcher_app(max_age=60, clock=lambda: 1_790_000_000 + 61)
+    assert post(app.test_client(), body_of("user.pre_create")).status_code == 401
+
+
+def test_the_dispatcher_checks_the_secret_at_start_up() -> None:
+    with pytest.raises(ConfigurationError, match="AUTHGEAR_WEBHOOK_SECRET"):
+        Webhooks(Flask(__name__), "/hook")
+
+
+def test_a_blueprint_dispatcher_checks_the_secret_when_registered() -> None:
+    blueprint = Blueprint("hooks", __name__)
+    Webhooks(blueprint, "/hook")
+    with pytest.raises(ConfigurationError):
+        Flask(__name__).register_blueprint(blueprint)
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    app.register_blueprint(blueprint, url_prefix="/authgear")
+    assert post(app.test_client(), body_of(), path="/authgear/hook").status_code == 200
+
+
+def test_an_explicit_secret_wins() -> None:
+    app = Flask(__name__)
+    Webhooks(app, "/hook", secret="explicit-secret")
+    assert post(app.test_client(), body_of(), body_signature(body_of(), "explicit-secret")).status_code == 200
+
+
+def test_a_raising_handler_is_503() -> None:
+    app, hooks, _ = dispatcher_app()
+
+    @hooks.on("user.deleted")
+    def broken(event: WebhookEvent) -> None:
+        raise RuntimeError("database down")
+
+    answer = post(app.test_client(), body_of("user.deleted"))
+    assert answer.status_code == 503
+    assert "database" not in answer.get_data(as_text=True)
+
+
+def test_allow_works_as_a_view_answer() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+
+    @app.post("/hook")
+    @require_webhook
+    def hook() -> Any:
+        return allow()
+
+    assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+
+
+def test_an_async_view_answers() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+
+    @app.post("/hook")
+    @require_webhook
+    async def hook() -> Any:
+        return allow()
+
+    assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+
+
+# -- hostile requests ---------------------------------------------------------------------------------------------
+
+
+def _deep() -> bytes:
+    return b'{"id": "x", "type": "user.created", "payload": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+
+
+def _signed(body: bytes) -> dict[str, Any]:
+    return {"data": body, "headers": {"X-Authgear-Body-Signature": body_signature(body, SECRET)}}
+
+
+HOSTILE: list[Any] = [
+    pytest.param("GET", {}, 405, id="get"),
+    pytest.param("PUT", _signed(body_of()), 405, id="put"),
+    pytest.param("DELETE", {}, 405, id="delete"),
+    pytest.param("OPTIONS", {}, 405, id="options"),
+    pytest.param("POST", {"data": body_of(), "content_type": "text/plain"}, 401, id="text-plain-unsigned"),
+    pytest.param("POST", {"data": b"x" * (1024 * 1024 + 1), "headers": {}}, 413, id="huge-body"),
+    pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "abc"}}, 400, id="bad-length"),
+    pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "-1"}}, 400, id="negative-length"),
+    pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "\u0663"}}, 400, id="arabic-length"),
+    pytest.param("POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "9" * 5000}}, 413, id="5000-digits"),
+    pytest.param(
+        "POST", {"data": b"{}", "environ_overrides": {"CONTENT_LENGTH": "0" * 5000 + "2"}}, 401, id="5000-zeros-length"
+    ),
+    pytest.param("POST", _signed(b"\xff\xfe" + MARKER.encode()), 400, id="invalid-utf8"),
+    pytest.param("POST", _signed(_deep()), 400, id="deep-nesting"),
+    pytest.param("POST", _signed(b'{"id": "a", "id": "' + MARKER.encode() + b'", "type": "x"}'), 400, id="dup-keys"),
+    pytest.param("POST", _signed(b""), 400, id="empty-signed"),
+    pytest.param("POST", _signed(MARKER.encode()), 400, id="not-json-signed"),
+    pytest.param("POST", {"data": body_of(), "headers": {"X-Authgear-Body-Signature": MARKER * 4}}, 401, id="sig-text"),
+    pytest.param(
+        "POST",
+        {"data": body_of(), "headers": {"X-Authgear-Body-Signature": "<script>" + "a" * 56}},
+        401,
+        id="sig-markup",
+    ),
+    pytest.param(
+        "POST",
+        {"data": body_of(), "headers": {"X-Authgear-Body-Signature": "é" * 64}},
+        401,
+        id="sig-non-ascii",
+    ),
+    pytest.param(
+        "POST", {"data": body_of(), "headers": {"X-Authgear-Body-Signature": "a" * 10_000}}, 401, id="sig-long"
+    ),
+    pytest.param("POST", {"data": MARKER.encode(), "headers": {}}, 401, id="no-signature"),
+]
+
+
+@pytest.mark.parametrize(("method", "request_kw", "status"), HOSTILE)
+@pytest.mark.parametrize("kind", ["decorator", "dispatcher"])
+def test_hostile_requests_get_a_json_error_without_echo(
+    kind: str, method: str, request_kw: dict[str, Any], status: int
+) -> None:
+    if kind == "decorator":
+        app = Flask(__name__)
+        app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+        methods = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+        app.add_url_rule("/hook", "hook", require_webhook(lambda: "ok"), methods=methods)
+    else:
+        app, _, _ = dispatcher_app()
+    kw = dict(request_kw)
+    kw.setdefault("content_type", "application/json")
+    answer = app.test_client().open("/hook", method=method, **kw)
+    assert answer.status_code == status
+    assert answer.is_json
+    text = answer.get_data(as_text=True) + str(answer.headers)
+    assert MARKER not in text and "<script>" not in text
+    if status == 405:
+        assert answer.headers["Allow"] == "POST"
+
+
+def test_the_secret_is_not_printed_with_the_settings() -> None:
+    app = Flask(__name__)
+    ext = Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
+    with app.app_context():
+        assert ext.settings.webhook_secret == (SECRET,)
+        assert SECRET not in repr(ext.settings)
+
+
+def test_the_dispatcher_reads_the_extension_setting() -> None:
+    app = Flask(__name__)
+    Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=["next-secret-value", SECRET])
+    Webhooks(app, "/hook")
+    client = app.test_client()
+    assert post(client, body_of()).status_code == 200
+    assert (
+        post(
+            client, body_of(event_id="evt-2"), body_signature(body_of(event_id="evt-2"), "next-secret-value")
+        ).status_code
+        == 200
+    )
+    assert post(client, body_of(event_id="evt-3"), body_signature(body_of(event_id="evt-3"), "old")).status_code == 401
