@@ -1,7 +1,7 @@
 """The shipped proxy configurations overwrite every header the resolver may answer with.
 
-The NGINX example also runs for real in tests/proxy/test_nginx.py; Traefik is not run here, so its file is checked
-for the settings its security depends on.
+The NGINX and Caddy examples also run for real in tests/proxy/test_end_to_end.py; Traefik is not run here, so its
+file is checked for the settings its security depends on.
 """
 
 from __future__ import annotations
