@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
-from tests.support.examples import EXAMPLES, load_example, wait_for
-from tests.support.net import free_port
+from tests.support.examples import SCRIPTS, load_example, run_example
 
 REALM = 'Bearer realm="authgear"'
 
@@ -115,30 +110,12 @@ def test_wsgi_app_protect_override(server: AuthgearTestServer) -> None:
 # -- run as scripts -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("script", "protected"),
-    [pytest.param("flask_api.py", "/me", id="flask_api"), pytest.param("wsgi_app.py", "/api/me", id="wsgi_app")],
-)
+@pytest.mark.parametrize(("script", "protected"), SCRIPTS)
 def test_examples_run_as_scripts(server: AuthgearTestServer, script: str, protected: str) -> None:
-    port = free_port()
-    env = {**os.environ, "AUTHGEAR_ENDPOINT": server.endpoint, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + protected, process)
+    with run_example(script, protected, {"AUTHGEAR_ENDPOINT": server.endpoint}) as base:
         refused = requests.get(base + protected, timeout=5)
         assert refused.status_code == 401
         assert refused.headers["WWW-Authenticate"] == REALM
         allowed = requests.get(base + protected, headers=bearer(server.issue_token("script-user")), timeout=5)
         assert allowed.status_code == 200
         assert "script-user" in allowed.text
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()

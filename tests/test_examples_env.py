@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 from werkzeug.test import Client
 
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
-from tests.support.examples import EXAMPLES, load_example, wait_for
-from tests.support.net import free_port
+from tests.support.examples import SCRIPTS, load_example, run_example
 
 wsgi_app = load_example("wsgi_app")
 
@@ -21,40 +16,17 @@ wsgi_app = load_example("wsgi_app")
 OTHER_AUTHGEAR_VARIABLES = {"AUTHGEAR_CLIENT_ID": "x", "AUTHGEAR_CLIENT_SECRET": "y"}
 
 
-@pytest.mark.parametrize(
-    ("script", "protected"),
-    [pytest.param("flask_api.py", "/me", id="flask_api"), pytest.param("wsgi_app.py", "/api/me", id="wsgi_app")],
-)
+@pytest.mark.parametrize(("script", "protected"), SCRIPTS)
 def test_examples_start_beside_other_authgear_variables(
     server: AuthgearTestServer, script: str, protected: str
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        **OTHER_AUTHGEAR_VARIABLES,
-        "AUTHGEAR_ENDPOINT": server.endpoint,
-        "AUTHGEAR_REALM": "from-env",
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + protected, process)
+    env = {**OTHER_AUTHGEAR_VARIABLES, "AUTHGEAR_ENDPOINT": server.endpoint, "AUTHGEAR_REALM": "from-env"}
+    with run_example(script, protected, env) as base:
         # The example's own settings are still read from the environment.
         assert requests.get(base + protected, timeout=5).headers["WWW-Authenticate"] == 'Bearer realm="from-env"'
         allowed = requests.get(base + protected, headers=bearer(server.issue_token("env-user")), timeout=5)
         assert allowed.status_code == 200
         assert "env-user" in allowed.text
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_wsgi_app_keyword_settings_win_over_the_environment(

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import requests
+
+from .net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 README = ROOT / "README.md"
+#: The examples that run as scripts, each with a path it protects, for ``pytest.mark.parametrize``.
+SCRIPTS = [
+    pytest.param("flask_api.py", "/me", id="flask_api"),
+    pytest.param("wsgi_app.py", "/api/me", id="wsgi_app"),
+]
 
 
 def load_example(name: str) -> ModuleType:
@@ -26,7 +37,31 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
+@contextlib.contextmanager
+def run_example(script: str, path: str, env: Mapping[str, str], deadline: float = 20.0) -> Iterator[str]:
+    """Run ``examples/<script>`` as the README does, with ``env`` added to this environment, on a free port.
+
+    Yields the origin it answers at once ``path`` answers; fails if it exits or never answers. Ends it afterwards.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / script), "--port", str(port)],
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(base + path, process, deadline)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
     """Poll ``url`` until the example started as ``process`` answers; fail if it exits or never answers."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
