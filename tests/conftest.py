@@ -1,6 +1,7 @@
 """Shared fixtures. The ``authgear_server`` fixture comes from the package's own pytest plugin.
 
-``server`` is one local Authgear per test module; a module that needs a different one defines its own.
+``server`` is one local Authgear per test module, ``redis_server`` one redis-server; a module that needs a
+different one defines its own.
 Modules pick the clean-up they need with ``pytestmark = pytest.mark.usefixtures(...)``."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from flask_authgear import Settings, Verifier
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.redis_server import RedisServer, start_redis
 
 MakeVerifier = Callable[..., Verifier]
 
@@ -21,6 +23,12 @@ MakeVerifier = Callable[..., Verifier]
 def server() -> Iterator[AuthgearTestServer]:
     with AuthgearTestServer() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the module (skips when it is not installed)."""
+    yield from start_redis()
 
 
 @pytest.fixture

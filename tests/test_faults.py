@@ -36,6 +36,7 @@ from flask_authgear.wsgi import AuthgearMiddleware
 from tests.support.apps import me_app, whoami
 from tests.support.auth import bearer, bearer_request
 from tests.support.clock import Clock
+from tests.support.redis_server import IGNORE_SETEX_DEPRECATION
 
 T = TypeVar("T")
 
@@ -300,7 +301,7 @@ REDIS_SECRET = "faults-redis-secret-0123456789abcdef"
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
+@IGNORE_SETEX_DEPRECATION
 def test_redis_going_away_mid_run(server: AuthgearTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Threads keep authenticating while Redis stops and restarts: right users throughout, then Redis again."""
     import redis

@@ -20,21 +20,12 @@ from flask_authgear.core.cache import NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import bearer, bearer_request
 from tests.support.examples import ROOT
-from tests.support.redis_server import RedisServer, new_redis, start_redis
+from tests.support.redis_server import IGNORE_SETEX_DEPRECATION, RedisServer, new_redis
 
 SECRET = "redis-shared-secret-0123456789abcdef"
 APP_PROCESS = ROOT / "tests" / "support" / "app_process.py"
 MakeVerifier = Callable[..., Verifier]
-# requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning"),
-    pytest.mark.usefixtures("healed_server"),
-]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    yield from start_redis()
+pytestmark = [IGNORE_SETEX_DEPRECATION, pytest.mark.usefixtures("healed_server")]
 
 
 @pytest.fixture

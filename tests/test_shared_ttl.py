@@ -3,7 +3,7 @@ its reuse of a shared answer by its own TTL, measured from when the resolver ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,20 +13,11 @@ from flask_authgear import InvalidTokenError, Verifier
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import bearer_request
 from tests.support.clock import clocked, wall_clock
-from tests.support.redis_server import RedisServer, start_redis
+from tests.support.redis_server import IGNORE_SETEX_DEPRECATION, RedisServer
 
 SECRET = "shared-ttl-secret-0123456789abcdef"
 MakeVerifier = Callable[..., Verifier]
-pytestmark = [
-    # requests-cache 1.3 calls redis-py's setex, which redis-py 8 marks deprecated; it works the same.
-    pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning"),
-    pytest.mark.usefixtures("healed_server"),
-]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    yield from start_redis()
+pytestmark = [IGNORE_SETEX_DEPRECATION, pytest.mark.usefixtures("healed_server")]
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +25,7 @@ from flask_authgear.webhooks import (
     verify_webhook,
 )
 from flask_authgear.webhooks.dispatch import MemoryIdempotencyStore, RedisIdempotencyStore, WebhookHandlers
+from tests.support.redis_server import RedisServer
 from tests.support.webhooks import body_signature
 
 SECRET = "whsec-test-0123456789"
@@ -509,23 +509,9 @@ def test_memory_store_is_bounded_and_expires() -> None:
     assert store.claim("c")
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    from tests.support.redis_server import RedisServer, redis_binary
-
-    binary = redis_binary()
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(binary).start()
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
-def test_redis_store_claims_once_across_stores(redis_url: str) -> None:
-    first = RedisIdempotencyStore.from_url(redis_url, ttl=60)
-    second = RedisIdempotencyStore.from_url(redis_url, ttl=60)  # another worker
+def test_redis_store_claims_once_across_stores(redis_server: RedisServer) -> None:
+    first = RedisIdempotencyStore.from_url(redis_server.url, ttl=60)
+    second = RedisIdempotencyStore.from_url(redis_server.url, ttl=60)  # another worker
     assert first.claim("evt-1")
     assert not second.claim("evt-1")
     assert first.client.ttl("flask_authgear_webhook:evt-1") > 0
