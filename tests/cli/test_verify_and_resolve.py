@@ -278,6 +278,20 @@ def test_endpoint_defaults_to_the_environment(capsys, server, monkeypatch):
 # -- verify --json -------------------------------------------------------------------------------------------
 
 
+def assert_admin_user(user, user_id, source):
+    """The ``user`` object that ``verify --json`` and ``resolve --json`` print, for a verified admin."""
+    assert user.pop("authenticated_at").endswith("+00:00")
+    assert user == {
+        "id": user_id,
+        "roles": ["admin"],
+        "is_verified": True,
+        "is_anonymous": False,
+        "can_reauthenticate": True,
+        "amr": ["pwd"],
+        "source": source,
+    }
+
+
 def test_json_output_for_a_valid_token(capsys, server):
     code, out = verify(capsys, server, server.issue_token("alice", roles=["admin"]), "--json")
     assert code == 0
@@ -285,17 +299,7 @@ def test_json_output_for_a_valid_token(capsys, server):
     assert data["valid"] is True and data["reason"] is None
     assert data["header"]["typ"] == "at+jwt"
     assert data["claims"]["sub"] == "alice"
-    user = data["user"]
-    assert user.pop("authenticated_at").endswith("+00:00")
-    assert user == {
-        "id": "alice",
-        "roles": ["admin"],
-        "is_verified": True,
-        "is_anonymous": False,
-        "can_reauthenticate": True,
-        "amr": ["pwd"],
-        "source": "jwt",
-    }
+    assert_admin_user(data["user"], "alice", "jwt")
     assert all(c["ok"] in (True, None) for c in data["checks"])
     assert data["endpoint"] == server.endpoint
 
@@ -364,17 +368,7 @@ def test_resolve_json(capsys, server):
     assert code == 0
     data = json.loads(out)
     assert data["authenticated"] is True and data["malformed"] is None
-    user = data["user"]
-    assert user.pop("authenticated_at").endswith("+00:00")
-    assert user == {
-        "id": "erin",
-        "roles": ["admin"],
-        "is_verified": True,
-        "is_anonymous": False,
-        "can_reauthenticate": True,
-        "amr": ["pwd"],
-        "source": "resolver",
-    }
+    assert_admin_user(data["user"], "erin", "resolver")
     assert data["headers"]["X-Authgear-User-Id"] == "erin"
     assert data["headers"]["X-Authgear-User-Roles"] == "admin"
     assert data["url"] == f"{server.endpoint}/_resolver/resolve"
