@@ -18,6 +18,7 @@ from flask_authgear import ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import JWKSCache
 from flask_authgear.core.http import FetchError, fetch_json, new_session
 from tests.support.auth import bearer_request
+from tests.support.threads import together
 
 DRIP_INTERVAL = 0.2
 DRIP_FOR = 30.0
@@ -143,18 +144,7 @@ def test_concurrent_cold_requests_are_not_serialised_past_the_deadline(drip: Dri
     settings = Settings(endpoint=drip.origin, jwks_uri=f"{drip.origin}/oauth2/jwks", http_timeout=TIMEOUT)
     cache = JWKSCache(settings)
     threads_count = 8
-    barrier = threading.Barrier(threads_count)
-    outcomes: list[tuple[BaseException | None, float]] = []
-
-    def worker() -> None:
-        barrier.wait()
-        outcomes.append(_timed(lambda: cache.get("kid")))
-
-    threads = [threading.Thread(target=worker) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=DRIP_FOR + 10)
+    outcomes = together(threads_count, lambda _: _timed(lambda: cache.get("kid")))
     assert len(outcomes) == threads_count
     assert all(isinstance(error, ProviderUnavailableError) for error, _ in outcomes)
     assert max(elapsed for _, elapsed in outcomes) < GAVE_UP_WITHIN

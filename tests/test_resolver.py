@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import bearer_request
 from tests.support.clock import clocked, wall_clock
 from tests.support.recorder import Received, ScriptedResolver, valid
+from tests.support.threads import together
 
 MakeVerifier = Callable[..., Verifier]
 pytestmark = pytest.mark.usefixtures("healed_server")
@@ -369,14 +369,7 @@ def test_concurrent_identical_misses_make_one_resolver_call(make_verifier: MakeV
     with ScriptedResolver(script=lambda r: valid("jane"), delay=0.3) as resolver:
         verifier = make_verifier(resolver_url=resolver.url)
         threads = 16
-        barrier = threading.Barrier(threads)
-
-        def call(_: int) -> str:
-            barrier.wait()
-            return verifier.authenticate(bearer_request("shared-token")).id
-
-        with ThreadPoolExecutor(threads) as pool:
-            ids = list(pool.map(call, range(threads)))
+        ids = together(threads, lambda _: verifier.authenticate(bearer_request("shared-token")).id)
         assert ids == ["jane"] * threads
         assert resolver.calls == 1
         assert verifier.health()["resolver"]["coalesced"] >= 1
@@ -388,14 +381,11 @@ def test_concurrent_misses_for_different_credentials_are_not_merged(make_verifie
 
     with ScriptedResolver(script=script, delay=0.2) as resolver:
         verifier = make_verifier(resolver_url=resolver.url)
-        barrier = threading.Barrier(12)
 
         def call(i: int) -> tuple[int, str]:
-            barrier.wait()
             return i % 4, verifier.authenticate(bearer_request(f"token-{i % 4}")).id
 
-        with ThreadPoolExecutor(12) as pool:
-            results = list(pool.map(call, range(12)))
+        results = together(12, call)
         assert all(user == f"user-{n}" for n, user in results)
         assert resolver.calls == 4
 
@@ -403,17 +393,14 @@ def test_concurrent_misses_for_different_credentials_are_not_merged(make_verifie
 def test_waiters_of_a_failed_call_get_503_too(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
     server.fail("resolver", "slow", delay=0.3)
     verifier = make_verifier(http_timeout=1.0)
-    barrier = threading.Barrier(6)
 
     def call(_: int) -> str:
-        barrier.wait()
         try:
             return verifier.authenticate(bearer_request("some-token")).id
         except ProviderUnavailableError:
             return "503"
 
-    with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(call, range(6))) == ["503"] * 6
+    assert together(6, call) == ["503"] * 6
 
 
 @pytest.mark.parametrize(

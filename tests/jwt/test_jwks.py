@@ -22,6 +22,7 @@ from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock
 from tests.support.jwt import jwt_verifier, serve_json, sign
+from tests.support.threads import together
 
 TTL = 300.0
 COOLDOWN = 30.0
@@ -301,28 +302,13 @@ def test_concurrent_flood_of_random_kids_costs_one_fetch_per_cooldown(server: Au
     cache = cache_for(server, clock, jwks_refetch_cooldown=COOLDOWN)
     assert cache.get(kid_of(server)) is not None
     threads_count, kids_each = 8, 25
-    errors: list[BaseException] = []
 
-    def flood() -> None:
-        barrier = threading.Barrier(threads_count)
-
-        def worker() -> None:
-            try:
-                barrier.wait()
-                for _ in range(kids_each):
-                    assert cache.get(str(uuid.uuid4())) is None
-            except BaseException as exc:  # collected and asserted below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker) for _ in range(threads_count)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    def look_up_random_kids(_: int) -> None:
+        for _ in range(kids_each):
+            assert cache.get(str(uuid.uuid4())) is None
 
     for rounds in range(1, 4):
-        flood()
-        assert errors == []
+        together(threads_count, look_up_random_kids)
         assert server.hits("jwks") == 1 + rounds  # one refetch in this cooldown, whatever the thread count
         clock.advance(COOLDOWN)
     assert cache.get(kid_of(server)) is not None
@@ -336,23 +322,7 @@ def test_concurrent_unknown_kid_causes_one_fetch(server: AuthgearTestServer, clo
     new_key = server.rotate_keys()
     clock.advance(max(cooldown, 1))
     threads_count = 32
-    barrier = threading.Barrier(threads_count)
-    found: list[Any] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            found.append(cache.get(new_key.kid or ""))
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    found = together(threads_count, lambda _: cache.get(new_key.kid or ""))
     assert len(found) == threads_count
     assert server.hits("jwks") == 2
     # Threads that arrived during the fetch waited for it and found the new key; none fetched again.
@@ -362,23 +332,7 @@ def test_concurrent_unknown_kid_causes_one_fetch(server: AuthgearTestServer, clo
 def test_concurrent_cold_start_causes_one_fetch(server: AuthgearTestServer) -> None:
     verifier, _ = jwt_verifier(server)
     tokens = [server.issue_token(f"u{i}") for i in range(16)]
-    barrier = threading.Barrier(len(tokens))
-    ids: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker(token: str) -> None:
-        try:
-            barrier.wait()
-            ids.append(verifier.verify(token).id)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in tokens]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    ids = together(len(tokens), lambda i: verifier.verify(tokens[i]).id)
     assert sorted(ids) == sorted(f"u{i}" for i in range(16))
     assert (server.hits("discovery"), server.hits("jwks")) == (1, 1)
 

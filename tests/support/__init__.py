@@ -12,6 +12,7 @@ the unpacked sdist. One helper per job:
 - ``examples``: the project's paths and ``load_example``.
 - ``apps``, ``echo``, ``flask_login_style``: small apps the tests protect or look through.
 - ``recorder``: a scripted resolver that records what it receives.
+- ``threads``: ``together()``, the same work in threads released at one moment.
 - ``redis_server``, ``caddy_server``, ``nginx_server`` (both on ``proxy_server``), ``net``: real services on free
   loopback ports.
 - ``app_process``: the example app in a separate process (run as a script).
