@@ -5,7 +5,6 @@ paths, and Cookie bytes the HTTP client to the resolver refuses to send."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_authgear import Authgear, AuthgearMiddleware, ConfigurationError, Verifier, current_user, require_auth
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.testing.client import configure
-from tests.support.app_server import AppServer, get
+from tests.support.app_server import AppServer, get, send_raw
 from tests.support.auth import bearer
 
 if TYPE_CHECKING:
@@ -190,11 +189,7 @@ def test_a_mounted_app_removes_headers_its_outer_app_trusts(server: AuthgearTest
 
 def raw_get(port: int, request_line_and_headers: bytes) -> int:
     """Send bytes as they are (an HTTP client would refuse or re-encode them) and return the status code."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(request_line_and_headers + b"Host: app.test\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
+    answer = send_raw(port, request_line_and_headers + b"Host: app.test\r\nConnection: close\r\n\r\n")
     return int(answer.split(b" ", 2)[1])
 
 

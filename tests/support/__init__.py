@@ -4,7 +4,7 @@
 the unpacked sdist. One helper per job:
 
 - ``auth``: ``bearer(token)`` headers and ``bearer_request(token)`` request data.
-- ``app_server``: ``AppServer``, the one way to serve a WSGI app on a loopback socket, and ``get``.
+- ``app_server``: ``AppServer``, the one way to serve a WSGI app on a loopback socket, ``get`` and ``send_raw``.
 - ``clock``: ``Clock`` moved by hand, ``wall_clock()``, and ``clocked()`` resolver-mode verifiers on it.
 - ``jwt``: signing exact headers and claims, base64url, JWT verifiers on a clock, ``serve_json``.
 - ``attacks``: the attack catalogue, each attack with the rule that must refuse it.

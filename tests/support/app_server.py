@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import wsgiref.simple_server
 from typing import TYPE_CHECKING, Any
@@ -117,3 +118,16 @@ def get(
     except ValueError:
         body = raw.decode("utf-8", "replace")
     return response.status, answer_headers, body
+
+
+def send_raw(port: int, data: bytes) -> bytes:
+    """Send bytes as they are (an HTTP client would refuse or re-encode them) and return the whole answer.
+
+    ``data`` must ask for ``Connection: close``: the answer is read until the server closes the connection.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(data)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer

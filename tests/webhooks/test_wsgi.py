@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ from werkzeug.test import Client
 
 from flask_authgear import AuthgearMiddleware, WebhookEndpoint, WebhookEvent
 from flask_authgear.errors import ConfigurationError
-from tests.support.app_server import AppServer
+from tests.support.app_server import AppServer, send_raw
 from tests.support.webhooks import body_signature
 
 SECRET = "whsec-wsgi-0123456789"
@@ -111,26 +110,23 @@ def test_hostile_requests_over_the_network(
 
 def test_a_padded_signature_header_is_read_as_http_defines_it(served: tuple[int, list[WebhookEvent]]) -> None:
     body = body_of(event_id="padded-1")
-    with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:
-        sock.sendall(
-            b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            b"Content-Length: %d\r\nX-Authgear-Body-Signature:   %s \t\r\n\r\n"
-            % (len(body), body_signature(body, SECRET).encode())
-            + body
-        )
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    answer = send_raw(
+        served[0],
+        b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\nX-Authgear-Body-Signature:   %s \t\r\n\r\n"
+        % (len(body), body_signature(body, SECRET).encode())
+        + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
 
 
 def test_a_huge_declared_body_is_refused_before_it_is_read(served: tuple[int, list[WebhookEvent]]) -> None:
     # Only the headers are sent: the answer comes without the server waiting for 50 MB.
-    with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:
-        sock.sendall(
-            b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 52428800\r\n"
-            b"X-Authgear-Body-Signature: " + b"0" * 64 + b"\r\nConnection: close\r\n\r\n"
-        )
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
+    answer = send_raw(
+        served[0],
+        b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 52428800\r\n"
+        b"X-Authgear-Body-Signature: " + b"0" * 64 + b"\r\nConnection: close\r\n\r\n",
+    )
     assert answer.startswith(b"HTTP/1.1 413")
 
 
@@ -157,14 +153,14 @@ def test_a_chunked_body_is_read_up_to_the_cap(served: tuple[int, list[WebhookEve
 def test_a_chunked_body_wins_over_a_content_length(served: tuple[int, list[WebhookEvent]]) -> None:
     # The server reads the chunks up to their end; a Content-Length beside them says nothing (RFC 9112 6.3).
     body = body_of(event_id="chunked-3")
-    with socket.create_connection(("127.0.0.1", served[0]), timeout=10) as sock:
-        sock.sendall(
-            b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"
-            b"X-Authgear-Body-Signature: " + body_signature(body, SECRET).encode() + b"\r\n\r\n"
-            b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
-        )
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    answer = send_raw(
+        served[0],
+        b"POST /authgear/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"
+        b"X-Authgear-Body-Signature: " + body_signature(body, SECRET).encode() + b"\r\n\r\n"
+        b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
     assert "chunked-3" in [event.id for event in served[1]]
 
 
