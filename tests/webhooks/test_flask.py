@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -44,6 +45,14 @@ def post(client: FlaskClient, body: bytes, signature: str | None = "sign", path:
     if signature is not None:
         headers["X-Authgear-Body-Signature"] = signature
     return client.post(path, data=body, headers=headers, content_type="application/json", **kw)
+
+
+def webhook_app(view: Callable[[], Any], *, methods: Sequence[str] = ("POST",), **options: Any) -> Flask:
+    """An app with the webhook secret in its config and ``view`` at ``/hook`` under ``@require_webhook(**options)``."""
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    app.add_url_rule("/hook", "hook", require_webhook(**options)(view), methods=list(methods))
+    return app
 
 
 def decorated_app(**config: Any) -> Flask:
@@ -123,27 +132,18 @@ def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
 
 
 def test_the_raw_body_stays_readable_in_the_view() -> None:
-    app = Flask(__name__)
-    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-
-    @app.post("/hook")
-    @require_webhook
     def hook() -> Any:
         from flask import request
 
         return {"length": len(request.get_data())}
 
     body = body_of()
-    assert post(app.test_client(), body).get_json() == {"length": len(body)}
+    assert post(webhook_app(hook).test_client(), body).get_json() == {"length": len(body)}
 
 
 def options_app(**options: Any) -> tuple[Flask, list[str]]:
-    app = Flask(__name__)
-    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
     calls: list[str] = []
 
-    @app.post("/hook")
-    @require_webhook(**options)
     def hook() -> Any:
         event = get_webhook_event()
         assert event is not None
@@ -156,7 +156,7 @@ def options_app(**options: Any) -> tuple[Flask, list[str]]:
             raise RuntimeError("database down")
         return {"stored": event.id}
 
-    return app, calls
+    return webhook_app(hook, **options), calls
 
 
 def test_require_webhook_acknowledges_a_repeated_event_without_calling_the_view() -> None:
@@ -311,27 +311,17 @@ def test_a_raising_handler_is_503() -> None:
 
 
 def test_allow_works_as_a_view_answer() -> None:
-    app = Flask(__name__)
-    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-
-    @app.post("/hook")
-    @require_webhook
     def hook() -> Any:
         return allow()
 
-    assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+    assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
 
 
 def test_an_async_view_answers() -> None:
-    app = Flask(__name__)
-    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-
-    @app.post("/hook")
-    @require_webhook
     async def hook() -> Any:
         return allow()
 
-    assert post(app.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
+    assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
 
 
 # -- hostile requests ---------------------------------------------------------------------------------------------
@@ -390,10 +380,7 @@ def test_hostile_requests_get_a_json_error_without_echo(
     kind: str, method: str, request_kw: dict[str, Any], status: int
 ) -> None:
     if kind == "decorator":
-        app = Flask(__name__)
-        app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-        methods = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
-        app.add_url_rule("/hook", "hook", require_webhook(lambda: "ok"), methods=methods)
+        app = webhook_app(lambda: "ok", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
     else:
         app, _, _ = dispatcher_app()
     kw = dict(request_kw)
