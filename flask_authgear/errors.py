@@ -56,13 +56,17 @@ class AuthgearError(Exception):
         parts.extend(f'{k}="{v}"' for k, v in self.auth_params.items())
         return ", ".join(parts)
 
+    def challenge(self, realm: str = "authgear") -> str | None:
+        """The ``WWW-Authenticate`` value of the error response, or None for a response without one."""
+        return self.www_authenticate(realm)
+
     def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
         """Every header of the error response; errors are never cached by browsers or proxies."""
-        out = [
-            ("Content-Type", "application/json"),
-            ("WWW-Authenticate", self.www_authenticate(realm)),
-            ("Cache-Control", "no-store"),
-        ]
+        out = [("Content-Type", "application/json")]
+        challenge = self.challenge(realm)
+        if challenge is not None:
+            out.append(("WWW-Authenticate", challenge))
+        out.append(("Cache-Control", "no-store"))
         if self.status_code == 503:
             out.append(("Retry-After", "5"))
         return out

@@ -91,15 +91,10 @@ class WebhookError(AuthgearError):
     error = "invalid_request"
     description = "The webhook request is invalid."
 
-    def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
-        out = list(ANSWER_HEADERS)
+    def challenge(self, realm: str = "authgear") -> str | None:
         if self.status_code == 401:  # HTTP requires a challenge on every 401
-            out.append(("WWW-Authenticate", f'Signature realm="{realm}"'))
-        if self.status_code == 405:
-            out.append(("Allow", "POST"))
-        if self.status_code == 503:
-            out.append(("Retry-After", "5"))
-        return out
+            return f'Signature realm="{realm}"'
+        return None
 
 
 class InvalidWebhookSignatureError(WebhookError):
@@ -124,6 +119,9 @@ class WebhookTooLargeError(WebhookError):
 class WebhookMethodNotAllowedError(WebhookError):
     status_code = 405
     description = "Webhooks are delivered with POST."
+
+    def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
+        return [*super().headers(realm), ("Allow", "POST")]
 
 
 class StaleWebhookError(WebhookError):

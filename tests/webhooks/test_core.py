@@ -16,8 +16,10 @@ from flask_authgear.webhooks import (
     InvalidWebhookError,
     InvalidWebhookSignatureError,
     StaleWebhookError,
+    WebhookError,
     WebhookEvent,
     WebhookHandlerError,
+    WebhookMethodNotAllowedError,
     WebhookNotHandledError,
     WebhookTooLargeError,
     allow,
@@ -128,6 +130,35 @@ def test_no_usable_secret_is_a_configuration_error(secret: Any) -> None:
     body = event_body()
     with pytest.raises(ConfigurationError):
         verify_webhook(body, body_signature(body, SECRET), secret)
+
+
+JSON_NO_STORE = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+
+@pytest.mark.parametrize(
+    ("error", "headers"),
+    [
+        pytest.param(InvalidWebhookError(), JSON_NO_STORE, id="400"),
+        pytest.param(
+            InvalidWebhookSignatureError(),
+            [
+                ("Content-Type", "application/json"),
+                ("WWW-Authenticate", 'Signature realm="authgear"'),
+                JSON_NO_STORE[1],
+            ],
+            id="401",
+        ),
+        pytest.param(WebhookMethodNotAllowedError(), [*JSON_NO_STORE, ("Allow", "POST")], id="405"),
+        pytest.param(WebhookTooLargeError(), JSON_NO_STORE, id="413"),
+        pytest.param(WebhookNotHandledError(), JSON_NO_STORE, id="501"),
+        pytest.param(WebhookHandlerError(), [*JSON_NO_STORE, ("Retry-After", "5")], id="503"),
+    ],
+)
+def test_a_webhook_error_is_json_no_store_and_only_a_401_has_a_challenge(
+    error: WebhookError, headers: list[tuple[str, str]]
+) -> None:
+    # Not bearer authentication: no Bearer challenge, and a Signature one only where HTTP requires one.
+    assert error.headers() == headers
 
 
 def test_an_oversized_body_is_413_before_hashing() -> None:
