@@ -88,6 +88,16 @@ def unit_verifier(keys: StaticKeys, clock: Clock, **overrides: Any) -> JWTVerifi
     return JWTVerifier(settings, keys, clock=clock)  # type: ignore[arg-type]
 
 
+def assert_refused_and_dropped(verifier: JWTVerifier, token: str, reason: str) -> None:
+    """A cached token is now refused for ``reason``: not answered from the cache, and its entry is gone."""
+    hits = verifier.cache_hits
+    with pytest.raises(TokenError) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == reason
+    assert verifier.cache_hits == hits
+    assert verifier.cache is not None and token not in verifier.cache
+
+
 # -- hits and misses -----------------------------------------------------------------------------------------
 
 
@@ -200,11 +210,7 @@ def test_a_cached_token_expires_at_exp_plus_leeway(signing_key: RSAKey) -> None:
     assert verifier.cache_hits == 1
 
     clock.advance(1)  # exactly exp + leeway: expired ("on or after")
-    with pytest.raises(TokenError) as caught:
-        verifier.verify(token)
-    assert caught.value.reason == "expired"
-    assert verifier.cache_hits == 1
-    assert verifier.cache is not None and token not in verifier.cache
+    assert_refused_and_dropped(verifier, token, "expired")
 
 
 def test_a_long_lived_cache_entry_never_outlives_the_token(signing_key: RSAKey) -> None:
@@ -241,11 +247,7 @@ def test_a_key_removed_from_the_jwks_invalidates_its_cached_tokens(server: Authg
 
     server.remove_key(old_key.kid)
     clock.advance(verifier.settings.jwks_cache_ttl)
-    with pytest.raises(TokenError) as caught:
-        verifier.verify(token)
-    assert caught.value.reason == "unknown_kid"
-    assert verifier.cache_hits == 2
-    assert verifier.cache is not None and token not in verifier.cache
+    assert_refused_and_dropped(verifier, token, "unknown_kid")
 
 
 def test_a_hit_does_not_wait_for_the_jwks_ttl_to_notice_nothing(server: AuthgearTestServer) -> None:
