@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
-from flask_authgear.core import RequestData
 from flask_authgear.core.cache import (
     MIN_MEMORY_ENTRIES,
     PURGE_INTERVAL,
@@ -24,7 +23,7 @@ from flask_authgear.core.cache import (
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
-from tests.support.auth import bearer_request
+from tests.support.auth import authenticate_secrets, bearer_request
 from tests.support.clock import clocked, wall_clock
 
 SECRET = "a-shared-cache-secret-0123456789"
@@ -172,16 +171,8 @@ def test_sqlite_store_holds_no_raw_credential(
     server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
 ) -> None:
     (tmp_path / "cache").mkdir()
-    sessions = [server.create_session(f"user-{i}") for i in range(3)]
     verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET)
-    secrets_seen: list[str] = []
-    for session in sessions:
-        verifier.authenticate(bearer_request(session.token))
-        verifier.authenticate(RequestData(cookie=f"prefs=private-pref-{session.id}; {session.cookie}"))
-        secrets_seen += [session.token, session.cookie_value, f"private-pref-{session.id}"]
-    with pytest.raises(InvalidTokenError):
-        verifier.authenticate(bearer_request("rejected-secret-token"))
-    secrets_seen.append("rejected-secret-token")
+    secrets_seen = authenticate_secrets(server, verifier)
     verifier.close()
     data = _store_bytes(tmp_path / "cache")
     assert b"user-0" in data  # the answers are there ...

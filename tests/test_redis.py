@@ -18,7 +18,7 @@ from flask_authgear import InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.core.cache import NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
-from tests.support.auth import bearer, bearer_request
+from tests.support.auth import authenticate_secrets, bearer, bearer_request
 from tests.support.examples import ROOT
 from tests.support.redis_server import IGNORE_SETEX_DEPRECATION, RedisServer, new_redis
 
@@ -46,15 +46,7 @@ def test_redis_holds_no_raw_credential_and_every_entry_expires(
     server: AuthgearTestServer, make_verifier: MakeVerifier, client: redis.Redis
 ) -> None:
     verifier = make_verifier(resolver_cache_ttl=30, resolver_negative_ttl=5)
-    raw: list[str] = []
-    for i in range(3):
-        session = server.create_session(f"user-{i}")
-        verifier.authenticate(bearer_request(session.token))
-        verifier.authenticate(RequestData(cookie=f"tracking=private-{i}; {session.cookie}"))
-        raw += [session.token, session.cookie_value, f"private-{i}"]
-    with pytest.raises(InvalidTokenError):
-        verifier.authenticate(bearer_request("refused-secret-token"))
-    raw.append("refused-secret-token")
+    raw = authenticate_secrets(server, verifier)
     keys = list(client.scan_iter("*"))
     response_keys = [k for k in keys if k.startswith(f"{NAMESPACE}:".encode())]
     assert len(response_keys) == 7

@@ -3,7 +3,7 @@
 ``tests`` is a package, so pytest puts the project root on ``sys.path`` whether it runs from a checkout or from
 the unpacked sdist. One helper per job:
 
-- ``auth``: ``bearer(token)`` headers and ``bearer_request(token)`` request data.
+- ``auth``: ``bearer(token)`` headers, ``bearer_request(token)`` request data, ``authenticate_secrets()``.
 - ``app_server``: ``AppServer``, the one way to serve a WSGI app on a loopback socket, ``get`` and ``send_raw``.
 - ``clock``: ``Clock`` moved by hand, ``wall_clock()``, and ``clocked()`` resolver-mode verifiers on it.
 - ``jwt``: signing exact headers and claims, base64url, JWT verifiers on a clock, ``serve_json``.
