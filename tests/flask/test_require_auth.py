@@ -50,6 +50,18 @@ def user_json() -> dict[str, Any]:
     }
 
 
+#: Routes that answer the user as JSON, each under one ``require_auth`` option.
+ROUTE_OPTIONS: dict[str, dict[str, Any]] = {
+    "/optional": {"optional": True},
+    "/any-role": {"roles": ["admin", "editor"]},
+    "/one-role": {"roles": "admin"},
+    "/all-roles": {"all_roles": ["admin", "editor"]},
+    "/verified": {"verified": True},
+    "/anonymous-ok": {"allow_anonymous": True},
+    "/fresh": {"max_auth_age": 300},
+}
+
+
 def build_app(server: AuthgearTestServer, **overrides: Any) -> Flask:
     app = Flask(__name__)
     app.config.update(server.flask_config(**overrides))
@@ -60,40 +72,8 @@ def build_app(server: AuthgearTestServer, **overrides: Any) -> Flask:
     def me() -> dict[str, Any]:
         return user_json()
 
-    @app.get("/optional")
-    @require_auth(optional=True)
-    def optional() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/any-role")
-    @require_auth(roles=["admin", "editor"])
-    def any_role() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/one-role")
-    @require_auth(roles="admin")
-    def one_role() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/all-roles")
-    @require_auth(all_roles=["admin", "editor"])
-    def all_roles() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/verified")
-    @require_auth(verified=True)
-    def verified() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/anonymous-ok")
-    @require_auth(allow_anonymous=True)
-    def anonymous_ok() -> dict[str, Any]:
-        return user_json()
-
-    @app.get("/fresh")
-    @require_auth(max_auth_age=300)
-    def fresh() -> dict[str, Any]:
-        return user_json()
+    for path, options in ROUTE_OPTIONS.items():
+        app.add_url_rule(path, path, require_auth(**options)(user_json))
 
     @app.get("/async")
     @require_auth(roles=["admin"])
