@@ -388,21 +388,28 @@ def test_verify_request_inside_a_view(server: AuthgearTestServer) -> None:
     assert client.get("/strict", headers=bearer(server.issue_token("s", roles=["b", "a"]))).get_json() == {"user": "s"}
 
 
-def test_user_is_stored_only_after_every_check(server: AuthgearTestServer) -> None:
+def recording_app(server: AuthgearTestServer) -> tuple[Flask, list[AuthgearUser | None]]:
+    """An app with the extension that records, after each request, the user it stored for the request."""
     app = Flask(__name__)
     app.config.update(server.flask_config())
     Authgear(app)
     after: list[AuthgearUser | None] = []
 
-    @app.get("/admin")
-    @require_auth(roles=["admin"], max_auth_age=60)
-    def admin() -> str:
-        return "admin"
-
     @app.after_request
     def record(response: Response) -> Response:
         after.append(get_current_user())
         return response
+
+    return app, after
+
+
+def test_user_is_stored_only_after_every_check(server: AuthgearTestServer) -> None:
+    app, after = recording_app(server)
+
+    @app.get("/admin")
+    @require_auth(roles=["admin"], max_auth_age=60)
+    def admin() -> str:
+        return "admin"
 
     client = app.test_client()
     assert client.get("/admin", headers=bearer(server.issue_token("u", roles=["user"]))).status_code == 403
@@ -415,21 +422,13 @@ def test_user_is_stored_only_after_every_check(server: AuthgearTestServer) -> No
 
 
 def test_a_later_failed_check_removes_the_user(server: AuthgearTestServer) -> None:
-    app = Flask(__name__)
-    app.config.update(server.flask_config())
-    Authgear(app)
-    after: list[AuthgearUser | None] = []
+    app, after = recording_app(server)
 
     @app.get("/two-steps")
     @require_auth
     def two_steps() -> str:
         verify_request(roles=["admin"])  # a stricter check for part of the view
         return "admin"
-
-    @app.after_request
-    def record(response: Response) -> Response:
-        after.append(get_current_user())
-        return response
 
     response = app.test_client().get("/two-steps", headers=bearer(server.issue_token("u", roles=["user"])))
     assert response.status_code == 403
