@@ -9,10 +9,11 @@ Security notes, in plain words:
 * The user is stored (in ``environ["authgear.user"]``, as the WSGI middleware does) only after every check of
   the route passed, so code that reads :data:`current_user` never sees a user that the route refused.
 * Client-supplied ``X-Authgear-*`` identity headers are removed by a wrapper around ``app.wsgi_app`` before
-  Flask sees the request, and again by the app's first ``before_request`` hook (an app mounted by a dispatcher
-  may be called without the wrapper), so code that reads those headers cannot be fooled. In trusted proxy mode
-  they are kept only on requests whose direct peer is in ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites
-  them). Each app verifies with its own settings, found through ``current_app``, however apps are nested.
+  Flask sees the request, or by the app's first ``before_request`` hook when the request did not pass this app's
+  wrapper (an app mounted by a dispatcher may be called without it), so code that reads those headers cannot be
+  fooled. In trusted proxy mode they are kept only on requests whose direct peer is in
+  ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites them). Each app verifies with its own settings, found
+  through ``current_app``, however apps are nested.
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
   ``allow_anonymous=True``: an anonymous account proves a device, not a person.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
