@@ -37,11 +37,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from flask import Blueprint, Flask, Response, current_app, has_app_context, request, request_started
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    after_this_request,
+    current_app,
+    has_app_context,
+    request,
+    request_started,
+)
 from werkzeug.local import LocalProxy
 
 from .config import Settings
-from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varying_start_response
+from .core.request import ENVIRON_APP_USER, ENVIRON_SCRUBBED_BY, ENVIRON_USER, is_preflight, varying_start_response
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -260,22 +269,31 @@ class HeaderScrubber:
         return self.wsgi_app(environ, varying_start_response(environ, start_response))
 
 
-#: Environ key naming the app state whose rules last removed this request's forged headers.
-_ENVIRON_SCRUBBED = "authgear.scrubbed_by"
+def _scrub(environ: WSGIEnvironment, state: _AppState) -> bool:
+    """Remove forged headers with ``state``'s rules, unless they were already removed by them for this request.
 
-
-def _scrub(environ: WSGIEnvironment, state: _AppState) -> None:
-    """Remove forged headers with ``state``'s rules, unless they were already removed by them for this request."""
-    if environ.get(_ENVIRON_SCRUBBED) is not state:
-        state.verifier.scrub_environ(environ)
-        environ[_ENVIRON_SCRUBBED] = state
+    Returns whether it removed them now.
+    """
+    if environ.get(ENVIRON_SCRUBBED_BY) is state:
+        return False
+    state.verifier.scrub_environ(environ)
+    environ[ENVIRON_SCRUBBED_BY] = state
+    return True
 
 
 def _scrub_headers() -> None:
-    """The app's first ``before_request`` hook: the header removal of :class:`HeaderScrubber`, with this app's
-    own trust decision, for a request that reached the app without passing its wrapper (a request that did
-    pass it is not scanned again)."""
-    _scrub(_request_environ(), _state())
+    """The app's first ``before_request`` hook: the work of :class:`HeaderScrubber`, with this app's own trust
+    decision, for a request that reached the app without passing its wrapper (a mounted app whose dispatcher
+    holds the bare ``wsgi_app``). A request that did pass it is not scanned again."""
+    if _scrub(_request_environ(), _state()):
+        after_this_request(_vary_on_credentials)
+
+
+def _vary_on_credentials(response: Response) -> Response:
+    """``Vary: Authorization, Cookie`` on the answer of an authenticated request that bypassed the wrapper."""
+    if ENVIRON_USER in _request_environ():
+        response.vary.update(("Authorization", "Cookie"))
+    return response
 
 
 def _request_environ() -> WSGIEnvironment:

@@ -168,6 +168,25 @@ def test_mounted_apps_verify_with_their_own_settings(server: AuthgearTestServer,
     }
 
 
+@pytest.mark.parametrize("outer_has_authgear", [False, True], ids=["plain-outer", "authgear-outer"])
+def test_a_mounted_apps_authenticated_answers_vary_on_credentials(
+    server: AuthgearTestServer, outer_has_authgear: bool
+) -> None:
+    """The dispatcher captured the mounted app's bare wsgi_app, so its wrapper never runs: its answers must
+    still say they depend on the credentials, or a shared cache could hand one user's page to another."""
+    a, b = flask_app("outer"), flask_app("mounted")
+    configure(a, server)
+    configure(b, server)
+    mount(a, b)
+    if outer_has_authgear:
+        init(a)
+    init(b)
+    with AppServer(a) as running:
+        status, headers, body = get(running.port, "/b/me", bearer(server.issue_token("bob")))
+    assert (status, body) == (200, {"sub": "bob"})
+    assert sorted(token.strip() for token in headers["vary"].split(",")) == ["Authorization", "Cookie"]
+
+
 def test_a_mounted_app_removes_headers_its_outer_app_trusts(server: AuthgearTestServer) -> None:
     """The outer app believes its proxy; the mounted one (not in proxy mode, initialised after the dispatcher
     captured its wsgi_app) must still remove the identity headers before its views run."""

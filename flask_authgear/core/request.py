@@ -29,6 +29,8 @@ ENVIRON_ERROR = "authgear.error"
 ENVIRON_APP_USER = "authgear.app_user"
 #: Environ key holding the verified :class:`~flask_authgear.webhooks.WebhookEvent` of a webhook request.
 ENVIRON_WEBHOOK_EVENT = "authgear.webhook_event"
+#: Environ key naming the Flask app state whose rules removed this request's forged headers.
+ENVIRON_SCRUBBED_BY = "authgear.scrubbed_by"
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
 PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
