@@ -30,7 +30,7 @@ from typing import Any
 
 from flask_authgear.testing import AuthgearTestServer
 
-from . import breakdown
+from . import breakdown, report
 from .tokens import mint, mint_pool
 
 NULL = "empty loop (taken off every row)"
@@ -180,21 +180,9 @@ def breakdown_table(per_call: dict[str, float]) -> list[str]:
 
 
 def targets(per_call: dict[str, float]) -> list[str]:
-    """The issue's ratios computed on instruction counts (reported, never asserted)."""
-    raw = per_call[RAW]
-    added = overheads(per_call)
-    cold, warm, hit, pyjwt = added[FLASK_COLD], added[FLASK_WARM], added[RESOLVER_HIT], added[PYJWT]
-    checks = [
-        ("JWT cold overhead (Flask) <= 2.0x raw verify", f"{cold / raw:.2f}x", cold / raw <= 2.0),
-        ("JWT cold overhead >= 3x lower than PyJWT decorator", f"{pyjwt / cold:.1f}x lower", pyjwt / cold >= 3.0),
-        ("JWT warm overhead (Flask) <= 0.15x raw verify", f"{warm / raw:.3f}x", warm / raw <= 0.15),
-        ("resolver hit overhead (Flask) <= 0.15x raw verify", f"{hit / raw:.3f}x", hit / raw <= 0.15),
-    ]
-    width = max(len(name) for name, _, _ in checks)
-    lines = ["targets on instruction counts (ratios of this run)"]
-    for name, value, met in checks:
-        lines.append(f"  {name:<{width}}  {value:>12}  {'met' if met else 'NOT MET'}")
-    return lines
+    """The targets computed on instruction counts (reported, never asserted)."""
+    checks = report.target_checks(per_call[RAW], overheads(per_call))
+    return report.target_lines("targets on instruction counts (ratios of this run)", checks)
 
 
 # -- the child, run under valgrind ---------------------------------------------------------------------------
