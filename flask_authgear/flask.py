@@ -241,6 +241,15 @@ class Authgear:
         return error_response(error, self._current_state().settings.realm)
 
 
+def app_settings(app: Flask) -> Settings:
+    """The settings ``app`` verifies with: its extension's when initialised, else read from its ``AUTHGEAR_*``
+    config (the CLI, the test client and webhooks use it for an app that may have no extension)."""
+    ext = app.extensions.get(EXTENSION_KEY)
+    if isinstance(ext, Authgear):
+        return ext._state_for(app).settings
+    return Settings.from_mapping(app.config)
+
+
 def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
     """The default answer to an error: its status, RFC 6750 challenge, ``Cache-Control: no-store``, JSON body."""
     return Response(error.body(), status=error.status_code, headers=error.headers(realm))

@@ -137,7 +137,7 @@ def settings_for(endpoint: str | None, **options: Any) -> Settings:
     overrides = {name: value for name, value in options.items() if value not in (None, ())}
     app = flask_app() if endpoint is None else None
     if app is not None:
-        from ..webhooks.flask import app_settings
+        from ..flask import app_settings
 
         return dataclasses.replace(app_settings(app), **overrides)
     endpoint = endpoint or os.environ.get("AUTHGEAR_ENDPOINT")

@@ -150,7 +150,7 @@ def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
 
 def _app_endpoint(app: Flask) -> str | None:
     """The endpoint the app verifies tokens against, if it has one."""
-    from ..webhooks.flask import app_settings
+    from ..flask import app_settings
 
     try:
         return app_settings(app).endpoint

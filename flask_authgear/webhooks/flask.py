@@ -20,10 +20,10 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from ..config import Settings, secret_list
+from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
-from ..flask import EXTENSION_KEY, Authgear, error_response
+from ..flask import EXTENSION_KEY, app_settings, error_response
 from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_environ, webhook_secrets
 from .dispatch import Handler, IdempotencyStore, WebhookHandlers
 
@@ -33,14 +33,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def app_settings(app: Flask) -> Settings:
-    """The settings the app verifies with: its extension's when initialised, else its ``AUTHGEAR_*`` config."""
-    ext = app.extensions.get(EXTENSION_KEY)
-    if isinstance(ext, Authgear):
-        return ext._state_for(app).settings
-    return Settings.from_mapping(app.config)
 
 
 def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
