@@ -130,7 +130,8 @@ class Authgear:
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
-        # identity header (and cheaper than a before_request hook).
+        # identity header; the first before_request hook does the same for a request that bypassed the wrapper
+        # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
         if isinstance(app.wsgi_app, HeaderScrubber):
             app.wsgi_app.state = state
         else:
