@@ -45,7 +45,7 @@ def test_no_header_means_no_credentials(header: str | None) -> None:
     assert bearer_token(header, MAX) is None
 
 
-@pytest.mark.parametrize(
+MALFORMED = pytest.mark.parametrize(
     "header",
     [
         "Basic dXNlcjpwYXNz",
@@ -98,9 +98,21 @@ def test_no_header_means_no_credentials(header: str | None) -> None:
         "no-scheme",
     ],
 )
-def test_malformed_headers_are_invalid_requests(header: str) -> None:
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AuthgearTestServer]:
+    with AuthgearTestServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", ["jwt", "resolver", "auto", "proxy"])
+@MALFORMED
+def test_malformed_headers_are_invalid_requests(server: AuthgearTestServer, mode: str, header: str) -> None:
+    verifier = Verifier(Settings(**server.settings(mode=mode, trusted_proxies=["127.0.0.1"])))
+    server.reset_hits()
     with pytest.raises(InvalidRequestError) as caught:
-        bearer_token(header, MAX)
+        verifier.authenticate(RequestData(authorization=header, remote_addr="127.0.0.1"))
     error = caught.value
     assert error.status_code == 400
     assert error.error == "invalid_request"
@@ -109,6 +121,7 @@ def test_malformed_headers_are_invalid_requests(header: str) -> None:
     assert error.www_authenticate() == (
         f'Bearer realm="authgear", error="invalid_request", error_description="{error.description}"'
     )
+    assert server.hits("jwks") == server.hits("resolver") == 0  # refused before any key or resolver call
 
 
 def test_header_size_is_capped() -> None:
@@ -200,9 +213,8 @@ def test_strip_proxy_headers_keeps_the_webhook_signature() -> None:
 
 
 @pytest.fixture(scope="module")
-def verifier() -> Iterator[Verifier]:
-    with AuthgearTestServer() as server:
-        yield Verifier(Settings(**server.settings()))
+def verifier(server: AuthgearTestServer) -> Verifier:
+    return Verifier(Settings(**server.settings()))
 
 
 def test_verifier_without_credentials_is_missing_credentials(verifier: Verifier) -> None:
