@@ -211,7 +211,7 @@ def test_refusals_are_never_cached(kit: AttackKit) -> None:
     bad = next(a for a in CATALOGUE if a.id == "signature-bit-flip")
     for _ in range(3):
         refuse(verifier, bad.authorization)
-    assert len(verifier.jwt._cache) == 0
+    assert len(verifier.jwt.cache) == 0
     assert verifier.jwt.cache_hits == 0
 
 

@@ -235,7 +235,7 @@ def test_load_right_user_or_right_error(authgear: AuthgearTestServer, app: Flask
 
     verifier = app_verifier(app)
     health = verifier.health()
-    assert len(verifier.jwt._cache) <= verifier.settings.token_cache_size
+    assert len(verifier.jwt.cache) <= verifier.settings.token_cache_size
     assert health["resolver"]["local_entries"] <= verifier.settings.resolver_local_cache_size
 
 

@@ -69,7 +69,7 @@ def test_verified_token_cache_is_bounded(server: AuthgearTestServer, ec_key: ECK
 
     verify(tokens[:10])()  # keys fetched, imports done: not part of the measure
     held, growth = live_growth(verify(tokens[10:400]), verify(tokens[400:]))
-    assert len(verifier.jwt._cache) == size
+    assert len(verifier.jwt.cache) == size
     # 1,100 more verified tokens, yet the live memory did not grow with them: a full cache holds ~100 entries
     # (several hundred KB); an unbounded one would have added megabytes.
     assert growth < 100 * 1024, f"live memory grew by {growth} bytes after the cache was full ({held} held)"
@@ -91,7 +91,7 @@ def test_refused_tokens_leave_nothing_behind(server: AuthgearTestServer, ec_key:
         return run
 
     _, growth = live_growth(refuse(forged[:200]), refuse(forged[200:]))
-    assert len(verifier.jwt._cache) == 1
+    assert len(verifier.jwt.cache) == 1
     assert growth < 64 * 1024
 
 

@@ -1,8 +1,8 @@
 """The one bounded, thread-safe LRU map of the library.
 
 Every in-process cache that holds an entry per credential uses it: the resolver's answers
-(:mod:`flask_authgear.core.resolver`), the in-memory shared store (:mod:`flask_authgear.core.cache`), and the
-verified-token cache, which keys ``LRU[str, CacheEntry]`` by the token and keeps the expiry inside its entry.
+(:mod:`flask_authgear.core.resolver`), the in-memory shared store (:mod:`flask_authgear.core.cache`), the
+verified-token cache (:mod:`flask_authgear.core.jwt`) and webhook idempotency.
 The bound is what keeps a flood of distinct junk credentials from growing memory; expiry is the caller's
 business, because each caller has its own rule for when an entry stops being true.
 """
@@ -23,7 +23,9 @@ _MISSING = object()
 class LRU(MutableMapping[K, V]):
     """A map of at most ``size`` entries; storing one more forgets the least recently read or written.
 
-    Every operation holds one lock, so threads may share an instance. ``size <= 0`` stores nothing.
+    Threads may share an instance. Writes hold one lock, so the bound holds. Reads take none: the dictionary
+    read and the move to the end are each atomic, and a reader gets a whole value or none; a lock there would
+    cost a warm request about 2,000 instructions per cache it reads. ``size <= 0`` stores nothing.
     """
 
     def __init__(self, size: int) -> None:
@@ -32,10 +34,10 @@ class LRU(MutableMapping[K, V]):
         self._lock = threading.Lock()
 
     def __getitem__(self, key: K) -> V:
-        with self._lock:
-            value = self._entries[key]
-            self._entries.move_to_end(key)
-            return value
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value  # type: ignore[return-value]
 
     @overload
     def get(self, key: K, default: None = None) -> V | None: ...
@@ -43,11 +45,14 @@ class LRU(MutableMapping[K, V]):
     def get(self, key: K, default: V | D) -> V | D: ...
     def get(self, key: K, default: object = None) -> object:
         """The value (now the most recent entry), or ``default`` without raising."""
-        with self._lock:
-            if key not in self._entries:
-                return default
+        value = self._entries.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
             self._entries.move_to_end(key)
-            return self._entries[key]
+        except KeyError:  # forgotten by another thread since the read; the value read is still whole
+            pass
+        return value
 
     def __setitem__(self, key: K, value: V) -> None:
         if self.size <= 0:

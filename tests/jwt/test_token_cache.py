@@ -24,7 +24,8 @@ from joserfc.jwk import RSAKey
 from flask_authgear import InvalidTokenError, Settings
 from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import PublicKey, parse_jwk
-from flask_authgear.core.jwt import JWTVerifier, VerifiedTokenCache
+from flask_authgear.core.jwt import JWTVerifier
+from flask_authgear.core.lru import LRU
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from tests.support.clock import Clock
@@ -95,7 +96,7 @@ def assert_refused_and_dropped(verifier: JWTVerifier, token: str, reason: str) -
         verifier.verify(token)
     assert caught.value.reason == reason
     assert verifier.cache_hits == hits
-    assert verifier.cache is not None and token not in verifier.cache
+    assert token not in verifier.cache
 
 
 # -- hits and misses -----------------------------------------------------------------------------------------
@@ -144,9 +145,9 @@ def test_each_distinct_token_is_a_miss(server: AuthgearTestServer) -> None:
 def test_cache_size_zero_disables_the_cache(server: AuthgearTestServer) -> None:
     verifier, _ = jwt_verifier(server, token_cache_size=0)
     token = server.issue_token("alice")
-    assert verifier.cache is None
     assert verifier.verify(token).id == verifier.verify(token).id == "alice"
-    assert (verifier.cache_hits, verifier.cache_misses) == (0, 0)
+    assert len(verifier.cache) == 0
+    assert (verifier.cache_hits, verifier.cache_misses) == (0, 2)  # every verification misses
 
 
 def test_health_reports_the_counters(server: AuthgearTestServer) -> None:
@@ -170,7 +171,7 @@ def test_a_bad_signature_is_refused_every_time_and_never_cached(server: Authgear
         with pytest.raises(InvalidTokenError) as caught:
             verifier.verify(forged)
         assert caught.value.reason == "signature"  # type: ignore[attr-defined]
-    assert verifier.cache is not None and len(verifier.cache) == 0
+    assert len(verifier.cache) == 0
     assert (verifier.cache_hits, verifier.cache_misses) == (0, 3)
 
 
@@ -180,7 +181,7 @@ def test_an_expired_token_is_never_cached(server: AuthgearTestServer) -> None:
     for _ in range(2):
         with pytest.raises(InvalidTokenError):
             verifier.verify(token)
-    assert verifier.cache is not None and token not in verifier.cache
+    assert token not in verifier.cache
 
 
 def test_a_valid_token_after_a_forged_twin_is_verified_on_its_own(server: AuthgearTestServer) -> None:
@@ -315,7 +316,6 @@ def test_lru_keeps_the_recently_used_token(signing_key: RSAKey) -> None:
     verifier.verify(a)  # a is now the most recently used
     verifier.verify(c)  # evicts b
     cache = verifier.cache
-    assert cache is not None
     assert a in cache and c in cache and b not in cache
     hits = verifier.cache_hits
     verifier.verify(a)
@@ -327,8 +327,8 @@ def test_the_bound_holds_for_real_tokens(server: AuthgearTestServer) -> None:
     tokens = [server.issue_token(f"user-{i}") for i in range(40)]
     for token in tokens:
         verifier.verify(token)
-        assert verifier.cache is not None and len(verifier.cache) <= 10
-    assert verifier.cache is not None and len(verifier.cache) == 10
+        assert len(verifier.cache) <= 10
+    assert len(verifier.cache) == 10
     assert all(token in verifier.cache for token in tokens[-10:])
 
 
@@ -347,12 +347,13 @@ def _rss_bytes() -> int:
 def test_memory_stays_at_the_bound_under_100000_distinct_tokens(signing_key: RSAKey) -> None:
     key = StaticKeys(signing_key).keys[signing_key.kid]
     bound = 1_000
-    cache = VerifiedTokenCache(bound)
+    cache = LRU(bound)
     gc.collect()
     tracemalloc.start()
     try:
         for i in range(bound):
-            cache.put(*_entry(i, key))
+            token, entry = _entry(i, key)
+            cache[token] = entry
         at_bound = tracemalloc.get_traced_memory()[0]  # what the cache holds when full, in bytes
     finally:
         tracemalloc.stop()
@@ -360,12 +361,13 @@ def test_memory_stays_at_the_bound_under_100000_distinct_tokens(signing_key: RSA
 
     rss_before = _rss_bytes()
     for i in range(bound, 100_000):
-        cache.put(*_entry(i, key))
+        token, entry = _entry(i, key)
+        cache[token] = entry
         if i % 9_973 == 0:
             assert len(cache) == bound
     growth = _rss_bytes() - rss_before
     assert len(cache) == bound
-    assert cache._entries.keys() == {_entry(i, key)[0] for i in range(99_000, 100_000)}
+    assert set(cache) == {_entry(i, key)[0] for i in range(99_000, 100_000)}
     # Unbounded, 99,000 more entries would add about 99 x at_bound; bounded, the process does not grow.
     assert growth < max(8 * 1024 * 1024, 4 * at_bound)
 
@@ -401,12 +403,12 @@ def test_interleaved_users_never_get_each_others_identity(server: AuthgearTestSe
         sys.setswitchinterval(interval)
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
-    assert verifier.cache is not None and len(verifier.cache) <= 8
+    assert len(verifier.cache) <= 8
     assert verifier.cache_hits > 0 and verifier.cache_misses > 0
 
 
 def test_concurrent_puts_and_gets_keep_the_bound() -> None:
-    cache = VerifiedTokenCache(16)
+    cache = LRU(16)
     user = AuthgearUser(id="x")
     key = PublicKey(kid="k", key=None, algorithms=frozenset())  # type: ignore[arg-type]
     errors: list[BaseException] = []
@@ -418,9 +420,9 @@ def test_concurrent_puts_and_gets_keep_the_bound() -> None:
                 token = f"t{rnd.randrange(64)}"
                 entry = cache.get(token)
                 if entry is None:
-                    cache.put(token, (user, 1.0, key))
+                    cache[token] = (user, 1.0, key)
                 elif rnd.random() < 0.3:
-                    cache.discard(token, entry)
+                    cache.pop(token, None)
                 assert len(cache) <= 16
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
