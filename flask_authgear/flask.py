@@ -90,7 +90,10 @@ ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
 UserLoader = Callable[[AuthgearUser], Any]
 L = TypeVar("L", bound=UserLoader)
 
+#: ``app.extensions`` key of the :class:`Authgear` extension, as Flask's convention wants.
 EXTENSION_KEY = "authgear"
+#: ``app.extensions`` key of the app's own state, found there in one read per request.
+STATE_KEY = "authgear.state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,6 @@ class Authgear:
 
     def __init__(self, app: Flask | None = None, **settings: Any) -> None:
         self._defaults = settings
-        self._states: weakref.WeakKeyDictionary[Flask, _AppState] = weakref.WeakKeyDictionary()
         self._last: weakref.ref[Flask] | None = None
         self._error_handler: ErrorHandler | None = None
         self._user_loader: UserLoader | None = None
@@ -126,9 +128,9 @@ class Authgear:
         merged = {**self._defaults, **settings}
         resolved = Settings.from_mapping(app.config, **merged)
         state = _AppState(settings=resolved, verifier=Verifier(resolved), extension=self)
-        self._states[app] = state
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
+        app.extensions[STATE_KEY] = state
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
         # identity header; the first before_request hook does the same for a request that bypassed the wrapper
         # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
@@ -147,12 +149,12 @@ class Authgear:
     # -- per-app state -----------------------------------------------------------------------------------
 
     def _state_for(self, app: Flask) -> _AppState:
-        try:
-            return self._states[app]
-        except KeyError:
+        state = app.extensions.get(STATE_KEY)
+        if not isinstance(state, _AppState) or state.extension is not self:
             raise RuntimeError(
                 "this Authgear extension was not initialised for this app; call Authgear(app) or ext.init_app(app)"
-            ) from None
+            )
+        return state
 
     def _current_state(self) -> _AppState:
         if has_app_context():
@@ -245,9 +247,9 @@ class Authgear:
 def app_settings(app: Flask) -> Settings:
     """The settings ``app`` verifies with: its extension's when initialised, else read from its ``AUTHGEAR_*``
     config (the CLI, the test client and webhooks use it for an app that may have no extension)."""
-    ext = app.extensions.get(EXTENSION_KEY)
-    if isinstance(ext, Authgear):
-        return ext._state_for(app).settings
+    state = app.extensions.get(STATE_KEY)
+    if isinstance(state, _AppState):
+        return state.settings
     return Settings.from_mapping(app.config)
 
 
@@ -315,13 +317,12 @@ def _request_environ() -> WSGIEnvironment:
 
 
 def _state() -> _AppState:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    ext = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(ext, Authgear):
+    state = current_app._get_current_object().extensions.get(STATE_KEY)  # type: ignore[attr-defined]
+    if not isinstance(state, _AppState):
         raise RuntimeError(
             "flask-authgear is not initialised for this app: call Authgear(app) or ext.init_app(app) first"
         )
-    return ext._state_for(app)
+    return state
 
 
 # -- requirements --------------------------------------------------------------------------------------------
