@@ -161,12 +161,13 @@ def test_request_data_from_environ() -> None:
     assert data.method == "POST"
     assert data.authorization == f"Bearer {TOKEN}"
     assert data.cookie == "session=abc"
-    assert data.remote_addr == "10.0.0.5"
     assert data.origin == "https://app.example.com"
     assert data.sec_fetch_site == "same-origin"
-    # X-Authgear-* headers are only collected when proxy mode asks for them.
+    # The peer and the X-Authgear-* headers are only collected when proxy mode asks for them.
+    assert data.remote_addr is None
     assert dict(data.proxy_headers) == {}
-    with_proxy = RequestData.from_environ(env, proxy_headers=True)
+    with_proxy = RequestData.from_environ(env, proxy=True)
+    assert with_proxy.remote_addr == "10.0.0.5"
     assert dict(with_proxy.proxy_headers) == {"x-authgear-user-id": "forged"}
 
 

@@ -64,7 +64,7 @@ class RequestData(NamedTuple):
     method: str = "GET"
     authorization: str | None = None
     cookie: str | None = None
-    #: The direct peer (see :func:`direct_peer`), whose proxy headers proxy mode may believe.
+    #: The direct peer (see :func:`direct_peer`), whose proxy headers proxy mode may believe; proxy mode only.
     remote_addr: str | None = None
     origin: str | None = None
     sec_fetch_site: str | None = None
@@ -74,9 +74,12 @@ class RequestData(NamedTuple):
     proxy_headers: Mapping[str, str] = _EMPTY
 
     @classmethod
-    def from_environ(cls, environ: WSGIEnvironment, *, proxy_headers: bool = False) -> RequestData:
+    def from_environ(cls, environ: WSGIEnvironment, *, proxy: bool = False) -> RequestData:
+        """The request's data; with ``proxy``, also what only proxy mode reads (the peer and its headers)."""
+        remote_addr = None
         collected: Mapping[str, str] = _EMPTY
-        if proxy_headers:
+        if proxy:
+            remote_addr = direct_peer(environ)
             collected = {
                 "x-authgear-" + key[len(PROXY_ENVIRON_PREFIX) :].lower().replace("_", "-"): value
                 for key, value in environ.items()
@@ -88,7 +91,7 @@ class RequestData(NamedTuple):
             environ.get("REQUEST_METHOD", "GET"),  # method
             environ.get("HTTP_AUTHORIZATION"),  # authorization
             environ.get("HTTP_COOKIE"),  # cookie
-            direct_peer(environ),  # remote_addr
+            remote_addr,  # remote_addr
             environ.get("HTTP_ORIGIN"),  # origin
             environ.get("HTTP_SEC_FETCH_SITE"),  # sec_fetch_site
             environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),  # host
@@ -113,16 +116,19 @@ def strip_proxy_headers(environ: dict[str, Any]) -> None:
 
 def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """WSGI response headers that also vary on ``Authorization`` and ``Cookie``, merged into any ``Vary``."""
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
-            present = {token.strip().lower() for token in value.split(",")}
-            missing = [token for token in _VARY if token.lower() not in present]
-            if not missing or "*" in present:
-                return headers
-            merged = list(headers)
-            merged[index] = (name, ", ".join([value, *missing]) if value.strip() else ", ".join(missing))
-            return merged
-    return [*headers, ("Vary", "Authorization, Cookie")]
+    for header in headers:
+        if header[0].lower() == "vary":
+            break
+    else:
+        return [*headers, ("Vary", "Authorization, Cookie")]
+    name, value = header
+    present = {token.strip().lower() for token in value.split(",")}
+    missing = [token for token in _VARY if token.lower() not in present]
+    if not missing or "*" in present:
+        return headers
+    merged = list(headers)
+    merged[headers.index(header)] = (name, ", ".join([value, *missing]) if value.strip() else ", ".join(missing))
+    return merged
 
 
 def varying_start_response(environ: WSGIEnvironment, start_response: StartResponse) -> StartResponse:
