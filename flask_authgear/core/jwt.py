@@ -6,8 +6,10 @@ payload whose signature verified.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +25,8 @@ from ..user import (
 from .jose import JWSVerifier, TokenError
 from .jwks import JWKSCache, PublicKey
 from .lru import LRU
+
+logger = logging.getLogger("flask_authgear")
 
 _MAX_TIME = 2**53  # far beyond any real date, and small enough to add to a float without overflow
 
@@ -95,6 +99,8 @@ class JWTVerifier:
         self.cache: LRU[str, CacheEntry] = LRU(settings.token_cache_size)
         self.cache_hits = 0
         self.cache_misses = 0
+        #: Tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
+        self.rejections: Counter[str] = Counter()
 
     def verify(self, token: str) -> AuthgearUser:
         """Return the token's user or raise :class:`InvalidTokenError` (or 503 when no keys can be had)."""
@@ -106,7 +112,13 @@ class JWTVerifier:
                 return user
             self.cache.pop(token, None)
         self.cache_misses += 1
-        entry = self._verify(token)
+        try:
+            entry = self._verify(token)
+        except TokenError as exc:
+            # Counted and logged by reason only: never the token, and never its kid (attacker input).
+            self.rejections[exc.reason] += 1
+            logger.debug("JWT access token refused: %s", exc.reason)
+            raise
         self.cache[token] = entry
         return entry[0]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -95,8 +94,6 @@ class Verifier:
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
         self._max_header = settings.max_header_bytes
-        #: JWT access tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
-        self.rejections: Counter[str] = Counter()
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
         """Return the request's user, or raise: missing or bad credentials 401 (400 malformed), a cross-site
@@ -112,7 +109,7 @@ class Verifier:
         token = bearer_token(request.authorization, self._max_header)
         if token is not None and self._verifies_locally(token):
             try:
-                return self._verify_jwt(token)
+                return self.jwt.verify(token)
             except TokenError:
                 # The token's syntax is checked only once it is refused: JOSE's alphabet lies within b64token,
                 # so a token that verified (or is cached) has it, and the check of a 1 kB token costs about
@@ -142,10 +139,10 @@ class Verifier:
         """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
         is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
         try:
-            user = self.authenticate(RequestData.from_environ(environ, proxy=self.proxy is not None))
+            user = self._authenticate(RequestData.from_environ(environ, proxy=self.proxy is not None))
         except AuthgearError:
             raise
-        except Exception:  # from an authenticate() replaced or extended by a subclass
+        except Exception:
             raise _unexpected() from None
         if user.is_anonymous and not allow_anonymous:
             raise ForbiddenError("Anonymous users are not allowed to access this resource.")
@@ -163,7 +160,7 @@ class Verifier:
 
     def _verify_token(self, token: str) -> AuthgearUser:
         if self.resolver is None or self._verifies_locally(token):
-            return self._verify_jwt(token)
+            return self.jwt.verify(token)
         # Held to the header's syntax, as authenticate() does, so the resolver's cache only ever holds
         # credentials a request could have carried. Refused as an invalid token, as JWT mode would.
         if not is_b64token(token):
@@ -175,15 +172,6 @@ class Verifier:
         peer is a trusted proxy (which overwrites them). Both adapters call it before the app sees the request."""
         if self.proxy is None or not self.proxy.is_trusted(direct_peer(environ)):
             strip_proxy_headers(environ)
-
-    def _verify_jwt(self, token: str) -> AuthgearUser:
-        try:
-            return self.jwt.verify(token)
-        except TokenError as exc:
-            # Counted and logged by reason only: never the token, and never its kid (attacker input).
-            self.rejections[exc.reason] += 1
-            logger.debug("JWT access token refused: %s", exc.reason)
-            raise
 
     def _resolve(self, authorization: str | None, cookie: str | None) -> AuthgearUser:
         assert self.resolver is not None, "only resolver and auto modes resolve"
@@ -204,7 +192,7 @@ class Verifier:
             out["ready"] = jwks["ready"]
             out["last_error"] = jwks["last_error"]
             out["token_cache"] = {"hits": self.jwt.cache_hits, "misses": self.jwt.cache_misses}
-            out["rejections"] = dict(self.rejections)
+            out["rejections"] = dict(self.jwt.rejections)
         if self.resolver is not None:
             out["resolver"] = self.resolver.health()
             out["last_error"] = out["last_error"] or out["resolver"]["last_error"]
