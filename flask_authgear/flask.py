@@ -139,8 +139,7 @@ class Authgear:
         else:
             app.wsgi_app = HeaderScrubber(app.wsgi_app, state)  # type: ignore[method-assign]
         hooks = app.before_request_funcs.setdefault(None, [])
-        if _scrub_headers not in hooks:
-            hooks.insert(0, _scrub_headers)
+        hooks[:] = [functools.partial(_scrub_headers, state), *(hook for hook in hooks if not _is_scrub_hook(hook))]
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -293,12 +292,16 @@ def _scrub(environ: WSGIEnvironment, state: _AppState) -> bool:
     return True
 
 
-def _scrub_headers() -> None:
-    """The app's first ``before_request`` hook: the work of :class:`HeaderScrubber`, with this app's own trust
-    decision, for a request that reached the app without passing its wrapper (a mounted app whose dispatcher
-    holds the bare ``wsgi_app``). A request that did pass it is not scanned again."""
-    if _scrub(_request_environ(), _state()):
+def _scrub_headers(state: _AppState) -> None:
+    """The app's first ``before_request`` hook, bound to its app's state: the work of :class:`HeaderScrubber`,
+    with this app's own rules, for a request that reached the app without passing its wrapper (a mounted app
+    whose dispatcher holds the bare ``wsgi_app``). A request that did pass it is not scanned again."""
+    if _scrub(_request_environ(), state):
         after_this_request(_vary_on_credentials)
+
+
+def _is_scrub_hook(hook: Callable[..., Any]) -> bool:
+    return isinstance(hook, functools.partial) and hook.func is _scrub_headers
 
 
 def _vary_on_credentials(response: Response) -> Response:

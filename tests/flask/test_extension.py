@@ -233,7 +233,8 @@ def test_header_scrubber_is_installed_once(server: AuthgearTestServer) -> None:
     assert isinstance(app.wsgi_app, HeaderScrubber)
     assert app.wsgi_app.wsgi_app == original  # wrapped once, not twice
     assert app.wsgi_app.verifier is ext.verifier
-    assert len(app.before_request_funcs[None]) == 1  # one header-removal hook, not two
+    (hook,) = app.before_request_funcs[None]  # one header-removal hook, not two
+    assert hook.args[0].verifier is ext.verifier  # type: ignore[attr-defined]  # bound to the newest settings
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
