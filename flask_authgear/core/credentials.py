@@ -18,7 +18,7 @@ def bearer_token(authorization: str | None, max_bytes: int) -> str | None:
     treated as anonymous. Tokens in the query string or body are never read. The token's own characters are
     :func:`is_b64token`'s business: the verifier checks them before the token is used or forwarded.
     """
-    if authorization is None or authorization == "":
+    if not authorization:
         return None
     if len(authorization) > max_bytes:
         raise InvalidRequestError("The Authorization header is too large.")
