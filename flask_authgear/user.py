@@ -21,20 +21,27 @@ CLAIM_CAN_REAUTHENTICATE = "https://authgear.com/claims/user/can_reauthenticate"
 CLAIM_ROLES = "https://authgear.com/claims/user/roles"
 
 
+#: JSON values that are immutable already (``bool`` is an ``int``).
+_SCALARS = (str, int, float, type(None))
+
+
 def freeze(value: Any) -> Any:
     """A read-only deep copy of JSON data: objects become read-only mappings, arrays become tuples.
 
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    # Tuples of types rather than X | Y unions: isinstance is twice as fast with them (about 5 us instead of 9 us
-    # for the 14 claims of an Authgear token, on the cold path of every new token).
-    if value is None or isinstance(value, (str, int, float)):  # most claims: immutable already
+    # Scalars (most claims) are kept without a call, and arrays are tested before the Mapping ABC, whose
+    # isinstance is the slow one: freezing the 15 claims of an Authgear token costs 48,000 instructions
+    # otherwise, against 36,000 (callgrind), once per new token.
+    if isinstance(value, _SCALARS):
         return value
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple([freeze(item) for item in value])
+        return tuple([item if isinstance(item, _SCALARS) else freeze(item) for item in value])
+    if isinstance(value, Mapping):
+        return MappingProxyType(
+            {key: item if isinstance(item, _SCALARS) else freeze(item) for key, item in value.items()}
+        )
     return value
 
 
