@@ -339,7 +339,8 @@ REASONS = {
     "signature-of-zeros": "signature",
 }
 
-#: Refused before the token is even parsed: not a valid RFC 6750 b64token, or over the header cap.
+#: A malformed header rather than a bad token (400 through the request path): not a valid RFC 6750 b64token,
+#: or over the header cap.
 MALFORMED_HEADER = {"bad-base64-char", "base64-padding", "base64-whitespace", "empty-string", "oversized"}
 
 
