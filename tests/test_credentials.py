@@ -161,13 +161,12 @@ def test_request_data_from_environ() -> None:
     assert data.method == "POST"
     assert data.authorization == f"Bearer {TOKEN}"
     assert data.cookie == "session=abc"
+    assert data.remote_addr == "10.0.0.5"
     assert data.origin == "https://app.example.com"
     assert data.sec_fetch_site == "same-origin"
-    # The peer and the X-Authgear-* headers are only collected when proxy mode asks for them.
-    assert data.remote_addr is None
+    # X-Authgear-* headers are only collected when proxy mode asks for them.
     assert dict(data.proxy_headers) == {}
-    with_proxy = RequestData.from_environ(env, proxy=True)
-    assert with_proxy.remote_addr == "10.0.0.5"
+    with_proxy = RequestData.from_environ(env, proxy_headers=True)
     assert dict(with_proxy.proxy_headers) == {"x-authgear-user-id": "forged"}
 
 

@@ -64,7 +64,7 @@ class RequestData(NamedTuple):
     method: str = "GET"
     authorization: str | None = None
     cookie: str | None = None
-    #: The direct peer (see :func:`direct_peer`), whose proxy headers proxy mode may believe; proxy mode only.
+    #: The direct peer (see :func:`direct_peer`), whose proxy headers proxy mode may believe.
     remote_addr: str | None = None
     origin: str | None = None
     sec_fetch_site: str | None = None
@@ -74,12 +74,9 @@ class RequestData(NamedTuple):
     proxy_headers: Mapping[str, str] = _EMPTY
 
     @classmethod
-    def from_environ(cls, environ: WSGIEnvironment, *, proxy: bool = False) -> RequestData:
-        """The request's data; with ``proxy``, also what only proxy mode reads (the peer and its headers)."""
-        remote_addr = None
+    def from_environ(cls, environ: WSGIEnvironment, *, proxy_headers: bool = False) -> RequestData:
         collected: Mapping[str, str] = _EMPTY
-        if proxy:
-            remote_addr = direct_peer(environ)
+        if proxy_headers:
             collected = {
                 "x-authgear-" + key[len(PROXY_ENVIRON_PREFIX) :].lower().replace("_", "-"): value
                 for key, value in environ.items()
@@ -91,7 +88,7 @@ class RequestData(NamedTuple):
             environ.get("REQUEST_METHOD", "GET"),  # method
             environ.get("HTTP_AUTHORIZATION"),  # authorization
             environ.get("HTTP_COOKIE"),  # cookie
-            remote_addr,  # remote_addr
+            direct_peer(environ),  # remote_addr
             environ.get("HTTP_ORIGIN"),  # origin
             environ.get("HTTP_SEC_FETCH_SITE"),  # sec_fetch_site
             environ.get("HTTP_HOST") or environ.get("SERVER_NAME"),  # host

@@ -139,7 +139,7 @@ class Verifier:
         """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
         is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
         try:
-            user = self._authenticate(RequestData.from_environ(environ, proxy=self.proxy is not None))
+            user = self._authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
         except AuthgearError:
             raise
         except Exception:
