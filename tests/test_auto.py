@@ -79,6 +79,20 @@ def test_verify_token_follows_the_mode(server: AuthgearTestServer, verifier: Ver
     assert verifier.verify_token(session.token).source == "resolver"
 
 
+@pytest.mark.parametrize(
+    "token",
+    ["a" * 9000, "opaque token", "opaque\r\nX-Injected: 1", "t\u00f6ken"],
+    ids=["oversized", "space", "crlf", "non-ascii"],
+)
+def test_verify_token_never_forwards_what_a_request_could_not_carry(
+    server: AuthgearTestServer, verifier: Verifier, token: str
+) -> None:
+    with pytest.raises(InvalidTokenError) as caught:
+        verifier.verify_token(token)
+    assert caught.value.status_code == 401
+    assert server.hits("resolver") == 0
+
+
 def test_health_shows_both_paths(server: AuthgearTestServer, verifier: Verifier) -> None:
     verifier.authenticate(bearer_request(server.issue_token("dee")))
     health = verifier.health()
