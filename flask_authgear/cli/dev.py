@@ -15,7 +15,7 @@ import click
 import requests
 
 from ..config import secret_list
-from .base import CommandError, F, cli, flask_app, http_url, json_option, safe, settings_for
+from .base import CommandError, F, cli, flask_app, http_url, json_option, safe
 
 
 def _user_options(f: F) -> F:
@@ -67,9 +67,14 @@ def dev_server(
     Point your app at the printed endpoint; mint tokens with `flask-authgear token`; send webhook events
     signed with the printed secret with `flask-authgear event`.
     """
-    from ..testing.devserver import DevServer, default_state_file
+    from ..testing.devserver import DevServer, MintError, default_state_file, token_arguments
     from ..testing.events import HookError
 
+    params = _user_params(**user)
+    try:  # the mint route's own checks, before anything starts
+        arguments = token_arguments({**params, "expires_in": user["expires_in"]})
+    except MintError as exc:
+        raise CommandError(str(exc)) from None
     try:
         server = DevServer(host, port)
     except ValueError as exc:
@@ -94,12 +99,10 @@ def dev_server(
             server.write_state(state_file)
         except OSError as exc:
             raise CommandError(f"cannot write the state file {state_file}: {exc.strerror or exc}") from None
-        params = _user_params(**user)
-        expires_in = user["expires_in"]
         token: str | None = None
         hook_error = ""
         try:
-            token = server.issue_token(**params, expires_in=expires_in)
+            token = server.issue_token(**arguments)
         except HookError as exc:  # the app may not be running yet: the server is still useful
             hook_error = safe(str(exc))
         if as_json:
@@ -118,7 +121,8 @@ def dev_server(
             if token is None:
                 click.echo(f"  no start-up token: {hook_error}")
             else:
-                click.echo(f"  a token for {params['sub']} (roles: {roles}), valid {expires_in:g} seconds:")
+                valid = f"valid {arguments['expires_in']:g} seconds"
+                click.echo(f"  a token for {params['sub']} (roles: {roles}), {valid}:")
                 click.echo(f"  {token}")
             click.echo("  more tokens: flask-authgear token --sub alice --role admin")
             click.echo("  send an event: flask-authgear event user.created --to URL")
@@ -147,13 +151,14 @@ def token_command(
 
     The dev server's endpoint and secret are read from its state file (only you can read it).
     """
+    from ..flask import app_settings
     from ..testing.devserver import SECRET_HEADER, default_state_file
 
     state_file = state_file or default_state_file()
     state = read_state(state_file)
     recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
-    expected = endpoint if app is None else settings_for(None).endpoint
+    expected = endpoint if app is None else app_settings(app).endpoint
     if expected and expected.rstrip("/") != recorded:
         raise CommandError(
             f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"

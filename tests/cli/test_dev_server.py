@@ -193,6 +193,24 @@ def test_dev_server_binds_loopback_only(run):
     assert result.returncode == 2 and "binds only loopback addresses" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--expires-in", "inf"), "expires_in must be a number of seconds"),
+        (("--expires-in", "nan"), "expires_in must be a number of seconds"),
+        (("--expires-in", "1e15"), "expires_in must be a number of seconds"),
+        (("--role", ""), "roles must be a list of strings"),
+    ],
+    ids=["infinite", "nan", "huge", "empty-role"],
+)
+def test_dev_server_checks_its_token_as_the_mint_route_does(run, tmp_path, option, message):
+    state = tmp_path / "state.json"
+    result = run("dev-server", *option, "--state-file", str(state))
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not state.exists()  # refused before the server started
+
+
 def test_dev_server_reports_a_busy_port(dev, run):
     port = dev["endpoint"].rsplit(":", 1)[1]
     result = run("dev-server", "--port", port, "--state-file", "/dev/null/x")
