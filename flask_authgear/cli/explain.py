@@ -11,7 +11,6 @@ hides the next.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from ..config import Settings
 from ..core.jose import TokenError, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
-from ..core.jwt import JWTVerifier
+from ..core.jwt import JWTVerifier, is_numeric_date
 from ..errors import AuthgearError, ProviderUnavailableError
 from ..user import AuthgearUser
 
@@ -255,7 +254,7 @@ def _claim_detail(name: str, value: Any, present: bool, ok: bool, settings: Sett
         return f"{value!r} holds none of the accepted audiences ({accepted}); set the audience"
     if name == "sub":
         return f"user id {value}" if ok else "must be a non-empty string"
-    if not _is_number(value):
+    if not is_numeric_date(value):
         return f"{value!r} is not a number of seconds"
     when = utc(value)
     leeway = f"{settings.leeway:g}s clock skew allowed"
@@ -288,10 +287,6 @@ def _user_check(claims: Mapping[str, Any]) -> Check:
         "anonymous" if user.is_anonymous else "not anonymous",
     ]
     return Check("roles", True, f"roles: {roles}; {', '.join(flags)}")
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def utc(value: float) -> str:

@@ -31,7 +31,8 @@ logger = logging.getLogger("flask_authgear")
 _MAX_TIME = 2**53  # far beyond any real date, and small enough to add to a float without overflow
 
 
-def _is_number(value: Any) -> bool:
+def is_numeric_date(value: Any) -> bool:
+    """A JWT NumericDate (RFC 7519): a finite int or float, not a bool, within a sane range."""
     return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
@@ -136,7 +137,7 @@ class JWTVerifier:
         now = self._clock()
         leeway = self._leeway
         exp: float = claims.get("exp")  # type: ignore[assignment]
-        if not _is_number(exp):
+        if not is_numeric_date(exp):
             raise TokenError("exp")
         expires = exp + leeway
         if now >= expires:  # "on or after" exp is expired (RFC 7519 4.1.4)
@@ -144,7 +145,7 @@ class JWTVerifier:
         for name in ("nbf", "iat"):
             if name in claims:
                 value = claims[name]
-                if not _is_number(value):
+                if not is_numeric_date(value):
                     raise TokenError(name)
                 if value > now + leeway:
                     raise TokenError(name)
@@ -164,7 +165,7 @@ class JWTVerifier:
         sub = claims.get("sub")
         if type(sub) is not str or not sub:
             raise TokenError("sub")
-        if "auth_time" in claims and not _is_number(claims["auth_time"]):
+        if "auth_time" in claims and not is_numeric_date(claims["auth_time"]):
             raise TokenError("auth_time")
         return expires
 
