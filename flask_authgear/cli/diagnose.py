@@ -11,6 +11,7 @@ import click
 
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
+from ..flask import EXTENSION_KEY
 from .base import (
     EXIT_ERROR,
     EXIT_NEGATIVE,
@@ -198,10 +199,14 @@ def render_probe(probe: Probe) -> str:
 @click.pass_context
 def health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
     """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
-    app = flask_app() if endpoint is None and not any(options.values()) else None
-    health_of = getattr(None if app is None else app.extensions.get("authgear"), "health", None)
-    if callable(health_of):
-        report: dict[str, Any] = health_of(warm_up=True)
+    # The app's own verifier only when no option asks for other settings (the rule of settings_for).
+    given = any(value not in (None, ()) for value in options.values())
+    app = flask_app() if endpoint is None and not given else None
+    ext = None if app is None else app.extensions.get(EXTENSION_KEY)
+    report: dict[str, Any]
+    if app is not None and ext is not None:
+        with app.app_context():
+            report = ext.health(warm_up=True)
     else:
         verifier = Verifier(settings_for(endpoint, **options))
         try:
