@@ -138,12 +138,7 @@ class Verifier:
     def authenticate_environ(self, environ: WSGIEnvironment, *, allow_anonymous: bool = False) -> AuthgearUser:
         """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
         is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
-        try:
-            user = self._authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
-        except AuthgearError:
-            raise
-        except Exception:
-            raise _unexpected() from None
+        user = self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
         if user.is_anonymous and not allow_anonymous:
             raise ForbiddenError("Anonymous users are not allowed to access this resource.")
         return user
