@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import math
 import time
 import weakref
@@ -78,8 +77,6 @@ __all__ = [
     "require_auth",
     "verify_request",
 ]
-
-logger = logging.getLogger("flask_authgear")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -396,10 +393,7 @@ def _role_set(value: str | Iterable[str] | None, what: str) -> frozenset[str] | 
     return out
 
 
-_DEFAULT = Requirements()
-
-
-def authenticate(requirements: Requirements = _DEFAULT) -> AuthgearUser | None:
+def authenticate(requirements: Requirements) -> AuthgearUser | None:
     """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
     environ = _request_environ()
     if is_preflight(environ):
