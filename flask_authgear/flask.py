@@ -303,7 +303,7 @@ def _is_scrub_hook(hook: Callable[..., Any]) -> bool:
 
 def _vary_on_credentials(response: Response) -> Response:
     """``Vary: Authorization, Cookie`` on the answer of an authenticated request that bypassed the wrapper."""
-    if ENVIRON_USER in _request_environ():
+    if ENVIRON_USER in _request_environ() and "*" not in response.vary:  # as the core's vary_on_credentials
         response.vary.update(("Authorization", "Cookie"))
     return response
 

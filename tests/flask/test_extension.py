@@ -506,10 +506,13 @@ def test_bad_route_options_fail_when_declared(options: dict[str, Any]) -> None:
         require_auth(**options)
 
 
-def test_vary_merges_with_the_apps_own_vary(server: AuthgearTestServer) -> None:
+@pytest.mark.parametrize("wrapped", [True, False], ids=["through-the-wrapper", "wrapper-bypassed"])
+def test_vary_merges_with_the_apps_own_vary(server: AuthgearTestServer, wrapped: bool) -> None:
     app = Flask(__name__)
     app.config.update(server.flask_config())
     Authgear(app)
+    if not wrapped:  # as a dispatcher holding the bare wsgi_app: the first hook adds Vary instead
+        app.wsgi_app = app.wsgi_app.wsgi_app  # type: ignore[attr-defined,method-assign]
 
     @app.get("/me")
     @require_auth
