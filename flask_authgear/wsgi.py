@@ -104,10 +104,13 @@ class AuthgearMiddleware:
 
     def error_response(self, error: AuthgearError, start_response: StartResponse) -> list[bytes]:
         """Answer with the error's status, RFC 6750 challenge, ``Cache-Control: no-store`` and JSON body."""
-        body = error.body()
-        status = f"{error.status_code} {HTTP_STATUS_CODES.get(error.status_code, 'Error')}"
-        start_response(status, [*error.headers(self.settings.realm), ("Content-Length", str(len(body)))])
-        return [body]
+        return respond(start_response, error.status_code, error.headers(self.settings.realm), error.body())
+
+
+def respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
+    """A whole WSGI answer: the status line, ``headers`` with ``Content-Length``, and ``body``."""
+    start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _prefixes(value: str | Iterable[str], what: str) -> tuple[str, ...]:

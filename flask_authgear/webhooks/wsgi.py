@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from werkzeug.http import HTTP_STATUS_CODES
-
 from ..errors import AuthgearError
+from ..wsgi import respond
 from . import ANSWER_HEADERS, verify_environ, webhook_secrets
 from .dispatch import IdempotencyStore, WebhookHandlers
 
@@ -54,5 +53,4 @@ class WebhookEndpoint(WebhookHandlers):
             status, headers, body = error.status_code, error.headers(), error.body()
         else:
             status, headers, body = 200, list(ANSWER_HEADERS), answer.to_json()
-        start_response(f"{status} {HTTP_STATUS_CODES[status]}", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
+        return respond(start_response, status, headers, body)
