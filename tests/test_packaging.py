@@ -65,7 +65,7 @@ def test_the_wheel_carries_the_typed_package_and_no_tests(dist: Path):
     assert f"Version: {flask_authgear.__version__}" in metadata
     assert "License-Expression: Apache-2.0" in metadata
     assert "Requires-Dist: click" in metadata
-    assert "Requires-Python: >=3.10" in metadata
+    assert "Requires-Python: >=3.11" in metadata
     assert "flask-authgear = flask_authgear.cli:main" in entry_points
     assert "authgear = flask_authgear.cli:cli" in entry_points
     assert "flask_authgear = flask_authgear.testing.pytest_plugin" in entry_points
