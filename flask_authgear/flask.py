@@ -501,7 +501,6 @@ def require_auth(
         # Flask already runs this wrapper through app.ensure_sync; only an async view needs converting inside
         # it, and that is known now, not on every request.
         is_async = inspect.iscoroutinefunction(func)
-        _protected_views.add(func)
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -510,8 +509,7 @@ def require_auth(
                 return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
             return func(*args, **kwargs)
 
-        _guards.add(wrapper)
-        return wrapper
+        return guarding(func, wrapper)
 
     if view is not None:
         return decorator(view)
@@ -610,9 +608,18 @@ def _template_context() -> dict[str, Any]:
     return {"current_user": current_user, "current_app_user": current_app_user}
 
 
-#: Functions that require_auth wrapped, and the wrappers it returned (weakly held: they die with their module).
+#: Functions that a guarding decorator (require_auth, require_webhook) wrapped, and the wrappers it returned
+#: (weakly held: they die with their module).
 _protected_views: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 _guards: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+W = TypeVar("W", bound=Callable[..., Any])
+
+
+def guarding(func: Callable[..., Any], wrapper: W) -> W:
+    """Record that ``wrapper`` guards ``func``, for :func:`check_view_protection`; returns ``wrapper``."""
+    _protected_views.add(func)
+    _guards.add(wrapper)
+    return wrapper
 
 
 def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
@@ -624,9 +631,10 @@ def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
 
 
 def check_view_protection(app: Flask) -> None:
-    """Raise :class:`ConfigurationError` for a view registered without the ``@require_auth`` written for it.
+    """Raise :class:`ConfigurationError` for a view registered without the ``@require_auth`` (or
+    ``@require_webhook``) written for it.
 
-    ``@require_auth`` written above ``@app.route`` wraps the function after the route registered it, so the
+    Such a decorator written above ``@app.route`` wraps the function after the route registered it, so the
     route serves the unprotected function. The extension runs this check at ``init_app`` and before the app's
     first request, and keeps refusing requests until the mistake is fixed.
     """
@@ -641,8 +649,8 @@ def check_view_protection(app: Flask) -> None:
     for endpoint, view in app.view_functions.items():
         if view in meant and view not in guarded:
             raise ConfigurationError(
-                f"view {endpoint!r} is registered without its @require_auth: write @require_auth below "
-                "@app.route / @blueprint.route (the route decorator must be the outermost)"
+                f"view {endpoint!r} is registered without its @require_auth or @require_webhook: write that "
+                "decorator below @app.route / @blueprint.route (the route decorator must be the outermost)"
             )
 
 

@@ -23,7 +23,7 @@ from flask.blueprints import BlueprintSetupState
 from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
-from ..flask import EXTENSION_KEY, app_settings, error_response
+from ..flask import EXTENSION_KEY, app_settings, error_response, guarding
 from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_environ, webhook_secrets
 from .dispatch import Handler, IdempotencyStore, WebhookHandlers
 
@@ -115,7 +115,7 @@ def require_webhook(
                 return error_response(error)
             return answer_response(ACKNOWLEDGED) if response is None else response
 
-        return wrapper
+        return guarding(func, wrapper)
 
     return decorator(view) if view is not None else decorator
 

@@ -131,6 +131,20 @@ def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
     assert post(client, body_of(), body_signature(body_of(), "other")).status_code == 401
 
 
+def test_require_webhook_above_the_route_is_refused_not_left_open() -> None:
+    # Written above @app.post, the decorator wraps the function after the route took it: the route would
+    # serve the bare view to unsigned requests. The extension's decorator-order check refuses the app.
+    app = Flask(__name__)
+
+    @require_webhook
+    @app.post("/hook")
+    def hook() -> Any:
+        return {"event": str(get_webhook_event())}
+
+    with pytest.raises(ConfigurationError, match="'hook'"):
+        Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
+
+
 def test_the_raw_body_stays_readable_in_the_view() -> None:
     def hook() -> Any:
         from flask import request
