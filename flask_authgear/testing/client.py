@@ -24,6 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ..errors import ConfigurationError
+from ..flask import EXTENSION_KEY, app_settings
 from ..user import AuthgearUser
 from ..wsgi import AuthgearMiddleware
 from .server import SESSION_COOKIES, AuthgearTestServer, TestSession
@@ -41,7 +42,7 @@ def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask
 
     The app also remembers the server, so ``AuthgearClient`` test clients can mint tokens for it.
     """
-    if "authgear" in app.extensions:
+    if EXTENSION_KEY in app.extensions:
         raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
     app.config.update(server.flask_config(**overrides))
     app.extensions[TEST_SERVER_EXTENSION] = server
@@ -150,8 +151,6 @@ def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
 
 def _app_endpoint(app: Flask) -> str | None:
     """The endpoint the app verifies tokens against, if it has one."""
-    from ..flask import app_settings
-
     try:
         return app_settings(app).endpoint
     except ConfigurationError:
