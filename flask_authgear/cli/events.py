@@ -83,15 +83,14 @@ def event_command(
 
     Exit status 0 when the app answers 2xx, 1 otherwise or when it cannot be reached.
     """
-    from ..testing.server import AuthgearTestServer
+    from ..testing.events import send_signed_event
 
-    sender = AuthgearTestServer()  # only its send_event: nothing is served
-    sender.webhook_secret = _secret(secret, state_file)
+    signing_secret = _secret(secret, state_file)
     event_id = event_id or str(uuid.uuid4())  # printed, so that the same event can be sent again
     # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
     seq = time.time_ns() // 1000
     try:
-        answer = sender.send_event(url, event_type, payload, context, id=event_id, seq=seq)
+        answer = send_signed_event(url, event_type, payload, context, secret=signing_secret, id=event_id, seq=seq)
     except requests.RequestException as exc:
         why = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
         message = f"cannot reach {safe(url)}: {why}"

@@ -9,6 +9,7 @@ against what Authgear sends, signature included.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import requests
 from werkzeug.test import Client
 
-from ..webhooks import BLOCKING_EVENTS
+from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -209,3 +210,43 @@ def deliver(
     client = test_client() if callable(test_client) else Client(target)
     reply = client.post(path, data=body, headers=dict(headers))
     return EventResponse(reply.status_code, dict(reply.headers), reply.get_data())
+
+
+def send_signed_event(
+    target: EventTarget,
+    type: str,
+    payload: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    *,
+    secret: str,
+    seq: int,
+    id: str | None = None,
+    timestamp: int | None = None,
+    app_id: str = "test-app",
+    client_id: str = "test-client",
+    path: str = "/",
+) -> EventResponse:
+    """POST an Authgear event signed with ``secret`` to ``target`` (see :meth:`AuthgearTestServer.send_event`,
+    which fills ``secret``, ``seq`` and the project's ids in; the CLI calls this directly, needing no keys)."""
+    body = dict(payload) if payload is not None else sample_payload(type)
+    event_context: dict[str, Any] = {
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "app_id": app_id,
+        "client_id": client_id,
+        "ip_address": "127.0.0.1",
+        "user_agent": "flask-authgear-test",
+        "triggered_by": "user",
+        "preferred_languages": [],
+        "language": "en",
+        "geo_location_code": None,
+        "oauth": {"state": "", "x_state": ""},
+    }
+    user = body.get("user")
+    if isinstance(user, Mapping) and isinstance(user.get("id"), str):
+        event_context["user_id"] = user["id"]
+    event_context.update(context or {})
+    event = {"id": id or str(uuid.uuid4()), "seq": seq, "type": type, "payload": body, "context": event_context}
+    raw = json.dumps(event, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(raw, secret)}
+    # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
+    return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)

@@ -30,15 +30,13 @@ from werkzeug.wrappers import Request, Response
 
 from ..core.jose import b64url_decode, json_object
 from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
-from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
 from .events import (
     EventResponse,
     EventTarget,
     HookError,
     apply_jwt_mutations,
-    deliver,
-    sample_payload,
     sample_user,
+    send_signed_event,
 )
 
 if TYPE_CHECKING:
@@ -327,37 +325,19 @@ class AuthgearTestServer:
         defaults to :attr:`webhook_secret` (give another to test a bad signature). A retry is the same
         ``id`` and ``timestamp`` sent again.
         """
-        body = dict(payload) if payload is not None else sample_payload(type)
-        event_context: dict[str, Any] = {
-            "timestamp": int(time.time()) if timestamp is None else timestamp,
-            "app_id": self.app_id,
-            "client_id": self.client_id,
-            "ip_address": "127.0.0.1",
-            "user_agent": "flask-authgear-test",
-            "triggered_by": "user",
-            "preferred_languages": [],
-            "language": "en",
-            "geo_location_code": None,
-            "oauth": {"state": "", "x_state": ""},
-        }
-        user = body.get("user")
-        if isinstance(user, Mapping) and isinstance(user.get("id"), str):
-            event_context["user_id"] = user["id"]
-        event_context.update(context or {})
-        event = {
-            "id": id or str(uuid.uuid4()),
-            "seq": next(self._seq) if seq is None else seq,
-            "type": type,
-            "payload": body,
-            "context": event_context,
-        }
-        raw = json.dumps(event, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign_body(raw, self.webhook_secret if secret is None else secret),
-        }
-        # Authgear gives a blocking hook 5 seconds to answer, a non-blocking one 60.
-        return deliver(target, raw, headers, path=path, timeout=5.0 if type in BLOCKING_EVENTS else 60.0)
+        return send_signed_event(
+            target,
+            type,
+            payload,
+            context,
+            secret=self.webhook_secret if secret is None else secret,
+            id=id,
+            seq=next(self._seq) if seq is None else seq,
+            timestamp=timestamp,
+            app_id=self.app_id,
+            client_id=self.client_id,
+            path=path,
+        )
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
