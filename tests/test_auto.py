@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
+from flask_authgear import InvalidRequestError, InvalidTokenError, ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import RequestData
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import bearer_request
@@ -49,6 +49,17 @@ def test_a_bearer_jwt_wins_over_a_cookie(server: AuthgearTestServer, verifier: V
     user = verifier.authenticate(RequestData(authorization=f"Bearer {token}", cookie=session.cookie))
     assert (user.id, user.source) == ("jwt-user", "jwt")
     assert server.hits("resolver") == 0
+
+
+@pytest.mark.parametrize(
+    "cookie", ["a=\x00", "s=\u20ac", "s=" + "x" * 20_000], ids=["control-character", "beyond-latin-1", "oversized"]
+)
+def test_an_unusable_cookie_is_refused_even_beside_a_valid_jwt(
+    server: AuthgearTestServer, verifier: Verifier, cookie: str
+) -> None:
+    token = server.issue_token("jwt-user")
+    with pytest.raises(InvalidRequestError):
+        verifier.authenticate(RequestData(authorization=f"Bearer {token}", cookie=cookie))
 
 
 def test_an_invalid_jwt_is_refused_without_falling_back_to_the_resolver(

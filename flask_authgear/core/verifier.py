@@ -108,6 +108,8 @@ class Verifier:
     def _authenticate(self, request: RequestData) -> AuthgearUser:
         token = bearer_token(request.authorization, self._max_header)
         if token is not None and self._verifies_locally(token):
+            if self.settings.mode == "auto":
+                _cookie(request.cookie)  # auto mode reads cookies: an unusable one is refused even beside a JWT
             try:
                 return self.jwt.verify(token)
             except TokenError:
