@@ -173,14 +173,14 @@ def fetch_json(session: requests.Session, url: str) -> Any:
                     raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
                 chunks.append(chunk)
     except requests.RequestException as exc:
-        raise FetchError(f"GET {url} failed: {_describe(exc)}") from None
+        raise FetchError(f"GET {url} failed: {describe_error(exc)}") from None
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, RecursionError):
         raise FetchError(f"GET {url} did not answer JSON") from None
 
 
-def _describe(exc: requests.RequestException) -> str:
+def describe_error(exc: Exception) -> str:
     """The error's class, naming a timeout as such (requests reports one met while reading a body as a
     ``ConnectionError``)."""
     if isinstance(exc, requests.Timeout) or "timed out" in str(exc):

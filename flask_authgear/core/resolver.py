@@ -37,7 +37,7 @@ from ..config import Settings
 from ..errors import ProviderUnavailableError
 from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
-from .http import limit_calls
+from .http import describe_error, limit_calls
 from .lru import LRU
 
 logger = logging.getLogger("flask_authgear")
@@ -266,7 +266,7 @@ class ResolverClient:
             if session is self.shared.session and not isinstance(exc, requests.RequestException):
                 raise  # the cache backend failed: the caller asks the resolver directly
             self.stats.resolver_calls += 1
-            self._failed(f"the resolver call failed: {type(exc).__name__}")
+            self._failed(f"the resolver call failed: {describe_error(exc)}")
         if not isinstance(response, CachedResponse):
             self.stats.resolver_calls += 1
         return response
@@ -306,7 +306,7 @@ class ResolverClient:
             try:
                 first = next(response.iter_content(1024), b"")
             except requests.RequestException as exc:
-                self._failed(f"reading the resolver answer failed: {type(exc).__name__}")
+                self._failed(f"reading the resolver answer failed: {describe_error(exc)}")
             if first:
                 self._failed("the resolver answered with a body; Authgear's resolver never does")
         finally:
