@@ -110,7 +110,7 @@ class BoundedDictStorage(DictStorage):
 
     def purge_expired(self) -> None:
         """Drop every entry past its store expiry."""
-        for key in list(self.data):
+        for key in self.data:  # LRU iteration walks a copy of the keys
             if getattr(self.data.get(key), "is_expired", True):
                 self.data.pop(key, None)
 
