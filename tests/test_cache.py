@@ -297,7 +297,7 @@ def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
     clock = wall_clock(-100)
     verifier = clocked(make_verifier(cache=spec, cache_secret=SECRET, resolver_negative_ttl=0.5), clock)
     assert verifier.resolver is not None
-    responses = verifier.resolver.shared.session.cache.responses
+    responses = verifier.resolver.shared.backend.responses
     for i in range(5):
         with pytest.raises(InvalidTokenError):
             verifier.authenticate(bearer_request(f"gone-{i}"))

@@ -150,6 +150,6 @@ def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
         calls = verifier.resolver.stats.resolver_calls
         assert calls > MIN_MEMORY_ENTRIES  # the flood really went past both bounds
         assert len(verifier.resolver.local) <= local_size
-        assert len(verifier.resolver.shared.session.cache.responses) == MIN_MEMORY_ENTRIES
+        assert len(verifier.resolver.shared.backend.responses) == MIN_MEMORY_ENTRIES
     finally:
         verifier.close()

@@ -6,15 +6,15 @@ Two levels, both keyed by exactly the credentials forwarded to the resolver (``A
   answers, keyed by a BLAKE2b digest of the (Authorization, Cookie) pair (:func:`local_key`), so a repeated
   request costs one hash and one lookup, and an entry's size does not depend on the credentials'. It never
   leaves the process.
-* The shared level: a requests-cache ``CachedSession`` on the configured backend (memory, sqlite or Redis),
+* The shared level: a requests-cache store on the configured backend (memory, sqlite or Redis),
   so every worker and host behind one Redis sees one cache. It can leave the process (a sqlite file, a Redis
   dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``, of the credentials (length-prefixed so no
   two pairs encode alike) and of the resolver asked: raw credentials are never a key there and never stored.
 
 requests-cache's defaults are unsafe for credentials (``Authorization`` is redacted before keying, so two
 users share one entry; cookies are stored raw; entries never expire; ``stale_if_error`` serves revoked
-sessions). So here: our own ``key_fn``; the session never writes by itself (``read_only``); we write a
-response we build from the parsed answer alone (its ``X-Authgear-*`` headers, no body, a request with no
+sessions). So here no request goes through requests-cache: an entry is read and written by our own key; we
+write a response we build from the parsed answer alone (its ``X-Authgear-*`` headers, no body, a request with no
 headers, no cookies), with the time the resolver answered, an explicit store expiry, and a MAC over key,
 answer and answer time so that an entry copied to another key or edited in a shared store is refused.
 Each reader measures an entry's age against its own TTL (processes sharing a store may be configured
@@ -38,7 +38,6 @@ from requests_cache.backends.base import BaseCache, DictStorage
 from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.models.request import CachedRequest
 from requests_cache.models.response import CachedResponse
-from requests_cache.session import CachedSession
 
 from ..config import Settings
 from ..errors import ConfigurationError
@@ -163,7 +162,7 @@ def build_backend(settings: Settings) -> BaseCache:
 
 
 class SharedCache:
-    """The requests-cache level: a ``CachedSession`` that reads by our key and never writes by itself.
+    """The requests-cache level: a requests-cache store read and written by our key, one entry at a time.
 
     An entry records when the resolver answered (``clock``, wall time, so that every host reads it alike);
     each reader decides from that age and its own TTL whether the answer is still good enough for it.
@@ -175,25 +174,10 @@ class SharedCache:
         self._clock = clock
         spec = settings.cache
         self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
-        self.session = CachedSession(
-            backend=build_backend(settings),
-            key_fn=self._key_fn,
-            expire_after=settings.resolver_cache_ttl,
-            allowable_codes=(200,),
-            allowable_methods=("GET",),
-            ignored_parameters=("Authorization", "Cookie"),
-            cache_control=False,  # the resolver's headers never extend a lifetime
-            always_revalidate=False,
-            stale_if_error=False,
-            stale_while_revalidate=False,
-            read_only=True,  # writes go through store(), with an expiry chosen per answer
-        )
+        #: The requests-cache store, read and written by our key only: nothing is ever sent through it.
+        self.backend: BaseCache = build_backend(settings)
         self._purge_lock = threading.Lock()
         self._last_purge = clock()
-
-    def _key_fn(self, request: Any, **_: Any) -> str:
-        headers = request.headers
-        return self.keyer.key(headers.get("Authorization"), headers.get("Cookie"))
 
     def verify(self, key: str, response: CachedResponse) -> tuple[dict[str, str], float] | None:
         """The stored answer headers and their age in seconds, or None when the entry is not ours.
@@ -236,11 +220,16 @@ class SharedCache:
             expires=expires,
             created_at=created,
         )
-        self.session.cache.save_response(entry, key, expires)
+        self.backend.save_response(entry, key, expires)
         self._maybe_purge()
 
+    def lookup(self, key: str) -> CachedResponse | None:
+        """The stored entry under ``key`` while the store keeps it (not past its store expiry), else None."""
+        response = self.backend.get_response(key)
+        return None if response is None or response.is_expired else response
+
     def delete(self, key: str) -> None:
-        self.session.cache.delete(key)
+        self.backend.delete(key)
 
     def _maybe_purge(self) -> None:
         """Drop expired entries now and then, so a memory or sqlite store does not grow with old answers."""
@@ -250,7 +239,7 @@ class SharedCache:
             return
         try:
             self._last_purge = self._clock()
-            cache = self.session.cache
+            cache = self.backend
             if isinstance(cache, SQLiteCache):
                 cache.delete(expired=True, vacuum=False)
             elif isinstance(cache.responses, BoundedDictStorage):
@@ -261,4 +250,4 @@ class SharedCache:
             self._purge_lock.release()
 
     def close(self) -> None:
-        self.session.close()  # type: ignore[no-untyped-call]
+        self.backend.close()  # type: ignore[no-untyped-call]

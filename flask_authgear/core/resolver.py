@@ -124,10 +124,9 @@ class ResolverClient:
         self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
         self.shared = SharedCache(settings, self.keyer, wall_clock)
         self._clock = clock
-        self._direct = requests.Session()
-        for session in (self.shared.session, self._direct):
-            _harden(session, self.url)
-            limit_calls(session, settings.http_timeout)
+        self._session = requests.Session()
+        _harden(self._session, self.url)
+        limit_calls(self._session, settings.http_timeout)
         self.settings = settings
         self._inflight: dict[str, _Flight] = {}
         self._lock = threading.Lock()
@@ -171,7 +170,7 @@ class ResolverClient:
         the app decides.
         """
         try:
-            response = self._get(self._direct, self._headers(authorization, cookie))
+            response = self._get(self._headers(authorization, cookie))
         except ProviderUnavailableError:
             return Probe(self.url, None, {}, False, None, self.stats.last_error)
         shown = {name: value for name, value in response.headers.items() if name.lower().startswith(ANSWER_PREFIX)}
@@ -195,7 +194,7 @@ class ResolverClient:
 
     def close(self) -> None:
         """Release connections and the cache backend."""
-        self._direct.close()
+        self._session.close()
         self.shared.close()
 
     # -- the steps ---------------------------------------------------------------------------------------
@@ -216,22 +215,17 @@ class ResolverClient:
         self.stats.lookups += 1
         headers = self._headers(authorization, cookie)
         use_backend = self._clock() >= self._backend_down_until
-        response: requests.Response | None = None
         if use_backend:
             try:
-                response = self._get(self.shared.session, headers)
-            except ProviderUnavailableError:
-                raise
+                entry = self.shared.lookup(key)
             except Exception as exc:  # the cache backend failed (Redis away, sqlite locked, bad entry)
                 self._backend_failed("reading", exc)
                 use_backend = False
-        if isinstance(response, CachedResponse):
-            cached = self._from_cache(key, local, response)
-            if cached is not None:
-                return cached[0]
-            response = None
-        if response is None:
-            response = self._get(self._direct, headers)
+            else:
+                cached = None if entry is None else self._from_cache(key, local, entry)
+                if cached is not None:
+                    return cached[0]
+        response = self._get(headers)
         return self._answer_live(key, local, response, use_backend)
 
     def _local_hit(self, local: bytes) -> tuple[Answer] | None:
@@ -257,18 +251,15 @@ class ResolverClient:
                     self._backend_failed("writing", exc)
         return answer
 
-    def _get(self, session: requests.Session, headers: dict[str, str]) -> requests.Response:
-        """One GET, or :class:`ProviderUnavailableError`; a cache hit never reaches the network."""
+    def _get(self, headers: dict[str, str]) -> requests.Response:
+        """One GET to the resolver, or :class:`ProviderUnavailableError`."""
         try:
             # The session's deadline adapter bounds the whole call.
-            response: requests.Response = session.get(self.url, headers=headers, allow_redirects=False, stream=True)
+            response = self._session.get(self.url, headers=headers, allow_redirects=False, stream=True)
         except Exception as exc:
-            if session is self.shared.session and not isinstance(exc, requests.RequestException):
-                raise  # the cache backend failed: the caller asks the resolver directly
             self.stats.resolver_calls += 1
             self._failed(f"the resolver call failed: {describe_error(exc)}")
-        if not isinstance(response, CachedResponse):
-            self.stats.resolver_calls += 1
+        self.stats.resolver_calls += 1
         return response
 
     def _from_cache(self, key: str, local: bytes, response: CachedResponse) -> tuple[Answer] | None:
