@@ -26,6 +26,7 @@ from flask_authgear.testing import (
     events,
     middleware_for,
 )
+from flask_authgear.webhooks import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
 from tests.support.app_server import AppServer
 from tests.support.auth import bearer
 from tests.support.net import free_port
@@ -451,7 +452,7 @@ def test_sequence_numbers_grow(server):
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
 
 
-@pytest.mark.parametrize("event_type", events.EVENT_TYPES)
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_every_documented_event_type_has_a_sample_payload(server, event_type):
     payload = events.sample_payload(event_type, "ivy")
     users = [payload.get("user"), payload.get("authentication_context", {}).get("user")]
@@ -463,9 +464,9 @@ def test_every_documented_event_type_has_a_sample_payload(server, event_type):
 
 
 def test_event_types_are_the_documented_ones():
-    assert len(events.BLOCKING_EVENTS) == 9 and "oidc.jwt.pre_create" in events.BLOCKING_EVENTS
-    assert "identity.username.verified" not in events.NON_BLOCKING_EVENTS
-    assert "identity.biometric.disabled" in events.NON_BLOCKING_EVENTS
+    assert len(BLOCKING_EVENTS) == 9 and "oidc.jwt.pre_create" in BLOCKING_EVENTS
+    assert "identity.username.verified" not in NON_BLOCKING_EVENTS
+    assert "identity.biometric.disabled" in NON_BLOCKING_EVENTS
     with pytest.raises(ValueError, match="unknown event type"):
         events.sample_payload("user.exploded")
 

@@ -21,7 +21,7 @@ SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
 
 
 def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..testing.events import EVENT_TYPES
+    from ..webhooks.catalogue import EVENT_TYPES
 
     if value not in EVENT_TYPES:
         raise click.BadParameter(f"unknown event type {safe(value)!r}; known types: {', '.join(EVENT_TYPES)}")

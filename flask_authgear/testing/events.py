@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import requests
 from werkzeug.test import Client
 
-from ..webhooks import BLOCKING_EVENTS, SIGNATURE_HEADER, sign_body
+from ..webhooks.catalogue import BLOCKING_EVENTS, EVENT_TYPES
+from ..webhooks.signature import SIGNATURE_HEADER, sign_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -26,31 +27,6 @@ if TYPE_CHECKING:
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
 EventTarget: TypeAlias = "str | WSGIApplication"
 
-_IDENTITY_EVENTS = tuple(
-    f"identity.{kind}.{change}"
-    for kind, changes in (
-        ("email", ("added", "removed", "updated", "verified", "unverified")),
-        ("phone", ("added", "removed", "updated", "verified", "unverified")),
-        ("username", ("added", "removed", "updated")),
-        ("oauth", ("connected", "disconnected")),
-        ("biometric", ("enabled", "disabled")),
-    )
-    for change in changes
-)
-#: Delivered after the change; the answer is ignored (a non-2xx one is a failed delivery, retried).
-NON_BLOCKING_EVENTS = (
-    "user.created",
-    "user.profile.updated",
-    "user.authenticated",
-    "user.disabled",
-    "user.reenabled",
-    "user.anonymous.promoted",
-    "user.deletion_scheduled",
-    "user.deletion_unscheduled",
-    "user.deleted",
-    *_IDENTITY_EVENTS,
-)
-EVENT_TYPES = (*sorted(BLOCKING_EVENTS), *NON_BLOCKING_EVENTS)
 _CREATED_AT = "2026-01-01T00:00:00Z"
 
 

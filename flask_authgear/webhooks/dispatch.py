@@ -27,14 +27,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
-from . import (
-    ACKNOWLEDGED,
-    StaleWebhookError,
-    WebhookAnswer,
-    WebhookEvent,
-    WebhookHandlerError,
-    WebhookNotHandledError,
-)
+from .answers import ACKNOWLEDGED, WebhookAnswer
+from .errors import StaleWebhookError, WebhookHandlerError, WebhookNotHandledError
+from .event import WebhookEvent
 
 if TYPE_CHECKING:
     import redis

@@ -24,8 +24,10 @@ from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
 from ..flask import EXTENSION_KEY, app_settings, error_response, guarding
-from . import ACKNOWLEDGED, ANSWER_HEADERS, WebhookAnswer, WebhookEvent, verify_environ, webhook_secrets
+from .answers import ACKNOWLEDGED, WebhookAnswer
 from .dispatch import Handler, IdempotencyStore, WebhookHandlers
+from .event import WebhookEvent
+from .signature import verify_environ, webhook_secrets
 
 __all__ = ["Webhooks", "get_webhook_event", "require_webhook", "verify_webhook_request"]
 
@@ -64,7 +66,7 @@ def get_webhook_event() -> WebhookEvent | None:
 
 def answer_response(answer: WebhookAnswer) -> Response:
     """A webhook answer as the JSON response Authgear reads."""
-    return Response(answer.to_json(), 200, ANSWER_HEADERS)
+    return Response(answer.to_json(), 200, answer.headers())
 
 
 @overload

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuthgearError
 from ..wsgi import respond
-from . import ANSWER_HEADERS, verify_environ, webhook_secrets
 from .dispatch import IdempotencyStore, WebhookHandlers
+from .signature import verify_environ, webhook_secrets
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -52,5 +52,5 @@ class WebhookEndpoint(WebhookHandlers):
         except AuthgearError as error:
             status, headers, body = error.status_code, error.headers(), error.body()
         else:
-            status, headers, body = 200, list(ANSWER_HEADERS), answer.to_json()
+            status, headers, body = 200, answer.headers(), answer.to_json()
         return respond(start_response, status, headers, body)

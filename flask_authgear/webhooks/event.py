@@ -1,0 +1,181 @@
+"""One verified Authgear event, and the answers a blocking one may give."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+from ..core.jose import TokenError, json_object
+from ..user import freeze
+from .answers import WebhookAnswer, deny, thaw
+from .catalogue import AUTHENTICATION_EVENTS, BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
+from .errors import InvalidWebhookError
+
+__all__ = ["WebhookEvent"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One verified event. Immutable: ``payload`` and ``context`` are read-only mappings, lists are tuples."""
+
+    id: str
+    type: str
+    seq: int | None
+    #: Left out of ``repr``, which may end up in a log: they carry personal data (e-mail, IP address ...).
+    payload: Mapping[str, Any] = field(repr=False)
+    context: Mapping[str, Any] = field(repr=False)
+    #: When Authgear generated the event (``context.timestamp``, kept by retries), or None when absent.
+    timestamp: datetime | None
+
+    @classmethod
+    def parse(cls, body: bytes) -> WebhookEvent:
+        """Parse a body whose signature was already checked; a malformed one raises :class:`InvalidWebhookError`."""
+        # The token parser's strict JSON: two parsers that keep different copies of a duplicated key would read
+        # two events from one signature, and non-finite numbers cannot be sent back as JSON.
+        try:
+            frozen = freeze(json_object(body))
+        except (TokenError, RecursionError):
+            raise InvalidWebhookError() from None
+        event_id, event_type, seq = frozen.get("id"), frozen.get("type"), frozen.get("seq")
+        payload, context = frozen.get("payload", _EMPTY), frozen.get("context", _EMPTY)
+        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type):
+            raise InvalidWebhookError()
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not -(2**63) <= seq < 2**63):
+            raise InvalidWebhookError()
+        if not isinstance(payload, Mapping) or not isinstance(context, Mapping):
+            raise InvalidWebhookError()
+        return cls(event_id, event_type, seq, payload, context, _timestamp(context.get("timestamp")))
+
+    @property
+    def user_id(self) -> str | None:
+        """The user concerned: ``context.user_id``, else ``payload.user.id``, else None."""
+        candidate = self.context.get("user_id")
+        if not isinstance(candidate, str) or not candidate:
+            user = self.payload.get("user")
+            candidate = user.get("id") if isinstance(user, Mapping) else None
+        return candidate if isinstance(candidate, str) and candidate else None
+
+    @property
+    def is_blocking(self) -> bool:
+        """Whether Authgear waits for this event's answer (and obeys it) before going on."""
+        return self.type in BLOCKING_EVENTS
+
+    def allow(
+        self,
+        *,
+        standard_attributes: Mapping[str, Any] | None = None,
+        custom_attributes: Mapping[str, Any] | None = None,
+        roles: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        jwt_claims: Mapping[str, Any] | None = None,
+        id_token_claims: Mapping[str, Any] | None = None,
+        amr: Sequence[str] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
+        bot_protection: str | None = None,
+    ) -> WebhookAnswer:
+        """Let the operation proceed, with the changes this event type supports.
+
+        Args:
+            standard_attributes, custom_attributes, roles, groups: ``mutations.user`` for the ``user.*``
+                blocking events. Each is given WHOLE: an attribute, role or group left out is removed.
+            jwt_claims: claims added to the access token (``oidc.jwt.pre_create``); existing claims cannot change.
+            id_token_claims: claims added to the ID token (``oidc.id_token.pre_create``); the same rule.
+            amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events).
+            rate_limits: ``rate_limits``, e.g. ``{"authentication.general": {"weight": 2}}`` (``authentication.*``).
+            bot_protection: ``"always"`` or ``"never"`` (``authentication.*`` events).
+
+        Raises:
+            ValueError: an option this event does not support, or a claim that would change an existing one.
+        """
+        self._require_blocking()
+        body: dict[str, Any] = {"is_allowed": True}
+        user = {
+            name: value
+            for name, value in (
+                ("standard_attributes", _mapping(standard_attributes, "standard_attributes")),
+                ("custom_attributes", _mapping(custom_attributes, "custom_attributes")),
+                ("roles", _strings(roles, "roles")),
+                ("groups", _strings(groups, "groups")),
+            )
+            if value is not None
+        }
+        if user:
+            self._require(USER_MUTATION_EVENTS, "user mutations")
+            body["mutations"] = {"user": user}
+        # Each token event carries its token at payload.<key>.payload and takes it back at mutations.<key>.payload.
+        if jwt_claims is not None:
+            self._require({JWT_EVENT}, "jwt_claims")
+            body["mutations"] = {"jwt": {"payload": self._merged_claims("jwt", jwt_claims)}}
+        if id_token_claims is not None:
+            self._require({ID_TOKEN_EVENT}, "id_token_claims")
+            body["mutations"] = {"id_token": {"payload": self._merged_claims("id_token", id_token_claims)}}
+        if amr is not None:
+            self._require(AUTHENTICATION_EVENTS, "amr")
+            body["constraints"] = {"amr": _strings(amr, "amr")}
+        if rate_limits is not None:
+            self._require(AUTHENTICATION_EVENTS, "rate_limits")
+            body["rate_limits"] = _mapping(rate_limits, "rate_limits")
+        if bot_protection is not None:
+            self._require(AUTHENTICATION_EVENTS, "bot_protection")
+            if bot_protection not in ("always", "never"):
+                raise ValueError('bot_protection must be "always" or "never"')
+            body["bot_protection"] = {"mode": bot_protection}
+        return WebhookAnswer(body)
+
+    def deny(self, reason: str, title: str) -> WebhookAnswer:
+        """Abort the operation; ``reason`` and ``title`` are shown to the end user."""
+        self._require_blocking()
+        return deny(reason, title)
+
+    def _require_blocking(self) -> None:
+        if not self.is_blocking:
+            raise ValueError(f"{self.type} is not a blocking event: Authgear ignores its answer")
+
+    def _require(self, events: frozenset[str] | set[str], what: str) -> None:
+        if self.type not in events:
+            raise ValueError(f"{what} are not supported by {self.type} (only {', '.join(sorted(events))})")
+
+    def _merged_claims(self, key: str, claims: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's token payload, whole, with ``claims`` added: Authgear refuses a changed or dropped claim."""
+        token = self.payload.get(key)
+        existing = token.get("payload") if isinstance(token, Mapping) else None
+        if not isinstance(existing, Mapping):
+            raise ValueError(f"this {self.type} event carries no token payload to add claims to")
+        merged: dict[str, Any] = thaw(existing)
+        for name, value in (_mapping(claims, "claims") or {}).items():
+            if merged.setdefault(name, value) != value:  # an existing claim keeps its value, or it is an error
+                raise ValueError(f"claim {name!r} already exists in the token and cannot be changed")
+        return merged
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidWebhookError()
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidWebhookError() from None
+
+
+def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{what} must be a mapping with string keys")
+    out: dict[str, Any] = thaw(value)
+    return out
+
+
+def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{what} must be a list of non-empty strings")
+    return list(value)
