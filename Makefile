@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_VENV := .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: venv test lint typecheck demo bench clean
+.PHONY: venv test lint typecheck demo bench loc clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: $(DEMO_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Code lines of the package: no blanks, comments or docstrings.
+loc:
+	$(PYTHON) -m benchmarks.loc flask_authgear
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
