@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 # The demo gets its own environment with the library alone: no linters, test tools or benchmark peers.
 DEMO_VENV := .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
+# The call deadline of core/http.py is built on urllib3's connection classes: its tests run on both majors.
+URLLIB3_1_VENV := .venv-urllib3-1
+URLLIB3_1_STAMP := $(URLLIB3_1_VENV)/.installed
 
-.PHONY: venv test lint typecheck demo bench loc clean
+.PHONY: venv test test-urllib3-1 lint typecheck demo bench loc clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +28,16 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+$(URLLIB3_1_STAMP): setup.py pyproject.toml
+	test -x $(URLLIB3_1_VENV)/bin/python || $(PYTHON) -m venv $(URLLIB3_1_VENV)
+	$(URLLIB3_1_VENV)/bin/python -m pip install -q -e '.[test,redis]' 'urllib3==1.26.*'
+	touch $(URLLIB3_1_STAMP)
+
+# Every test that calls Authgear or reads the resolver cache, on urllib3 1.26 (`make test` runs them on 2.x).
+test-urllib3-1: $(URLLIB3_1_STAMP)
+	$(URLLIB3_1_VENV)/bin/python -m pytest -q tests/test_deadline.py tests/test_resolver.py tests/test_faults.py \
+		tests/jwt/test_jwks.py tests/test_cache.py tests/test_shared_ttl.py tests/test_redis.py $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check flask_authgear tests examples benchmarks
 	$(BIN)/ruff format --check flask_authgear tests examples benchmarks
@@ -41,4 +54,4 @@ loc:
 	$(PYTHON) -m benchmarks.loc flask_authgear
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(URLLIB3_1_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

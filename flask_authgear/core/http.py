@@ -9,6 +9,11 @@ callers turn into 503.
 The mechanism: sessions carry :class:`DeadlineAdapter`, whose connections read responses through
 :class:`_DeadlineReader`. The deadline lives in a context variable, so a block of calls can share one
 (:func:`deadline`: the JWKS cache's discovery and JWKS fetch together) and a nested call never extends it.
+
+Why urllib3's connection classes: no public API bounds a whole response. urllib3's ``Timeout(total=...)``
+bounds connect and then each read, as its documentation says, and http.client reads the header lines before
+any hook of requests or urllib3 runs. So the pools' connection class is ours; ``make test-urllib3-1`` runs
+the tests that call out on urllib3 1.26 as well as on 2.x, the two majors the package allows.
 """
 
 from __future__ import annotations
