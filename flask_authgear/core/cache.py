@@ -83,13 +83,11 @@ class CredentialKeyer:
     """
 
     def __init__(self, secret: bytes, target: str) -> None:
-        self._hmac = hmac.new(secret, digestmod=hashlib.sha256)  # copied per use: the key is padded once
+        self._secret = secret
         self._prefix = f"flask-authgear/resolver/v1|{_encode(target)}|"
 
     def _digest(self, message: str) -> str:
-        mac = self._hmac.copy()
-        mac.update(message.encode("utf-8", "surrogatepass"))
-        return mac.hexdigest()
+        return hmac.new(self._secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def key(self, authorization: str | None, cookie: str | None) -> str:
         return self._digest(f"{self._prefix}{_encode(authorization)}|{_encode(cookie)}")
