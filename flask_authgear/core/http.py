@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import http.client
 import io
-import json
 import math
 import socket
 import time
@@ -35,6 +34,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 from urllib3.poolmanager import pool_classes_by_scheme as _URLLIB3_POOLS
+
+from . import json
 
 #: Largest discovery or JWKS document we read.
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -165,7 +166,7 @@ def new_session(timeout: float) -> requests.Session:
 
 
 def fetch_json(session: requests.Session, url: str) -> Any:
-    """GET ``url`` and parse JSON, or raise :class:`FetchError`; the session's deadline bounds the call."""
+    """GET ``url`` and parse strict JSON, or raise :class:`FetchError`; the session's deadline bounds the call."""
     try:
         with session.get(url, allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
@@ -181,7 +182,7 @@ def fetch_json(session: requests.Session, url: str) -> Any:
         raise FetchError(f"GET {url} failed: {describe_error(exc)}") from None
     try:
         return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError):
+    except ValueError:
         raise FetchError(f"GET {url} did not answer JSON") from None
 
 

@@ -1,17 +1,16 @@
 """Strict JOSE for access tokens: the compact serialisation, the header rules and the signature; no claims.
 
 The compact form is parsed strictly, before any key is touched: exactly three canonical base64url segments,
-UTF-8 JSON objects without duplicate keys or non-finite numbers. The signature is then checked by joserfc's
-algorithm with a key from the project's JWKS (imported once per JWKS fetch), chosen by ``kid`` and restricted
-to the configured algorithms. Header members that would point at other keys (``jwk``, ``jku``, ``x5u``,
-``x5c``) and extensions we do not implement (``crit``, ``b64``) reject the token outright.
+each a JSON object by the rules of :mod:`flask_authgear.core.json` (UTF-8, no duplicate keys, finite numbers,
+bounded nesting). The signature is then checked by joserfc's algorithm with a key from the project's JWKS
+(imported once per JWKS fetch), chosen by ``kid`` and restricted to the configured algorithms. Header members
+that would point at other keys (``jwk``, ``jku``, ``x5u``, ``x5c``) and extensions we do not implement
+(``crit``, ``b64``) reject the token outright.
 """
 
 from __future__ import annotations
 
 import binascii
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from joserfc.jws import JWSRegistry
 
 from ..config import Settings
 from ..errors import InvalidTokenError
+from . import json
 from .jwks import MAX_KEYS, JWKSCache, PublicKey
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -60,39 +60,12 @@ def b64url_decode(segment: str) -> bytes:
         raise TokenError("malformed") from None
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("duplicate member")
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
-def _finite_float(text: str) -> float:
-    # "1e999" is valid JSON but parses to infinity: refused like the NaN and Infinity literals.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("non-finite number")
-    return value
-
-
-_decoder = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
-)
-
-
 def json_object(raw: bytes) -> dict[str, Any]:
-    """Parse a JOSE JSON object strictly: UTF-8, an object, no duplicate members, finite numbers."""
+    """Parse a JOSE JSON object strictly (see :mod:`flask_authgear.core.json`)."""
     try:
-        value = _decoder.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
+        return json.loads_object(raw)
+    except ValueError:
         raise TokenError("malformed") from None
-    if type(value) is not dict:
-        raise TokenError("malformed")
-    return value
 
 
 def looks_like_jwt(token: str) -> bool:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from ..config import is_loopback_host
+from ..core import json as strict_json
 from .events import HookError
 from .server import AuthgearTestServer, json_response
 
@@ -133,10 +134,15 @@ class DevServer(AuthgearTestServer):
             return _json_error("a valid X-Dev-Server-Secret header is required", 403)
         if request.method != "POST":
             return _json_error("use POST", 405)
-        params = request.get_json(force=True, silent=True)
         try:
-            if not isinstance(params, dict):
-                raise MintError("the body must be a JSON object")
+            params = strict_json.loads_object(request.get_data())
+        except ValueError:
+            return _json_error(
+                "the body must be a JSON object (strict: unique names, finite numbers, "
+                f"nesting at most {strict_json.MAX_DEPTH} levels)",
+                400,
+            )
+        try:
             if request.path == "/_dev/token":
                 return json_response({"token": self.issue_token(**token_arguments(params))})
             if request.path == "/_dev/session":

@@ -28,7 +28,8 @@ from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from ..core.jose import b64url_decode, json_object
+from ..core import json as strict_json
+from ..core.jose import b64url_decode
 from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
 from .events import (
     EventResponse,
@@ -341,7 +342,7 @@ class AuthgearTestServer:
 
     def revoke_token(self, token: str) -> None:
         """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
-        claims = json_object(b64url_decode(token.split(".")[1]))
+        claims = strict_json.loads_object(b64url_decode(token.split(".")[1]))
         with self._lock:
             self._state.revoked_jti.add(claims.get("jti", ""))
 
@@ -553,7 +554,7 @@ class AuthgearTestServer:
     def _session_from_jwt(self, token: str) -> TestSession | None:
         """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
         try:
-            header = json_object(b64url_decode(token.split(".")[0]))
+            header = strict_json.loads_object(b64url_decode(token.split(".")[0]))
             key = {k.kid: k for k in self.keys}[header["kid"]]  # a token without a known kid is refused
             decoded = jwt.decode(token, key, algorithms=["RS256"])
         except Exception:

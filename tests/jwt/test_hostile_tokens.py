@@ -23,7 +23,9 @@ from joserfc.jws import JWSRegistry
 
 from flask_authgear import InvalidRequestError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core.jose import TokenError
+from flask_authgear.core.json import MAX_DEPTH
 from flask_authgear.testing import AuthgearTestServer
+from flask_authgear.user import freeze
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock
 from tests.support.jwt import DROP, b64url, edited, jwt_verifier, sign, unb64url
@@ -291,7 +293,7 @@ REASONS = {
     "payload-null": "malformed",
     "payload-not-json": "malformed",
     "payload-not-utf8": "malformed",
-    "payload-deeply-nested": "exp",
+    "payload-deeply-nested": "malformed",
     "header-array": "malformed",
     "header-not-json": "malformed",
     "duplicate-claim-sub": "malformed",
@@ -435,3 +437,22 @@ def test_the_whole_table_costs_at_most_one_key_fetch(kit: Kit) -> None:
             verifier.verify(build(kit))
     assert kit.server.hits("jwks") - before <= 1
     assert (kit.attacker.hits("discovery"), kit.attacker.hits("jwks")) == (0, 0)
+
+
+def test_claims_nested_to_the_documented_depth_are_accepted(kit: Kit, verifier: Verifier) -> None:
+    value: Any = 1
+    for _ in range(MAX_DEPTH - 1):  # the payload object itself is the first level
+        value = [value]
+    user = verifier.authenticate(bearer_request(kit.server.issue_token(deep=value)))
+    assert user.claims["deep"] == (value if isinstance(value, int) else freeze(value))
+
+
+@pytest.mark.usefixtures("no_unexpected_errors")
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 600], ids=["one-level-too-deep", "deep-enough-to-recurse"])
+def test_a_signed_token_with_claims_nested_too_deep_is_401_malformed(kit: Kit, verifier: Verifier, depth: int) -> None:
+    token = kit.rs256(js(kit.header()), js(kit.claims())[:-1] + b',"deep":' + deep_json(depth - 1) + b"}")
+    with pytest.raises(TokenError) as caught:
+        verifier.verify_token(token)
+    assert (caught.value.reason, caught.value.status_code) == ("malformed", 401)
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(bearer_request(token))

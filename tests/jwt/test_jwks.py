@@ -17,6 +17,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core import JWKSCache
+from flask_authgear.core.json import MAX_DEPTH
 from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer_request
@@ -143,6 +144,32 @@ def test_jwks_uri_from_discovery_is_used(clock: Clock) -> None:
         clock.advance(TTL)
         assert cache.get(key.kid or "") is not None
         assert hits == {"/.well-known/openid-configuration": 1, "/keys": 2}
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("document", ["discovery", "jwks"])
+@pytest.mark.parametrize("depth", [MAX_DEPTH, MAX_DEPTH + 1], ids=["at-the-bound", "one-level-deeper"])
+def test_documents_nested_deeper_than_the_bound_are_a_failed_fetch(clock: Clock, document: str, depth: int) -> None:
+    key = new_signing_key()
+    discovery: dict[str, Any] = {}
+    jwks: dict[str, Any] = {"keys": [public(key)]}
+    # The member sits inside the top-level object, which is the first level.
+    (discovery if document == "discovery" else jwks)["x"] = _nested(depth - 1)
+    with serve_json({"/.well-known/openid-configuration": discovery, "/keys": jwks}) as (endpoint, _):
+        discovery.update(issuer=endpoint, jwks_uri=f"{endpoint}/keys")
+        cache = JWKSCache(Settings(endpoint=endpoint, http_timeout=2), clock=clock)
+        if depth <= MAX_DEPTH:
+            assert cache.get(key.kid or "") is not None
+            return
+        with pytest.raises(ProviderUnavailableError):
+            cache.get(key.kid or "")
+        assert "did not answer JSON" in (cache.health()["last_error"] or "")
 
 
 # -- TTL and rotation ------------------------------------------------------------------------------------------
