@@ -256,6 +256,42 @@ def test_tampered_sqlite_entries_are_refused(
     assert verifier.health()["resolver"]["rejected_entries"] == 1
 
 
+#: Entries another writer could leave (valid JSON, a field of the wrong type), by what is wrong.
+MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "status-as-word": lambda entry: {**entry, "status_code": "OK"},
+    "headers-as-string": lambda entry: {**entry, "headers": "x-authgear-user-id: rita"},
+    "header-as-number": lambda entry: {**entry, "headers": {**entry["headers"], "x-authgear-user-id": 7}},
+    "expiry-as-word": lambda entry: {**entry, "expires": "soon"},
+    "not-an-object": lambda entry: [entry],
+}
+
+
+@pytest.mark.parametrize("damage", MALFORMED)
+def test_a_malformed_sqlite_entry_is_a_miss_not_an_outage(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, damage: str
+) -> None:
+    (tmp_path / "cache").mkdir()
+    session, other = server.create_session("rita"), server.create_session("sam")
+    verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_local_cache_size=0)
+    assert verifier.authenticate(bearer_request(session.token)).id == "rita"
+    assert verifier.resolver is not None
+    key = verifier.resolver.keyer.key(session.authorization, None)
+    entry = MALFORMED[damage](_rows(tmp_path)[key][0])
+    with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
+        con.execute("update responses set value = ? where key = ?", (json.dumps(entry), key))
+    hits = server.hits("resolver")
+    assert verifier.authenticate(bearer_request(session.token)).id == "rita"
+    assert server.hits("resolver") == hits + 1
+    health = verifier.health()["resolver"]
+    assert (health["malformed_entries"], health["backend_errors"], health["rejected_entries"]) == (1, 0, 0)
+    # The store stays in use, for this credential (the entry was replaced) and for every other one.
+    assert verifier.authenticate(bearer_request(session.token)).id == "rita"
+    assert verifier.authenticate(bearer_request(other.token)).id == "sam"
+    assert verifier.authenticate(bearer_request(other.token)).id == "sam"
+    assert server.hits("resolver") == hits + 2
+    assert verifier.health()["resolver"]["shared_hits"] == 2
+
+
 # -- configuration ----------------------------------------------------------------------------------------
 
 

@@ -171,3 +171,25 @@ def test_an_entry_copied_to_another_key_in_redis_is_refused(
     user = verifier.authenticate(bearer_request(mallory.token))
     assert (user.id, user.roles) == ("mallory", frozenset())
     assert verifier.health()["resolver"]["rejected_entries"] == 1
+
+
+@pytest.mark.parametrize("field", ["status_code", "headers", "expires"])
+def test_a_malformed_redis_entry_is_replaced_and_redis_stays_in_use(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, client: redis.Redis, field: str
+) -> None:
+    # What a writer with another entry format could leave: valid JSON, one field of the wrong type.
+    session, other = server.create_session("rita"), server.create_session("sam")
+    verifier = make_verifier(resolver_local_cache_size=0)
+    verifier.authenticate(bearer_request(session.token))
+    assert verifier.resolver is not None
+    name = f"{NAMESPACE}:{verifier.resolver.keyer.key(session.authorization, None)}"
+    entry = json.loads(client.get(name) or b"{}")
+    client.set(name, json.dumps({**entry, field: {"status_code": "OK", "headers": "x", "expires": "soon"}[field]}))
+    hits = server.hits("resolver")
+    for _ in range(2):
+        assert verifier.authenticate(bearer_request(session.token)).id == "rita"
+        assert verifier.authenticate(bearer_request(other.token)).id == "sam"
+    assert server.hits("resolver") == hits + 2  # the damaged entry once, sam's first request once
+    assert json.loads(client.get(name) or b"{}")["status_code"] == 200
+    health = verifier.health()["resolver"]
+    assert (health["malformed_entries"], health["backend_errors"], health["shared_hits"]) == (1, 0, 2)

@@ -18,7 +18,8 @@ write a response we build from the parsed answer alone (its ``X-Authgear-*`` hea
 headers, no cookies), with the time the resolver answered, an explicit store expiry, and a MAC over key,
 answer and answer time so that an entry copied to another key or edited in a shared store is refused.
 Each reader measures an entry's age against its own TTL (processes sharing a store may be configured
-differently), and failures are never cached.
+differently), and failures are never cached. An entry that is not in our form at all (valid JSON with a wrongly
+typed field, say) is a miss like a refused one: deleted and replaced, never taken for a store that is down.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ from requests_cache.backends.base import BaseCache, DictStorage
 from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.models.request import CachedRequest
 from requests_cache.models.response import CachedResponse
+from requests_cache.serializers import Stage, json_serializer
+from requests_cache.serializers.preconf import json_preconf_stage
 
 from ..config import Settings
 from ..errors import ConfigurationError
+from . import json
 from .headers import answer_headers
 from .lru import LRU
 
@@ -98,6 +102,35 @@ class CredentialKeyer:
         return self._digest("flask-authgear/entry/v2|" + "|".join(_encode(item) for item in items))
 
 
+class MalformedEntry(Exception):
+    """A stored entry that is not an entry in our form (say, valid JSON with a wrongly typed field, as another
+    version of requests-cache could write during a rolling upgrade). It is a miss, never an outage: the store
+    itself answered."""
+
+
+def _read_entry(value: str | bytes) -> CachedResponse:
+    """Read a stored entry strictly: one that does not read back as an entry of ours raises
+    :class:`MalformedEntry`, where requests-cache would read it as absent or let it fail later, so that the
+    reader can tell it from a store that is down, count it and replace it."""
+    try:
+        response: CachedResponse = json_preconf_stage.loads(json.loads_object(value))
+        well_formed = (
+            isinstance(response, CachedResponse)
+            and type(response.status_code) is int
+            and isinstance(response.expires, datetime | None)
+            and all(type(name) is str and type(item) is str for name, item in response.headers.items())
+        )
+    except Exception as exc:  # whatever the structuring step raises for a field it cannot read
+        raise MalformedEntry(type(exc).__name__) from None
+    if not well_formed:
+        raise MalformedEntry("a field has the wrong type")
+    return response
+
+
+#: How entries are written and read: requests-cache's JSON format, read by :func:`_read_entry`.
+ENTRY_FORMAT = Stage(dumps=json_serializer.dumps, loads=_read_entry)
+
+
 class BoundedDictStorage(DictStorage):
     """requests-cache's in-memory storage, bounded by an :class:`LRU`."""
 
@@ -137,7 +170,7 @@ def build_backend(settings: Settings) -> BaseCache:
         if not path:
             raise ConfigurationError("cache='sqlite:///path' needs a file path")
         try:
-            return SQLiteCache(path, serializer="json", wal=True, busy_timeout=int(settings.http_timeout * 1000))
+            return SQLiteCache(path, serializer=ENTRY_FORMAT, wal=True, busy_timeout=int(settings.http_timeout * 1000))
         except Exception as exc:
             raise ConfigurationError(f"cache: cannot open the sqlite file {path!r}: {type(exc).__name__}") from None
     # redis://, rediss:// and unix:// URLs
@@ -156,7 +189,7 @@ def build_backend(settings: Settings) -> BaseCache:
         raise ConfigurationError("cache must be a valid redis URL such as redis://localhost:6379/0") from None
     # ttl_offset=1: Redis deletes each entry a second after it expires (requests-cache's default keeps it
     # an hour for revalidation, which we never do). It also keeps a sub-second TTL from meaning "forever".
-    return RedisCache(namespace=NAMESPACE, connection=connection, serializer="json", ttl=True, ttl_offset=1)
+    return RedisCache(namespace=NAMESPACE, connection=connection, serializer=ENTRY_FORMAT, ttl=True, ttl_offset=1)
 
 
 class SharedCache:
@@ -222,7 +255,11 @@ class SharedCache:
         self._maybe_purge()
 
     def lookup(self, key: str) -> CachedResponse | None:
-        """The stored entry under ``key`` while the store keeps it (not past its store expiry), else None."""
+        """The stored entry under ``key`` while the store keeps it (not past its store expiry), else None.
+
+        Raises :class:`MalformedEntry` for an entry that is not in our form, and the store's own error when the
+        store cannot be read.
+        """
         response = self.backend.get_response(key)
         return None if response is None or response.is_expired else response
 

@@ -35,7 +35,7 @@ from requests_cache.models.response import CachedResponse
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
+from .cache import CredentialKeyer, MalformedEntry, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
 from .http import describe_error, limit_calls
 from .lru import LRU
@@ -77,7 +77,10 @@ class ResolverStats:
     failures: int = 0
     coalesced: int = 0
     backend_errors: int = 0
+    #: Shared entries that failed verification (tampered, or moved to another key).
     rejected_entries: int = 0
+    #: Shared entries that were not in our form at all; like a rejected one, a miss, not an outage.
+    malformed_entries: int = 0
     last_error: str | None = None
 
 
@@ -218,7 +221,10 @@ class ResolverClient:
         if use_backend:
             try:
                 entry = self.shared.lookup(key)
-            except Exception as exc:  # the cache backend failed (Redis away, sqlite locked, bad entry)
+            except MalformedEntry:
+                self.stats.malformed_entries += 1
+                self._discard(key, "was malformed")
+            except Exception as exc:  # the cache backend failed (Redis away, sqlite locked)
                 self._backend_failed("reading", exc)
                 use_backend = False
             else:
@@ -282,12 +288,16 @@ class ResolverClient:
                 return (answer,)
         # An entry we cannot vouch for (tampered, moved to another key, or unreadable): drop it, ask again.
         self.stats.rejected_entries += 1
-        logger.warning("a resolver cache entry failed verification and was discarded")
+        self._discard(key, "failed verification")
+        return None
+
+    def _discard(self, key: str, why: str) -> None:
+        """Delete a shared entry we will not use; the resolver's answer then takes its place."""
+        logger.warning("a resolver cache entry %s and was discarded", why)
         try:
             self.shared.delete(key)
         except Exception as exc:
             self._backend_failed("deleting", exc)
-        return None
 
     def _read_live(self, response: requests.Response) -> tuple[Answer, dict[str, str]]:
         """Check and parse a fresh resolver response; every surprise is a 503."""
