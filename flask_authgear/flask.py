@@ -28,6 +28,7 @@ Security notes, in plain words:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import math
 import time
@@ -49,6 +50,7 @@ from flask import (
 from werkzeug.local import LocalProxy
 
 from .config import Settings
+from .core.calls import check_callable, not_awaitable
 from .core.request import ENVIRON_APP_USER, ENVIRON_SCRUBBED_BY, ENVIRON_USER, is_preflight, varying_start_response
 from .core.verifier import Verifier
 from .errors import (
@@ -188,7 +190,9 @@ class Authgear:
         runs; its result is :data:`current_app_user` and :func:`get_app_user`. None refuses the request with 401
         (``invalid_token``, "The user is not known to this application."). An exception it raises is the app's
         own: it reaches Flask's error handling as it is. Every app this extension serves uses this loader.
+        An ``async def`` loader is awaited through ``app.ensure_sync``, as Flask runs async views.
         """
+        _check_async_ready(func, "the user loader")
         self._user_loader = func
         return func
 
@@ -230,13 +234,16 @@ class Authgear:
         """Register ``func(error) -> response`` to answer every :class:`AuthgearError` (usable as a decorator).
 
         Flask's own ``@app.errorhandler(AuthgearError)`` (or a subclass such as ``ForbiddenError``) works too.
+        An ``async def`` handler is awaited through ``app.ensure_sync``, as Flask runs its own error handlers.
         """
+        _check_async_ready(func, "the error handler")
         self._error_handler = func
         return func
 
     def _handle_error(self, error: AuthgearError) -> ResponseReturnValue:
         if self._error_handler is not None:
-            return self._error_handler(error)
+            answer = current_app.ensure_sync(self._error_handler)(error)
+            return cast("ResponseReturnValue", not_awaitable(answer, "the error handler"))
         return error_response(error, self._current_state().settings.realm)
 
 
@@ -571,6 +578,14 @@ current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_u
 # -- the app's own user ---------------------------------------------------------------------------------------
 
 
+def _check_async_ready(func: Any, what: str) -> None:
+    """The core's rule for a callable, plus Flask's own: an ``async def`` one needs ``flask[async]``
+    (asgiref), which is better said now than by every request that would run it."""
+    check_callable(func, what)
+    if inspect.iscoroutinefunction(func) and importlib.util.find_spec("asgiref") is None:
+        raise ConfigurationError(f"{what} is async: install Flask's async extra (pip install 'flask[async]')")
+
+
 def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Authgear) -> None:
     """Run the extension's user loader for ``user``, once per request; refuse an unknown user with 401."""
     loader = extension._user_loader
@@ -579,7 +594,7 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     loaded = environ.get(ENVIRON_APP_USER)
     if loaded is not None and loaded[0] == user:
         return  # a second check in the same request: the loader already answered for this user
-    app_user = loader(user)
+    app_user = not_awaitable(current_app.ensure_sync(loader)(user), "the user loader")
     if app_user is None:
         environ.pop(ENVIRON_USER, None)
         environ.pop(ENVIRON_APP_USER, None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +15,7 @@ from flask import Flask
 from flask_authgear import (
     Authgear,
     AuthgearUser,
+    ConfigurationError,
     current_app_user,
     get_app_user,
     get_current_user,
@@ -183,3 +188,75 @@ def test_each_extension_serves_its_apps_with_its_own_loader(server: AuthgearTest
     for app in apps:
         assert app.test_client().get("/me", headers=bearer(token)).get_json()["name"] == "Alice"
     assert (shared_calls, other_calls) == (["alice", "alice"], ["alice"])
+
+
+# -- async loaders ----------------------------------------------------------------------------------------------
+
+
+def async_app(server: AuthgearTestServer, loader: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    Authgear(app).user_loader(loader)
+
+    @app.get("/me")
+    @require_auth
+    def me() -> dict[str, Any]:
+        return {"name": current_app_user.name}
+
+    return app
+
+
+def test_an_async_loader_is_awaited_and_its_none_refuses_the_user(server: AuthgearTestServer) -> None:
+    calls: list[str] = []
+
+    async def load(user: AuthgearUser) -> Account | None:
+        await asyncio.sleep(0)  # a real suspension, as a database driver's would be
+        calls.append(user.id)
+        return ACCOUNTS.get(user.id)
+
+    client = async_app(server, load).test_client()
+    assert client.get("/me", headers=bearer(server.issue_token("alice"))).get_json() == {"name": "Alice"}
+    refused = client.get("/me", headers=bearer(server.issue_token("mallory")))
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == UNKNOWN
+    assert calls == ["alice", "mallory"]
+
+
+def test_a_loader_that_returns_an_unawaited_coroutine_lets_nobody_in(server: AuthgearTestServer) -> None:
+    async def lookup(user: AuthgearUser) -> Account | None:
+        return None
+
+    app = async_app(server, lambda user: lookup(user))  # not itself async: nobody would await its answer
+    errors: list[BaseException] = []
+
+    @app.errorhandler(TypeError)
+    def record(error: TypeError) -> tuple[str, int]:
+        errors.append(error)
+        return "broken loader", 500
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coroutine is closed, not left to warn "never awaited"
+        response = app.test_client().get("/me", headers=bearer(server.issue_token("mallory")))
+    assert response.status_code == 500
+    assert "returned coroutine instead of its answer" in str(errors[0])
+
+
+def test_an_async_generator_is_refused_as_a_loader() -> None:
+    async def load(user: AuthgearUser) -> AsyncIterator[Account]:
+        yield Account("x")
+
+    with pytest.raises(ConfigurationError, match="the user loader is an async generator"):
+        Authgear().user_loader(load)
+    with pytest.raises(ConfigurationError, match="the user loader must be a function"):
+        Authgear().user_loader(ACCOUNTS)  # type: ignore[type-var]
+
+
+def test_an_async_loader_without_flasks_async_extra_is_refused_when_registered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def load(user: AuthgearUser) -> None:
+        return None
+
+    monkeypatch.setitem(sys.modules, "asgiref", None)  # what "not installed" looks like to an import
+    with pytest.raises(ConfigurationError, match=r"flask\[async\]"):
+        Authgear().user_loader(load)
