@@ -519,7 +519,7 @@ def test_a_jwt_hook_without_mutations_leaves_the_token(hooked):
     [
         pytest.param(
             lambda e: {"is_allowed": False, "reason": "blocked", "title": "No"},
-            "refused the token: No: blocked",
+            "refused: No: blocked",
             id="refused",
         ),
         pytest.param(
@@ -543,10 +543,20 @@ def test_a_jwt_hook_without_mutations_leaves_the_token(hooked):
             "must be a JSON object",
             id="not-an-object",
         ),
-        pytest.param(lambda e: {"allowed": True}, "must answer 2xx JSON with is_allowed", id="no-is-allowed"),
+        pytest.param(lambda e: {"allowed": True}, "must carry is_allowed", id="no-is-allowed"),
         pytest.param(lambda e: {"is_allowed": True, "mutations": {"jwt": []}}, "must be a JSON object", id="jwt-list"),
         pytest.param(
             lambda e: {"is_allowed": True, "mutations": "all"}, "must be a JSON object", id="mutations-string"
+        ),
+        pytest.param(
+            lambda e: {"is_allowed": True, "constraints": {"amr": ["mfa"]}},
+            "Authgear refuses the answer of the oidc.jwt.pre_create hook: .* does not accept constraints",
+            id="constraints-on-a-token",
+        ),
+        pytest.param(
+            lambda e: {"is_allowed": False, "reason": "no", "title": "No", "code": 3},
+            "a refusal carries only title and reason, not code",
+            id="refusal-with-extra-key",
         ),
     ],
 )

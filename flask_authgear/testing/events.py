@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import requests
 from werkzeug.test import Client
 
-from ..webhooks.catalogue import BLOCKING_EVENTS, EVENT_TYPES
+from ..webhooks.answers import answer_problem
+from ..webhooks.catalogue import BLOCKING_EVENTS, EVENT_TYPES, JWT_EVENT
 from ..webhooks.signature import SIGNATURE_HEADER, sign_body
 
 if TYPE_CHECKING:
@@ -124,22 +125,32 @@ class HookError(RuntimeError):
     """A blocking hook refused, failed or answered something Authgear would not accept."""
 
 
+def judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
+    """A blocking hook's answer judged as Authgear judges it: the allowing answer, or :class:`HookError`.
+
+    Authgear aborts the operation on a non-2xx status, on an answer its schema for ``event_type`` refuses (the
+    rule of :func:`flask_authgear.webhooks.answers.answer_problem`, which also checks the answers the library
+    builds) and on ``is_allowed: false``.
+    """
+    if not answer.ok:
+        raise HookError(f"the {event_type} hook answered HTTP {answer.status}: Authgear aborts the operation")
+    body = answer.json
+    problem = answer_problem(event_type, body)
+    if problem is not None:
+        raise HookError(f"Authgear refuses the answer of the {event_type} hook: {problem}")
+    if not body["is_allowed"]:
+        raise HookError(f"the {event_type} hook refused: {body.get('title')}: {body.get('reason')}")
+    return dict(body)
+
+
 def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dict[str, Any]:
     """The claims after an ``oidc.jwt.pre_create`` answer, as Authgear applies it.
 
-    The answer must be a 2xx JSON object with ``is_allowed: true``. ``mutations.jwt.payload`` is the WHOLE
-    payload: it may add fields, never change or drop one of the event's.
+    The answer is judged by :func:`judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
+    fields, never change or drop one of the event's.
     """
-    body = answer.json
-    if not answer.ok or not isinstance(body, dict) or not isinstance(body.get("is_allowed"), bool):
-        raise HookError(f"the oidc.jwt.pre_create hook must answer 2xx JSON with is_allowed (got HTTP {answer.status})")
-    if not body["is_allowed"]:
-        raise HookError(f"the oidc.jwt.pre_create hook refused the token: {body.get('title')}: {body.get('reason')}")
-    mutations = body.get("mutations", {})
-    jwt_part = mutations.get("jwt", {}) if isinstance(mutations, dict) else None
-    mutated = jwt_part.get("payload", claims) if isinstance(jwt_part, dict) else None
-    if not isinstance(mutated, dict):
-        raise HookError("mutations.jwt.payload must be a JSON object: the whole payload with new fields added")
+    body = judge_answer(JWT_EVENT, answer)
+    mutated = body.get("mutations", {}).get("jwt", {}).get("payload", claims)
     dropped = sorted(k for k in claims if k not in mutated)
     changed = sorted(k for k in claims if k in mutated and mutated[k] != claims[k])
     if dropped or changed:

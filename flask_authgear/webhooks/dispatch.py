@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
-from .answers import ACKNOWLEDGED, WebhookAnswer
+from .answers import ACKNOWLEDGED, WebhookAnswer, answer_problem
 from .errors import StaleWebhookError, WebhookHandlerError, WebhookNotHandledError
 from .event import WebhookEvent
 
@@ -198,7 +198,7 @@ class WebhookHandlers:
                 type(answer).__name__,
             )
             raise WebhookNotHandledError("The webhook handler gave no answer.")
-        return answer
+        return acceptable(event, answer)
 
     def run(
         self, event: WebhookEvent, call: Callable[[], T], handled: Callable[[T], bool] = lambda _: True
@@ -250,3 +250,13 @@ class WebhookHandlers:
     def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
         """Call ``handler``; an adapter may override this (Flask runs async handlers through ``ensure_sync``)."""
         return handler(event)
+
+
+def acceptable(event: WebhookEvent, answer: WebhookAnswer) -> WebhookAnswer:
+    """``answer`` when Authgear accepts it for ``event``; one built by hand that it would refuse is logged and
+    answered 501, which aborts the operation as Authgear would, with the reason in the app's log."""
+    problem = answer_problem(event.type, answer.to_dict())
+    if problem is not None:
+        logger.error("the answer to the blocking webhook event %s is one Authgear refuses: %s", event.type, problem)
+        raise WebhookNotHandledError("The webhook handler's answer is not one Authgear accepts.")
+    return answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -11,7 +11,7 @@ from typing import Any
 from ..core.jose import TokenError, json_object
 from ..user import freeze
 from .answers import WebhookAnswer, deny, thaw
-from .catalogue import AUTHENTICATION_EVENTS, BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
+from .catalogue import BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
 from .errors import InvalidWebhookError
 
 __all__ = ["WebhookEvent"]
@@ -70,27 +70,36 @@ class WebhookEvent:
         *,
         standard_attributes: Mapping[str, Any] | None = None,
         custom_attributes: Mapping[str, Any] | None = None,
-        roles: Sequence[str] | None = None,
-        groups: Sequence[str] | None = None,
+        roles: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
         jwt_claims: Mapping[str, Any] | None = None,
         id_token_claims: Mapping[str, Any] | None = None,
-        amr: Sequence[str] | None = None,
+        amr: Iterable[str] | None = None,
         rate_limits: Mapping[str, Any] | None = None,
         bot_protection: str | None = None,
     ) -> WebhookAnswer:
         """Let the operation proceed, with the changes this event type supports.
+
+        The answer is checked as Authgear checks it (its schema for this event refuses any key it does not list),
+        so an answer Authgear would refuse, and which would abort the user's operation, is never sent. Lists may
+        be given as any iterable: each is read once.
 
         Args:
             standard_attributes, custom_attributes, roles, groups: ``mutations.user`` for the ``user.*``
                 blocking events. Each is given WHOLE: an attribute, role or group left out is removed.
             jwt_claims: claims added to the access token (``oidc.jwt.pre_create``); existing claims cannot change.
             id_token_claims: claims added to the ID token (``oidc.id_token.pre_create``); the same rule.
-            amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events).
-            rate_limits: ``rate_limits``, e.g. ``{"authentication.general": {"weight": 2}}`` (``authentication.*``).
-            bot_protection: ``"always"`` or ``"never"`` (``authentication.*`` events).
+            amr: ``constraints.amr``, authentication methods to require (``authentication.*`` events), among
+                Authgear's twelve: ``mfa``, ``otp``, ``pwd``, ``sms`` and the ``x_primary_*``, ``x_secondary_*``
+                and ``x_recovery_code`` ones of :data:`~flask_authgear.webhooks.answers.AMR_VALUES`.
+            rate_limits: ``rate_limits`` (``authentication.*`` events): ``authentication.general`` and/or
+                ``authentication.account_enumeration``, each ``{"weight": <number >= 0>}``.
+            bot_protection: ``"always"`` or ``"never"`` (``authentication.pre_initialize`` and
+                ``authentication.post_identified`` only).
 
         Raises:
-            ValueError: an option this event does not support, or a claim that would change an existing one.
+            ValueError: an option or value this event's answer does not accept, or a claim that would change an
+                existing one.
         """
         self._require_blocking()
         body: dict[str, Any] = {"is_allowed": True}
@@ -115,22 +124,18 @@ class WebhookEvent:
             self._require({ID_TOKEN_EVENT}, "id_token_claims")
             body["mutations"] = {"id_token": {"payload": self._merged_claims("id_token", id_token_claims)}}
         if amr is not None:
-            self._require(AUTHENTICATION_EVENTS, "amr")
             body["constraints"] = {"amr": _strings(amr, "amr")}
         if rate_limits is not None:
-            self._require(AUTHENTICATION_EVENTS, "rate_limits")
             body["rate_limits"] = _mapping(rate_limits, "rate_limits")
         if bot_protection is not None:
-            self._require(AUTHENTICATION_EVENTS, "bot_protection")
-            if bot_protection not in ("always", "never"):
-                raise ValueError('bot_protection must be "always" or "never"')
             body["bot_protection"] = {"mode": bot_protection}
-        return WebhookAnswer(body)
+        return WebhookAnswer.checked(self.type, body)
 
     def deny(self, reason: str, title: str) -> WebhookAnswer:
         """Abort the operation; ``reason`` and ``title`` are shown to the end user."""
         self._require_blocking()
-        return deny(reason, title)
+        answer = deny(reason, title)
+        return WebhookAnswer.checked(self.type, answer.to_dict())
 
     def _require_blocking(self) -> None:
         if not self.is_blocking:
@@ -173,9 +178,13 @@ def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | Non
     return out
 
 
-def _strings(value: Sequence[str] | None, what: str) -> list[str] | None:
+def _strings(value: Iterable[str] | None, what: str) -> list[str] | None:
+    """A list of ``value``'s strings, read once: an iterator checked and then sent would be sent empty."""
     if value is None:
         return None
-    if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ValueError(f"{what} must be a list of non-empty strings")
-    return list(value)
+    items = list(value)
+    if not all(isinstance(v, str) and v for v in items):
+        raise ValueError(f"{what} must be a list of non-empty strings")
+    return items

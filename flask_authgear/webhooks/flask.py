@@ -25,7 +25,7 @@ from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError
 from ..flask import EXTENSION_KEY, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
-from .dispatch import Handler, IdempotencyStore, WebhookHandlers
+from .dispatch import Handler, IdempotencyStore, WebhookHandlers, acceptable
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
 
@@ -108,11 +108,12 @@ def require_webhook(
             def call() -> Response:
                 result = current_app.ensure_sync(func)(*args, **kwargs)
                 if isinstance(result, WebhookAnswer):
-                    return answer_response(result)
+                    return answer_response(acceptable(event, result) if event.is_blocking else result)
                 return current_app.make_response(cast(Any, result))
 
             try:
-                response = rules.run(verify_webhook_request(), call, lambda r: r.status_code < 300)
+                event = verify_webhook_request()
+                response = rules.run(event, call, lambda r: r.status_code < 300)
             except AuthgearError as error:
                 return error_response(error)
             return answer_response(ACKNOWLEDGED) if response is None else response

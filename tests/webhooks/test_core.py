@@ -16,6 +16,7 @@ from flask_authgear.webhooks import (
     InvalidWebhookError,
     InvalidWebhookSignatureError,
     StaleWebhookError,
+    WebhookAnswer,
     WebhookError,
     WebhookEvent,
     WebhookHandlerError,
@@ -345,7 +346,7 @@ def test_claims_need_the_events_token_payload() -> None:
 
 
 def test_authentication_options() -> None:
-    answer = event("authentication.pre_authenticated").allow(
+    answer = event("authentication.post_identified").allow(
         amr=["mfa"], rate_limits={"authentication.general": {"weight": 2}}, bot_protection="always"
     )
     assert answer.to_dict() == {
@@ -372,7 +373,7 @@ def test_authentication_options() -> None:
     ],
 )
 def test_options_are_refused_for_events_that_do_not_support_them(event_type: str, options: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="not supported"):
+    with pytest.raises(ValueError, match=r"not supported|does not accept"):
         event(event_type, payload={"jwt": {"payload": JWT_PAYLOAD}}).allow(**options)
 
 
@@ -412,6 +413,17 @@ def test_a_blocking_handler_must_not_answer_with_a_bare_acknowledgement() -> Non
     hooks = handlers({"user.pre_create": lambda e: ACKNOWLEDGED})
     with pytest.raises(WebhookNotHandledError, match="no answer"):
         hooks.dispatch(event("user.pre_create"))
+
+
+def test_a_hand_built_answer_authgear_would_refuse_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
+    answer = WebhookAnswer({"is_allowed": True, "bot_protection": {"mode": "always"}})
+    hooks = handlers({"authentication.pre_authenticated": lambda e: answer})
+    with pytest.raises(WebhookNotHandledError, match="not one Authgear accepts") as caught:
+        hooks.dispatch(event("authentication.pre_authenticated"))
+    assert caught.value.status_code == 501
+    assert "does not accept bot_protection" in caplog.text
+    hooks = handlers({"authentication.pre_initialize": lambda e: answer})  # the same answer where it is accepted
+    assert hooks.dispatch(event("authentication.pre_initialize")) == answer
 
 
 def test_a_blocking_handler_answer_is_returned() -> None:
