@@ -10,12 +10,12 @@ DEMO_STAMP := $(DEMO_VENV)/.installed
 URLLIB3_1_VENV := .venv-urllib3-1
 URLLIB3_1_STAMP := $(URLLIB3_1_VENV)/.installed
 
-.PHONY: venv test test-urllib3-1 lint typecheck demo bench loc clean
+.PHONY: venv test test-urllib3-1 lint typecheck demo docs bench loc clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,redis,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,redis,bench,docs]'
 	touch $(STAMP)
 
 $(DEMO_STAMP): setup.py pyproject.toml
@@ -39,12 +39,16 @@ test-urllib3-1: $(URLLIB3_1_STAMP)
 		tests/jwt/test_jwks.py tests/test_cache.py tests/test_shared_ttl.py tests/test_redis.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check flask_authgear tests examples benchmarks
-	$(BIN)/ruff format --check flask_authgear tests examples benchmarks
+	$(BIN)/ruff check flask_authgear tests examples benchmarks docs
+	$(BIN)/ruff format --check flask_authgear tests examples benchmarks docs
 	$(BIN)/mypy
 
 demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/python examples/demo.py
+
+# Warnings are errors; every page is read again, so a warning is never hidden by an older build.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -54,4 +58,4 @@ loc:
 	$(PYTHON) -m benchmarks.loc flask_authgear
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) $(URLLIB3_1_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(URLLIB3_1_VENV) docs/_build build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

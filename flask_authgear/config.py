@@ -5,8 +5,8 @@ exception before the first request instead of a 500 (or worse, an open door) lat
 
 The fields of :class:`Settings` are the table of settings: each has a type, a default, a meaning, perhaps bounds,
 and a parser when its type does not say how to read it.
-That one table drives validation, the error messages and the README's settings table
-(:func:`settings_markdown`). The few rules that tie settings together are in :func:`_checked`.
+That one table drives validation, the error messages and the documentation's table of settings
+(:func:`settings_rows`). The few rules that tie settings together are in :func:`_checked`.
 """
 
 from __future__ import annotations
@@ -200,12 +200,12 @@ _PARSERS: dict[Any, Parser] = {"float": _number, "int": _number, "bool": _bool, 
 class SettingSpec:
     """One row of the settings table, kept in the metadata of a :class:`Settings` field."""
 
-    #: Markdown, as the README shows it.
+    #: Inline text as the documentation shows it (`code`, **bold**).
     meaning: str
     bounds: Bounds | None = None
     #: None: the parser of the field's type, in :data:`_PARSERS`.
     parse: Parser | None = None
-    #: The default as the README shows it, when it is derived rather than a plain value.
+    #: The default as the documentation shows it, when it is derived rather than a plain value.
     shown: str = ""
 
 
@@ -430,7 +430,7 @@ def _num(x: float) -> str:
 
 
 def _shown(default: Any) -> str:
-    """A plain default as the README shows it."""
+    """A plain default as the documentation shows it."""
     if default is MISSING:
         return "required"
     if isinstance(default, tuple):
@@ -438,14 +438,15 @@ def _shown(default: Any) -> str:
     return f"`{_num(default)}`" if isinstance(default, float) else f"`{default}`"
 
 
-def settings_markdown() -> str:
-    """The README's table of settings, rendered from :class:`Settings` so that the two cannot drift apart."""
-    rows = [
-        "| setting (`AUTHGEAR_*` in `app.config`, lowercase keyword elsewhere) | default | meaning |",
-        "|---|---|---|",
-    ]
+def settings_rows() -> list[tuple[str, str, str]]:
+    """The documentation's table of settings, one ``(name, default, meaning)`` row per field of :class:`Settings`.
+
+    The cells are Markdown-style inline text (`code`, **bold**); the documentation renders them at build time, so
+    the table cannot drift from what is validated here.
+    """
+    rows = []
     for f in fields(Settings):
         spec: SettingSpec = f.metadata["setting"]
         bounds = f"; {_num(spec.bounds[0])} to {_num(spec.bounds[1])}" if spec.bounds else ""
-        rows.append(f"| `{f.name.upper()}` | {spec.shown or _shown(f.default)} | {spec.meaning}{bounds} |")
-    return "\n".join(rows) + "\n"
+        rows.append((f"`{f.name.upper()}`", spec.shown or _shown(f.default), spec.meaning + bounds))
+    return rows

@@ -19,7 +19,6 @@ from .net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-README = ROOT / "README.md"
 #: The examples that run as scripts, each with a path it protects, for ``pytest.mark.parametrize``.
 SCRIPTS = [
     pytest.param("flask_api.py", "/me", id="flask_api"),

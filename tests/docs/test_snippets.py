@@ -1,0 +1,326 @@
+"""Every Python example of the README and of ``docs/`` runs as written and answers requests as the text says.
+
+A snippet runs against the local Authgear-compatible server: the documentation's endpoints
+(``https://myapp.authgear.cloud``, the dev server's ``http://127.0.0.1:9000``) become the server's, and
+``AUTHGEAR_ENDPOINT`` in the environment too. Each runnable snippet has a check below, keyed by its name, that
+sends the app it built the requests the text around it describes; a snippet without a check fails, so a new
+example cannot go untested. ``tests/docs/snippets.py`` says how blocks are marked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.test import Client
+
+from flask_authgear import require_auth
+from flask_authgear.testing import AuthgearTestServer
+
+from .snippets import Snippet, all_snippets
+
+SNIPPETS = all_snippets()
+BY_NAME = {s.name: s for s in SNIPPETS}
+RUNNABLE = [s for s in SNIPPETS if s.runnable]
+
+
+@dataclass
+class Run:
+    """What a check works with: the snippet's namespace after it ran (empty for files), and the server."""
+
+    snippet: Snippet
+    namespace: dict[str, Any]
+    server: AuthgearTestServer
+    tmp_path: Path
+
+    def code(self, snippet: Snippet | None = None) -> str:
+        return localize((snippet or self.snippet).code, self.server)
+
+    def again(self) -> dict[str, Any]:
+        """The snippet run once more, in a new namespace: an app that has served nothing yet."""
+        namespace: dict[str, Any] = {"__name__": self.namespace["__name__"]}
+        for part in chain(self.snippet):
+            exec(compile(self.code(part), part.where, "exec"), namespace)
+        return namespace
+
+    def bearer(self, sub: str = "alice", **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.server.issue_token(sub, **claims)}"}
+
+
+def localize(code: str, server: AuthgearTestServer) -> str:
+    """The snippet's code pointed at ``server``, whatever endpoint the documentation shows."""
+    port = server.endpoint.rsplit(":", 1)[1]
+    code = re.sub(r"https://(<project>|myapp)\.authgear\.cloud", server.endpoint, code)
+    code = code.replace("http://127.0.0.1:9000", server.endpoint)
+    return code.replace("http://localhost:9000", f"http://localhost:{port}")
+
+
+def chain(snippet: Snippet) -> list[Snippet]:
+    """The snippets that run, in order, for ``snippet``: the ones it continues, then itself."""
+    parts = [snippet]
+    while parts[0].continues is not None:
+        assert parts[0].continues in BY_NAME, f"{parts[0].where}: continues an unknown snippet"
+        parts.insert(0, BY_NAME[parts[0].continues])
+    return parts
+
+
+def protected_route(app: Flask) -> None:
+    """A ``GET /whoami`` view behind ``@require_auth``, for snippets that configure an app and define no view."""
+
+    @app.get("/whoami")
+    @require_auth
+    def whoami() -> dict[str, str]:
+        from flask_authgear import current_user
+
+        return {"id": current_user.id}
+
+
+def run_pytest(folder: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest`` in ``folder``, as a reader runs the tests of their own project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHGEAR_", "PYTEST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_files(run: Run, *names: str) -> None:
+    for name in names:
+        snippet = BY_NAME[name]
+        assert snippet.file is not None
+        target = run.tmp_path / snippet.file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(run.code(snippet), encoding="utf-8")
+
+
+# -- the checks, one per runnable snippet --------------------------------------------------------------------
+
+
+def check_readme_app(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    assert client.get("/me").status_code == 401
+    assert client.get("/me").get_json() == {"error": "unauthorized", "error_description": "Authentication is required."}
+    assert client.get("/me", headers=run.bearer("alice")).get_json() == {"id": "alice", "roles": []}
+
+
+def check_quickstart_app(run: Run) -> None:
+    check_readme_app(run)
+    client = run.namespace["app"].test_client()
+    assert client.get("/admin", headers=run.bearer("alice")).status_code == 403
+    assert client.get("/admin", headers=run.bearer("alice", roles=["admin"])).get_json() == {"hello": "alice"}
+
+
+def check_quickstart_issuer(run: Run) -> None:
+    protected_route(run.namespace["app"])
+    fixed = run.namespace["app"].test_client()
+    assert fixed.get("/whoami", headers=run.bearer("alice")).get_json() == {"id": "alice"}
+    # Without the issuer and audience, as the page shows first: every request 503, then 401 for the audience.
+    port = run.server.endpoint.rsplit(":", 1)[1]
+    wrong = Flask("wrong_issuer")
+    wrong.config["AUTHGEAR_ENDPOINT"] = f"http://localhost:{port}"
+    run.namespace["Authgear"](wrong)
+    protected_route(wrong)
+    assert wrong.test_client().get("/whoami", headers=run.bearer("alice")).status_code == 503
+    issuer_only = Flask("issuer_only")
+    issuer_only.config.update(AUTHGEAR_ENDPOINT=f"http://localhost:{port}", AUTHGEAR_ISSUER=run.server.endpoint)
+    run.namespace["Authgear"](issuer_only)
+    protected_route(issuer_only)
+    assert issuer_only.test_client().get("/whoami", headers=run.bearer("alice")).status_code == 401
+
+
+def check_flask_app(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    refused = client.get("/me")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="authgear"'
+    assert client.get("/me", headers=run.bearer("alice", roles=["b", "a"])).get_json() == {
+        "id": "alice",
+        "roles": ["a", "b"],
+    }
+    assert client.post("/admin/users", headers=run.bearer("alice")).status_code == 403
+    created = client.post("/admin/users", headers=run.bearer("alice", roles=["admin"]))
+    assert (created.status_code, created.get_json()) == (201, {"created_by": "alice"})
+    stale = client.post("/admin/users", headers=run.bearer("alice", roles=["admin"], auth_time=1_000_000_000))
+    assert stale.status_code == 401
+    assert 'error="insufficient_user_authentication"' in stale.headers["WWW-Authenticate"]
+    assert client.get("/hello").get_json() == {"hello": "stranger"}
+    assert client.get("/hello", headers=run.bearer("alice")).get_json() == {"hello": "alice"}
+    assert client.get("/hello", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
+def check_flask_blueprint(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    member = run.bearer("alice", roles=["member"])
+    assert client.get("/api/profile", headers=member).get_json() == {"id": "alice", "name": "Alice"}
+    assert client.get("/api/profile", headers=run.bearer("alice")).status_code == 403  # not a member
+    unknown = client.get("/api/profile", headers=run.bearer("bob", roles=["member"]))
+    assert unknown.status_code == 401
+    assert unknown.get_json()["error_description"] == "The user is not known to this application."
+    assert client.delete("/api/members/alice", headers=member).status_code == 403
+    assert (
+        client.delete("/api/members/alice", headers=run.bearer("alice", roles=["member", "admin"])).status_code == 204
+    )
+
+
+def check_flask_error_handler(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    for answer, status in (
+        (client.get("/me"), 401),
+        (client.get("/me", headers={"Authorization": "Bearer not-a-token"}), 401),
+        (client.get("/me", headers={"Authorization": "Basic x"}), 400),
+        (client.post("/admin/users", headers=run.bearer("alice")), 403),
+    ):
+        assert answer.status_code == status
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["X-Request-Id"])
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="authgear"')
+    assert client.get("/me", headers=run.bearer("alice")).status_code == 200
+
+
+def check_readiness(run: Run) -> None:
+    up = run.namespace["app"].test_client().get("/ready")
+    assert (up.status_code, up.get_json()["ready"]) == (200, True)
+    with run.server.failing("jwks", "500"):
+        down = run.again()["app"].test_client().get("/ready")
+    assert (down.status_code, down.get_json()["ready"]) == (503, False)
+
+
+def check_troubleshooting_audience(run: Run) -> None:
+    protected_route(run.namespace["app"])
+    client = run.namespace["app"].test_client()
+    for audience in ([run.server.endpoint], ["https://api.example.com"]):
+        assert client.get("/whoami", headers=run.bearer("alice", aud=audience)).status_code == 200
+    assert client.get("/whoami", headers=run.bearer("alice", aud=["https://other.example.com"])).status_code == 401
+
+
+def check_webhooks_app(run: Run) -> None:
+    app, secret, path = run.namespace["app"], "secret-from-the-portal", "/authgear/webhook"
+    created = run.server.send_event(app, "user.created", secret=secret, path=path)
+    assert created.status == 200
+    assert run.namespace["emails"] == {"user-1": "user@example.com"}
+    user = {"id": "user-2", "standard_attributes": {"email": "eve@blocked.example"}}
+    refused = run.server.send_event(app, "user.pre_create", {"user": user}, secret=secret, path=path)
+    assert refused.json["is_allowed"] is False
+    assert refused.json["title"] == "Sign-up refused"
+    allowed = run.server.send_event(app, "user.pre_create", secret=secret, path=path)
+    assert allowed.json == {"is_allowed": True, "mutations": {"user": {"roles": ["member"]}}}
+    claims = run.server.send_event(app, "oidc.jwt.pre_create", secret=secret, path=path)
+    assert claims.json["mutations"]["jwt"]["payload"]["https://example.com/claims/plan"] == "gold"
+    assert run.server.send_event(app, "user.created", secret="wrong", path=path).status == 401
+
+
+def check_wsgi_middleware(run: Run) -> None:
+    client = Client(run.namespace["application"])
+    assert client.get("/api/orders").status_code == 401
+    assert client.get("/api/orders", headers=run.bearer("alice")).get_data() == b"hello alice"
+    assert client.get("/api/health").get_data() == b"hello stranger"
+    assert client.get("/", headers=run.bearer("alice")).get_data() == b"hello alice"
+    assert client.get("/", headers={"Authorization": "Bearer not-a-token"}).get_data() == b"hello stranger"
+
+
+def check_core_verifier(run: Run) -> None:
+    who_is = run.namespace["who_is"]
+    assert who_is({}) == (
+        401,
+        'Bearer realm="authgear"',
+        {"error": "unauthorized", "error_description": "Authentication is required."},
+    )
+    assert who_is(run.bearer("alice", roles=["x"])) == (200, None, {"id": "alice", "roles": ["x"]})
+    status, challenge, _ = who_is({"Authorization": "Bearer not-a-token"})
+    assert (status, challenge.split(",")[0]) == (401, 'Bearer realm="authgear"')
+
+
+def check_testing_myapp(run: Run) -> None:
+    write_files(run, "testing-myapp")
+    spec = importlib.util.spec_from_file_location("docs_myapp", run.tmp_path / "myapp.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = module.create_app(run.server.flask_config(webhook_secret=run.server.webhook_secret))
+    client = app.test_client()
+    assert client.get("/profile", headers=run.bearer("alice")).get_json() == {"id": "alice"}
+    assert client.delete("/users/7", headers=run.bearer("dave", roles=["admin"])).get_json() == {"deleted": 7}
+    assert client.delete("/users/7", headers=run.bearer("carol", roles=["admin"], is_verified=False)).status_code == 403
+    assert run.server.send_event(app, "user.created", path="/hooks/authgear").status == 200
+    assert app.extensions["signups"] == ["user-1"]
+
+
+def check_testing_tests(run: Run) -> None:
+    write_files(run, "testing-myapp", "testing-tests")
+    result = run_pytest(run.tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "6 passed" in result.stdout.splitlines()[-1]
+
+
+def check_testing_jwt_hook(run: Run) -> None:
+    write_files(run, "testing-jwt-hook")
+    result = run_pytest(run.tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout.splitlines()[-1]
+
+
+CHECKS: dict[str, Callable[[Run], None]] = {
+    "readme-app": check_readme_app,
+    "quickstart-app": check_quickstart_app,
+    "quickstart-issuer": check_quickstart_issuer,
+    "flask-app": check_flask_app,
+    "flask-blueprint": check_flask_blueprint,
+    "flask-error-handler": check_flask_error_handler,
+    "readiness": check_readiness,
+    "troubleshooting-audience": check_troubleshooting_audience,
+    "webhooks-app": check_webhooks_app,
+    "wsgi-middleware": check_wsgi_middleware,
+    "core-verifier": check_core_verifier,
+    "testing-myapp": check_testing_myapp,
+    "testing-tests": check_testing_tests,
+    "testing-jwt-hook": check_testing_jwt_hook,
+}
+
+
+# -- the tests -------------------------------------------------------------------------------------------------
+
+
+def test_every_python_block_is_marked_once_and_checked() -> None:
+    assert len(SNIPPETS) >= 10
+    for snippet in SNIPPETS:
+        assert snippet.spec is not None, (
+            f"{snippet.where}: a python block needs a snippet marker, not {snippet.marker!r}"
+        )
+    names = [s.name for s in SNIPPETS]
+    assert len(names) == len(set(names)), "two snippets share a name"
+    assert {s.name for s in RUNNABLE} == set(CHECKS), "each runnable snippet has exactly one check"
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.name for s in SNIPPETS])
+def test_snippet_compiles(snippet: Snippet) -> None:
+    compile(snippet.code, snippet.where, "exec")
+
+
+@pytest.mark.parametrize("snippet", RUNNABLE, ids=[s.name for s in RUNNABLE])
+def test_snippet_runs_and_answers(snippet: Snippet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in os.environ:
+        if key.startswith("AUTHGEAR_"):
+            monkeypatch.delenv(key)
+    with AuthgearTestServer() as server:
+        monkeypatch.setenv("AUTHGEAR_ENDPOINT", server.endpoint)
+        # A module of its own, as a pasted snippet has (dataclasses look their module up in sys.modules).
+        module = types.ModuleType("docs_snippet")
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        run = Run(snippet, module.__dict__, server, tmp_path)
+        if snippet.file is None:
+            for part in chain(snippet):
+                exec(compile(run.code(part), part.where, "exec"), module.__dict__)
+        CHECKS[snippet.name](run)
