@@ -142,6 +142,19 @@ def check_quickstart_issuer(run: Run) -> None:
     assert issuer_only.test_client().get("/whoami", headers=run.bearer("alice")).status_code == 401
 
 
+def check_modes_resolver(run: Run) -> None:
+    client = run.namespace["app"].test_client(use_cookies=False)  # the Cookie headers below, as sent
+    session = run.server.create_session("alice")
+    cookie = {"Cookie": session.cookie}
+    assert client.post("/notes", headers=cookie).get_json() == {"by": "alice", "source": "resolver"}
+    assert client.post("/notes", headers={"Authorization": session.authorization}).status_code == 201
+    assert client.post("/notes", headers={**cookie, "Origin": "https://app.example.com"}).status_code == 201
+    assert client.post("/notes", headers={**cookie, "Origin": "https://evil.example"}).status_code == 403
+    other = run.server.create_session("bob")
+    run.server.revoke(other)
+    assert client.post("/notes", headers={"Cookie": other.cookie}).status_code == 401
+
+
 def check_flask_app(run: Run) -> None:
     client = run.namespace["app"].test_client()
     refused = client.get("/me")
@@ -276,6 +289,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "readme-app": check_readme_app,
     "quickstart-app": check_quickstart_app,
     "quickstart-issuer": check_quickstart_issuer,
+    "modes-resolver": check_modes_resolver,
     "flask-app": check_flask_app,
     "flask-blueprint": check_flask_blueprint,
     "flask-error-handler": check_flask_error_handler,
