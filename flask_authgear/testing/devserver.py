@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import tempfile
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,6 @@ SECRET_HEADER = "X-Dev-Server-Secret"
 #: Moves the state file. Neither ``FLASK_`` (``app.config.from_prefixed_env()`` imports those) nor
 #: ``AUTHGEAR_`` (the library's settings): a prefix no settings loader reads.
 STATE_ENV = "FLASKAUTHGEAR_DEV_STATE"
-#: The former name, which Flask imported as the config key ``AUTHGEAR_DEV_STATE``; still read, with a warning.
-OLD_STATE_ENV = "FLASK_AUTHGEAR_DEV_STATE"
 MINT_PREFIX = "/_dev/"
 #: Bounds ``expires_in`` (JSON also carries Infinity and NaN, which no token can hold): ten years.
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
@@ -55,10 +52,6 @@ MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 def default_state_file() -> Path:
     """Where the dev server records its endpoint and secret: ``$FLASKAUTHGEAR_DEV_STATE`` or the user's cache."""
     configured = os.environ.get(STATE_ENV)
-    if not configured and os.environ.get(OLD_STATE_ENV):
-        # FutureWarning, not DeprecationWarning: Python shows it to command-line users, who set the variable.
-        warnings.warn(f"{OLD_STATE_ENV} is deprecated; set {STATE_ENV}", FutureWarning, stacklevel=2)
-        configured = os.environ[OLD_STATE_ENV]
     if configured:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

@@ -296,26 +296,6 @@ def test_malformed_mint_bodies_get_400_json(dev_server, body, message):
     assert error.startswith(message) if message else error.startswith("expires_in must be a number of seconds")
 
 
-def test_the_old_environment_variable_still_works_with_a_warning(monkeypatch, tmp_path):
-    from flask_authgear.testing.devserver import OLD_STATE_ENV, default_state_file
-
-    monkeypatch.delenv(STATE_ENV, raising=False)
-    monkeypatch.setenv(OLD_STATE_ENV, str(tmp_path / "old.json"))
-    with pytest.warns(FutureWarning, match=STATE_ENV):
-        assert default_state_file() == tmp_path / "old.json"
-    monkeypatch.setenv(STATE_ENV, str(tmp_path / "new.json"))
-    assert default_state_file() == tmp_path / "new.json"
-
-
-def test_the_token_command_tells_users_of_the_old_variable(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != STATE_ENV}
-    env["FLASK_AUTHGEAR_DEV_STATE"] = str(tmp_path / "old.json")
-    result = cli("token", env=env)
-    assert result.returncode == 2
-    assert f"FLASK_AUTHGEAR_DEV_STATE is deprecated; set {STATE_ENV}" in result.stderr
-    assert f"no running dev server found ({tmp_path / 'old.json'} is missing)" in result.stderr
-
-
 def test_the_state_variable_is_not_a_flask_or_library_setting():
     assert not STATE_ENV.startswith(("FLASK_", "AUTHGEAR_"))
 
