@@ -10,6 +10,17 @@ import json
 import re
 from typing import Any
 
+__all__ = [
+    "AuthgearError",
+    "ConfigurationError",
+    "ForbiddenError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "MissingCredentialsError",
+    "ProviderUnavailableError",
+    "ReauthenticationRequiredError",
+]
+
 # RFC 6750 section 3: error_description and other auth-param values may only use these characters.
 _HEADER_SAFE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
 _PARAM_NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -17,7 +17,7 @@ from .user import AuthgearUser
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware"]
+__all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware", "respond"]
 
 #: Characters that would make a prefix look like a pattern; prefixes are literal, so these are refused.
 _PATTERN_CHARACTERS = frozenset("*?[]")

@@ -19,6 +19,22 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ConfigurationError
 
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_NEGATIVE",
+    "EXIT_OK",
+    "CommandError",
+    "cli",
+    "endpoint_options",
+    "err",
+    "flask_app",
+    "http_url",
+    "json_option",
+    "main",
+    "safe",
+    "settings_for",
+]
+
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
 EXIT_ERROR = 2

@@ -17,6 +17,8 @@ import requests
 from ..config import secret_list
 from .base import CommandError, F, cli, flask_app, http_url, json_option, safe
 
+__all__ = ["read_state"]
+
 
 def _user_options(f: F) -> F:
     f = click.option(
@@ -53,7 +55,7 @@ def _user_options(f: F) -> F:
 )
 @_user_options
 @functools.partial(json_option, text="Print one JSON line with endpoint, token and webhook secret.")
-def dev_server(
+def _dev_server(
     host: str,
     port: int,
     state_file: Path | None,
@@ -144,7 +146,7 @@ def dev_server(
 @click.option("--claim", multiple=True, metavar="NAME=VALUE", help="An extra claim (VALUE as JSON or text).")
 @click.option("--session", is_flag=True, help="Create a resolver session: print its opaque token and cookie.")
 @json_option
-def token_command(
+def _token_command(
     endpoint: str | None, state_file: Path | None, claim: tuple[str, ...], session: bool, as_json: bool, **user: Any
 ) -> None:
     """Mint a token from the running dev server, signed with its key.

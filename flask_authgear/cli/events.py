@@ -17,7 +17,9 @@ from ..config import secret_list
 from .base import EXIT_NEGATIVE, EXIT_OK, CommandError, cli, err, flask_app, http_url, json_option, safe
 from .dev import read_state
 
-SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
+__all__: list[str] = []  # the module registers the `event` command on the group
+
+_SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
 
 
 def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -62,13 +64,13 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--secret",
     metavar="SECRET",
-    help=f"The webhook secret (default: ${SECRET_ENV}, the app's setting, else the running dev server's).",
+    help=f"The webhook secret (default: ${_SECRET_ENV}, the app's setting, else the running dev server's).",
 )
 @click.option("--id", "event_id", metavar="ID", help="The event id; send an id again to deliver it as a retry would.")
 @click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
 @functools.partial(json_option, text="Print one JSON line: id, status and body of the answer.")
 @click.pass_context
-def event_command(
+def _event_command(
     ctx: click.Context,
     event_type: str,
     url: str,
@@ -119,8 +121,8 @@ def _secret(given: str | None, state_file: Path | None) -> str:
     if given:
         return given
     if state_file is None:
-        if os.environ.get(SECRET_ENV):
-            return secret_list(os.environ[SECRET_ENV], SECRET_ENV)[0]
+        if os.environ.get(_SECRET_ENV):
+            return secret_list(os.environ[_SECRET_ENV], _SECRET_ENV)[0]
         app = flask_app()
         if app is not None:
             from ..webhooks.flask import app_webhook_secrets
@@ -131,7 +133,7 @@ def _secret(given: str | None, state_file: Path | None) -> str:
         state_file = default_state_file()
         if not state_file.exists():
             raise CommandError(
-                f"no webhook secret: pass --secret, set {SECRET_ENV}, or start `flask-authgear dev-server`"
+                f"no webhook secret: pass --secret, set {_SECRET_ENV}, or start `flask-authgear dev-server`"
             )
     webhook_secret = read_state(state_file).get("webhook_secret")
     if not isinstance(webhook_secret, str) or not webhook_secret:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..errors import InvalidRequestError
 
+__all__ = ["bearer_token", "is_b64token"]
+
 # RFC 6750 b64token is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Deleting these bytes with
 # bytes.translate (one C loop) leaves nothing exactly when a token is made of them.
 _B64TOKEN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"

@@ -28,8 +28,10 @@ from ..config import Settings
 from ..errors import ForbiddenError
 from .request import RequestData
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
+__all__ = ["CSRFGuard", "CrossSiteRequestError"]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 DESCRIPTION = "Cross-site requests authenticated by a session cookie are not allowed."
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
@@ -65,14 +67,14 @@ class CSRFGuard:
 
     def check(self, request: RequestData) -> None:
         """Raise :class:`CrossSiteRequestError` for a forged-looking cookie request; call only for cookie auth."""
-        if not self.enabled or request.method.upper() in SAFE_METHODS:
+        if not self.enabled or request.method.upper() in _SAFE_METHODS:
             return
         origin = request.origin
         if origin is not None and origin.strip().rstrip("/").lower() in self.trusted_origins:
             return
         fetch_site = request.sec_fetch_site
         if fetch_site is not None:
-            if fetch_site.strip().lower() in ALLOWED_FETCH_SITES:
+            if fetch_site.strip().lower() in _ALLOWED_FETCH_SITES:
                 return
             raise CrossSiteRequestError()
         if origin is None:

@@ -6,7 +6,7 @@ as long as it likes. Here every socket read of a response waits at most until th
 connect, headers and body together end by ``http_timeout``; a timeout surfaces as a ``requests`` error, which
 callers turn into 503.
 
-The mechanism: sessions carry :class:`DeadlineAdapter`, whose connections read responses through
+The mechanism: sessions carry :class:`_DeadlineAdapter`, whose connections read responses through
 :class:`_DeadlineReader`. The deadline lives in a context variable, so a block of calls can share one
 (:func:`deadline`: the JWKS cache's discovery and JWKS fetch together) and a nested call never extends it.
 
@@ -37,8 +37,10 @@ from urllib3.poolmanager import pool_classes_by_scheme as _URLLIB3_POOLS
 
 from . import json
 
+__all__ = ["FetchError", "deadline", "describe_error", "fetch_json", "limit_calls", "new_session"]
+
 #: Largest discovery or JWKS document we read.
-MAX_DOCUMENT_BYTES = 256 * 1024
+_MAX_DOCUMENT_BYTES = 256 * 1024
 
 #: The monotonic time by which the current call (or block of calls) must end.
 _DEADLINE: ContextVar[float] = ContextVar("flask_authgear_deadline", default=math.inf)
@@ -116,7 +118,7 @@ def _use_deadline_pools(manager: PoolManager) -> PoolManager:
     return manager
 
 
-class DeadlineAdapter(HTTPAdapter):
+class _DeadlineAdapter(HTTPAdapter):
     """A transport adapter that gives each call one deadline, ``timeout`` seconds, for connect, headers and body.
 
     The deadline replaces any ``timeout`` passed to the call; a body read later (``stream=True``) keeps it.
@@ -151,7 +153,7 @@ class DeadlineAdapter(HTTPAdapter):
 
 def limit_calls(session: requests.Session, timeout: float) -> None:
     """Give every call of ``session`` one deadline of ``timeout`` seconds, as a whole."""
-    adapter = DeadlineAdapter(timeout)
+    adapter = _DeadlineAdapter(timeout)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
 
@@ -175,8 +177,8 @@ def fetch_json(session: requests.Session, url: str) -> Any:
             size = 0
             for chunk in response.iter_content(16384):
                 size += len(chunk)
-                if size > MAX_DOCUMENT_BYTES:
-                    raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+                if size > _MAX_DOCUMENT_BYTES:
+                    raise FetchError(f"GET {url} answered more than {_MAX_DOCUMENT_BYTES} bytes")
                 chunks.append(chunk)
     except requests.RequestException as exc:
         raise FetchError(f"GET {url} failed: {describe_error(exc)}") from None

@@ -38,19 +38,21 @@ from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
 from .http import FetchError, deadline, fetch_json, limit_calls, new_session
 
+__all__ = ["FAILURE_BACKOFF", "MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey", "parse_jwk", "parse_jwks"]
+
 logger = logging.getLogger("flask_authgear")
 
-MIN_RSA_BITS = 2048
+_MIN_RSA_BITS = 2048
 #: Seconds between retries while the JWKS (or discovery) endpoint keeps failing.
 FAILURE_BACKOFF = 5.0
 MAX_KEYS = 100
 
-VerifyKey = RSAKey | ECKey | OKPKey
+_VerifyKey = RSAKey | ECKey | OKPKey
 
 _CURVE_ALGS = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",), "Ed25519": ("EdDSA", "Ed25519")}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 #: The public members of each key type we verify with.
-_KEY_TYPES: dict[str, tuple[type[VerifyKey], tuple[str, ...]]] = {
+_KEY_TYPES: dict[str, tuple[type[_VerifyKey], tuple[str, ...]]] = {
     "RSA": (RSAKey, ("n", "e")),
     "EC": (ECKey, ("crv", "x", "y")),
     "OKP": (OKPKey, ("crv", "x")),
@@ -62,7 +64,7 @@ class PublicKey:
     """A usable verification key and the algorithms it may verify."""
 
     kid: str
-    key: VerifyKey
+    key: _VerifyKey
     algorithms: frozenset[str]
     #: The public parameters and algorithms as canonical JSON: the same key fetched twice compares equal.
     fingerprint: str = field(default="", compare=False)
@@ -109,15 +111,15 @@ def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | Non
     key_class, members = _KEY_TYPES[kty]
     try:
         public = {k: entry[k] for k in ("kty", *members)}
-        if kty == "RSA" and _modulus_bits(public["n"]) < MIN_RSA_BITS:  # before import: no key object, no warning
+        if kty == "RSA" and _modulus_bits(public["n"]) < _MIN_RSA_BITS:  # before import: no key object, no warning
             return None
-        key: VerifyKey = key_class.import_key(public)
+        key: _VerifyKey = key_class.import_key(public)
         candidates = _RSA_ALGS if kty == "RSA" else _CURVE_ALGS.get(public["crv"], ())
     except (KeyError, TypeError, ValueError, binascii.Error, JoseError):
         return None
     if isinstance(key, RSAKey):
         public_key = key.public_key
-        if public_key.key_size < MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
+        if public_key.key_size < _MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
             return None
     algorithms = frozenset(candidates) & allowed_algorithms
     if alg is not None:

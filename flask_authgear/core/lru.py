@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterator, MutableMapping
 from typing import TypeVar, overload
 
+__all__ = ["LRU"]
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")

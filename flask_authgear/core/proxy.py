@@ -23,6 +23,8 @@ from ..user import AuthgearUser
 from .headers import MalformedAnswer, parse_answer
 from .request import RequestData
 
+__all__ = ["ProxyHeaderReader", "networks_description"]
+
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:

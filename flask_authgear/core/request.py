@@ -21,6 +21,21 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+__all__ = [
+    "ENVIRON_APP_USER",
+    "ENVIRON_ERROR",
+    "ENVIRON_SCRUBBED_BY",
+    "ENVIRON_USER",
+    "ENVIRON_WEBHOOK_EVENT",
+    "WEBHOOK_SIGNATURE_KEY",
+    "RequestData",
+    "direct_peer",
+    "is_preflight",
+    "strip_proxy_headers",
+    "vary_on_credentials",
+    "varying_start_response",
+]
+
 #: Environ key holding the authenticated :class:`~flask_authgear.user.AuthgearUser`, or None.
 ENVIRON_USER = "authgear.user"
 #: Environ key holding the :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user.
@@ -33,11 +48,11 @@ ENVIRON_WEBHOOK_EVENT = "authgear.webhook_event"
 ENVIRON_SCRUBBED_BY = "authgear.scrubbed_by"
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
-PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
+_PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
 #: Authgear's webhook signature: begins like the identity headers but is not one, so it is never removed.
 WEBHOOK_SIGNATURE_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
 #: Where werkzeug's ProxyFix keeps the environ values it replaced.
-PROXY_FIX_ORIGINAL = "werkzeug.proxy_fix.orig"
+_PROXY_FIX_ORIGINAL = "werkzeug.proxy_fix.orig"
 
 _VARY = ("Authorization", "Cookie")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -45,7 +60,7 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 def direct_peer(environ: WSGIEnvironment) -> str | None:
     """The address of the direct peer: ``REMOTE_ADDR`` as the server set it, before any ProxyFix rewrote it."""
-    original = environ.get(PROXY_FIX_ORIGINAL)
+    original = environ.get(_PROXY_FIX_ORIGINAL)
     if isinstance(original, dict) and "REMOTE_ADDR" in original:
         peer: str | None = original["REMOTE_ADDR"]
         return peer
@@ -78,9 +93,9 @@ class RequestData(NamedTuple):
         collected: Mapping[str, str] = _EMPTY
         if proxy_headers:
             collected = {
-                "x-authgear-" + key[len(PROXY_ENVIRON_PREFIX) :].lower().replace("_", "-"): value
+                "x-authgear-" + key[len(_PROXY_ENVIRON_PREFIX) :].lower().replace("_", "-"): value
                 for key, value in environ.items()
-                if key.startswith(PROXY_ENVIRON_PREFIX)
+                if key.startswith(_PROXY_ENVIRON_PREFIX)
             }
         # In field order, without keywords: built on every request, and keyword arguments would build a
         # dictionary and match it against the field names each time.
@@ -105,7 +120,7 @@ def strip_proxy_headers(environ: dict[str, Any]) -> None:
     forged = [
         key
         for key in environ
-        if PROXY_ENVIRON_PREFIX in key and key.startswith(PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY
+        if _PROXY_ENVIRON_PREFIX in key and key.startswith(_PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY
     ]
     for key in forged:
         del environ[key]
