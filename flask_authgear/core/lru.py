@@ -60,10 +60,13 @@ class LRU(MutableMapping[K, V]):
         if self.size <= 0:
             return
         with self._lock:
+            # Room is made before a new key goes in, so that a reader, which takes no lock, never sees more
+            # than ``size`` entries.
+            if key not in self._entries:
+                while len(self._entries) >= self.size:
+                    self._entries.popitem(last=False)
             self._entries[key] = value
             self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
 
     def __delitem__(self, key: K) -> None:
         with self._lock:
