@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from flask_authgear import ProviderUnavailableError, Settings, Verifier
-from flask_authgear.core import JWKSCache
 from flask_authgear.core.http import FetchError, fetch_json, new_session
+from flask_authgear.core.jwks import JWKSCache
 from tests.support.auth import bearer_request
 from tests.support.threads import together
 

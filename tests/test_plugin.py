@@ -109,3 +109,24 @@ def test_without_the_plugin_the_fixture_is_unknown(pytester: pytest.Pytester) ->
     pytester.makepyfile(test_user="def test_it(authgear_server):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:flask_authgear", "-q")
     result.stdout.fnmatch_lines(["*fixture 'authgear_server' not found*"])
+
+
+PLUGIN_PROBE = """
+import sys
+
+
+def test_no_fixture_no_server():
+    assert "flask_authgear.pytest_plugin" in sys.modules
+    assert "flask_authgear.testing.server" not in sys.modules
+    assert "cryptography" not in sys.modules
+
+
+def test_a_fixture_brings_the_server(authgear_server):
+    assert "flask_authgear.testing.server" in sys.modules
+"""
+
+
+def test_the_plugin_imports_the_server_only_for_a_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_probe=PLUGIN_PROBE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc.errors import JoseError
-from joserfc.jws import JWSRegistry
 
-from ..config import Settings
 from ..errors import InvalidTokenError
 from . import json
-from .jwks import MAX_KEYS, JWKSCache, PublicKey
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .jwks import JWKSCache, PublicKey
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 _FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
@@ -80,12 +81,17 @@ class JWSVerifier:
     every token of a key with the same header), so only the payload is decoded per token.
     """
 
-    #: Distinct verified header segments remembered: one per signing key in practice, and a JWKS holds at
-    #: most ``MAX_KEYS`` keys.
-    HEADER_CACHE_SIZE = 2 * MAX_KEYS
-
     def __init__(self, settings: Settings, jwks: JWKSCache) -> None:
+        # joserfc's algorithms load the cryptography backends: imported by the modes that verify JWTs, when
+        # their verifier is built, not by ``import flask_authgear``.
+        from joserfc.jws import JWSRegistry
+
+        from .jwks import MAX_KEYS
+
         self.jwks = jwks
+        #: Distinct verified header segments remembered: one per signing key in practice, and a JWKS holds at
+        #: most ``MAX_KEYS`` keys.
+        self.header_cache_size = 2 * MAX_KEYS
         self._algorithms = {name: JWSRegistry.algorithms[name] for name in settings.algorithms}
         self._require_typ = settings.require_typ
         self._max_length = settings.max_header_bytes
@@ -113,7 +119,7 @@ class JWSVerifier:
         if header is not None:
             # Only headers that led to a valid signature are remembered, so nobody can fill this with junk.
             headers = self._headers
-            if len(headers) >= self.HEADER_CACHE_SIZE:
+            if len(headers) >= self.header_cache_size:
                 headers.clear()
             headers[header_seg] = checked
         return payload, key

@@ -14,10 +14,6 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-import requests
-from requests.exceptions import InvalidHeader
-from requests.utils import check_header_validity
-
 from ..config import Settings
 from ..errors import (
     AuthgearError,
@@ -31,14 +27,14 @@ from ..user import AuthgearUser
 from .credentials import bearer_token, is_b64token
 from .csrf import CSRFGuard
 from .jose import TokenError, looks_like_jwt
-from .jwks import JWKSCache
-from .jwt import JWTVerifier
 from .proxy import ProxyHeaderReader, networks_description
 from .request import RequestData, direct_peer, strip_proxy_headers
-from .resolver import ResolverClient
 
 if TYPE_CHECKING:
+    import requests
     from _typeshed.wsgi import WSGIEnvironment
+
+    from .resolver import ResolverClient
 
 logger = logging.getLogger("flask_authgear")
 
@@ -72,6 +68,10 @@ def _cookie(value: str | None) -> str | None:
     # (400), never an outage of the resolver.
     if _CONTROL_OR_WIDE.search(value) is not None:
         raise InvalidRequestError("The Cookie header is malformed.")
+    # Imported here, not with the module: JWT mode never forwards a cookie and need not load the HTTP client.
+    from requests.exceptions import InvalidHeader
+    from requests.utils import check_header_validity
+
     try:
         check_header_validity(("Cookie", value))
     except InvalidHeader:
@@ -86,11 +86,21 @@ class Verifier:
     """
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        # What a mode needs is imported when a verifier of that mode is built, so ``import flask_authgear`` stays
+        # cheap: the JWT modules (joserfc's cryptography, requests) for every mode, since ``verify_token`` reads
+        # JWTs in each; the resolver's (requests-cache and its backends) for resolver and auto modes only.
+        from .jwks import JWKSCache
+        from .jwt import JWTVerifier
+
         self.settings = settings
         self.jwks = JWKSCache(settings, session)
         self.jwt = JWTVerifier(settings, self.jwks)
         mode = settings.mode
-        self.resolver: ResolverClient | None = ResolverClient(settings) if mode in ("resolver", "auto") else None
+        self.resolver: ResolverClient | None = None
+        if mode in ("resolver", "auto"):
+            from .resolver import ResolverClient
+
+            self.resolver = ResolverClient(settings)
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
         self.csrf = CSRFGuard(settings)
         self._max_header = settings.max_header_bytes

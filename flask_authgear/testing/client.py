@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 #: Where :func:`configure` records the server in ``app.extensions``.
 TEST_SERVER_EXTENSION = "authgear.test_server"
-PLUGIN_MODULE = "flask_authgear.testing.pytest_plugin"
+PLUGIN_MODULE = "flask_authgear.pytest_plugin"
 
 
 def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask:

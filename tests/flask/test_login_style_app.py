@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from flask_authgear.pytest_plugin import TokenFactory
 from flask_authgear.testing import AuthgearClient, AuthgearTestServer
-from flask_authgear.testing.pytest_plugin import TokenFactory
 from tests.support.auth import bearer
 from tests.support.flask_login_style import create_app
 

@@ -15,7 +15,9 @@ from flask_authgear import (
     Settings,
     Verifier,
 )
-from flask_authgear.core import JWKSCache, JWTVerifier, RequestData
+from flask_authgear.core import RequestData
+from flask_authgear.core.jwks import JWKSCache
+from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock

@@ -16,9 +16,8 @@ import pytest
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
-from flask_authgear.core import JWKSCache
 from flask_authgear.core.json import MAX_DEPTH
-from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, parse_jwks
+from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, JWKSCache, parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock

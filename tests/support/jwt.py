@@ -12,7 +12,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from flask_authgear import Settings
-from flask_authgear.core import JWKSCache, JWTVerifier
+from flask_authgear.core.jwks import JWKSCache
+from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.testing import AuthgearTestServer
 
 from .app_server import AppServer

@@ -8,17 +8,22 @@
 
 An app configured with a fixture's ``flask_config()`` finds that server from ``AuthgearClient``: the fixtures
 record the servers they hold, by endpoint, for as long as they hold them.
+
+pytest loads this module in every run of every project that has flask-authgear installed, so it lives outside
+:mod:`flask_authgear.testing` and imports the server (RSA keys, an HTTP server, requests) only when a test asks
+for one of its fixtures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from .server import AuthgearTestServer
+if TYPE_CHECKING:
+    from .testing.server import AuthgearTestServer
 
 SERVER_FIXTURES = ("authgear_server", "authgear_shared_server")
 #: The servers the fixtures below hold right now, by endpoint (filled and emptied only by them).
@@ -36,6 +41,12 @@ def fixture_server(endpoint: str) -> AuthgearTestServer | None:
     return _held.get(endpoint.rstrip("/").lower())
 
 
+def _new_server() -> AuthgearTestServer:
+    from .testing.server import AuthgearTestServer
+
+    return AuthgearTestServer()
+
+
 @contextmanager
 def _holding(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
     with server:
@@ -49,13 +60,13 @@ def _holding(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
 @pytest.fixture
 def authgear_server() -> Iterator[AuthgearTestServer]:
     """A running local Authgear-compatible server on 127.0.0.1, stopped after the test."""
-    with _holding(AuthgearTestServer()) as server:
+    with _holding(_new_server()) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def _authgear_session_server() -> Iterator[AuthgearTestServer]:
-    with _holding(AuthgearTestServer()) as server:
+    with _holding(_new_server()) as server:
         yield server
 
 
