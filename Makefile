@@ -15,7 +15,7 @@ URLLIB3_1_STAMP := $(URLLIB3_1_VENV)/.installed
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,redis,bench,docs]'
+	$(BIN)/python -m pip install -q -e '.[dev,bench,docs]'
 	touch $(STAMP)
 
 $(DEMO_STAMP): setup.py pyproject.toml
@@ -30,7 +30,7 @@ test: $(STAMP)
 
 $(URLLIB3_1_STAMP): setup.py pyproject.toml
 	test -x $(URLLIB3_1_VENV)/bin/python || $(PYTHON) -m venv $(URLLIB3_1_VENV)
-	$(URLLIB3_1_VENV)/bin/python -m pip install -q -e '.[test,redis]' 'urllib3==1.26.*'
+	$(URLLIB3_1_VENV)/bin/python -m pip install -q -e '.[dev]' 'urllib3==1.26.*'
 	touch $(URLLIB3_1_STAMP)
 
 # Every test that calls Authgear or reads the resolver cache, on urllib3 1.26 (`make test` runs them on 2.x).

