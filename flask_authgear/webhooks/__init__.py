@@ -9,10 +9,10 @@ HMAC-SHA256 of the raw body under the project's webhook secret. Security notes, 
 * Every failure is an :class:`~flask_authgear.errors.AuthgearError` with a fixed description: nothing of the
   request is echoed back.
 * The signature proves the body came from someone holding the secret; it does not stop a replay of a
-  captured delivery. Blocking events can be refused when older than ``max_age`` (they are delivered at once,
-  so an old one is a replay); non-blocking events are retried by Authgear with the same ``id``, which the
-  idempotency store of :mod:`flask_authgear.webhooks.dispatch` recognises. Nothing protects against an
-  attacker who has the secret: keep it out of logs and source control.
+  captured delivery. Events can be refused when older than ``max_age`` (Authgear sends each one as it happens,
+  once, so an old one is a replay), and the idempotency store of :mod:`flask_authgear.webhooks.dispatch`
+  recognises an ``id`` already handled. Nothing protects against an attacker who has the secret: keep it out of
+  logs and source control.
 """
 
 from __future__ import annotations

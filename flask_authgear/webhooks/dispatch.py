@@ -1,20 +1,28 @@
-"""One handler per event type, idempotency by event ``id``, a maximum age for blocking events. No Flask here.
+"""One handler per event type, idempotency by event ``id``, a maximum age for events. No Flask here.
 
 Every receiver verifies a delivery, then goes through :class:`WebhookHandlers`: the Flask dispatcher and the WSGI
 endpoint are subclasses that call :meth:`~WebhookHandlers.dispatch`, and ``@require_webhook`` calls
-:meth:`~WebhookHandlers.run` around its view. The rules below live only here.
+:meth:`~WebhookHandlers.run` around its view. The rules below live only here; how Authgear delivers is told in
+:mod:`flask_authgear.webhooks.catalogue`. In short: a non-blocking event is sent once, and never again.
 
-* A non-blocking event without a handler is acknowledged (200): Authgear retries every non-2xx delivery,
-  so refusing an event the app does not care about would make it retry for nothing.
+* A non-blocking handler that fails (raises, or a view that answers an error status) loses its event for good.
+  It is never silent: it is logged at ERROR with the event's type and id, counted in
+  :attr:`WebhookHandlers.failures`, and answered with an error status so Authgear's log shows it too. A handler
+  that must not lose an event records it durably first (a table, a queue) and does the work from there.
+* A non-blocking event without a handler is acknowledged (200) and logged at INFO: the app chose not to handle
+  that type (a hook subscribed to ``"*"`` receives every one). ``on("*")`` registers a handler for them all.
 * A blocking event without a handler, or whose handler returns no answer, is refused with 501 and logged:
   Authgear then counts the hook as failed and aborts the operation. Silence is never read as consent.
-* A non-blocking event whose ``id`` was already seen is acknowledged without calling the handler again.
-  The ``id`` is claimed before the handler runs (so two concurrent deliveries do not both run it) and
-  released when the handler fails (so Authgear's retry runs it again).
-* A blocking handler that takes longer than Authgear's 5 s budget is logged: Authgear has given up on it.
-* With ``max_age``, a blocking event generated longer ago is refused: Authgear delivers blocking events at
-  once (5 s budget per hook), so an old one is a replay of a captured delivery. This does not protect against
-  anyone who holds the secret; it only limits what a captured request is worth.
+* The same event, with the same ``id``, reaches the app more than once when several hook URLs of the project lead
+  to it, or when a captured delivery is replayed. A non-blocking event whose ``id`` was already handled is
+  acknowledged without calling the handler again. The ``id`` is claimed before the handler runs (so two
+  concurrent deliveries do not both run it) and released when the handler fails, so that a later delivery of the
+  same event can still run it.
+* A blocking handler that takes longer than ``sync_hook_timeout`` (Authgear's ``sync_hook_timeout_seconds``, 5 s
+  unless the project sets another) is logged: Authgear has given up on it and aborted the operation.
+* With ``max_age``, an event generated longer ago (or implausibly far ahead) is refused: Authgear sends each event
+  as it happens, once, so an old one is a replay of a captured delivery. This does not protect against anyone who
+  holds the secret; it only limits what a captured request is worth.
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
 from .answers import ACKNOWLEDGED, WebhookAnswer, answer_problem
+from .catalogue import SYNC_HOOK_TIMEOUT, WILDCARD, check_event_type
 from .errors import StaleWebhookError, WebhookHandlerError, WebhookNotHandledError
 from .event import WebhookEvent
 
@@ -49,10 +59,7 @@ Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
 T = TypeVar("T")
 
-#: Seconds Authgear waits for each blocking hook before it counts the hook as failed.
-BLOCKING_BUDGET = 5
-
-#: How long an event id is remembered by default: longer than Authgear keeps retrying a delivery.
+#: How long an event id is remembered by default: a replay of a captured delivery within a week is recognised.
 DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
 
 
@@ -64,7 +71,7 @@ class IdempotencyStore(Protocol):
         ...
 
     def release(self, event_id: str) -> None:
-        """Forget ``event_id``, because its handler failed and a retry must run it again."""
+        """Forget ``event_id``: its handler failed, so a later delivery of the same event may still run it."""
         ...
 
 
@@ -119,7 +126,7 @@ class RedisIdempotencyStore:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisIdempotencyStore:
-        """A store on ``redis://host:port/db``, with short socket deadlines (Authgear waits 60 s at most)."""
+        """A store on ``redis://host:port/db``, with short socket deadlines: a blocking hook has 5 s in all."""
         import redis as redis_module
 
         return cls(redis_module.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0), **options)
@@ -137,8 +144,11 @@ class WebhookHandlers:
     Args:
         store: where non-blocking event ids are remembered; default a :class:`MemoryIdempotencyStore`.
         idempotency: False calls the handler for every delivery, duplicates included.
-        max_age: refuse blocking events generated more than this many seconds ago (or ahead); None: no limit.
-        clock: the wall clock (unix seconds) for ``max_age`` and the 5 s budget, injectable for tests.
+        max_age: refuse events generated more than this many seconds ago (or ahead); None: no limit. Authgear
+            sends each event as it happens, so a few times the clock skew between the two hosts is enough.
+        sync_hook_timeout: the project's ``hook.sync_hook_timeout_seconds`` (Authgear's default, 5): a blocking
+            handler slower than this is logged, since Authgear has given up on it.
+        clock: the wall clock (unix seconds) for ``max_age`` and ``sync_hook_timeout``, injectable for tests.
     """
 
     def __init__(
@@ -147,19 +157,32 @@ class WebhookHandlers:
         store: IdempotencyStore | None = None,
         idempotency: bool = True,
         max_age: float | None = None,
+        sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int | float) or max_age <= 0):
-            raise ConfigurationError("max_age must be a number of seconds > 0, or None")
+        for name, value in (("max_age", max_age), ("sync_hook_timeout", sync_hook_timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+                raise ConfigurationError(f"{name} must be a number of seconds > 0")
         self._handlers: dict[str, Handler] = {}
         self.store: IdempotencyStore | None = (store or MemoryIdempotencyStore()) if idempotency else None
         self.max_age = max_age
+        self.sync_hook_timeout = sync_hook_timeout
         self._clock = clock
+        #: Non-blocking events whose handler failed, by type: each is lost unless the handler recorded it first.
+        self.failures: Counter[str] = Counter()
+        self._failures_lock = threading.Lock()
 
     def on(self, *event_types: str) -> Callable[[H], H]:
-        """Register the decorated function for these event types: ``@hooks.on("user.created")``."""
+        """Register the decorated function for these event types: ``@hooks.on("user.created")``.
+
+        Each must be a type Authgear sends (a misspelt one is refused with the nearest real type), or ``"*"``
+        for every non-blocking event that has no handler of its own. A blocking event is never handled by
+        ``"*"``: its answer is a decision, given by a handler written for it.
+        """
         if not event_types or not all(isinstance(t, str) and t for t in event_types):
             raise ConfigurationError("on() needs one or more event type names")
+        for event_type in event_types:
+            check_event_type(event_type, wildcard=True)
 
         def register(handler: H) -> H:
             for event_type in event_types:
@@ -173,22 +196,26 @@ class WebhookHandlers:
     def dispatch(self, event: WebhookEvent) -> WebhookAnswer:
         """The answer to a verified event; failures are :class:`~flask_authgear.webhooks.WebhookError` subclasses."""
         handler = self._handlers.get(event.type)
+        if handler is None and not event.is_blocking:
+            handler = self._handlers.get(WILDCARD)
         if handler is None:
             if not event.is_blocking:
+                logger.info("no handler for the webhook event %s (id %s): acknowledged", event.type, event.id)
                 return ACKNOWLEDGED
-            logger.error("no handler for the blocking webhook event %s: answering 501", event.type)
+            logger.error("no handler for the blocking webhook event %s (id %s): answering 501", event.type, event.id)
             raise WebhookNotHandledError()
-
-        def call() -> WebhookAnswer | None:
-            try:
-                return self.call(handler, event)
-            except AuthgearError:
-                raise
-            except Exception:
-                logger.exception("the handler of the webhook event %s failed", event.type)
-                raise WebhookHandlerError() from None
-
-        answer = self.run(event, call)
+        try:
+            answer = self.run(event, lambda: self.call(handler, event))
+        except AuthgearError:
+            raise
+        except Exception:
+            if event.is_blocking:  # a non-blocking one was logged, with its traceback, by run()
+                logger.exception(
+                    "the handler of the blocking webhook event %s (id %s) failed: Authgear aborts the operation",
+                    event.type,
+                    event.id,
+                )
+            raise WebhookHandlerError() from None
         if not event.is_blocking:
             return ACKNOWLEDGED
         if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
@@ -205,47 +232,67 @@ class WebhookHandlers:
     ) -> T | None:
         """``call()`` for ``event`` under the rules: None for a duplicate, acknowledged without calling it.
 
-        A blocking event is refused when older than ``max_age`` and logged when ``call`` overruns the 5 s budget.
-        A non-blocking event's id is claimed first, and released when ``call`` raises or ``handled(result)`` is
-        false, so Authgear's retry runs it again.
+        An event older than ``max_age`` is refused, and a blocking ``call`` slower than ``sync_hook_timeout`` is
+        logged. A non-blocking event's id is claimed first; when ``call`` raises or ``handled(result)`` is false,
+        the event is lost: it is logged at ERROR, counted in :attr:`failures`, and its id released so that a later
+        delivery of the same event can still run it.
         """
+        now = self._clock()
+        if self.max_age is not None and (
+            event.timestamp is None or abs(now - event.timestamp.timestamp()) > self.max_age
+        ):  # no timestamp, too old, or implausibly far ahead
+            logger.warning("webhook event %s (id %s) refused: older than max_age", event.type, event.id)
+            raise StaleWebhookError()
         if event.is_blocking:
-            now = self._clock()
-            if self.max_age is not None and (
-                event.timestamp is None or abs(now - event.timestamp.timestamp()) > self.max_age
-            ):  # no timestamp, too old, or implausibly far ahead
-                raise StaleWebhookError()
             result = call()
-            if (elapsed := self._clock() - now) > BLOCKING_BUDGET:
+            if (elapsed := self._clock() - now) > self.sync_hook_timeout:
                 logger.warning(
-                    "the handler of the blocking webhook event %s took %.1f s: Authgear gives up after %d s",
+                    "the handler of the blocking webhook event %s (id %s) took %.1f s: Authgear gives up after %g s",
                     event.type,
+                    event.id,
                     elapsed,
-                    BLOCKING_BUDGET,
+                    self.sync_hook_timeout,
                 )
             return result
         store = self.store
-        if store is None:
-            return call()
-        try:
-            fresh = store.claim(event.id)
-        except Exception:
-            logger.exception("the webhook idempotency store failed")
-            raise WebhookHandlerError() from None
-        if not fresh:
-            logger.info("webhook event %s was already handled: acknowledged again", event.type)
-            return None
+        if store is not None:
+            try:
+                fresh = store.claim(event.id)
+            except Exception:
+                self._lost(event, "the idempotency store failed", exc_info=True)
+                raise WebhookHandlerError() from None
+            if not fresh:
+                logger.info("webhook event %s (id %s) was already handled: acknowledged again", event.type, event.id)
+                return None
         done = False
         try:
             result = call()
             done = handled(result)
-            return result
-        finally:
             if not done:
+                self._lost(event, "its handler answered an error status")
+            return result
+        except Exception as exc:
+            self._lost(event, "its handler failed", exc_info=not isinstance(exc, AuthgearError))
+            raise
+        finally:
+            if not done and store is not None:
                 try:
                     store.release(event.id)
                 except Exception:
-                    logger.exception("the webhook idempotency store failed to release an event")
+                    logger.exception("the webhook idempotency store failed to release event %s", event.id)
+
+    def _lost(self, event: WebhookEvent, why: str, *, exc_info: bool = False) -> None:
+        """A non-blocking event that was not handled: Authgear never sends it again, so it must be seen."""
+        with self._failures_lock:
+            self.failures[event.type] += 1
+        logger.error(
+            "webhook event %s (id %s) was not handled: %s. Authgear does not send an event twice,"
+            " so it is lost unless the handler recorded it first",
+            event.type,
+            event.id,
+            why,
+            exc_info=exc_info,
+        )
 
     def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
         """Call ``handler``; an adapter may override this (Flask runs async handlers through ``ensure_sync``)."""

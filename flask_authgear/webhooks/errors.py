@@ -57,7 +57,7 @@ class WebhookMethodNotAllowedError(WebhookError):
 
 
 class StaleWebhookError(WebhookError):
-    """A blocking event older than the configured ``max_age``: blocking events arrive at once, so it is a replay."""
+    """An event older than the configured ``max_age``: Authgear sends each event as it happens, so it is a replay."""
 
     status_code = 401
     error = "stale_event"
@@ -74,8 +74,12 @@ class WebhookNotHandledError(WebhookError):
 
 
 class WebhookHandlerError(WebhookError):
-    """The app's handler failed. 503, so Authgear retries a non-blocking event and aborts a blocking one."""
+    """The app's handler failed. 503: Authgear aborts the operation of a blocking event, and writes a failed
+    delivery to its log for a non-blocking one. It does not send either event again, so no ``Retry-After``."""
 
     status_code = 503
     error = "temporarily_unavailable"
     description = "The webhook could not be processed."
+
+    def headers(self, realm: str = "authgear") -> list[tuple[str, str]]:
+        return [header for header in super().headers(realm) if header[0] != "Retry-After"]

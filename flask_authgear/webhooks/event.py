@@ -29,7 +29,7 @@ class WebhookEvent:
     #: Left out of ``repr``, which may end up in a log: they carry personal data (e-mail, IP address ...).
     payload: Mapping[str, Any] = field(repr=False)
     context: Mapping[str, Any] = field(repr=False)
-    #: When Authgear generated the event (``context.timestamp``, kept by retries), or None when absent.
+    #: When Authgear generated the event (``context.timestamp``), or None when absent.
     timestamp: datetime | None
 
     @classmethod

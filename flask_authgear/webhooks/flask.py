@@ -3,7 +3,8 @@
 The secret is the app's ``webhook_secret`` setting: from the :class:`~flask_authgear.flask.Authgear` extension
 when it is initialised for the app, otherwise from ``app.config["AUTHGEAR_WEBHOOK_SECRET"]``. No secret is a
 :class:`~flask_authgear.errors.ConfigurationError`, never an open door. Both take the options of
-:class:`~flask_authgear.webhooks.dispatch.WebhookHandlers` (idempotency by ``id``, ``max_age``) and follow its rules.
+:class:`~flask_authgear.webhooks.dispatch.WebhookHandlers` (idempotency by ``id``, ``max_age``,
+``sync_hook_timeout``) and follow its rules.
 
 Authgear sends no bearer token with a webhook, so a webhook view is not decorated with ``require_auth``. It
 works beside ``Authgear(app)``: the extension keeps the ``X-Authgear-Body-Signature`` header. Under the WSGI
@@ -13,6 +14,7 @@ middleware, keep the webhook URL out of its ``protect`` prefixes.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -22,9 +24,10 @@ from flask.blueprints import BlueprintSetupState
 
 from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
-from ..errors import AuthgearError
+from ..errors import AuthgearError, ConfigurationError
 from ..flask import EXTENSION_KEY, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
+from .catalogue import SYNC_HOOK_TIMEOUT
 from .dispatch import Handler, IdempotencyStore, WebhookHandlers, acceptable
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
@@ -53,7 +56,10 @@ def verify_webhook_request(secret: str | Sequence[str] | None = None) -> Webhook
     """
     if secret is None:
         secret = app_webhook_secrets(current_app._get_current_object())  # type: ignore[attr-defined]
-    event = verify_environ(request.environ, secret)
+    # A hook that ran before the view (a request logger calling request.get_data()) has emptied the WSGI stream;
+    # Flask keeps the bytes it read, and werkzeug has no public way to ask whether it has them.
+    cached = request.__dict__.get("_cached_data")
+    event = verify_environ(request.environ, secret, cached if isinstance(cached, bytes) else None)
     request.environ[ENVIRON_WEBHOOK_EVENT] = event  # only once every check passed
     return event
 
@@ -79,6 +85,7 @@ def require_webhook(
     store: IdempotencyStore | None = None,
     idempotency: bool = True,
     max_age: float | None = None,
+    sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
     clock: Callable[[], float] = time.time,
 ) -> Callable[[Callable[P, R]], Callable[P, Response]]: ...
 
@@ -90,6 +97,7 @@ def require_webhook(
     store: IdempotencyStore | None = None,
     idempotency: bool = True,
     max_age: float | None = None,
+    sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
     clock: Callable[[], float] = time.time,
 ) -> Callable[P, Response] | Callable[[Callable[P, R]], Callable[P, Response]]:
     """Only let verified Authgear webhooks into a view: ``@require_webhook`` or ``@require_webhook(max_age=60)``.
@@ -98,9 +106,12 @@ def require_webhook(
     otherwise Flask answers them itself, before the view). The view reads the event with :func:`get_webhook_event`
     and may return ``allow(...)``/``deny(...)`` (sent as JSON) or anything Flask accepts. The options and rules
     are the dispatcher's: a repeated non-blocking event is acknowledged without calling the view, and a view
-    that raises or answers with an error status releases its ``id`` so Authgear's retry calls it again.
+    that raises or answers with an error status for a non-blocking event is logged at ERROR and counted: Authgear
+    does not send that event again.
     """
-    rules = WebhookHandlers(store=store, idempotency=idempotency, max_age=max_age, clock=clock)
+    rules = WebhookHandlers(
+        store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
+    )
 
     def decorator(func: Callable[P, R]) -> Callable[P, Response]:
         @functools.wraps(func)
@@ -128,8 +139,12 @@ class Webhooks(WebhookHandlers):
 
     Accepts a Flask app or a blueprint. Every method reaches the view, so a wrong one gets a JSON 405. See
     :class:`~flask_authgear.webhooks.dispatch.WebhookHandlers` for the options and the answer to each delivery
-    (unhandled events, idempotency by ``id``, ``max_age``). A handler that raises is logged and answered 503, so
-    Authgear retries. Handlers may be async.
+    (unhandled events, idempotency by ``id``, ``max_age``). A handler that raises is logged with the event's type
+    and id and answered 503; Authgear does not send the event again. Handlers may be async.
+
+    The view's endpoint is named after the URL (``/authgear/webhook`` is ``authgear_webhook``,
+    ``/hooks/billing`` is ``hooks_billing``), so one app can have several webhook URLs; ``endpoint=`` names it
+    otherwise, and a name already taken is a :class:`~flask_authgear.errors.ConfigurationError`.
     """
 
     def __init__(
@@ -137,16 +152,20 @@ class Webhooks(WebhookHandlers):
         app: Flask | Blueprint | None = None,
         rule: str = "/authgear/webhook",
         *,
-        endpoint: str = "authgear_webhook",
+        endpoint: str | None = None,
         secret: str | Sequence[str] | None = None,
         store: IdempotencyStore | None = None,
         idempotency: bool = True,
         max_age: float | None = None,
+        sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(store=store, idempotency=idempotency, max_age=max_age, clock=clock)
+        super().__init__(
+            store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
+        )
         self.rule = rule
-        self.endpoint = endpoint
+        # Named after the URL, so two webhook URLs of one app do not overwrite each other's view.
+        self.endpoint = endpoint or re.sub(r"\W+", "_", rule).strip("_") or "authgear_webhook"
         #: Secrets of this URL alone; None reads the app's setting (``AUTHGEAR_WEBHOOK_SECRET``).
         self.secret = webhook_secrets(secret) if secret is not None else None
         if app is not None:
@@ -154,6 +173,11 @@ class Webhooks(WebhookHandlers):
 
     def init_app(self, app: Flask | Blueprint) -> None:
         """Add the URL rule; the secret is checked now (for a blueprint: when it is registered)."""
+        if isinstance(app, Flask) and self.endpoint in app.view_functions:
+            raise ConfigurationError(
+                f"the endpoint {self.endpoint!r} of the webhook URL {self.rule} is already taken:"
+                " pass endpoint= with another name"
+            )
         app.add_url_rule(self.rule, self.endpoint, self._view, methods=_ALL_METHODS, provide_automatic_options=False)
         if self.secret is not None:
             return

@@ -110,8 +110,13 @@ def verify_webhook(body: bytes, signature: str | None, secret: str | Sequence[st
     return WebhookEvent.parse(body)
 
 
-def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str]) -> WebhookEvent:
-    """The verified event of a WSGI request: the one path of every adapter (405, 413, 401, 400)."""
+def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str], body: bytes | None = None) -> WebhookEvent:
+    """The verified event of a WSGI request: the one path of every adapter (405, 413, 401, 400).
+
+    ``body`` is the request body when the framework has already read it from the stream (which is then empty):
+    those exact bytes are checked, under the same size cap.
+    """
     if environ.get("REQUEST_METHOD") != "POST":
         raise WebhookMethodNotAllowedError()
-    return verify_webhook(read_body(environ), environ.get(WEBHOOK_SIGNATURE_KEY), secret)
+    raw = read_body(environ) if body is None else body
+    return verify_webhook(raw, environ.get(WEBHOOK_SIGNATURE_KEY), secret)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuthgearError
 from ..wsgi import respond
+from .catalogue import SYNC_HOOK_TIMEOUT
 from .dispatch import IdempotencyStore, WebhookHandlers
 from .signature import verify_environ, webhook_secrets
 
@@ -41,9 +42,12 @@ class WebhookEndpoint(WebhookHandlers):
         store: IdempotencyStore | None = None,
         idempotency: bool = True,
         max_age: float | None = None,
+        sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(store=store, idempotency=idempotency, max_age=max_age, clock=clock)
+        super().__init__(
+            store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
+        )
         self.secrets = webhook_secrets(secret)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -12,6 +12,7 @@ from flask_authgear.errors import ConfigurationError
 from flask_authgear.webhooks import (
     ACKNOWLEDGED,
     BLOCKING_EVENTS,
+    EVENT_TYPES,
     MAX_BODY_BYTES,
     InvalidWebhookError,
     InvalidWebhookSignatureError,
@@ -32,12 +33,13 @@ from tests.support.redis_server import RedisServer
 from tests.support.webhooks import body_signature
 
 SECRET = "whsec-test-0123456789"
+EVENT_ID = "000000000000002a"  # Authgear's id: the sequence number in 16 hex digits
 NOW = 1_790_000_000
 
 
 def event_body(event_type: str = "user.created", **fields: Any) -> bytes:
     data: dict[str, Any] = {
-        "id": "0b4f6a2e-4d5c-4a0e-9f5e-2b2c1f6f7e01",
+        "id": EVENT_ID,
         "seq": 42,
         "type": event_type,
         "payload": {"user": {"id": "user-1", "standard_attributes": {"email": "a@example.com"}}},
@@ -64,7 +66,7 @@ def event(event_type: str = "user.created", **fields: Any) -> WebhookEvent:
 
 def test_a_correctly_signed_body_gives_its_event() -> None:
     got = event()
-    assert got.id == "0b4f6a2e-4d5c-4a0e-9f5e-2b2c1f6f7e01"
+    assert got.id == EVENT_ID
     assert got.type == "user.created"
     assert got.seq == 42
     assert got.timestamp == datetime.fromtimestamp(NOW, tz=timezone.utc)
@@ -152,7 +154,7 @@ JSON_NO_STORE = [("Content-Type", "application/json"), ("Cache-Control", "no-sto
         pytest.param(WebhookMethodNotAllowedError(), [*JSON_NO_STORE, ("Allow", "POST")], id="405"),
         pytest.param(WebhookTooLargeError(), JSON_NO_STORE, id="413"),
         pytest.param(WebhookNotHandledError(), JSON_NO_STORE, id="501"),
-        pytest.param(WebhookHandlerError(), [*JSON_NO_STORE, ("Retry-After", "5")], id="503"),
+        pytest.param(WebhookHandlerError(), JSON_NO_STORE, id="503"),
     ],
 )
 def test_a_webhook_error_is_json_no_store_and_only_a_401_has_a_challenge(
@@ -234,7 +236,7 @@ def test_the_event_is_immutable() -> None:
 
 def test_the_events_repr_leaves_personal_data_out() -> None:
     text = repr(event())
-    assert "user.created" in text and "0b4f6a2e" in text
+    assert "user.created" in text and EVENT_ID in text
     assert "a@example.com" not in text
 
 
@@ -454,7 +456,7 @@ def test_duplicate_non_blocking_deliveries_run_the_handler_once() -> None:
     assert len(calls) == 1
 
 
-def test_a_failed_handler_runs_again_on_the_retry() -> None:
+def test_a_failed_non_blocking_handler_is_logged_counted_and_answered_503(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str] = []
 
     def flaky(e: WebhookEvent) -> None:
@@ -463,11 +465,22 @@ def test_a_failed_handler_runs_again_on_the_retry() -> None:
             raise RuntimeError("database down")
 
     hooks = handlers({"user.created": flaky})
-    with pytest.raises(WebhookHandlerError):
+    with caplog.at_level("ERROR", logger="flask_authgear"), pytest.raises(WebhookHandlerError) as caught:
         hooks.dispatch(event())
+    assert caught.value.status_code == 503
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "user.created" in record.getMessage() and EVENT_ID in record.getMessage()
+    assert "does not send an event twice" in record.getMessage() and record.exc_info is not None
+    assert hooks.failures == {"user.created": 1}
+    # Authgear never sends it again; the id is released so that another delivery of it (a second hook URL of the
+    # app, or the app resending a delivery it recorded) still runs the handler, once.
     hooks.dispatch(event())
     hooks.dispatch(event())
-    assert len(calls) == 2
+    assert len(calls) == 2 and hooks.failures == {"user.created": 1}
+
+
+def test_a_handler_failure_answer_promises_no_retry() -> None:
+    assert "Retry-After" not in dict(WebhookHandlerError().headers())
 
 
 def test_idempotency_can_be_turned_off() -> None:
@@ -522,17 +535,82 @@ def test_max_age_refuses_a_blocking_event_without_timestamp() -> None:
         hooks.dispatch(event("user.pre_create", context={}))
 
 
-def test_max_age_leaves_non_blocking_retries_alone() -> None:
+@pytest.mark.parametrize("event_type", ["user.created", "user.pre_create"])
+def test_max_age_covers_every_event_type(event_type: str) -> None:
     calls: list[str] = []
-    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, max_age=30, clock=lambda: NOW + 3600)
-    hooks.dispatch(event())
-    assert calls
+    hooks = handlers({event_type: lambda e: calls.append(e.id) or e.allow()}, max_age=30, clock=lambda: NOW + 3600)
+    with pytest.raises(StaleWebhookError):
+        hooks.dispatch(event(event_type))
+    assert calls == [] and hooks.failures == {}
 
 
 @pytest.mark.parametrize("max_age", [0, -1, True, "30"])
 def test_max_age_must_be_positive(max_age: Any) -> None:
     with pytest.raises(ConfigurationError):
         WebhookHandlers(max_age=max_age)
+    with pytest.raises(ConfigurationError, match="sync_hook_timeout"):
+        WebhookHandlers(sync_hook_timeout=max_age)
+
+
+def test_the_projects_sync_hook_timeout_decides_what_is_slow(caplog: pytest.LogCaptureFixture) -> None:
+    now = [float(NOW)]
+
+    def handler(e: WebhookEvent) -> Any:
+        now[0] += 4  # slower than a project's 3 s, within Authgear's default 5 s
+        return e.allow()
+
+    default = handlers({"user.pre_create": handler}, clock=lambda: now[0])
+    default.dispatch(event("user.pre_create"))
+    assert "gives up" not in caplog.text
+    strict = handlers({"user.pre_create": handler}, sync_hook_timeout=3, clock=lambda: now[0])
+    strict.dispatch(event("user.pre_create"))
+    assert "took 4.0 s: Authgear gives up after 3 s" in caplog.text
+
+
+# -- event types at registration ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "guess"),
+    [
+        ("user.create", "user.created"),
+        ("user.pre-create", "user.pre_create"),
+        ("identity.email.verify", "identity.email.verified"),
+        ("oidc.jwt.precreate", "oidc.jwt.pre_create"),
+        ("User.Created", "user.created"),
+    ],
+)
+def test_an_unknown_event_type_is_refused_with_the_nearest_real_one(name: str, guess: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"did you mean '{guess}'"):
+        WebhookHandlers().on(name)
+
+
+@pytest.mark.parametrize("name", ["webhook", "user", "**", ""])
+def test_a_name_that_is_no_event_type_is_refused(name: str) -> None:
+    with pytest.raises(ConfigurationError):
+        WebhookHandlers().on(name)
+
+
+def test_every_real_type_and_the_wildcard_are_accepted() -> None:
+    hooks = WebhookHandlers()
+    for event_type in (*EVENT_TYPES, "*"):
+        hooks.on(event_type)(lambda e: None)
+
+
+def test_the_wildcard_handles_non_blocking_events_without_their_own_handler(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+    hooks = handlers({"*": lambda e: seen.append(e.type), "user.deleted": lambda e: seen.append("own")})
+    for event_type in ("user.created", "identity.email.verified", "user.deleted"):
+        assert hooks.dispatch(event(event_type, id=event_type)) == ACKNOWLEDGED
+    assert seen == ["user.created", "identity.email.verified", "own"]
+    with pytest.raises(WebhookNotHandledError):  # a blocking event's answer is never the wildcard's
+        hooks.dispatch(event("user.pre_create"))
+
+
+def test_an_unhandled_non_blocking_event_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="flask_authgear"):
+        assert WebhookHandlers().dispatch(event()) == ACKNOWLEDGED
+    assert f"no handler for the webhook event user.created (id {EVENT_ID})" in caplog.text
 
 
 # -- stores ---------------------------------------------------------------------------------------------------
@@ -568,7 +646,7 @@ def test_redis_store_claims_once_across_stores(redis_server: RedisServer) -> Non
     assert len(calls) == 1
 
 
-def test_an_unreachable_store_is_503_so_authgear_retries() -> None:
+def test_an_unreachable_store_is_503_and_the_event_counted_as_lost() -> None:
     import redis
 
     from tests.support.net import free_port
@@ -577,3 +655,4 @@ def test_an_unreachable_store_is_503_so_authgear_retries() -> None:
     hooks = handlers({"user.created": lambda e: None}, store=RedisIdempotencyStore(client))
     with pytest.raises(WebhookHandlerError):
         hooks.dispatch(event())
+    assert hooks.failures == {"user.created": 1}

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from flask.testing import FlaskClient
 
 from flask_authgear import (
@@ -20,6 +20,7 @@ from flask_authgear import (
     require_webhook,
 )
 from flask_authgear.errors import ConfigurationError
+from flask_authgear.webhooks import MAX_BODY_BYTES
 from tests.support.webhooks import body_signature
 
 SECRET = "whsec-flask-0123456789"
@@ -429,3 +430,86 @@ def test_the_dispatcher_reads_the_extension_setting() -> None:
         == 200
     )
     assert post(client, body_of(event_id="evt-3"), body_signature(body_of(event_id="evt-3"), "old")).status_code == 401
+
+
+# -- a failed non-blocking view, several URLs, a body read before the view --------------------------------------
+
+
+def test_a_failing_view_is_logged_with_the_events_id_and_type(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = options_app()
+    with caplog.at_level("ERROR", logger="flask_authgear"):
+        assert post(app.test_client(), body_of(event_id="evt-fail")).status_code == 500
+    (record,) = [r for r in caplog.records if r.name == "flask_authgear" and r.levelname == "ERROR"]
+    assert "user.created (id evt-fail) was not handled" in record.getMessage()
+
+
+def test_two_webhook_urls_on_one_app() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    users, billing = Webhooks(app, "/authgear/webhook"), Webhooks(app, "/hooks/billing")
+    seen: list[str] = []
+    users.on("user.created")(lambda event: seen.append("users"))
+    billing.on("user.created")(lambda event: seen.append("billing"))
+    client = app.test_client()
+    assert post(client, body_of(), path="/authgear/webhook").status_code == 200
+    assert post(client, body_of(), path="/hooks/billing").status_code == 200
+    assert seen == ["users", "billing"]
+    with app.test_request_context():
+        from flask import url_for
+
+        assert url_for("authgear_webhook") == "/authgear/webhook"
+        assert url_for("hooks_billing") == "/hooks/billing"
+
+
+def test_a_taken_endpoint_name_is_a_configuration_error_naming_endpoint() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    Webhooks(app, "/hooks/a", endpoint="hooks")
+    with pytest.raises(ConfigurationError, match="endpoint="):
+        Webhooks(app, "/hooks/b", endpoint="hooks")
+    Webhooks(app, "/hooks/b", endpoint="hooks_b")
+
+
+def test_two_webhook_urls_in_blueprints() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    first, second = Blueprint("first", __name__), Blueprint("second", __name__)
+    Webhooks(first, "/hook")
+    Webhooks(second, "/other-hook")
+    app.register_blueprint(first, url_prefix="/a")
+    app.register_blueprint(second, url_prefix="/b")
+    client = app.test_client()
+    assert post(client, body_of(), path="/a/hook").status_code == 200
+    assert post(client, body_of(), path="/b/other-hook").status_code == 200
+
+
+def logging_app(kind: str) -> Flask:
+    """An app whose request logger reads every body through Flask before any view runs."""
+    if kind == "dispatcher":
+        app = Flask(__name__)
+        app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+        Webhooks(app, "/hook").on("user.pre_create")(lambda event: event.allow())
+    else:
+        app = webhook_app(lambda: allow())
+    logged: list[int] = []
+    app.before_request(lambda: logged.append(len(request.get_data())))
+    app.extensions["logged"] = logged
+    return app
+
+
+@pytest.mark.parametrize("kind", ["dispatcher", "require_webhook"])
+def test_a_body_read_before_the_view_still_verifies(kind: str) -> None:
+    app = logging_app(kind)
+    body = body_of("user.pre_create")
+    answer = post(app.test_client(), body)
+    assert (answer.status_code, answer.get_json()) == (200, {"is_allowed": True})
+    assert app.extensions["logged"] == [len(body)]
+    forged = post(app.test_client(), body, body_signature(body + b" ", SECRET))
+    assert forged.status_code == 401
+
+
+@pytest.mark.parametrize("kind", ["dispatcher", "require_webhook"])
+def test_a_body_read_before_the_view_is_still_held_to_the_size_cap(kind: str) -> None:
+    body = body_of("user.pre_create", padding="x" * MAX_BODY_BYTES)
+    answer = post(logging_app(kind).test_client(), body)
+    assert answer.status_code == 413
