@@ -1,6 +1,7 @@
 """An example Flask app that receives Authgear webhooks at ``POST /authgear/webhook``.
 
-* ``user.created`` (non-blocking): the new user is recorded once, however often Authgear retries.
+* ``user.created`` (non-blocking): the new user is recorded once, even when the event arrives twice (two hook
+  URLs, a replay). Authgear sends it only once: the row is written before the answer, so nothing is lost.
 * ``user.pre_create`` (blocking): sign-ups with an e-mail address of a blocked domain are refused.
 * ``oidc.jwt.pre_create`` (blocking): the user's plan is added to the access token as a claim, where the API
   that verifies the token (``require_auth``) can read it.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +26,7 @@ from flask_authgear.testing import (
     events,
     middleware_for,
 )
+from flask_authgear.user import CLAIM_ROLES
 from flask_authgear.webhooks import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
 from tests.support.app_server import AppServer
 from tests.support.auth import bearer
@@ -42,12 +43,16 @@ USER_FIELDS = (
     "is_verified",
     "is_disabled",
     "is_deactivated",
+    "is_anonymized",
     "can_reauthenticate",
     "standard_attributes",
     "custom_attributes",
+    "x_web3",
     "roles",
     "groups",
 )
+#: The context fields Authgear always sends (pkg/api/event/context.go: no omitempty).
+CONTEXT_FIELDS = ("timestamp", "user_id", "triggered_by", "audit_context", "preferred_languages", "language")
 
 
 pytestmark = pytest.mark.usefixtures("reset_server")
@@ -391,13 +396,27 @@ def test_send_event_to_a_flask_app_is_signed_and_shaped_like_authgears(server):
     assert answer.headers["Content-Type"] == "application/json"
     (event,) = app.received
     assert set(event) == {"id", "seq", "type", "payload", "context"}
-    assert str(uuid.UUID(event["id"])) == event["id"] and isinstance(event["seq"], int)
+    assert isinstance(event["seq"], int) and event["id"] == f"{event['seq']:016x}"  # Authgear's id, not a UUID
     assert event["type"] == "user.created"
     user = event["payload"]["user"]
     assert set(USER_FIELDS) <= set(user) and user["id"] == "user-1"
     context = event["context"]
+    assert set(CONTEXT_FIELDS) <= set(context) and "oauth" not in context  # oauth only with a state
     assert abs(context["timestamp"] - time.time()) < 60
     assert (context["app_id"], context["triggered_by"], context["user_id"]) == (server.app_id, "user", "user-1")
+    assert isinstance(context["audit_context"], dict) and context["preferred_languages"] == []
+
+
+def test_an_event_without_a_user_has_a_null_user_id(server):
+    app = webhook_app(lambda: server.webhook_secret)
+    server.send_event(app, "authentication.pre_initialize", path="/hook")
+    server.send_event(app, "usage.alert.triggered", path="/hook")
+    server.send_event(
+        app, "user.created", path="/hook", context={"triggered_by": "site_admin", "oauth": {"state": "s"}}
+    )
+    pre, usage, created = app.received
+    assert pre["context"]["user_id"] is None and usage["context"]["user_id"] is None
+    assert (created["context"]["triggered_by"], created["context"]["oauth"]) == ("site_admin", {"state": "s"})
 
 
 def test_the_signature_is_lowercase_hex_hmac_of_the_exact_body(server):
@@ -422,7 +441,7 @@ def test_send_event_over_http_with_chosen_id_seq_timestamp_and_context(server):
     app = webhook_app(lambda: server.webhook_secret)
     with AppServer(app) as http:
         url = f"http://127.0.0.1:{http.port}/hook"
-        for _ in range(2):  # a retry: the same id and timestamp again
+        for _ in range(2):  # a replay: the same id and timestamp again
             answer = server.send_event(
                 url,
                 "user.profile.updated",
@@ -452,6 +471,25 @@ def test_sequence_numbers_grow(server):
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
 
 
+def test_the_jwt_sample_carries_every_claim_of_a_minted_token(server):
+    sample = events.sample_payload("oidc.jwt.pre_create", "ivy")["jwt"]["payload"]
+    minted = server.claims_for("ivy")
+    assert set(sample) == set(minted) and sample["sub"] == "ivy"
+    assert sample[CLAIM_ROLES] == minted[CLAIM_ROLES] and sample["amr"] == minted["amr"]
+
+
+def test_sessions_and_authentication_contexts_have_authgears_fields():
+    session = events.sample_payload("user.reauthenticated")["session"]
+    assert {"id", "type", "amr", "lastAccessedAt", "createdByIP", "clientID", "displayName"} <= set(session)
+    context = events.sample_payload("authentication.pre_authenticated")["authentication_context"]
+    assert {"user", "asserted_identifications", "asserted_authentications", "amr", "authentication_flow"} <= set(
+        context
+    )
+    (identification,) = context["asserted_identifications"]
+    assert set(identification) == {"identification", "identity", "id_token"}
+    assert context["asserted_authentications"][0]["authenticator"]["kind"] == "primary"
+
+
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_every_documented_event_type_has_a_sample_payload(server, event_type):
     payload = events.sample_payload(event_type, "ivy")
@@ -463,10 +501,13 @@ def test_every_documented_event_type_has_a_sample_payload(server, event_type):
     assert app.received[0]["payload"] == events.sample_payload(event_type)
 
 
-def test_event_types_are_the_documented_ones():
+def test_event_types_are_authgears():
     assert len(BLOCKING_EVENTS) == 9 and "oidc.jwt.pre_create" in BLOCKING_EVENTS
     assert "identity.username.verified" not in NON_BLOCKING_EVENTS
     assert "identity.biometric.disabled" in NON_BLOCKING_EVENTS
+    new = ("user.reauthenticated", "user.anonymization_scheduled", "user.anonymization_unscheduled")
+    assert {*new, "user.anonymized", "usage.alert.triggered"} <= set(NON_BLOCKING_EVENTS)
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 9 + 31
     with pytest.raises(ValueError, match="unknown event type"):
         events.sample_payload("user.exploded")
 
@@ -570,6 +611,27 @@ def test_a_jwt_hook_that_rejects_the_signature_fails_minting(hooked):
     hooked.jwt_hook, hooked.jwt_hook_path = webhook_app(lambda: "the-app-has-another-secret"), "/hook"
     with pytest.raises(HookError, match="HTTP 401"):
         hooked.issue_token("ola")
+
+
+def test_the_jwt_hook_has_the_projects_sync_hook_timeout(hooked):
+    release = threading.Event()
+
+    def stuck(event):
+        release.wait(30)  # answers only once the test is over
+        return adding_claim(event)
+
+    app = webhook_app(lambda: hooked.webhook_secret, stuck)
+    assert (hooked.sync_hook_timeout, hooked.sync_hook_total_timeout) == (5.0, 10.0)  # Authgear's defaults
+    try:
+        with AppServer(app) as http:
+            hooked.jwt_hook = f"http://127.0.0.1:{http.port}/hook"
+            hooked.sync_hook_timeout = 0.3
+            with pytest.raises(HookError, match="could not be reached: ReadTimeout"):
+                hooked.issue_token("quin")
+            release.set()
+    finally:
+        release.set()
+        hooked.sync_hook_timeout = 5.0
 
 
 def test_an_unreachable_jwt_hook_fails_minting(hooked):

@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,13 @@ _SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
 
 
 def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..webhooks.catalogue import EVENT_TYPES
+    from ..errors import ConfigurationError
+    from ..webhooks.catalogue import EVENT_TYPES, check_event_type
 
-    if value not in EVENT_TYPES:
-        raise click.BadParameter(f"unknown event type {safe(value)!r}; known types: {', '.join(EVENT_TYPES)}")
-    return value
+    try:
+        return check_event_type(value)
+    except ConfigurationError as exc:
+        raise click.BadParameter(f"{safe(str(exc))}; known types: {', '.join(EVENT_TYPES)}") from None
 
 
 def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
@@ -66,7 +67,13 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
     metavar="SECRET",
     help=f"The webhook secret (default: ${_SECRET_ENV}, the app's setting, else the running dev server's).",
 )
-@click.option("--id", "event_id", metavar="ID", help="The event id; send an id again to deliver it as a retry would.")
+@click.option(
+    "--id",
+    "event_id",
+    metavar="ID",
+    help="The event id (default: its sequence number in 16 hex digits, as Authgear's). Authgear sends an event"
+    " once: the same id again is a replay, or the same event at a second hook URL.",
+)
 @click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
 @functools.partial(json_option, text="Print one JSON line: id, status and body of the answer.")
 @click.pass_context
@@ -88,9 +95,9 @@ def _event_command(
     from ..testing.events import send_signed_event
 
     signing_secret = _secret(secret, state_file)
-    event_id = event_id or str(uuid.uuid4())  # printed, so that the same event can be sent again
     # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
     seq = time.time_ns() // 1000
+    event_id = event_id or f"{seq:016x}"  # printed, so that the same event can be sent again
     try:
         answer = send_signed_event(url, event_type, payload, context, secret=signing_secret, id=event_id, seq=seq)
     except requests.RequestException as exc:

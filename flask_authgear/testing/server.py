@@ -31,11 +31,14 @@ from werkzeug.wrappers import Request, Response
 from ..core import json as strict_json
 from ..core.jose import b64url_decode
 from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
+from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT, SYNC_HOOK_TOTAL_TIMEOUT
 from .events import (
     EventResponse,
     EventTarget,
     HookError,
+    access_token_claims,
     apply_jwt_mutations,
+    sample_identity,
     sample_user,
     send_signed_event,
 )
@@ -137,6 +140,10 @@ class AuthgearTestServer:
         #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
         self.jwt_hook: EventTarget | None = None
         self.jwt_hook_path = "/"
+        #: The project's ``hook.sync_hook_timeout_seconds`` and ``sync_hook_total_timeout_seconds`` (Authgear's
+        #: defaults): how long a blocking hook may take, alone and all hooks of one event together.
+        self.sync_hook_timeout = SYNC_HOOK_TIMEOUT
+        self.sync_hook_total_timeout = SYNC_HOOK_TOTAL_TIMEOUT
         self._seq = itertools.count(1)
 
     # -- life cycle --------------------------------------------------------------------------------------
@@ -248,27 +255,19 @@ class AuthgearTestServer:
         **claims: Any,
     ) -> dict[str, Any]:
         """The claims of an Authgear access token, as :meth:`issue_token` would sign them."""
-        now = int(time.time())
-        body: dict[str, Any] = {
-            "iss": self.endpoint,
-            "aud": [self.endpoint],
-            "sub": sub,
-            "iat": now,
-            "exp": int(now + expires_in),
-            "auth_time": int(auth_time if auth_time is not None else now),
-            "client_id": self.client_id,
-            "scope": "openid offline_access",
-            "jti": secrets.token_hex(16),
-            CLAIM_IS_ANONYMOUS: is_anonymous,
-            CLAIM_IS_VERIFIED: is_verified,
-            CLAIM_CAN_REAUTHENTICATE: can_reauthenticate,
-            CLAIM_ROLES: list(roles),
-        }
-        amr_list = list(amr or ())
-        if amr_list:  # Authgear omits amr when it is empty
-            body["amr"] = amr_list
-        body.update(claims)
-        return body
+        return access_token_claims(
+            sub,
+            issuer=self.endpoint,
+            client_id=self.client_id,
+            roles=roles,
+            is_verified=is_verified,
+            is_anonymous=is_anonymous,
+            can_reauthenticate=can_reauthenticate,
+            expires_in=expires_in,
+            amr=amr,
+            auth_time=auth_time,
+            **claims,
+        )
 
     def issue_token(
         self,
@@ -298,9 +297,11 @@ class AuthgearTestServer:
             is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
             can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
         )
-        payload = {"user": user, "identities": [], "jwt": {"payload": claims}}
+        payload = {"user": user, "identities": [sample_identity("email", claims["sub"])], "jwt": {"payload": claims}}
+        # The only hook of the event here, so the event's total budget bounds it too.
+        timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
         try:
-            answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path)
+            answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path, timeout=timeout)
         except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
             raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
         return apply_jwt_mutations(claims, answer)
@@ -319,12 +320,15 @@ class AuthgearTestServer:
         timestamp: int | None = None,
         secret: str | None = None,
         path: str = "/",
+        timeout: float | None = None,
     ) -> EventResponse:
         """POST a signed Authgear event to ``target``: an http(s) URL, a Flask app or a WSGI app (at ``path``).
 
         ``payload`` defaults to a sample of ``type``; ``context`` entries replace the defaults; ``secret``
-        defaults to :attr:`webhook_secret` (give another to test a bad signature). A retry is the same
-        ``id`` and ``timestamp`` sent again.
+        defaults to :attr:`webhook_secret` (give another to test a bad signature). ``seq`` defaults to the next of
+        this server, and ``id`` to ``seq`` in 16 hex digits, as Authgear numbers its events. Authgear sends an
+        event once; the same ``id`` and ``timestamp`` sent again are what a replay of a captured delivery, or the
+        same event at a second hook URL of the app, looks like.
         """
         return send_signed_event(
             target,
@@ -338,6 +342,7 @@ class AuthgearTestServer:
             app_id=self.app_id,
             client_id=self.client_id,
             path=path,
+            timeout=timeout,
         )
 
     def revoke_token(self, token: str) -> None:

@@ -499,7 +499,7 @@ def hook_app() -> Iterator[tuple[str, list[WebhookEvent]]]:
     hooks = Webhooks(app, "/hook", secret=SECRET)
     seen: list[WebhookEvent] = []
 
-    @hooks.on("user.created", "identity.email.added")
+    @hooks.on("*")  # every non-blocking type, as a hook subscribed to "*" receives them
     def record(event: WebhookEvent) -> None:
         seen.append(event)
 
@@ -542,12 +542,13 @@ def test_event_payload_context_and_id_override_the_sample(capsys, hook_app, tmp_
     payload.write_text(json.dumps({"user": {"id": "alice"}}))
     args = ["--to", url, "--secret", SECRET, "--payload", f"@{payload}", "--context", '{"triggered_by": "admin_api"}']
     first = run(capsys, "event", "user.created", *args, "--id", "evt-1", "--json")
-    retry = run(capsys, "event", "user.created", *args, "--id", "evt-1", "--json")
-    assert first[0] == retry[0] == 0
-    assert json.loads(first[1])["id"] == json.loads(retry[1])["id"] == "evt-1"
-    assert len(seen) == 1  # the retry carried the same id: the app handled it once
-    code, _, _ = run(capsys, "event", "user.created", *args, "--json")
+    replay = run(capsys, "event", "user.created", *args, "--id", "evt-1", "--json")
+    assert first[0] == replay[0] == 0
+    assert json.loads(first[1])["id"] == json.loads(replay[1])["id"] == "evt-1"
+    assert len(seen) == 1  # the replay carried the same id: the app handled it once
+    code, out, _ = run(capsys, "event", "user.created", *args, "--json")
     assert code == 0 and len(seen) == 2 and seen[1].seq > seen[0].seq  # as Authgear numbers a project's events
+    assert json.loads(out)["id"] == seen[1].id == f"{seen[1].seq:016x}"  # and as Authgear names them
     assert seen[0].id == "evt-1" and seen[0].payload == {"user": {"id": "alice"}}
     assert seen[0].context["triggered_by"] == "admin_api" and seen[0].context["user_id"] == "alice"
 
@@ -555,7 +556,17 @@ def test_event_payload_context_and_id_override_the_sample(capsys, hook_app, tmp_
 def test_event_with_an_unknown_type_is_a_usage_error_listing_the_known_ones(capsys):
     code, _, err = run(capsys, "event", "user.exploded", "--to", "http://127.0.0.1:1/", "--secret", SECRET)
     assert code == 2
-    assert "unknown event type 'user.exploded'" in err and "user.created, " in err
+    assert "'user.exploded' is not an event type Authgear sends" in err and "user.created, " in err
+    code, _, err = run(capsys, "event", "user.create", "--to", "http://127.0.0.1:1/", "--secret", SECRET)
+    assert code == 2 and "did you mean 'user.created'?" in err
+
+
+def test_event_sends_every_type_authgear_sends(capsys, hook_app):
+    url, seen = hook_app
+    for event_type in ("user.reauthenticated", "usage.alert.triggered", "identity.phone.unverified"):
+        code, out, _ = run(capsys, "event", event_type, "--to", url, "--secret", SECRET)
+        assert code == 0, out
+    assert [e.type for e in seen] == ["user.reauthenticated", "usage.alert.triggered", "identity.phone.unverified"]
 
 
 @pytest.mark.parametrize(
