@@ -76,7 +76,9 @@ def script(authgear: AuthgearTestServer) -> list[Step]:
     alice = authgear.issue_token("alice", roles=["viewer"])
     admin = authgear.issue_token("bob", roles=["admin"])
     forged = tamper(alice, **{"https://authgear.com/claims/user/roles": ["admin"]})
-    invalid = 'Bearer realm="authgear", error="invalid_token", error_description="The access token is invalid."'
+    invalid = (
+        'Bearer realm="authgear", error="invalid_token", error_description="The access token signature is invalid."'
+    )
     no_role = (
         'Bearer realm="authgear", error="insufficient_scope", '
         'error_description="The user does not have a required role."'

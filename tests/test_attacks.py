@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from flask_authgear.config import Settings
-from flask_authgear.core.jose import TokenError
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.request import RequestData
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError

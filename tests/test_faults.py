@@ -25,9 +25,9 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
-from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.jwt import JWTVerifier
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError, ProviderUnavailableError
 from flask_authgear.testing.server import AuthgearTestServer

@@ -18,7 +18,7 @@ from joserfc.jwk import ECKey
 
 from flask_authgear.config import Settings
 from flask_authgear.core.cache import MIN_MEMORY_ENTRIES
-from flask_authgear.core.jose import TokenError
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError
 from flask_authgear.testing.server import AuthgearTestServer

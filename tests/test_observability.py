@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 
 import pytest
@@ -85,16 +86,25 @@ def test_key_rotation_is_logged_with_the_published_kids_only(server, logs):
 
 def test_refused_tokens_are_logged_and_counted_by_reason(server, logs):
     verifier = Verifier(Settings(**server.settings()))
-    for token in (
-        server.issue_token(expires_in=-600),
-        server.issue_token(expires_in=-600),
+    expired = server.issue_token(expires_in=-600)
+    tokens = [
+        expired,
+        expired,
         server.issue_token(aud=["https://other.example"]),
         server.issue_token(key=new_signing_key()),
-    ):
+    ]
+    for token in tokens:
         with pytest.raises(InvalidTokenError):
             verifier.verify_token(token)
     assert verifier.health()["rejections"] == {"expired": 2, "aud": 1, "unknown_kid": 1}
-    assert messages(logs).count("JWT access token refused: expired") == 2
+    refused = [r for r in logs.records if r.getMessage().startswith("JWT access token refused")]
+    # At INFO, so that a developer sees why a request was refused without turning on DEBUG; the token is named by
+    # the start of its SHA-256 only, which tells two tokens apart and cannot be sent back as one.
+    assert [r.levelno for r in refused] == [logging.INFO] * 4
+    assert [r.getMessage() for r in refused] == [
+        f"JWT access token refused: {reason} (token sha256:{hashlib.sha256(token.encode()).hexdigest()[:12]})"
+        for reason, token in zip(("expired", "expired", "aud", "unknown_kid"), tokens, strict=True)
+    ]
 
 
 # -- counters and health ---------------------------------------------------------------------------------------

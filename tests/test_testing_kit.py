@@ -16,7 +16,8 @@ from flask import Flask, jsonify, request
 from werkzeug.test import Client
 
 from flask_authgear import Authgear, AuthgearUser, Settings, Verifier, current_user, require_auth
-from flask_authgear.core.jose import TokenError, b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode, json_object
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.testing import (
     AuthgearClient,
     AuthgearTestServer,

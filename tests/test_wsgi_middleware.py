@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 REALM = 'Bearer realm="authgear"'
-INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'
+
+
+def invalid(description: str) -> str:
+    """The challenge of a token refused with ``description``."""
+    return f'{REALM}, error="invalid_token", error_description="{description}"'
+
+
 EXPIRED = f'{REALM}, error="invalid_token", error_description="The access token has expired."'
 MALFORMED = f'{REALM}, error="invalid_request", error_description="The Authorization header is malformed."'
 ANONYMOUS = (
@@ -78,10 +84,25 @@ def test_protected_without_credentials(client: Client) -> None:
     ("headers", "status", "challenge"),
     [
         pytest.param(lambda s: bearer(s.issue_token(expires_in=-3600)), 401, EXPIRED, id="expired"),
-        pytest.param(lambda s: bearer(s.issue_token(aud=["https://x.example"])), 401, INVALID, id="wrong-audience"),
-        pytest.param(lambda s: bearer(s.issue_token(header={"typ": "JWT"})), 401, INVALID, id="id-token"),
-        pytest.param(lambda s: bearer(s.issue_token()[:-4] + "AAAA"), 401, INVALID, id="bad-signature"),
-        pytest.param(lambda s: bearer("opaque"), 401, INVALID, id="opaque"),
+        pytest.param(
+            lambda s: bearer(s.issue_token(aud=["https://x.example"])),
+            401,
+            invalid("The access token is not meant for this application."),
+            id="wrong-audience",
+        ),
+        pytest.param(
+            lambda s: bearer(s.issue_token(header={"typ": "JWT"})),
+            401,
+            invalid("The token is not an access token."),
+            id="id-token",
+        ),
+        pytest.param(
+            lambda s: bearer(s.issue_token()[:-4] + "AAAA"),
+            401,
+            invalid("The access token signature is invalid."),
+            id="bad-signature",
+        ),
+        pytest.param(lambda s: bearer("opaque"), 401, invalid("The access token is malformed."), id="opaque"),
         pytest.param(lambda s: {"Authorization": "Bearer"}, 400, MALFORMED, id="bare-bearer"),
         pytest.param(lambda s: bearer(s.issue_token(is_anonymous=True)), 403, ANONYMOUS, id="anonymous"),
     ],

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..config import CONFIG_PREFIX
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
 from ..flask import EXTENSION_KEY
@@ -54,7 +55,7 @@ def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: boo
         data["endpoint"] = settings.endpoint
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_explanation(explanation))
+        click.echo(render_explanation(explanation, ctx.command))
     if explanation.keys_error is not None:
         if not as_json:
             err(f"cannot fetch the signing keys of {settings.endpoint}: {safe(explanation.keys_error)}")
@@ -62,28 +63,54 @@ def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: boo
     ctx.exit(EXIT_OK if explanation.valid else EXIT_NEGATIVE)
 
 
-def render_explanation(explanation: Explanation) -> str:
-    """The human-readable report: decoded header and claims, the checks, the verdict."""
+def render_explanation(explanation: Explanation, command: click.Command | None = None) -> str:
+    """The human-readable report: decoded header and claims, the checks, the verdict and how to fix it.
+
+    ``command`` (the ``verify`` command) lets the fix name its option beside the app's setting.
+    """
     lines: list[str] = []
     for title, section in (("Header", explanation.header), ("Claims", explanation.claims)):
         if section is None:
             continue
         lines.append(title)
-        width = min(max((len(k) for k in section), default=0), 44)
+        # Aligned on the longest name (Authgear's claim URLs included); a name longer than any sane claim gets
+        # its value on the next line instead of pushing every other value to the right.
+        width = max((len(k) for k in section if len(k) <= _MAX_ALIGNED), default=0)
         for name, value in section.items():
-            lines.append(f"  {name:<{width}}  {json.dumps(value)}{_time_hint(name, value)}")
+            shown = f"{json.dumps(value)}{_time_hint(name, value)}"
+            if len(name) > _MAX_ALIGNED:
+                lines.extend((f"  {name}", f"  {'':<{width}}  {shown}"))
+            else:
+                lines.append(f"  {name:<{width}}  {shown}")
     lines.append("Checks")
     width = max((len(c.name) for c in explanation.checks), default=0)
     for check in explanation.checks:
         verdict = {True: "ok", False: "FAIL", None: "-"}[check.ok]
         lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
+    reason = explanation.reason
     if explanation.valid and explanation.user is not None:
         lines.append(f"Result: VALID, user {explanation.user.id}")
-    elif explanation.reason == "keys_unavailable":
+    elif explanation.keys_error is not None:
         lines.append("Result: UNKNOWN, the signing keys could not be fetched")
     else:
         lines.append(f"Result: INVALID, {explanation.summary}")
+        if reason is not None and reason.fix:
+            lines.append(f"Fix: {reason.fix}{_setting_hint(reason.setting, command)}")
     return "\n".join(safe(line) for line in lines)
+
+
+#: Longest header or claim name the report aligns the others on.
+_MAX_ALIGNED = 64
+
+
+def _setting_hint(setting: str | None, command: click.Command | None) -> str:
+    """`` (AUTHGEAR_AUDIENCE in the app, --audience here)``: where the setting that fixes a refusal is set."""
+    if setting is None:
+        return ""
+    where = [f"{CONFIG_PREFIX}{setting.upper()} in the app"]
+    flags = [p.opts[0] for p in (command.params if command else ()) if p.name == setting and p.opts]
+    where.extend(f"{flag} here" for flag in flags)
+    return f" ({', '.join(where)})"
 
 
 def _time_hint(name: str, value: Any) -> str:

@@ -1,49 +1,30 @@
 """Explain a JWT access token in plain words: what it says, and each check the verifier applies to it.
 
-Used by ``flask-authgear verify`` to answer "why is this token rejected?". The verdict is never computed
-here: it is the answer of a :class:`JWTVerifier`, the class the app runs, built from the same settings (with
-its token cache off). The per-check lines reuse the core's rules too: each claim is checked by
-:meth:`JWTVerifier.check_claims` on a copy of the claims in which every other registered claim is known to be
-good, and each header member by :meth:`JWTVerifier.check_header` on a probe without a kid, so one failure never
-hides the next.
+Used by ``flask-authgear verify`` to answer "why is this token rejected?". Nothing is judged here: the verdict
+is the answer of a :class:`JWTVerifier`, the class the app runs, built from the same settings (with its token
+cache off), and each check line is one of the core's rules applied on its own to the token's header or claims,
+so one failure never hides the next. Reasons and their words come from :class:`~flask_authgear.core.refusals.Reason`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ..config import Settings
-from ..core.jose import TokenError, b64url_decode, json_object
+from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
-from ..core.jwt import JWTVerifier, is_numeric_date
-from ..errors import AuthgearError, ProviderUnavailableError
+from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_numeric_date
+from ..core.refusals import Reason, TokenError
+from ..errors import ProviderUnavailableError
 from ..user import AuthgearUser
 
-#: What each verifier ``reason`` means, in words.
-REASONS: Mapping[str, str] = {
-    "malformed": "the token is not a well-formed compact JWT",
-    "alg": "the signing algorithm is not allowed",
-    "header": "the header carries a member that could point at other keys or an unsupported extension",
-    "typ": "the token is not an access token (typ must be at+jwt)",
-    "kid": "the header has no usable kid",
-    "unknown_kid": "the key that signed the token is not in the project's JWKS",
-    "signature": "the signature does not match",
-    "exp": "the exp claim is missing or not a number",
-    "expired": "the token has expired",
-    "nbf": "the token is not valid yet (nbf)",
-    "iat": "the token claims to be issued in the future (iat)",
-    "iss": "the issuer is not the expected one",
-    "aud": "the audience is not an accepted one",
-    "sub": "the sub claim is missing or empty",
-    "auth_time": "the auth_time claim is not a valid time",
-    "claim_type": "an Authgear user claim has the wrong type",
-    "keys_unavailable": "the project's signing keys could not be fetched",
-}
+#: ``reason`` when the signing keys could not be fetched: no verdict on the token itself.
+KEYS_UNAVAILABLE = "keys_unavailable"
 
 
 @dataclass(frozen=True)
@@ -60,8 +41,8 @@ class Explanation:
     """A token taken apart: decoded header and claims, each check, and the verifier's verdict."""
 
     valid: bool = False
-    #: The verifier's short reason when the token is refused (a key of :data:`REASONS`).
-    reason: str | None = None
+    #: Why the verifier refuses the token, when it does.
+    reason: Reason | None = None
     header: dict[str, Any] | None = None
     claims: dict[str, Any] | None = None
     checks: list[Check] = field(default_factory=list)
@@ -73,14 +54,16 @@ class Explanation:
     def summary(self) -> str:
         if self.valid:
             return "the token is valid"
-        if self.reason is None:
-            return "the token is invalid"
-        return REASONS.get(self.reason, self.reason)
+        if self.keys_error is not None:
+            return "the project's signing keys could not be fetched"
+        return "the token is invalid" if self.reason is None else self.reason.meaning
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["checks"] = [dataclasses.asdict(c) for c in self.checks]
         data["user"] = None if self.user is None else self.user.to_dict()
+        if self.keys_error is not None:
+            data["reason"] = KEYS_UNAVAILABLE
         return {**data, "summary": self.summary}
 
 
@@ -97,7 +80,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
 
     decoded = _decode(token, checks)
     if decoded is None:
-        out.reason = "malformed"
+        out.reason = Reason.MALFORMED
         return out
     header, claims = decoded
     out.header, out.claims = header, claims
@@ -109,20 +92,25 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     checks.append(_user_check(claims))
 
     if out.keys_error is not None:
-        out.reason = "keys_unavailable"
         return out
     try:
         out.user = verifier.verify(token)
     except TokenError as exc:
         out.reason = exc.reason
     except ProviderUnavailableError:
-        out.reason = "keys_unavailable"
         out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
-    except AuthgearError:
-        out.reason = "invalid"
     else:
         out.valid = True
     return out
+
+
+def _refusal(rule: Callable[[], object]) -> Reason | None:
+    """The reason one of the core's rules refuses the token for, or None when the rule accepts it."""
+    try:
+        rule()
+    except TokenError as exc:
+        return exc.reason
+    return None
 
 
 def _decode(token: str, checks: list[Check]) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -146,30 +134,24 @@ def _decode(token: str, checks: list[Check]) -> tuple[dict[str, Any], dict[str, 
 
 
 def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explanation) -> PublicKey | None:
-    # Header rules are the core's own: check_header on probes without a kid stops before any key lookup,
-    # so each probe tells whether the rules before the kid accept one member.
-    settings, jwks, checks = verifier.settings, verifier.jwks, out.checks
-    good: dict[str, Any] = {"alg": settings.algorithms[0], "typ": "at+jwt"}
+    settings, jws, jwks, checks = verifier.settings, verifier.jws, verifier.jwks, out.checks
     alg = header.get("alg")
     allowed = ", ".join(settings.algorithms)
-    if _header_reason(verifier, {**good, "alg": alg}) != "alg":
+    if _refusal(lambda: jws.check_alg(header)) is None:
         checks.append(Check("alg", True, f"{alg} is allowed ({allowed})"))
     else:
         checks.append(Check("alg", False, f"{alg!r} is not an allowed algorithm (allowed: {allowed})"))
 
-    others = [name for name in header if name not in ("alg", "typ", "kid")]
-    refused = sorted(n for n in others if _header_reason(verifier, {**good, n: header[n]}) == "header")
-    if refused:
-        what = ", ".join(refused)
-        checks.append(Check("header", False, f"refused members: {what} (keys or extensions a token may not bring)"))
-    else:
+    if _refusal(lambda: jws.check_members(header)) is None:
         checks.append(Check("header", True, "no member that points at other keys (jwk, jku, x5u, x5c) or crit"))
+    else:
+        what = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
+        checks.append(Check("header", False, f"refused members: {what} (keys or extensions a token may not bring)"))
 
     typ = header.get("typ")
-    probe = {**good, "typ": typ} if "typ" in header else {"alg": good["alg"]}
     if not settings.require_typ:
         checks.append(Check("typ", None, f"{typ!r}, not checked (require_typ is off)"))
-    elif _header_reason(verifier, probe) != "typ":
+    elif _refusal(lambda: jws.check_typ(header)) is None:
         checks.append(Check("typ", True, f"{typ} (an RFC 9068 access token)"))
     elif typ is None:
         checks.append(Check("typ", False, "missing; access tokens carry typ at+jwt"))
@@ -177,16 +159,16 @@ def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explan
         hint = ": this looks like an ID token, send the access token instead" if typ == "JWT" else ""
         checks.append(Check("typ", False, f"{typ!r} is not at+jwt{hint}"))
 
-    kid = header.get("kid")
-    try:  # the core's kid rule, then its key lookup (which refetches the JWKS for an unknown kid)
-        if _header_reason(verifier, {**good, "kid": kid}) == "kid":
-            checks.append(Check("kid", False, "missing or not a short string"))
-            return None
+    if _refusal(lambda: jws.check_kid(header)) is not None:
+        checks.append(Check("kid", False, "missing or not a short string"))
+        return None
+    kid = header["kid"]
+    try:  # the core's key lookup, which refetches the JWKS for an unknown kid
+        key = jwks.get(kid)
     except ProviderUnavailableError:
-        out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
+        out.keys_error = jwks.stats.last_error or "the JWKS could not be fetched"
         checks.append(Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched"))
         return None
-    key = jwks.keys.get(header["kid"])
     if key is None:
         known = ", ".join(sorted(jwks.keys)) or "none"
         checks.append(Check("kid", False, f"{kid} is not in the project's JWKS (known kids: {known})"))
@@ -195,19 +177,10 @@ def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explan
     return key
 
 
-def _header_reason(verifier: JWTVerifier, probe: Mapping[str, Any]) -> str | None:
-    """The core's verdict on a header probe that has no kid: the reason of the first rule that fails."""
-    try:
-        verifier.check_header(probe)
-    except TokenError as exc:
-        return exc.reason
-    return None
-
-
 def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, verifier: JWTVerifier) -> Check:
-    reason = _header_reason(verifier, header)
+    reason = _refusal(lambda: verifier.check_header(header))
     if reason is not None:
-        return Check("signature", None, f"not checked: {REASONS[reason]}")
+        return Check("signature", None, f"not checked: {reason.meaning}")
     signing_input, _, signature = token.rpartition(".")
     if verifier.jws.check_signature(header["alg"], signing_input.encode("ascii"), b64url_decode(signature), key):
         return Check("signature", True, f"valid {header['alg']} signature by key {key.kid}")
@@ -215,43 +188,33 @@ def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, veri
 
 
 def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check], now: float) -> None:
-    settings = verifier.settings
-    baseline: dict[str, Any] = {
-        "exp": now + 3600,
-        "iss": settings.issuer,
-        "aud": [settings.audience[0]],
-        "sub": "subject",
+    rules: dict[str, Callable[[], object]] = {
+        "iss": lambda: verifier.check_iss(claims),
+        "aud": lambda: verifier.check_aud(claims),
+        "sub": lambda: check_sub(claims),
+        "exp": lambda: verifier.check_exp(claims, now),
+        "nbf": lambda: verifier.check_not_future(claims, "nbf", now),
+        "iat": lambda: verifier.check_not_future(claims, "iat", now),
+        "auth_time": lambda: check_auth_time(claims),
     }
-    for name in ("iss", "aud", "sub", "exp", "nbf", "iat", "auth_time"):
-        present = name in claims
-        if not present and name not in baseline:
-            checks.append(Check(name, None, "absent (optional)"))
+    for name, rule in rules.items():
+        ok = _refusal(rule) is None
+        if name not in claims:  # the rule itself says whether the claim is required
+            checks.append(Check(name, None, "absent (optional)") if ok else Check(name, False, "missing (required)"))
             continue
-        probe = dict(baseline)
-        if present:
-            probe[name] = claims[name]
-        else:
-            del probe[name]
-        try:
-            verifier.check_claims(probe)
-            ok = True
-        except TokenError:
-            ok = False
-        checks.append(Check(name, ok, _claim_detail(name, claims.get(name), present, ok, settings, now)))
+        checks.append(Check(name, ok, _claim_detail(name, claims[name], ok, verifier.settings, now)))
 
 
-def _claim_detail(name: str, value: Any, present: bool, ok: bool, settings: Settings, now: float) -> str:
-    if not present:
-        return "missing (required)"
+def _claim_detail(name: str, value: Any, ok: bool, settings: Settings, now: float) -> str:
     if name == "iss":
         if ok:
             return f"{value} is the expected issuer"
-        return f"{value!r} is not the expected issuer {settings.issuer!r} (custom domain? set the issuer)"
+        return f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)"
     if name == "aud":
         accepted = ", ".join(settings.audience)
         if ok:
             return f"includes an accepted audience ({accepted})"
-        return f"{value!r} holds none of the accepted audiences ({accepted}); set the audience"
+        return f"{value!r} holds none of the accepted audiences ({accepted})"
     if name == "sub":
         return f"user id {value}" if ok else "must be a non-empty string"
     if not is_numeric_date(value):

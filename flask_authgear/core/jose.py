@@ -16,24 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from joserfc.errors import JoseError
 
-from ..errors import InvalidTokenError
 from . import json
+from .refusals import Reason, TokenError
 
 if TYPE_CHECKING:
     from ..config import Settings
     from .jwks import JWKSCache, PublicKey
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-_FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
+#: Header members that refuse a token: keys or key locations of its own choosing, and extensions we do not
+#: implement.
+FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc"})
 _MAX_KID = 256
-
-
-class TokenError(InvalidTokenError):
-    """An invalid token, with a short machine-readable ``reason`` for logs and the CLI (never in responses)."""
-
-    def __init__(self, reason: str, description: str | None = None) -> None:
-        super().__init__(description)
-        self.reason = reason
 
 
 # base64url to the standard alphabet in one C call. Characters of the standard alphabet that base64url does
@@ -50,15 +44,15 @@ def b64url_decode(segment: str) -> bytes:
     """Decode one canonical base64url segment (no padding, no other alphabet, no stray bits)."""
     remainder = len(segment) & 3
     if not segment or remainder == 1:
-        raise TokenError("malformed")
+        raise TokenError(Reason.MALFORMED)
     if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
-        raise TokenError("malformed")
+        raise TokenError(Reason.MALFORMED)
     try:
         return binascii.a2b_base64(
             segment.encode("ascii").translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True
         )
     except (binascii.Error, UnicodeEncodeError):
-        raise TokenError("malformed") from None
+        raise TokenError(Reason.MALFORMED) from None
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
@@ -66,7 +60,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     try:
         return json.loads_object(raw)
     except ValueError:
-        raise TokenError("malformed") from None
+        raise TokenError(Reason.MALFORMED) from None
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -100,10 +94,10 @@ class JWSVerifier:
     def verify(self, token: str) -> tuple[dict[str, Any], PublicKey]:
         """The payload as a JSON object and the key that signed it, or raise :class:`TokenError`."""
         if len(token) > self._max_length:
-            raise TokenError("oversized")
+            raise TokenError(Reason.OVERSIZED)
         parts = token.split(".")
         if len(parts) != 3:
-            raise TokenError("malformed")
+            raise TokenError(Reason.MALFORMED)
         header_seg, payload_seg, signature_seg = parts
         checked = self._headers.get(header_seg)
         header = None if checked is not None else json_object(b64url_decode(header_seg))
@@ -112,10 +106,10 @@ class JWSVerifier:
         if checked is None:
             checked = self._check_header_fields(header)  # type: ignore[arg-type]
         alg, kid = checked
-        key = self._key(alg, kid)
+        key = self.key_for(alg, kid)
         signing_input = token[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
         if not self.check_signature(alg, signing_input, signature, key):
-            raise TokenError("signature")
+            raise TokenError(Reason.SIGNATURE)
         if header is not None:
             # Only headers that led to a valid signature are remembered, so nobody can fill this with junk.
             headers = self._headers
@@ -134,28 +128,46 @@ class JWSVerifier:
 
     def check_header(self, header: Mapping[str, Any]) -> PublicKey:
         """Apply the header rules and return the key to verify with."""
-        return self._key(*self._check_header_fields(header))
+        return self.key_for(*self._check_header_fields(header))
 
     def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
-        """The header rules that need no key; returns (alg, kid)."""
+        """The header rules that need no key, in order; returns (alg, kid)."""
+        alg = self.check_alg(header)
+        self.check_members(header)
+        self.check_typ(header)
+        return alg, self.check_kid(header)
+
+    # Each header rule on its own, so that a tool can report every rule a header breaks, not only the first.
+
+    def check_alg(self, header: Mapping[str, Any]) -> str:
         alg = header.get("alg")
         if type(alg) is not str or alg not in self._algorithms:
-            raise TokenError("alg")
-        if not _FORBIDDEN_HEADERS.isdisjoint(header):
-            raise TokenError("header")
+            raise TokenError(Reason.ALG)
+        return alg
+
+    @staticmethod
+    def check_members(header: Mapping[str, Any]) -> None:
+        if not FORBIDDEN_HEADERS.isdisjoint(header):
+            raise TokenError(Reason.HEADER)
+
+    def check_typ(self, header: Mapping[str, Any]) -> None:
         if self._require_typ:
             typ = header.get("typ")
             if type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES:
-                raise TokenError("typ")
+                raise TokenError(Reason.TYP)
+
+    @staticmethod
+    def check_kid(header: Mapping[str, Any]) -> str:
         kid = header.get("kid")
         if type(kid) is not str or not kid or len(kid) > _MAX_KID:
-            raise TokenError("kid")
-        return alg, kid
+            raise TokenError(Reason.KID)
+        return kid
 
-    def _key(self, alg: str, kid: str) -> PublicKey:
+    def key_for(self, alg: str, kid: str) -> PublicKey:
+        """The project's key for ``kid`` (refetching the JWKS for an unknown one), if it may verify ``alg``."""
         key = self.jwks.get(kid)
         if key is None:
-            raise TokenError("unknown_kid")
+            raise TokenError(Reason.UNKNOWN_KID)
         if alg not in key.algorithms:
-            raise TokenError("alg")
+            raise TokenError(Reason.ALG)
         return key

@@ -26,8 +26,9 @@ from ..errors import (
 from ..user import AuthgearUser
 from .credentials import bearer_token, is_b64token
 from .csrf import CSRFGuard
-from .jose import TokenError, looks_like_jwt
+from .jose import looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
+from .refusals import TokenError
 from .request import RequestData, direct_peer, strip_proxy_headers
 
 if TYPE_CHECKING:

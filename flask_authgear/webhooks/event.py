@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from ..core.jose import TokenError, json_object
+from ..core.jose import json_object
+from ..core.refusals import TokenError
 from ..user import freeze
 from .answers import WebhookAnswer, deny, thaw
 from .catalogue import BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS

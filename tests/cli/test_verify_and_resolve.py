@@ -39,6 +39,17 @@ def verify(capsys: pytest.CaptureFixture[str], server: AuthgearTestServer, token
     return code, out
 
 
+def result(out: str) -> str:
+    """The verdict line, ``Result: ...``."""
+    return next(line for line in out.splitlines() if line.startswith("Result: "))
+
+
+def fix(out: str) -> str | None:
+    """The line that says how to fix a refusal, if any: it follows the verdict and ends the report."""
+    last = out.rstrip().splitlines()[-1]
+    return last if last.startswith("Fix: ") else None
+
+
 def check_line(out: str, name: str) -> str:
     """The line of the Checks section for ``name``."""
     for line in out.split("Checks\n", 1)[1].splitlines():
@@ -63,6 +74,22 @@ def test_valid_token_exits_zero_and_shows_header_claims_and_every_check(capsys, 
     assert "expires in 29 minutes" in check_line(out, "exp")
     assert "roles: admin, editor" in check_line(out, "roles")
     assert out.rstrip().endswith("Result: VALID, user alice")
+
+
+def test_long_claim_names_keep_the_values_aligned(capsys, server):
+    long_name = "https://example.com/claims/" + "x" * 60  # longer than any name worth aligning on
+    code, out = verify(capsys, server, server.issue_token("alice", roles=["admin"], **{long_name: 1}))
+    assert code == 0
+    claims = out.split("Claims\n", 1)[1].split("Checks\n", 1)[0].splitlines()
+    # Authgear's claim URLs (up to https://authgear.com/claims/user/can_reauthenticate) set the column.
+    widest = max(len(line.split()[0]) for line in claims if len(line.split()) >= 2)
+    assert widest == len("https://authgear.com/claims/user/can_reauthenticate")
+    for line in claims:
+        if len(line.split()) >= 2:
+            name = line.split()[0]
+            assert line.startswith(f"  {name:<{widest}}  ") and line[widest + 4] != " ", line
+    named = claims.index(f"  {long_name}")  # a longer name stands on its own line, its value below in the column
+    assert claims[named + 1] == "  " + " " * widest + "  1"
 
 
 def test_bearer_prefix_and_standard_input_are_accepted(capsys, server, monkeypatch):
@@ -93,7 +120,8 @@ def test_expired_token_says_how_long_ago(capsys, server):
     assert line.lstrip().startswith("FAIL")
     assert "expired 3 minutes ago" in line
     assert "60s clock skew allowed" in line
-    assert out.rstrip().endswith("Result: INVALID, the token has expired")
+    assert result(out) == "Result: INVALID, the token has expired"
+    assert fix(out) == "Fix: get a fresh access token (refresh it)"
 
 
 def test_expired_inside_the_leeway_is_valid_and_says_so(capsys, server):
@@ -108,6 +136,7 @@ def test_wrong_audience(capsys, server):
     line = check_line(out, "aud")
     assert line.lstrip().startswith("FAIL") and "https://api.example.com" in line
     assert "audience is not an accepted one" in out
+    assert fix(out) == "Fix: accept an audience the token carries (AUTHGEAR_AUDIENCE in the app, --audience here)"
 
 
 def test_audience_option_accepts_a_resource_audience(capsys, server):
@@ -120,6 +149,10 @@ def test_wrong_issuer_suggests_the_custom_domain_setting(capsys, server):
     assert code == 1
     line = check_line(out, "iss")
     assert line.lstrip().startswith("FAIL") and "custom domain" in line
+    assert fix(out) == (
+        "Fix: expect the issuer the project's tokens carry, such as its custom domain "
+        "(AUTHGEAR_ISSUER in the app, --issuer here)"
+    )
     custom = server.issue_token(iss="https://auth.example.com")
     # The local server's discovery names its own issuer, so the JWKS location must be given with --issuer.
     code, _, err = run(capsys, "verify", custom, "--endpoint", server.endpoint, "--issuer", "https://auth.example.com")
@@ -132,7 +165,8 @@ def test_id_token_typ_is_explained(capsys, server):
     code, out = verify(capsys, server, server.issue_token(header={"typ": "JWT"}))
     assert code == 1
     assert "looks like an ID token" in check_line(out, "typ")
-    assert "not an access token" in out.splitlines()[-1]
+    assert "not an access token" in result(out)
+    assert fix(out) == "Fix: send the access token, not the ID token"
 
 
 def test_unknown_kid_lists_the_known_ones(capsys, server):
@@ -142,6 +176,7 @@ def test_unknown_kid_lists_the_known_ones(capsys, server):
     assert line.lstrip().startswith("FAIL")
     assert server.signing_key.kid in line
     assert "not in the project's JWKS" in out
+    assert fix(out) == "Fix: point at the project that issued the token (AUTHGEAR_ENDPOINT in the app, --endpoint here)"
 
 
 def test_altered_payload_fails_the_signature(capsys, server):
@@ -151,7 +186,7 @@ def test_altered_payload_fails_the_signature(capsys, server):
     assert code == 1
     assert check_line(out, "signature").lstrip().startswith("FAIL")
     assert check_line(out, "roles").lstrip().startswith("ok")  # the claims are fine, the signature is not
-    assert out.rstrip().endswith("Result: INVALID, the signature does not match")
+    assert result(out) == "Result: INVALID, the signature does not match"
 
 
 def test_symmetric_algorithm_is_refused(capsys, server):
@@ -188,7 +223,7 @@ def test_missing_sub_and_bad_roles_claim(capsys, server):
     code, out = verify(capsys, server, server.issue_token("bob", **{ROLES: "admin"}))
     assert code == 1
     assert "wrong type" in check_line(out, "roles")
-    assert "user claim has the wrong type" in out.splitlines()[-1]
+    assert "user claim has the wrong type" in result(out)
 
 
 @pytest.mark.parametrize(
@@ -438,7 +473,7 @@ def test_hostile_members_are_explained_never_crash(capsys, server, header, claim
     assert code == 1  # the signature never matches these edited tokens
     if failing is not None:
         assert check_line(out, failing).lstrip().startswith("FAIL")
-    assert out.splitlines()[-1].startswith("Result: INVALID")
+    assert result(out).startswith("Result: INVALID")
 
 
 def test_verbose_shows_the_library_records_without_the_token(capsys, server):

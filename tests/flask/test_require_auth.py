@@ -19,7 +19,15 @@ from tests.support.jwt import b64url, unb64url
 from tests.support.net import free_port
 
 REALM = 'Bearer realm="authgear"'
-INVALID = f'{REALM}, error="invalid_token", error_description="The access token is invalid."'
+
+
+def invalid(description: str) -> str:
+    """The challenge of a token refused with ``description``."""
+    return f'{REALM}, error="invalid_token", error_description="{description}"'
+
+
+SIGNATURE = invalid("The access token signature is invalid.")
+MALFORMED_TOKEN = invalid("The access token is malformed.")
 EXPIRED = f'{REALM}, error="invalid_token", error_description="The access token has expired."'
 MALFORMED = f'{REALM}, error="invalid_request", error_description="The Authorization header is malformed."'
 NOT_BEARER = f'{REALM}, error="invalid_request", error_description="Only the Bearer authorization scheme is supported."'
@@ -119,21 +127,49 @@ REFUSED: list[tuple[str, str, Headers, int, str, dict[str, Any]]] = [
         EXPIRED,
         {"error": "invalid_token", "error_description": "The access token has expired."},
     ),
-    ("tampered-payload", "/me", lambda s: bearer(edited_payload(s.issue_token(), sub="admin")), 401, INVALID, {}),
-    ("wrong-audience", "/me", lambda s: bearer(s.issue_token(aud=["https://other.example"])), 401, INVALID, {}),
-    ("wrong-issuer", "/me", lambda s: bearer(s.issue_token(iss="https://evil.example")), 401, INVALID, {}),
-    ("id-token-typ", "/me", lambda s: bearer(s.issue_token(header={"typ": "JWT"})), 401, INVALID, {}),
-    ("foreign-key", "/me", lambda s: bearer(s.issue_token(key=new_signing_key())), 401, INVALID, {}),
+    ("tampered-payload", "/me", lambda s: bearer(edited_payload(s.issue_token(), sub="admin")), 401, SIGNATURE, {}),
+    (
+        "wrong-audience",
+        "/me",
+        lambda s: bearer(s.issue_token(aud=["https://other.example"])),
+        401,
+        invalid("The access token is not meant for this application."),
+        {},
+    ),
+    (
+        "wrong-issuer",
+        "/me",
+        lambda s: bearer(s.issue_token(iss="https://evil.example")),
+        401,
+        invalid("The access token is from another issuer."),
+        {},
+    ),
+    (
+        "id-token-typ",
+        "/me",
+        lambda s: bearer(s.issue_token(header={"typ": "JWT"})),
+        401,
+        invalid("The token is not an access token."),
+        {},
+    ),
+    (
+        "foreign-key",
+        "/me",
+        lambda s: bearer(s.issue_token(key=new_signing_key())),
+        401,
+        invalid("The access token is signed by a key this application does not know."),
+        {},
+    ),
     (
         "alg-none",
         "/me",
         lambda s: bearer(f"{b64json({'alg': 'none', 'typ': 'at+jwt'})}.{b64json(s.claims_for())}."),
         401,
-        INVALID,
+        MALFORMED_TOKEN,
         {},
     ),
-    ("two-segments", "/me", lambda s: bearer("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0"), 401, INVALID, {}),
-    ("opaque-token", "/me", lambda s: bearer("not-a-jwt"), 401, INVALID, {}),
+    ("two-segments", "/me", lambda s: bearer("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0"), 401, MALFORMED_TOKEN, {}),
+    ("opaque-token", "/me", lambda s: bearer("not-a-jwt"), 401, MALFORMED_TOKEN, {}),
     (
         "basic-scheme",
         "/me",
@@ -154,7 +190,7 @@ REFUSED: list[tuple[str, str, Headers, int, str, dict[str, Any]]] = [
     ("oversized", "/me", lambda s: bearer("a" * 9000), 400, TOO_LARGE, {}),
     # Optional routes refuse broken credentials: they never become "no user".
     ("optional-invalid", "/optional", lambda s: bearer(s.issue_token(expires_in=-3600)), 401, EXPIRED, {}),
-    ("optional-tampered", "/optional", lambda s: bearer(edited_payload(s.issue_token(), sub="x")), 401, INVALID, {}),
+    ("optional-tampered", "/optional", lambda s: bearer(edited_payload(s.issue_token(), sub="x")), 401, SIGNATURE, {}),
     ("optional-malformed", "/optional", lambda s: {"Authorization": "Bearer"}, 400, MALFORMED, {}),
     (
         "any-role-none",

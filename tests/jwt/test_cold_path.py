@@ -16,20 +16,21 @@ from typing import Any
 
 import pytest
 
-from flask_authgear.core.jose import TokenError, b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode, json_object
+from flask_authgear.core.refusals import Reason, TokenError
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def reference_b64url(segment: str) -> bytes:
     if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
-        raise TokenError("malformed")
+        raise TokenError(Reason.MALFORMED)
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
-        raise TokenError("malformed") from None
+        raise TokenError(Reason.MALFORMED) from None
     if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
-        raise TokenError("malformed")
+        raise TokenError(Reason.MALFORMED)
     return raw
 
 
@@ -51,9 +52,9 @@ def reference_json(raw: bytes) -> dict[str, Any]:
     try:
         value = _REFERENCE_JSON.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):
-        raise TokenError("malformed") from None
+        raise TokenError(Reason.MALFORMED) from None
     if not isinstance(value, dict):
-        raise TokenError("malformed")
+        raise TokenError(Reason.MALFORMED)
     return value
 
 

@@ -22,10 +22,10 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from flask_authgear import InvalidTokenError, Settings
-from flask_authgear.core.jose import TokenError
 from flask_authgear.core.jwks import PublicKey, parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.lru import LRU
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.testing import AuthgearTestServer
 from flask_authgear.user import AuthgearUser
 from tests.support.clock import Clock

@@ -30,9 +30,10 @@ import pytest
 from joserfc.errors import JoseError
 
 from flask_authgear.config import ASYMMETRIC_ALGORITHMS, Settings
-from flask_authgear.core.jose import TokenError, b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode, json_object
 from flask_authgear.core.jwks import PublicKey, parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
+from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import AuthgearError, InvalidRequestError
 from flask_authgear.testing.server import AuthgearTestServer
