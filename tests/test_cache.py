@@ -19,6 +19,8 @@ from flask_authgear.core.cache import (
     PURGE_INTERVAL,
     BoundedDictStorage,
     CredentialKeyer,
+    RejectedEntry,
+    SharedCache,
     build_backend,
 )
 from flask_authgear.core.lru import LRU
@@ -60,6 +62,36 @@ def test_keys_are_keyed_by_the_secret_and_the_target_and_never_contain_the_crede
     other_target = CredentialKeyer(b"1" * 32, "http://b/_resolver/resolve").key(token, None)
     assert len({one, two, other_target}) == 3
     assert "secret" not in one and len(one) == 64
+
+
+# -- the shared level: get, put, delete ------------------------------------------------------------------
+
+
+def test_the_shared_level_gets_the_answer_and_its_age_or_nothing() -> None:
+    settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver")
+    clock = wall_clock()
+    shared = SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url), clock)
+    shared.put("rita", {"x-authgear-session-valid": "true", "x-authgear-user-id": "rita"}, ttl=60)
+    shared.put("nobody", {"x-authgear-session-valid": "false"}, ttl=60)
+    clock.advance(2.5)
+    found = shared.get("rita")
+    assert found is not None and found[0] is not None
+    assert (found[0].id, found[1]) == ("rita", 2.5)
+    assert shared.get("nobody") == (None, 2.5)  # a negative answer is an answer, not "nothing"
+    assert shared.get("sam") is None
+    shared.delete("rita")
+    assert shared.get("rita") is None
+
+
+def test_an_entry_copied_to_another_key_is_rejected_not_served() -> None:
+    settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver")
+    shared = SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url))
+    shared.put("admin", {"x-authgear-session-valid": "true", "x-authgear-user-id": "admin"}, ttl=60)
+    entry = shared.backend.get_response("admin")
+    assert entry is not None
+    shared.backend.save_response(entry, "mallory")  # what a writer with access to the store could do
+    with pytest.raises(RejectedEntry):
+        shared.get("mallory")
 
 
 # -- the LRU and the local level ------------------------------------------------------------------------

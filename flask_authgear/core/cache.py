@@ -45,7 +45,7 @@ from requests_cache.serializers.preconf import json_preconf_stage
 from ..config import Settings
 from ..errors import ConfigurationError
 from . import json
-from .headers import answer_headers
+from .headers import Answer, answer_headers, parse_answer
 from .lru import LRU
 
 logger = logging.getLogger("flask_authgear")
@@ -106,6 +106,11 @@ class MalformedEntry(Exception):
     """A stored entry that is not an entry in our form (say, valid JSON with a wrongly typed field, as another
     version of requests-cache could write during a rolling upgrade). It is a miss, never an outage: the store
     itself answered."""
+
+
+class RejectedEntry(Exception):
+    """A stored entry in our form that we cannot vouch for: its MAC fails (tampered, or copied from another
+    key) or it holds an answer Authgear never gives. A miss too, counted apart from malformed entries."""
 
 
 def _read_entry(value: str | bytes) -> CachedResponse:
@@ -193,7 +198,8 @@ def build_backend(settings: Settings) -> BaseCache:
 
 
 class SharedCache:
-    """The requests-cache level: a requests-cache store read and written by our key, one entry at a time.
+    """The shared level: :meth:`get`, :meth:`put` and :meth:`delete` one answer by our key; requests-cache is
+    the store underneath and stays in this module.
 
     An entry records when the resolver answered (``clock``, wall time, so that every host reads it alike);
     each reader decides from that age and its own TTL whether the answer is still good enough for it.
@@ -210,26 +216,33 @@ class SharedCache:
         self._purge_lock = threading.Lock()
         self._last_purge = clock()
 
-    def verify(self, key: str, response: CachedResponse) -> tuple[dict[str, str], float] | None:
-        """The stored answer headers and their age in seconds, or None when the entry is not ours.
+    def get(self, key: str) -> tuple[Answer, float] | None:
+        """The answer stored under ``key`` and its age in seconds, or None when the store has none (or has
+        dropped it at its store expiry).
 
-        The age is negative when the writer's clock runs ahead of ours; the caller decides what it accepts.
+        Raises :class:`MalformedEntry` or :class:`RejectedEntry` for an entry we will not use, and the store's
+        own error when it cannot be read. The age is negative when the writer's clock runs ahead of ours; the
+        caller decides what it accepts.
         """
+        response = self.backend.get_response(key)
+        if response is None or response.is_expired:
+            return None
         headers = response.headers
         mac = headers.get(MAC_HEADER)
         answered_text = headers.get(ANSWERED_HEADER)
         if response.status_code != 200 or not mac or not answered_text:
-            return None
-        answer = answer_headers(headers)
-        if not hmac.compare_digest(mac, self.keyer.mac(key, answer, answered_text)):
-            return None
+            raise RejectedEntry()
+        stored = answer_headers(headers)
+        if not hmac.compare_digest(mac, self.keyer.mac(key, stored, answered_text)):
+            raise RejectedEntry()
         try:
             answered_at = float(answered_text)
-        except ValueError:
-            return None
+            answer = parse_answer(stored, "resolver")
+        except ValueError:  # an unreadable time, or an answer Authgear never gives (MalformedAnswer)
+            raise RejectedEntry() from None
         return answer, self._clock() - answered_at
 
-    def store(self, key: str, answer: Mapping[str, str], ttl: float) -> None:
+    def put(self, key: str, answer: Mapping[str, str], ttl: float) -> None:
         """Write one answer: its ``X-Authgear-*`` headers, when it was answered and a MAC; no request data at all.
 
         The store drops the entry after this writer's ``ttl``; readers may stop using it sooner.
@@ -254,16 +267,8 @@ class SharedCache:
         self.backend.save_response(entry, key, expires)
         self._maybe_purge()
 
-    def lookup(self, key: str) -> CachedResponse | None:
-        """The stored entry under ``key`` while the store keeps it (not past its store expiry), else None.
-
-        Raises :class:`MalformedEntry` for an entry that is not in our form, and the store's own error when the
-        store cannot be read.
-        """
-        response = self.backend.get_response(key)
-        return None if response is None or response.is_expired else response
-
     def delete(self, key: str) -> None:
+        """Remove the entry under ``key``, if any."""
         self.backend.delete(key)
 
     def _maybe_purge(self) -> None:

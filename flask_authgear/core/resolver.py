@@ -31,11 +31,10 @@ from typing import Any, NoReturn
 import requests
 from requests.cookies import RequestsCookieJar
 from requests.utils import get_environ_proxies
-from requests_cache.models.response import CachedResponse
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from .cache import CredentialKeyer, MalformedEntry, SharedCache, cache_secret, local_key
+from .cache import CredentialKeyer, MalformedEntry, RejectedEntry, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
 from .http import describe_error, limit_calls
 from .lru import LRU
@@ -220,17 +219,27 @@ class ResolverClient:
         use_backend = self._clock() >= self._backend_down_until
         if use_backend:
             try:
-                entry = self.shared.lookup(key)
+                stored = self.shared.get(key)
             except MalformedEntry:
                 self.stats.malformed_entries += 1
                 self._discard(key, "was malformed")
+            except RejectedEntry:  # tampered, or moved to another key
+                self.stats.rejected_entries += 1
+                self._discard(key, "failed verification")
             except Exception as exc:  # the cache backend failed (Redis away, sqlite locked)
                 self._backend_failed("reading", exc)
                 use_backend = False
             else:
-                cached = None if entry is None else self._from_cache(key, local, entry)
-                if cached is not None:
-                    return cached[0]
+                if stored is not None:
+                    answer, age = stored
+                    # Good for this process only while younger than its own TTL, whatever the writer's was. An
+                    # entry dated in the future (the writer's clock runs ahead) is not believed either. Both are
+                    # misses: the resolver is asked and its answer replaces the entry.
+                    ttl = self._ttl(answer)
+                    if 0 <= age < ttl:  # written as a range, so that a NaN age is refused too
+                        self.stats.shared_hits += 1
+                        self.local[local] = (answer, self._clock() + ttl - age)
+                        return answer
         response = self._get(headers)
         return self._answer_live(key, local, response, use_backend)
 
@@ -252,7 +261,7 @@ class ResolverClient:
             self.local[local] = (answer, self._clock() + ttl)
             if use_backend:
                 try:
-                    self.shared.store(key, stored, ttl)
+                    self.shared.put(key, stored, ttl)
                 except Exception as exc:
                     self._backend_failed("writing", exc)
         return answer
@@ -267,29 +276,6 @@ class ResolverClient:
             self._failed(f"the resolver call failed: {describe_error(exc)}")
         self.stats.resolver_calls += 1
         return response
-
-    def _from_cache(self, key: str, local: bytes, response: CachedResponse) -> tuple[Answer] | None:
-        verified = self.shared.verify(key, response)
-        if verified is not None:
-            headers, age = verified
-            try:
-                answer = parse_answer(headers, "resolver")
-            except MalformedAnswer:
-                pass
-            else:
-                # Good for this process only while younger than its own TTL, whatever the writer's was. An
-                # entry dated in the future (the writer's clock runs ahead) is not believed either. Both are
-                # misses: the resolver is asked and its answer replaces the entry.
-                ttl = self._ttl(answer)
-                if not 0 <= age < ttl:  # written as a range, so that a NaN age is refused too
-                    return None
-                self.stats.shared_hits += 1
-                self.local[local] = (answer, self._clock() + ttl - age)
-                return (answer,)
-        # An entry we cannot vouch for (tampered, moved to another key, or unreadable): drop it, ask again.
-        self.stats.rejected_entries += 1
-        self._discard(key, "failed verification")
-        return None
 
     def _discard(self, key: str, why: str) -> None:
         """Delete a shared entry we will not use; the resolver's answer then takes its place."""
