@@ -15,13 +15,13 @@ import pytest
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core.cache import (
-    MIN_MEMORY_ENTRIES,
-    PURGE_INTERVAL,
-    BoundedDictStorage,
+    _MIN_MEMORY_ENTRIES,
+    _PURGE_INTERVAL,
     CredentialKeyer,
     RejectedEntry,
     SharedCache,
-    build_backend,
+    _BoundedDictStorage,
+    _build_backend,
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
@@ -146,13 +146,13 @@ def test_local_entries_expire_by_their_kind_on_the_injected_clock(
 
 
 def test_memory_store_is_bounded() -> None:
-    storage = BoundedDictStorage(5)
+    storage = _BoundedDictStorage(5)
     for i in range(50):
         storage[f"k{i}"] = i
     assert list(storage.keys()) == [f"k{i}" for i in range(45, 50)]
-    backend = build_backend(Settings(endpoint="https://a.example", resolver_local_cache_size=0))
-    assert isinstance(backend.responses, BoundedDictStorage)
-    assert backend.responses.data.size == MIN_MEMORY_ENTRIES
+    backend = _build_backend(Settings(endpoint="https://a.example", resolver_local_cache_size=0))
+    assert isinstance(backend.responses, _BoundedDictStorage)
+    assert backend.responses.data.size == _MIN_MEMORY_ENTRIES
 
 
 def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
@@ -330,7 +330,7 @@ def test_a_malformed_sqlite_entry_is_a_miss_not_an_outage(
 def test_redis_cache_without_the_redis_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # what "not installed" looks like to an import
     with pytest.raises(ConfigurationError, match=r"flask-authgear\[redis\]"):
-        build_backend(Settings(endpoint="https://a.example", mode="resolver", cache="redis://127.0.0.1:6379/0"))
+        _build_backend(Settings(endpoint="https://a.example", mode="resolver", cache="redis://127.0.0.1:6379/0"))
 
 
 @pytest.mark.parametrize("spec", ["sqlite:///", "sqlite:////dev/null/cannot/be/here.sqlite"], ids=["empty", "bad"])
@@ -370,7 +370,7 @@ def test_expired_entries_are_purged_from_memory_and_sqlite_stores(
         with pytest.raises(InvalidTokenError):
             verifier.authenticate(bearer_request(f"gone-{i}"))
     assert len(responses) == 5
-    clock.advance(PURGE_INTERVAL)
+    clock.advance(_PURGE_INTERVAL)
     session = server.create_session("purge-check")
     verifier.authenticate(bearer_request(session.token))  # a write triggers the purge
     assert len(responses) == 1

@@ -25,7 +25,7 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_authgear.config import Settings
-from flask_authgear.core.jwks import FAILURE_BACKOFF, JWKSCache
+from flask_authgear.core.jwks import _FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
@@ -140,7 +140,7 @@ def test_stale_keys_serve_while_allowed(server: AuthgearTestServer, elsewhere: A
         authenticate(verifier, token)  # even a token verified before: the cache must not outlive the keys
 
     server.heal()
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert authenticate(verifier, token).id == "alice"
     assert verifier.health()["jwks"]["ready"] is True
 
@@ -151,7 +151,7 @@ def test_recovery_after_an_outage_with_no_keys(server: AuthgearTestServer) -> No
     token = server.issue_token("alice")
     with server.unreachable(), pytest.raises(ProviderUnavailableError):
         authenticate(verifier, token)
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert authenticate(verifier, token).id == "alice"
 
 
@@ -165,7 +165,7 @@ def test_failures_back_off_instead_of_hammering(server: AuthgearTestServer) -> N
         with pytest.raises(ProviderUnavailableError):
             authenticate(verifier, token)
     assert server.hits("jwks") == 1
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     with pytest.raises(ProviderUnavailableError):
         authenticate(verifier, token)
     assert server.hits("jwks") == 2
@@ -229,7 +229,7 @@ def test_flask_answers_503_then_recovers(server: AuthgearTestServer, elsewhere: 
     assert token not in response.get_data(as_text=True)
 
     server.heal()
-    clock.advance(FAILURE_BACKOFF)  # the retry delay after a failed fetch
+    clock.advance(_FAILURE_BACKOFF)  # the retry delay after a failed fetch
     response = bounded(lambda: client.get("/me", headers=bearer(token)))
     assert response.status_code == 200
     assert response.get_json() == {"sub": "alice"}

@@ -17,7 +17,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from flask_authgear.config import Settings
-from flask_authgear.core.cache import MIN_MEMORY_ENTRIES
+from flask_authgear.core.cache import _MIN_MEMORY_ENTRIES
 from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
 from flask_authgear.errors import InvalidTokenError
@@ -126,7 +126,7 @@ def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
     wrong: list[str] = []
 
     def flood(worker: int) -> None:
-        for i in range(worker, MIN_MEMORY_ENTRIES + 600, 4):
+        for i in range(worker, _MIN_MEMORY_ENTRIES + 600, 4):
             if i % 4 == 0:  # a real user now and then: positive answers are cached too
                 session = sessions[i % len(sessions)]
                 user = verifier.authenticate(bearer_request(session.token))
@@ -148,8 +148,8 @@ def test_resolver_caches_are_bounded(server: AuthgearTestServer) -> None:
         assert not any(t.is_alive() for t in threads)
         assert not wrong
         calls = verifier.resolver.stats.resolver_calls
-        assert calls > MIN_MEMORY_ENTRIES  # the flood really went past both bounds
+        assert calls > _MIN_MEMORY_ENTRIES  # the flood really went past both bounds
         assert len(verifier.resolver.local) <= local_size
-        assert len(verifier.resolver.shared.backend.responses) == MIN_MEMORY_ENTRIES
+        assert len(verifier.resolver.shared.backend.responses) == _MIN_MEMORY_ENTRIES
     finally:
         verifier.close()

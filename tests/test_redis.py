@@ -16,7 +16,7 @@ import redis
 
 from flask_authgear import InvalidTokenError, Settings, Verifier
 from flask_authgear.core import RequestData
-from flask_authgear.core.cache import NAMESPACE
+from flask_authgear.core.cache import _NAMESPACE
 from flask_authgear.testing.server import AuthgearTestServer
 from tests.support.auth import authenticate_secrets, bearer, bearer_request
 from tests.support.examples import ROOT
@@ -48,7 +48,7 @@ def test_redis_holds_no_raw_credential_and_every_entry_expires(
     verifier = make_verifier(resolver_cache_ttl=30, resolver_negative_ttl=5)
     raw = authenticate_secrets(server, verifier)
     keys = list(client.scan_iter("*"))
-    response_keys = [k for k in keys if k.startswith(f"{NAMESPACE}:".encode())]
+    response_keys = [k for k in keys if k.startswith(f"{_NAMESPACE}:".encode())]
     assert len(response_keys) == 7
     blob = b"".join(keys) + b"".join(client.dump(k) or b"" for k in keys)
     values = b"".join(client.get(k) or b"" for k in response_keys)
@@ -165,9 +165,9 @@ def test_an_entry_copied_to_another_key_in_redis_is_refused(
     verifier.authenticate(bearer_request(mallory.token))
     assert verifier.resolver is not None
     keyer = verifier.resolver.keyer
-    admin_entry = client.get(f"{NAMESPACE}:{keyer.key(admin.authorization, None)}")
+    admin_entry = client.get(f"{_NAMESPACE}:{keyer.key(admin.authorization, None)}")
     assert admin_entry is not None
-    client.set(f"{NAMESPACE}:{keyer.key(mallory.authorization, None)}", admin_entry, ex=60)
+    client.set(f"{_NAMESPACE}:{keyer.key(mallory.authorization, None)}", admin_entry, ex=60)
     user = verifier.authenticate(bearer_request(mallory.token))
     assert (user.id, user.roles) == ("mallory", frozenset())
     assert verifier.health()["resolver"]["rejected_entries"] == 1
@@ -182,7 +182,7 @@ def test_a_malformed_redis_entry_is_replaced_and_redis_stays_in_use(
     verifier = make_verifier(resolver_local_cache_size=0)
     verifier.authenticate(bearer_request(session.token))
     assert verifier.resolver is not None
-    name = f"{NAMESPACE}:{verifier.resolver.keyer.key(session.authorization, None)}"
+    name = f"{_NAMESPACE}:{verifier.resolver.keyer.key(session.authorization, None)}"
     entry = json.loads(client.get(name) or b"{}")
     client.set(name, json.dumps({**entry, field: {"status_code": "OK", "headers": "x", "expires": "soon"}[field]}))
     hits = server.hits("resolver")

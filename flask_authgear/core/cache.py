@@ -48,19 +48,21 @@ from . import json
 from .headers import Answer, answer_headers, parse_answer
 from .lru import LRU
 
+__all__ = ["CredentialKeyer", "MalformedEntry", "RejectedEntry", "SharedCache", "cache_secret", "local_key"]
+
 logger = logging.getLogger("flask_authgear")
 
 #: A stored entry keeps the answer's ``X-Authgear-*`` headers and these two of our own.
-MAC_HEADER = "Flask-Authgear-Mac"
-ANSWERED_HEADER = "Flask-Authgear-Answered-At"
+_MAC_HEADER = "Flask-Authgear-Mac"
+_ANSWERED_HEADER = "Flask-Authgear-Answered-At"
 #: Namespace of the entries in a shared store (Redis key prefix).
-NAMESPACE = "flask_authgear_resolver"
+_NAMESPACE = "flask_authgear_resolver"
 #: How often expired entries are purged from a memory or sqlite store (Redis expires its keys itself).
-PURGE_INTERVAL = 60.0
+_PURGE_INTERVAL = 60.0
 #: Deadline of each Redis operation, in seconds (capped by ``http_timeout``).
-REDIS_TIMEOUT = 1.0
+_REDIS_TIMEOUT = 1.0
 #: Smallest bound of the in-memory shared store.
-MIN_MEMORY_ENTRIES = 1000
+_MIN_MEMORY_ENTRIES = 1000
 
 
 def _encode(value: str | None) -> str:
@@ -133,10 +135,10 @@ def _read_entry(value: str | bytes) -> CachedResponse:
 
 
 #: How entries are written and read: requests-cache's JSON format, read by :func:`_read_entry`.
-ENTRY_FORMAT = Stage(dumps=json_serializer.dumps, loads=_read_entry)
+_ENTRY_FORMAT = Stage(dumps=json_serializer.dumps, loads=_read_entry)
 
 
-class BoundedDictStorage(DictStorage):
+class _BoundedDictStorage(DictStorage):
     """requests-cache's in-memory storage, bounded by an :class:`LRU`."""
 
     def __init__(self, max_entries: int) -> None:
@@ -163,19 +165,19 @@ def cache_secret(settings: Settings) -> bytes:
     return secrets.token_bytes(32)
 
 
-def build_backend(settings: Settings) -> BaseCache:
+def _build_backend(settings: Settings) -> BaseCache:
     """The requests-cache backend for ``settings.cache``; a readable error at start-up when it cannot work."""
     spec = settings.cache
     if spec == "memory":
-        backend = BaseCache(cache_name=NAMESPACE)
-        backend.responses = BoundedDictStorage(max(settings.resolver_local_cache_size, MIN_MEMORY_ENTRIES))
+        backend = BaseCache(cache_name=_NAMESPACE)
+        backend.responses = _BoundedDictStorage(max(settings.resolver_local_cache_size, _MIN_MEMORY_ENTRIES))
         return backend
     if spec.startswith("sqlite:///"):
         path = spec[len("sqlite:///") :]
         if not path:
             raise ConfigurationError("cache='sqlite:///path' needs a file path")
         try:
-            return SQLiteCache(path, serializer=ENTRY_FORMAT, wal=True, busy_timeout=int(settings.http_timeout * 1000))
+            return SQLiteCache(path, serializer=_ENTRY_FORMAT, wal=True, busy_timeout=int(settings.http_timeout * 1000))
         except Exception as exc:
             raise ConfigurationError(f"cache: cannot open the sqlite file {path!r}: {type(exc).__name__}") from None
     # redis://, rediss:// and unix:// URLs
@@ -187,14 +189,14 @@ def build_backend(settings: Settings) -> BaseCache:
             "cache=redis:// needs the redis package: pip install 'flask-authgear[redis]'"
         ) from None
     # A cache lookup slower than this is worse than asking the resolver, which is what happens on a timeout.
-    timeout = min(settings.http_timeout, REDIS_TIMEOUT)
+    timeout = min(settings.http_timeout, _REDIS_TIMEOUT)
     try:
         connection = Redis.from_url(spec, socket_timeout=timeout, socket_connect_timeout=timeout)
     except ValueError:
         raise ConfigurationError("cache must be a valid redis URL such as redis://localhost:6379/0") from None
     # ttl_offset=1: Redis deletes each entry a second after it expires (requests-cache's default keeps it
     # an hour for revalidation, which we never do). It also keeps a sub-second TTL from meaning "forever".
-    return RedisCache(namespace=NAMESPACE, connection=connection, serializer=ENTRY_FORMAT, ttl=True, ttl_offset=1)
+    return RedisCache(namespace=_NAMESPACE, connection=connection, serializer=_ENTRY_FORMAT, ttl=True, ttl_offset=1)
 
 
 class SharedCache:
@@ -212,7 +214,7 @@ class SharedCache:
         spec = settings.cache
         self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
         #: The requests-cache store, read and written by our key only: nothing is ever sent through it.
-        self.backend: BaseCache = build_backend(settings)
+        self.backend: BaseCache = _build_backend(settings)
         self._purge_lock = threading.Lock()
         self._last_purge = clock()
 
@@ -228,8 +230,8 @@ class SharedCache:
         if response is None or response.is_expired:
             return None
         headers = response.headers
-        mac = headers.get(MAC_HEADER)
-        answered_text = headers.get(ANSWERED_HEADER)
+        mac = headers.get(_MAC_HEADER)
+        answered_text = headers.get(_ANSWERED_HEADER)
         if response.status_code != 200 or not mac or not answered_text:
             raise RejectedEntry()
         stored = answer_headers(headers)
@@ -250,8 +252,8 @@ class SharedCache:
         answered_at = self._clock()
         answered_text = repr(answered_at)
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(answer)
-        headers[ANSWERED_HEADER] = answered_text
-        headers[MAC_HEADER] = self.keyer.mac(key, answer, answered_text)
+        headers[_ANSWERED_HEADER] = answered_text
+        headers[_MAC_HEADER] = self.keyer.mac(key, answer, answered_text)
         created = datetime.fromtimestamp(answered_at, tz=timezone.utc)
         expires = created + timedelta(seconds=ttl)
         entry = CachedResponse(
@@ -273,7 +275,7 @@ class SharedCache:
 
     def _maybe_purge(self) -> None:
         """Drop expired entries now and then, so a memory or sqlite store does not grow with old answers."""
-        if self.kind == "redis" or self._clock() - self._last_purge < PURGE_INTERVAL:
+        if self.kind == "redis" or self._clock() - self._last_purge < _PURGE_INTERVAL:
             return
         if not self._purge_lock.acquire(blocking=False):
             return
@@ -282,7 +284,7 @@ class SharedCache:
             cache = self.backend
             if isinstance(cache, SQLiteCache):
                 cache.delete(expired=True, vacuum=False)
-            elif isinstance(cache.responses, BoundedDictStorage):
+            elif isinstance(cache.responses, _BoundedDictStorage):
                 cache.responses.purge_expired()
         except Exception as exc:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)

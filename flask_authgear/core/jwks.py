@@ -38,13 +38,13 @@ from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
 from .http import FetchError, deadline, fetch_json, limit_calls, new_session
 
-__all__ = ["FAILURE_BACKOFF", "MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey", "parse_jwk", "parse_jwks"]
+__all__ = ["MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey"]
 
 logger = logging.getLogger("flask_authgear")
 
 _MIN_RSA_BITS = 2048
 #: Seconds between retries while the JWKS (or discovery) endpoint keeps failing.
-FAILURE_BACKOFF = 5.0
+_FAILURE_BACKOFF = 5.0
 MAX_KEYS = 100
 
 _VerifyKey = RSAKey | ECKey | OKPKey
@@ -70,7 +70,7 @@ class PublicKey:
     fingerprint: str = field(default="", compare=False)
 
 
-def parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
+def _parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
     """Return the usable keys of a JWKS document by kid; silently skip keys our policy refuses.
 
     Raises ValueError when the document is not a JWKS at all.
@@ -80,7 +80,7 @@ def parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, P
     keys: dict[str, PublicKey] = {}
     duplicated: set[str] = set()
     for entry in document["keys"][:MAX_KEYS]:
-        parsed = parse_jwk(entry, allowed_algorithms)
+        parsed = _parse_jwk(entry, allowed_algorithms)
         if parsed is None:
             continue
         if parsed.kid in keys:
@@ -92,7 +92,7 @@ def parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, P
     return keys
 
 
-def parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | None:
+def _parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | None:
     """One JWK to a public verification key, or None when the key policy refuses it."""
     if not isinstance(entry, dict):
         return None
@@ -280,7 +280,7 @@ class JWKSCache:
                         return
                 elif now - self._fetched_at < self.settings.jwks_cache_ttl:
                     return
-            if self._clock() - self._last_failure < FAILURE_BACKOFF:
+            if self._clock() - self._last_failure < _FAILURE_BACKOFF:
                 self._check_usable()
                 return
             reason = "unknown kid" if unknown_kid else "initial" if self._fetched_at is None else "expired"
@@ -336,7 +336,7 @@ class JWKSCache:
                 self._jwks_uri = self._discover()
             self.stats.fetches += 1
             document = fetch_json(self._session, self._jwks_uri)
-        keys = parse_jwks(document, self._allowed)
+        keys = _parse_jwks(document, self._allowed)
         if not keys:
             raise ValueError("the JWKS holds no usable key")
         logger.info("JWKS fetched (%s): %d usable key(s)", reason, len(keys))

@@ -39,10 +39,12 @@ from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, par
 from .http import describe_error, limit_calls
 from .lru import LRU
 
+__all__ = ["Probe", "ResolverClient", "ResolverStats"]
+
 logger = logging.getLogger("flask_authgear")
 
 #: After a cache backend error (Redis down, sqlite locked), go straight to the resolver for this long.
-BACKEND_RETRY_AFTER = 5.0
+_BACKEND_RETRY_AFTER = 5.0
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -314,10 +316,10 @@ class ResolverClient:
 
     def _backend_failed(self, action: str, exc: Exception) -> None:
         self.stats.backend_errors += 1
-        self._backend_down_until = self._clock() + BACKEND_RETRY_AFTER
+        self._backend_down_until = self._clock() + _BACKEND_RETRY_AFTER
         logger.warning(
             "resolver cache backend failed while %s (%s); asking the resolver directly for %gs",
             action,
             type(exc).__name__,
-            BACKEND_RETRY_AFTER,
+            _BACKEND_RETRY_AFTER,
         )

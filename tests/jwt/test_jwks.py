@@ -17,7 +17,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from flask_authgear import InvalidTokenError, ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core.json import MAX_DEPTH
-from flask_authgear.core.jwks import FAILURE_BACKOFF, MAX_KEYS, JWKSCache, parse_jwks
+from flask_authgear.core.jwks import _FAILURE_BACKOFF, MAX_KEYS, JWKSCache, _parse_jwks
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer_request
 from tests.support.clock import Clock
@@ -111,7 +111,7 @@ def test_discovery_failure_is_unavailable_then_retried(server: AuthgearTestServe
         cache.get(kid_of(server))
     assert server.hits("discovery") == 1
     server.heal()
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert cache.get(kid_of(server)) is not None
     assert (server.hits("discovery"), server.hits("jwks")) == (2, 1)
 
@@ -418,7 +418,7 @@ def test_jwks_outage_serves_the_last_good_keys(server: AuthgearTestServer, clock
     for _ in range(20):
         assert verifier.verify(server.issue_token("u-again"))
     assert server.hits("jwks") == 2
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert verifier.verify(server.issue_token("u-later"))
     assert server.hits("jwks") == 3
 
@@ -430,7 +430,7 @@ def test_stale_keys_are_bounded_by_max_stale(server: AuthgearTestServer, clock: 
     server.fail("jwks", "500")
     clock.advance(999)
     assert verifier.verify(server.issue_token("u-stale"))
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     # 1004 seconds after the last good fetch: the keys are too old to trust, even for a cached token.
     with pytest.raises(ProviderUnavailableError):
         verifier.verify(token)
@@ -440,7 +440,7 @@ def test_stale_keys_are_bounded_by_max_stale(server: AuthgearTestServer, clock: 
     assert cache.health()["ready"] is False
     # Recovery: once the endpoint answers again, keys are loaded and tokens verify.
     server.heal()
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert verifier.verify(token)
 
 
@@ -454,7 +454,7 @@ def test_unreachable_server_serves_the_last_good_keys(server: AuthgearTestServer
         assert verifier.verify(server.issue_token("u2")).id == "u2"
         assert cache.stats.fetch_failures == 1
     assert server.hits("jwks") == jwks_before  # the refused connection never reached it
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert verifier.verify(token)
     assert cache.health()["stale"] is False
 
@@ -467,7 +467,7 @@ def test_no_keys_ever_is_unavailable(server: AuthgearTestServer, clock: Clock) -
             with pytest.raises(ProviderUnavailableError):
                 verifier.verify(token)
     assert cache.health()["ready"] is False
-    clock.advance(FAILURE_BACKOFF)
+    clock.advance(_FAILURE_BACKOFF)
     assert verifier.verify(token)
 
 
@@ -542,7 +542,7 @@ def test_key_policy() -> None:
             None,
         ]
     }
-    keys = parse_jwks(document, ALL_ASYMMETRIC)
+    keys = _parse_jwks(document, ALL_ASYMMETRIC)
     assert set(keys) == {"rsa", "rsa-no-use", "rsa-ops-verify", "ec", "ec384", "ed25519"}
     assert keys["rsa"].algorithms == {"RS256"}
     assert keys["rsa-no-use"].algorithms == {"RS256", "PS256"}
@@ -550,13 +550,13 @@ def test_key_policy() -> None:
     assert keys["ec384"].algorithms == {"ES384"}
     assert keys["ed25519"].algorithms == {"EdDSA"}
     # Only public material is kept, even when the JWKS (wrongly) publishes private parts.
-    leaked = parse_jwks({"keys": [dict(rsa.as_dict(private=True), kid="leaky")]}, ALL_ASYMMETRIC)
+    leaked = _parse_jwks({"keys": [dict(rsa.as_dict(private=True), kid="leaky")]}, ALL_ASYMMETRIC)
     assert leaked["leaky"].key.is_private is False
 
 
 def test_duplicate_kids_are_trusted_for_neither_key() -> None:
     a, b = RSAKey.generate_key(2048), RSAKey.generate_key(2048)
-    keys = parse_jwks({"keys": [public(a, kid="same"), public(b, kid="same"), public(a, kid="a")]}, ALL_ASYMMETRIC)
+    keys = _parse_jwks({"keys": [public(a, kid="same"), public(b, kid="same"), public(a, kid="a")]}, ALL_ASYMMETRIC)
     assert set(keys) == {"a"}
 
 
@@ -577,7 +577,7 @@ def test_duplicate_kid_in_the_served_jwks_verifies_nothing(server: AuthgearTestS
 
 def test_a_refused_duplicate_does_not_hide_a_good_key() -> None:
     good, weak = RSAKey.generate_key(2048), RSAKey.generate_key(1024)
-    keys = parse_jwks({"keys": [public(weak, kid="k"), public(good, kid="k", use="sig")]}, ALL_ASYMMETRIC)
+    keys = _parse_jwks({"keys": [public(weak, kid="k"), public(good, kid="k", use="sig")]}, ALL_ASYMMETRIC)
     assert set(keys) == {"k"}
 
 
@@ -588,12 +588,12 @@ def test_a_refused_duplicate_does_not_hide_a_good_key() -> None:
 )
 def test_not_a_jwks(document: Any) -> None:
     with pytest.raises(ValueError):
-        parse_jwks(document, ALL_ASYMMETRIC)
+        _parse_jwks(document, ALL_ASYMMETRIC)
 
 
 def test_number_of_keys_is_capped() -> None:
     rsa = public(RSAKey.generate_key(2048))
-    keys = parse_jwks({"keys": [dict(rsa, kid=f"k{i}") for i in range(MAX_KEYS + 50)]}, ALL_ASYMMETRIC)
+    keys = _parse_jwks({"keys": [dict(rsa, kid=f"k{i}") for i in range(MAX_KEYS + 50)]}, ALL_ASYMMETRIC)
     assert len(keys) == MAX_KEYS
 
 

@@ -22,7 +22,7 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from flask_authgear import InvalidTokenError, Settings
-from flask_authgear.core.jwks import PublicKey, parse_jwk
+from flask_authgear.core.jwks import PublicKey, _parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.lru import LRU
 from flask_authgear.core.refusals import TokenError
@@ -47,7 +47,7 @@ class StaticKeys:
             self.publish(key)
 
     def publish(self, key: RSAKey) -> PublicKey:
-        public = parse_jwk(key.as_dict(private=False), frozenset({"RS256"}))
+        public = _parse_jwk(key.as_dict(private=False), frozenset({"RS256"}))
         assert public is not None
         self.keys[public.kid] = public
         return public

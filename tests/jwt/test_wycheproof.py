@@ -9,7 +9,7 @@ beside the repository) and never copied here. Without that folder the tests skip
   each token is judged at the signature layer (strict compact parsing, header rules, key choice, signature) and,
   separately, the full access-token path must refuse every one of them without an unexpected error.
 * RS256, PS256, ES256 (P1363) and Ed25519 signature vectors: the key goes through our key policy
-  (:func:`~flask_authgear.core.jwks.parse_jwk`) and the message/signature pair through the verifier's own
+  (:func:`~flask_authgear.core.jwks._parse_jwk`) and the message/signature pair through the verifier's own
   signature check (joserfc's algorithms with the keys our JWKS policy imported). A compact JWS cannot carry
   these messages (its signing input is ``header.payload``), so building tokens from them would not be
   meaningful.
@@ -31,7 +31,7 @@ from joserfc.errors import JoseError
 
 from flask_authgear.config import ASYMMETRIC_ALGORITHMS, Settings
 from flask_authgear.core.jose import b64url_decode, json_object
-from flask_authgear.core.jwks import PublicKey, parse_jwk
+from flask_authgear.core.jwks import PublicKey, _parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.refusals import TokenError
 from flask_authgear.core.verifier import Verifier
@@ -232,7 +232,7 @@ def test_signature_vectors(name: str, alg: str) -> None:
     mismatches: list[str] = []
     checked = 0
     for group in data["testGroups"]:
-        key = parse_jwk(_group_jwk(group), frozenset({alg}))
+        key = _parse_jwk(_group_jwk(group), frozenset({alg}))
         assert key is not None, f"key policy refused the key of a {group['type']} group"
         assert alg in key.algorithms
         for test in group["tests"]:
