@@ -47,11 +47,12 @@ from flask import (
     request,
     request_started,
 )
+from werkzeug.datastructures import Headers
 from werkzeug.local import LocalProxy
 
 from .config import Settings
 from .core.calls import check_callable, not_awaitable
-from .core.request import ENVIRON_APP_USER, ENVIRON_SCRUBBED_BY, ENVIRON_USER, is_preflight, varying_start_response
+from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varied, varying_start_response
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -133,12 +134,14 @@ class Authgear:
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
         # identity header; the first before_request hook does the same for a request that bypassed the wrapper
         # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
-        if isinstance(app.wsgi_app, HeaderScrubber):
-            app.wsgi_app.state = state
+        scrubber = app.wsgi_app
+        if isinstance(scrubber, HeaderScrubber):
+            scrubber.verifier = state.verifier
         else:
-            app.wsgi_app = HeaderScrubber(app.wsgi_app, state)  # type: ignore[method-assign]
+            scrubber = app.wsgi_app = HeaderScrubber(app.wsgi_app, state.verifier)  # type: ignore[method-assign]
         hooks = app.before_request_funcs.setdefault(None, [])
-        hooks[:] = [functools.partial(_scrub_headers, state), *(hook for hook in hooks if not _is_scrub_hook(hook))]
+        if scrubber.scrub_bypassed not in hooks:
+            hooks.insert(0, scrubber.scrub_bypassed)
         # An app's own handler for AuthgearError, registered before init_app, is kept.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, self._handle_error)
@@ -262,56 +265,33 @@ def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
 
 
 class HeaderScrubber:
-    """Wraps ``app.wsgi_app``: removes client-supplied ``X-Authgear-*`` headers before Flask sees the request, and
-    marks the answer of a request that was authenticated with ``Vary: Authorization, Cookie``.
-
-    In trusted proxy mode the headers stay on requests whose direct peer is a trusted proxy, which overwrites them.
-    The ``Vary`` header keeps a shared HTTP cache from serving one user's answer to another.
+    """Wraps ``app.wsgi_app``, as werkzeug's ``ProxyFix``: one pass over the environ before Flask sees the request,
+    the core's, as the WSGI middleware makes it. Client-supplied ``X-Authgear-*`` headers are removed (kept in
+    trusted proxy mode from a trusted peer, which overwrites them), and the answer of a request that was
+    authenticated carries ``Vary: Authorization, Cookie``, so a shared HTTP cache never serves one user's answer to
+    another.
     """
 
-    __slots__ = ("state", "wsgi_app")
+    __slots__ = ("verifier", "wsgi_app")
 
-    def __init__(self, wsgi_app: WSGIApplication, state: _AppState) -> None:
+    def __init__(self, wsgi_app: WSGIApplication, verifier: Verifier) -> None:
         self.wsgi_app = wsgi_app
-        self.state = state
-
-    @property
-    def verifier(self) -> Verifier:
-        return self.state.verifier
+        self.verifier = verifier
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        _scrub(environ, self.state)
+        self.verifier.scrub_environ(environ)
         return self.wsgi_app(environ, varying_start_response(environ, start_response))
 
-
-def _scrub(environ: WSGIEnvironment, state: _AppState) -> bool:
-    """Remove forged headers with ``state``'s rules, unless they were already removed by them for this request.
-
-    Returns whether it removed them now.
-    """
-    if environ.get(ENVIRON_SCRUBBED_BY) is state:
-        return False
-    state.verifier.scrub_environ(environ)
-    environ[ENVIRON_SCRUBBED_BY] = state
-    return True
+    def scrub_bypassed(self) -> None:
+        """The app's first ``before_request`` hook: the same core calls for a request that reached the app without
+        passing this wrapper (a mounted app whose dispatcher holds the bare ``wsgi_app``); a no-op otherwise."""
+        environ = _request_environ()
+        if self.verifier.scrub_environ(environ):
+            after_this_request(functools.partial(_varied_response, environ))
 
 
-def _scrub_headers(state: _AppState) -> None:
-    """The app's first ``before_request`` hook, bound to its app's state: the work of :class:`HeaderScrubber`,
-    with this app's own rules, for a request that reached the app without passing its wrapper (a mounted app
-    whose dispatcher holds the bare ``wsgi_app``). A request that did pass it is not scanned again."""
-    if _scrub(_request_environ(), state):
-        after_this_request(_vary_on_credentials)
-
-
-def _is_scrub_hook(hook: Callable[..., Any]) -> bool:
-    return isinstance(hook, functools.partial) and hook.func is _scrub_headers
-
-
-def _vary_on_credentials(response: Response) -> Response:
-    """``Vary: Authorization, Cookie`` on the answer of an authenticated request that bypassed the wrapper."""
-    if ENVIRON_USER in _request_environ() and "*" not in response.vary:  # as the core's vary_on_credentials
-        response.vary.update(("Authorization", "Cookie"))
+def _varied_response(environ: WSGIEnvironment, response: Response) -> Response:
+    response.headers = Headers(varied(environ, response.headers.to_wsgi_list()))
     return response
 
 

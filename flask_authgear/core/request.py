@@ -44,7 +44,8 @@ ENVIRON_ERROR = "authgear.error"
 ENVIRON_APP_USER = "authgear.app_user"
 #: Environ key holding the verified :class:`~flask_authgear.webhooks.WebhookEvent` of a webhook request.
 ENVIRON_WEBHOOK_EVENT = "authgear.webhook_event"
-#: Environ key naming the Flask app state whose rules removed this request's forged headers.
+#: Environ key holding the :class:`~flask_authgear.core.verifier.Verifier` whose rules removed this request's
+#: forged headers, so a second call with the same rules does not scan the environ again.
 ENVIRON_SCRUBBED_BY = "authgear.scrubbed_by"
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
@@ -143,16 +144,19 @@ def vary_on_credentials(headers: list[tuple[str, str]]) -> list[tuple[str, str]]
     return merged
 
 
-def varying_start_response(environ: WSGIEnvironment, start_response: StartResponse) -> StartResponse:
-    """``start_response`` that adds ``Vary: Authorization, Cookie`` when the request was authenticated.
+def varied(environ: WSGIEnvironment, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The answer's headers, with ``Vary: Authorization, Cookie`` when the request was authenticated.
 
     A request counts as authenticated once an adapter stored its outcome under :data:`ENVIRON_USER`: its
     answer may depend on the credentials, so a shared HTTP cache must never serve it to another user.
     """
+    return vary_on_credentials(headers) if ENVIRON_USER in environ else headers
+
+
+def varying_start_response(environ: WSGIEnvironment, start_response: StartResponse) -> StartResponse:
+    """``start_response`` that sends the headers :func:`varied` gives."""
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
-        if ENVIRON_USER in environ:
-            headers = vary_on_credentials(headers)
-        return start_response(status, headers, exc_info)
+        return start_response(status, varied(environ, headers), exc_info)
 
     return start

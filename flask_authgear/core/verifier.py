@@ -29,7 +29,7 @@ from .csrf import CSRFGuard
 from .jose import looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
 from .refusals import TokenError
-from .request import RequestData, direct_peer, strip_proxy_headers
+from .request import ENVIRON_SCRUBBED_BY, RequestData, direct_peer, strip_proxy_headers
 
 if TYPE_CHECKING:
     import requests
@@ -175,11 +175,18 @@ class Verifier:
             raise InvalidTokenError()
         return self._resolve(authorization, None)
 
-    def scrub_environ(self, environ: dict[str, Any]) -> None:
+    def scrub_environ(self, environ: dict[str, Any]) -> bool:
         """Remove client-supplied ``X-Authgear-*`` headers from a WSGI environ, unless this is proxy mode and the
-        peer is a trusted proxy (which overwrites them). Both adapters call it before the app sees the request."""
+        peer is a trusted proxy (which overwrites them). Both adapters call it before the app sees the request.
+
+        Once per request and verifier: returns False when this verifier already did it for this request (a Flask
+        app reached both through its ``wsgi_app`` wrapper and its first ``before_request`` hook)."""
+        if environ.get(ENVIRON_SCRUBBED_BY) is self:
+            return False
         if self.proxy is None or not self.proxy.is_trusted(direct_peer(environ)):
             strip_proxy_headers(environ)
+        environ[ENVIRON_SCRUBBED_BY] = self
+        return True
 
     def _resolve(self, authorization: str | None, cookie: str | None) -> AuthgearUser:
         assert self.resolver is not None, "only resolver and auto modes resolve"

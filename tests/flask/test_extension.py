@@ -232,9 +232,9 @@ def test_header_scrubber_is_installed_once(server: AuthgearTestServer) -> None:
     ext.init_app(app)
     assert isinstance(app.wsgi_app, HeaderScrubber)
     assert app.wsgi_app.wsgi_app == original  # wrapped once, not twice
-    assert app.wsgi_app.verifier is ext.verifier
+    assert app.wsgi_app.verifier is ext.verifier  # bound to the newest settings
     (hook,) = app.before_request_funcs[None]  # one header-removal hook, not two
-    assert hook.args[0].verifier is ext.verifier  # type: ignore[attr-defined]  # bound to the newest settings
+    assert hook == app.wsgi_app.scrub_bypassed
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
