@@ -221,9 +221,10 @@ def check_troubleshooting_audience(run: Run) -> None:
 
 def check_webhooks_app(run: Run) -> None:
     app, secret, path = run.namespace["app"], "secret-from-the-portal", "/authgear/webhook"
-    created = run.server.send_event(app, "user.created", secret=secret, path=path)
+    created = run.server.send_event(app, "user.created", secret=secret, path=path, seq=7)
     assert created.status == 200
     assert run.namespace["emails"] == {"user-1": "user@example.com"}
+    assert list(run.namespace["events"]) == ["0000000000000007"]  # recorded first, under Authgear's id
     user = {"id": "user-2", "standard_attributes": {"email": "eve@blocked.example"}}
     refused = run.server.send_event(app, "user.pre_create", {"user": user}, secret=secret, path=path)
     assert refused.json["is_allowed"] is False
