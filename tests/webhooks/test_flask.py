@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from flask_authgear import (
     Authgear,
+    WebhookAnswer,
     WebhookEvent,
     Webhooks,
     allow,
@@ -513,3 +514,10 @@ def test_a_body_read_before_the_view_is_still_held_to_the_size_cap(kind: str) ->
     body = body_of("user.pre_create", padding="x" * MAX_BODY_BYTES)
     answer = post(logging_app(kind).test_client(), body)
     assert answer.status_code == 413
+
+
+def test_a_view_answer_authgear_would_refuse_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
+    app = webhook_app(lambda: WebhookAnswer({"is_allowed": True, "constraints": {"amr": ["x_passkey"]}}))
+    answer = post(app.test_client(), body_of("authentication.pre_initialize"))
+    assert answer.status_code == 501
+    assert "constraints.amr accepts only" in caplog.text
