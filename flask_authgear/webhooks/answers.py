@@ -115,11 +115,6 @@ def deny(reason: str, title: str) -> WebhookAnswer:
     return WebhookAnswer({"is_allowed": False, "reason": reason, "title": title})
 
 
-def events_accepting(name: str) -> frozenset[str]:
-    """The blocking events whose allowing answer may carry ``name`` (``mutations``, ``constraints`` ...)."""
-    return frozenset(event for event, fields in ANSWER_FIELDS.items() if name in fields)
-
-
 def answer_problem(event_type: str, answer: Any) -> str | None:
     """Why Authgear would refuse ``answer`` (parsed JSON) to a ``event_type`` event, or None when it accepts it."""
     fields = ANSWER_FIELDS.get(event_type)
