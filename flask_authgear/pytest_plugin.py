@@ -25,7 +25,9 @@ import pytest
 if TYPE_CHECKING:
     from .testing.server import AuthgearTestServer
 
-SERVER_FIXTURES = ("authgear_server", "authgear_shared_server")
+__all__ = ["TokenFactory", "authgear_server", "authgear_shared_server", "authgear_token", "fixture_server"]
+
+_SERVER_FIXTURES = ("authgear_server", "authgear_shared_server")
 #: The servers the fixtures below hold right now, by endpoint (filled and emptied only by them).
 _held: dict[str, AuthgearTestServer] = {}
 
@@ -84,7 +86,7 @@ def authgear_token(request: pytest.FixtureRequest) -> TokenFactory:
     The server is ``authgear_server`` or ``authgear_shared_server``, whichever the test (or one of its
     fixtures) requests; a token from any other server would not verify against the app under test.
     """
-    used = [name for name in SERVER_FIXTURES if name in request.fixturenames]
+    used = [name for name in _SERVER_FIXTURES if name in request.fixturenames]
     if len(used) != 1:
         found = "both" if used else "neither"
         pytest.fail(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .jwks import JWKSCache, PublicKey
 
+__all__ = ["FORBIDDEN_HEADERS", "JWSVerifier", "b64url_decode", "json_object", "looks_like_jwt"]
+
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: Header members that refuse a token: keys or key locations of its own choosing, and extensions we do not
 #: implement.

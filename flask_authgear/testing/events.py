@@ -34,14 +34,27 @@ from ..webhooks.signature import SIGNATURE_HEADER, sign_body
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+__all__ = [
+    "EventResponse",
+    "EventTarget",
+    "HookError",
+    "access_token_claims",
+    "apply_jwt_mutations",
+    "sample_identity",
+    "sample_payload",
+    "sample_session",
+    "sample_user",
+    "send_signed_event",
+]
+
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
 EventTarget: TypeAlias = "str | WSGIApplication"
 
 _CREATED_AT = "2026-01-01T00:00:00Z"
 #: The time of the samples (``_CREATED_AT``), so a sample payload is the same every time it is built.
 _SAMPLE_TIME = 1_767_225_600
-SAMPLE_ISSUER = "https://test.authgear.local"
-SAMPLE_CLIENT_ID = "test-client"
+_SAMPLE_ISSUER = "https://test.authgear.local"
+_SAMPLE_CLIENT_ID = "test-client"
 
 
 def access_token_claims(
@@ -149,7 +162,7 @@ def sample_session(user_id: str = "user-1", amr: Iterable[str] = ("pwd", "x_prim
         "lastAccessedByIP": "127.0.0.1",
         "lastAccessedByIPCountryCode": "",
         "lastAccessedByIPEnglishCountryName": "",
-        "clientID": SAMPLE_CLIENT_ID,
+        "clientID": _SAMPLE_CLIENT_ID,
         "displayName": "flask-authgear-test",
     }
 
@@ -215,16 +228,16 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
     if event_type == JWT_EVENT:
         claims = access_token_claims(
             user_id,
-            issuer=SAMPLE_ISSUER,
-            client_id=SAMPLE_CLIENT_ID,
+            issuer=_SAMPLE_ISSUER,
+            client_id=_SAMPLE_CLIENT_ID,
             now=_SAMPLE_TIME,
             jti=uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/jti").hex,
         )
         return {"user": user, "identities": identities, "jwt": {"payload": claims}}
     if event_type == ID_TOKEN_EVENT:
         claims = {
-            "iss": SAMPLE_ISSUER,
-            "aud": [SAMPLE_CLIENT_ID],
+            "iss": _SAMPLE_ISSUER,
+            "aud": [_SAMPLE_CLIENT_ID],
             "sub": user_id,
             "iat": _SAMPLE_TIME,
             "exp": _SAMPLE_TIME + 3600,
@@ -239,7 +252,7 @@ class HookError(RuntimeError):
     """A blocking hook refused, failed or answered something Authgear would not accept."""
 
 
-def judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
+def _judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
     """A blocking hook's answer judged as Authgear judges it: the allowing answer, or :class:`HookError`.
 
     Authgear aborts the operation on a non-2xx status, on an answer its schema for ``event_type`` refuses (the
@@ -260,10 +273,10 @@ def judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
 def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dict[str, Any]:
     """The claims after an ``oidc.jwt.pre_create`` answer, as Authgear applies it.
 
-    The answer is judged by :func:`judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
+    The answer is judged by :func:`_judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
     fields, never change or drop one of the event's.
     """
-    body = judge_answer(JWT_EVENT, answer)
+    body = _judge_answer(JWT_EVENT, answer)
     mutated = body.get("mutations", {}).get("jwt", {}).get("payload", claims)
     dropped = sorted(k for k in claims if k not in mutated)
     changed = sorted(k for k in claims if k in mutated and mutated[k] != claims[k])
@@ -296,7 +309,7 @@ class EventResponse:
         return 200 <= self.status < 300
 
 
-def deliver(
+def _deliver(
     target: EventTarget, body: bytes, headers: Mapping[str, str], *, path: str = "/", timeout: float = 10.0
 ) -> EventResponse:
     """POST ``body`` to an http(s) URL, or to ``path`` of a Flask app (its test client) or of any WSGI app."""
@@ -324,7 +337,7 @@ def send_signed_event(
     id: str | None = None,
     timestamp: int | None = None,
     app_id: str = "test-app",
-    client_id: str = SAMPLE_CLIENT_ID,
+    client_id: str = _SAMPLE_CLIENT_ID,
     path: str = "/",
     timeout: float | None = None,
 ) -> EventResponse:
@@ -362,7 +375,7 @@ def send_signed_event(
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(raw, secret)}
     if timeout is None:
         timeout = SYNC_HOOK_TIMEOUT if type in BLOCKING_EVENTS else NON_BLOCKING_TIMEOUT
-    return deliver(target, raw, headers, path=path, timeout=timeout)
+    return _deliver(target, raw, headers, path=path, timeout=timeout)
 
 
 def _user_id(payload: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from flask_authgear.testing.events import EventResponse, HookError, judge_answer
+from flask_authgear.testing.events import EventResponse, HookError, _judge_answer
 from flask_authgear.webhooks import BLOCKING_EVENTS, WebhookAnswer, WebhookEvent
 from flask_authgear.webhooks.answers import AMR_VALUES, ANSWER_FIELDS, RATE_LIMIT_NAMES, answer_problem
 
@@ -59,10 +59,10 @@ def test_the_rule_agrees_with_authgears_own_cases(case: dict[str, Any]) -> None:
 def test_the_local_authgear_judges_the_cases_as_authgear(case: dict[str, Any]) -> None:
     reply = EventResponse(200, {"Content-Type": "application/json"}, json.dumps(case["answer"]).encode())
     if case["valid"]:
-        assert judge_answer(case["event"], reply) == case["answer"]
+        assert _judge_answer(case["event"], reply) == case["answer"]
     else:
         with pytest.raises(HookError, match="Authgear refuses the answer"):
-            judge_answer(case["event"], reply)
+            _judge_answer(case["event"], reply)
 
 
 #: Answers near the edges of each schema: the rule and the schema must agree on each, for every blocking event.
