@@ -231,7 +231,12 @@ class Settings:
         metadata={"setting": SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
     )
     mode: Mode = _setting("jwt", "`jwt`, `resolver`, `proxy` or `auto`", parse=_mode)  # noqa: RUF009 - a field()
-    audience: tuple[str, ...] = _setting((), "accepted `aud` values (any of)", shown="`[ENDPOINT]`")
+    audience: tuple[str, ...] = _setting(
+        (),
+        "accepted `aud` values (any of): the endpoint for user tokens, an API resource's identifier for machine "
+        "tokens; a list, or one comma-separated string",
+        shown="`[ENDPOINT]`",
+    )
     issuer: str = _setting("", "expected `iss` (set it for custom domains)", parse=_optional_url, shown="`ENDPOINT`")
     jwks_uri: str | None = _setting(None, "where the signing keys are", parse=_optional_url, shown="from discovery")
     leeway: float = _setting(60.0, "clock skew allowed for `exp`, `nbf`, `iat`, in seconds", (0, 600))
@@ -385,7 +390,7 @@ def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None)
     endpoint = out["endpoint"] = f"{parts.scheme}://{parts.netloc.lower()}"
     # The issuer is compared exactly with ``iss`` and with the discovery document's ``issuer``.
     out["issuer"] = https("issuer", endpoint)
-    out["audience"] = out["audience"] or (endpoint,)
+    out["audience"] = _audiences(out["audience"] or (endpoint,), endpoint, out["issuer"], label("audience"))
     out["jwks_uri"] = https("jwks_uri")
     out["resolver_url"] = https("resolver_url", f"{endpoint}/_resolver/resolve")
     if out["mode"] == "proxy" and not out["trusted_proxies"]:
@@ -394,6 +399,22 @@ def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None)
             "X-Authgear-*"
         )
     return out
+
+
+def _audiences(audiences: tuple[str, ...], endpoint: str, issuer: str, what: str) -> tuple[str, ...]:
+    """The accepted audiences: the Authgear origin itself (user tokens), or API resource identifiers that do not
+    begin with it. Authgear's token endpoint refuses a resource whose URI begins with its issuer, so no token could
+    ever carry such an audience: it is a mistake (often the endpoint with a path or a trailing slash)."""
+    for audience in audiences:
+        if audience in (endpoint, issuer):
+            continue
+        for origin in (endpoint, issuer):
+            if audience.startswith(origin):
+                raise ConfigurationError(
+                    f"{what}: {audience!r} begins with the Authgear endpoint {origin}; Authgear refuses such an API "
+                    f"resource identifier, so no token can carry it (user tokens carry exactly {origin})"
+                )
+    return audiences
 
 
 def _near_miss(name: str) -> str | None:

@@ -15,10 +15,11 @@ Security notes, in plain words:
   ``AUTHGEAR_TRUSTED_PROXIES`` (the proxy overwrites them). Each app verifies with its own settings, found
   through ``current_app``, however apps are nested.
 * Authgear anonymous users (``is_anonymous``) are refused with 403 unless a route passes
-  ``allow_anonymous=True``: an anonymous account proves a device, not a person.
+  ``allow_anonymous=True``: an anonymous account proves a device, not a person. Machines (client-credentials
+  tokens) are refused with 403 unless a route passes ``allow_machine=True``: no person stands behind them.
 * Invalid credentials are a 401 even on an optional route: a broken or forged token never becomes "no user".
 * A user the app's user loader does not know is a 401 too: proving an Authgear identity is not enough to be a
-  user of this app.
+  user of this app. A machine is never handed to the user loader: only to a machine loader, when the app has one.
 * ``@require_auth`` written above ``@app.route`` would leave the registered view unprotected: the extension
   finds that (at ``init_app`` and before the first request) and raises :class:`ConfigurationError` instead.
 * Answers of routes that authenticated their request carry ``Vary: Authorization, Cookie``, so a shared HTTP
@@ -30,8 +31,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
-import math
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -53,14 +52,13 @@ from werkzeug.local import LocalProxy
 from .config import Settings
 from .core.calls import check_callable, not_awaitable
 from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varied, varying_start_response
+from .core.requirements import Requirements
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
     ConfigurationError,
-    ForbiddenError,
     InvalidTokenError,
     MissingCredentialsError,
-    ReauthenticationRequiredError,
 )
 from .user import AuthgearUser
 
@@ -120,6 +118,7 @@ class Authgear:
         self._last: weakref.ref[Flask] | None = None
         self._error_handler: ErrorHandler | None = None
         self._user_loader: UserLoader | None = None
+        self._machine_loader: UserLoader | None = None
         if app is not None:
             self.init_app(app)
 
@@ -199,6 +198,17 @@ class Authgear:
         self._user_loader = func
         return func
 
+    def machine_loader(self, func: L) -> L:
+        """Register ``func(machine) -> app_client | None`` (usable as a decorator): the app's own record of a machine
+        (``is_machine``; its ``client_id`` names it), as :meth:`user_loader` is for users.
+
+        Machines never reach the user loader. Without a machine loader, a route that allows machines runs with no
+        app user for them (:data:`current_app_user` is falsy); with one, its answer is :data:`current_app_user`,
+        and None refuses the request with 401 ("The client is not known to this application.").
+        """
+        self._machine_loader = func
+        return func
+
     def protect(
         self,
         blueprint: Blueprint,
@@ -208,6 +218,8 @@ class Authgear:
         all_roles: str | Iterable[str] | None = None,
         verified: bool = False,
         allow_anonymous: bool = False,
+        allow_machine: bool = False,
+        scopes: str | Iterable[str] | None = None,
         max_auth_age: float | None = None,
     ) -> Blueprint:
         """Protect every view of ``blueprint`` with :func:`require_auth`'s options; return the blueprint.
@@ -222,6 +234,8 @@ class Authgear:
             all_roles=all_roles,
             verified=verified,
             allow_anonymous=allow_anonymous,
+            allow_machine=allow_machine,
+            scopes=scopes,
             max_auth_age=max_auth_age,
         )
 
@@ -315,71 +329,6 @@ def _state() -> _AppState:
 # -- requirements --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Requirements:
-    """What a route asks of its user, checked after authentication. Built once, when the route is decorated."""
-
-    optional: bool = False
-    roles: frozenset[str] | None = None
-    all_roles: frozenset[str] | None = None
-    verified: bool = False
-    allow_anonymous: bool = False
-    max_auth_age: float | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        optional: bool = False,
-        roles: str | Iterable[str] | None = None,
-        all_roles: str | Iterable[str] | None = None,
-        verified: bool = False,
-        allow_anonymous: bool = False,
-        max_auth_age: float | None = None,
-    ) -> Requirements:
-        """Validate the options; a mistake raises :class:`ConfigurationError` when the route is declared."""
-        if max_auth_age is not None and (
-            isinstance(max_auth_age, bool)
-            or not isinstance(max_auth_age, int | float)
-            or not math.isfinite(max_auth_age)
-            or max_auth_age < 0
-        ):
-            raise ConfigurationError("max_auth_age must be a number of seconds >= 0")
-        return cls(
-            optional=bool(optional),
-            roles=_role_set(roles, "roles"),
-            all_roles=_role_set(all_roles, "all_roles"),
-            verified=bool(verified),
-            allow_anonymous=bool(allow_anonymous),
-            max_auth_age=None if max_auth_age is None else float(max_auth_age),
-        )
-
-    def check(self, user: AuthgearUser) -> None:
-        """Raise 403 for a user lacking what the route needs, 401 (RFC 9470) for a too old authentication."""
-        if self.verified and not user.is_verified:
-            raise ForbiddenError("A verified account is required.")
-        if self.roles is not None and user.roles.isdisjoint(self.roles):
-            raise ForbiddenError("The user does not have a required role.")
-        if self.all_roles is not None and not user.roles.issuperset(self.all_roles):
-            raise ForbiddenError("The user does not have a required role.")
-        if self.max_auth_age is not None:
-            at = user.authenticated_at
-            # Unknown authentication time: fail closed, the client can still re-authenticate.
-            if at is None or time.time() - at.timestamp() > self.max_auth_age:
-                raise ReauthenticationRequiredError(max_age=str(int(self.max_auth_age)))
-
-
-def _role_set(value: str | Iterable[str] | None, what: str) -> frozenset[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = (value,)  # roles="admin" means the role admin, not the letters a, d, m, i, n
-    out = frozenset(value)
-    if not out or not all(isinstance(r, str) and r for r in out):
-        raise ConfigurationError(f"{what} must be a non-empty list of non-empty role names")
-    return out
-
-
 def authenticate(requirements: Requirements) -> AuthgearUser | None:
     """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
     environ = _request_environ()
@@ -387,8 +336,7 @@ def authenticate(requirements: Requirements) -> AuthgearUser | None:
         return None
     state = _state()
     try:
-        user = state.verifier.authenticate_environ(environ, allow_anonymous=requirements.allow_anonymous)
-        requirements.check(user)
+        user = state.verifier.authenticate_environ(environ, requirements)
     except MissingCredentialsError:
         if requirements.optional:
             environ[ENVIRON_USER] = None
@@ -410,6 +358,8 @@ def verify_request(
     all_roles: str | Iterable[str] | None = None,
     verified: bool = False,
     allow_anonymous: bool = False,
+    allow_machine: bool = False,
+    scopes: str | Iterable[str] | None = None,
     max_auth_age: float | None = None,
 ) -> AuthgearUser | None:
     """Authenticate the current request and check the route's requirements; return the user.
@@ -418,7 +368,7 @@ def verify_request(
     ``optional=True``, for a request without credentials. Runs the extension's :meth:`~Authgear.user_loader` once
     per request. Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503
     response).
-    ``roles`` is any-of, ``all_roles`` all-of. See :func:`require_auth` for the options.
+    ``roles`` is any-of, ``all_roles`` all-of, ``scopes`` all-of. See :func:`require_auth` for the options.
     """
     return authenticate(
         Requirements.build(
@@ -427,6 +377,8 @@ def verify_request(
             all_roles=all_roles,
             verified=verified,
             allow_anonymous=allow_anonymous,
+            allow_machine=allow_machine,
+            scopes=scopes,
             max_auth_age=max_auth_age,
         )
     )
@@ -444,6 +396,8 @@ def require_auth(
     all_roles: str | Iterable[str] | None = None,
     verified: bool = False,
     allow_anonymous: bool = False,
+    allow_machine: bool = False,
+    scopes: str | Iterable[str] | None = None,
     max_auth_age: float | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
@@ -457,6 +411,8 @@ def require_auth(
     all_roles: str | Iterable[str] | None = None,
     verified: bool = False,
     allow_anonymous: bool = False,
+    allow_machine: bool = False,
+    scopes: str | Iterable[str] | None = None,
     max_auth_age: float | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Protect a view: ``@require_auth`` or ``@require_auth(roles=["admin"], max_auth_age=300)``.
@@ -468,6 +424,11 @@ def require_auth(
         all_roles: the user needs every one of these roles (all-of), else 403.
         verified: the user's account must be verified (``is_verified``), else 403.
         allow_anonymous: accept Authgear anonymous users; they are refused with 403 by default.
+        allow_machine: accept machines (client-credentials tokens for an API resource, ``current_user.is_machine``);
+            they are refused with 403 by default. Cannot be combined with the user-only checks (roles,
+            ``verified``, ``max_auth_age``): guard a machine route with ``scopes``.
+        scopes: the token must carry every one of these scopes, else 403 with ``error="insufficient_scope"``
+            and ``scope="..."`` (RFC 6750); for users and machines alike.
         max_auth_age: the user must have authenticated at most this many seconds ago, else 401 with
             ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
             user to sign in again before a sensitive action.
@@ -481,6 +442,8 @@ def require_auth(
         all_roles=all_roles,
         verified=verified,
         allow_anonymous=allow_anonymous,
+        allow_machine=allow_machine,
+        scopes=scopes,
         max_auth_age=max_auth_age,
     )
 
@@ -527,6 +490,7 @@ class _NoUser:
 
     is_authenticated = False
     is_anonymous = True
+    is_machine = False
 
     def __bool__(self) -> bool:
         return False
@@ -567,8 +531,9 @@ def _check_async_ready(func: Any, what: str) -> None:
 
 
 def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Authgear) -> None:
-    """Run the extension's user loader for ``user``, once per request; refuse an unknown user with 401."""
-    loader = extension._user_loader
+    """Run the extension's user loader for ``user`` (its machine loader for a machine), once per request; refuse
+    an identity it does not know with 401."""
+    loader = extension._machine_loader if user.is_machine else extension._user_loader
     if loader is None:
         return
     loaded = environ.get(ENVIRON_APP_USER)
@@ -578,6 +543,8 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     if app_user is None:
         environ.pop(ENVIRON_USER, None)
         environ.pop(ENVIRON_APP_USER, None)
+        if user.is_machine:
+            raise InvalidTokenError("The client is not known to this application.")
         raise InvalidTokenError("The user is not known to this application.")
     environ[ENVIRON_APP_USER] = (user, app_user)
 

@@ -19,6 +19,10 @@ CLAIM_IS_ANONYMOUS = "https://authgear.com/claims/user/is_anonymous"
 CLAIM_IS_VERIFIED = "https://authgear.com/claims/user/is_verified"
 CLAIM_CAN_REAUTHENTICATE = "https://authgear.com/claims/user/can_reauthenticate"
 CLAIM_ROLES = "https://authgear.com/claims/user/roles"
+#: The prefix of every Authgear user claim; a machine-to-machine token carries none.
+USER_CLAIM_PREFIX = "https://authgear.com/claims/user/"
+#: The ``sub`` of a machine-to-machine (client-credentials) token is this prefix and the token's ``client_id``.
+MACHINE_SUBJECT_PREFIX = "client_id_"
 
 
 #: JSON values that are immutable already (``bool`` is an ``int``).
@@ -46,7 +50,12 @@ def freeze(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class AuthgearUser:
-    """An authenticated Authgear user. Immutable, so one request can never alter another's identity."""
+    """An authenticated Authgear user, or a machine. Immutable, so one request can never alter another's identity.
+
+    A machine is an application that got its token by the client-credentials grant for an API resource
+    (``is_machine``): its ``id`` is ``client_id_<client_id>``, it has no roles, and it is never anonymous or
+    verified. Routes accept one only when they say so.
+    """
 
     id: str
     is_anonymous: bool = False
@@ -59,6 +68,8 @@ class AuthgearUser:
     #: The verified JWT claims; empty for resolver and proxy modes.
     claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
     source: Source = "jwt"
+    #: A machine-to-machine token (client credentials), not a person; see :attr:`client_id` and :attr:`scopes`.
+    is_machine: bool = False
 
     def __post_init__(self) -> None:
         # Accept any iterable from callers but store only immutable values.
@@ -112,16 +123,20 @@ class AuthgearUser:
             "amr": list(self.amr),
             "authenticated_at": self.authenticated_at.isoformat() if self.authenticated_at else None,
             "source": self.source,
+            "is_machine": self.is_machine,
+            "client_id": self.client_id,
+            "scopes": sorted(self.scopes),
         }
 
     @property
     def client_id(self) -> str | None:
-        """The OAuth client the token was issued to (JWT mode only)."""
+        """The OAuth client the token was issued to (JWT mode only): for a machine, the machine itself."""
         value = self.claims.get("client_id")
         return value if isinstance(value, str) else None
 
     @property
     def scopes(self) -> frozenset[str]:
-        """The token's space-separated ``scope`` claim as a set (JWT mode only)."""
+        """The token's space-separated ``scope`` claim as a set (JWT mode only): what a machine may do, or what a
+        user's token was granted."""
         value = self.claims.get("scope")
         return frozenset(value.split()) if isinstance(value, str) else frozenset()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
 from .core.request import ENVIRON_ERROR, ENVIRON_USER, is_preflight, varying_start_response
+from .core.requirements import Requirements
 from .core.verifier import Verifier
 from .errors import AuthgearError, ConfigurationError
 from .user import AuthgearUser
@@ -21,6 +22,9 @@ __all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware", "respond"]
 
 #: Characters that would make a prefix look like a pattern; prefixes are literal, so these are refused.
 _PATTERN_CHARACTERS = frozenset("*?[]")
+#: The options a protected prefix may carry (``protect={"/api/orders": {"scopes": [...]}}``): those of
+#: ``@require_auth`` except ``optional``, which is what a path outside ``protect`` already is.
+PATH_OPTIONS = ("roles", "all_roles", "verified", "allow_anonymous", "allow_machine", "scopes", "max_auth_age")
 
 
 class AuthgearMiddleware:
@@ -37,6 +41,12 @@ class AuthgearMiddleware:
     ``public`` ones, the middleware answers 400/401/403/503 itself with the RFC 6750 ``WWW-Authenticate`` header
     and a JSON body, so the app only ever sees authenticated requests there. Elsewhere it only annotates.
 
+    ``protect`` is a list of prefixes, or a mapping from prefix to the options of ``@require_auth`` for the paths
+    under it (``{"/api": {}, "/api/orders": {"scopes": ["read:orders"], "allow_machine": True}}``): the longest
+    matching prefix decides. ``allow_anonymous``, ``allow_machine`` and ``scopes`` given to the middleware apply to
+    every protected prefix that does not set its own; outside ``protect`` an anonymous user and a machine are
+    stored only when the middleware allows them.
+
     Settings are the lowercase keyword arguments of :class:`~flask_authgear.config.Settings` (``endpoint=``,
     ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
     ``verifier=Verifier(...)``.
@@ -45,10 +55,12 @@ class AuthgearMiddleware:
     runs, so app code that reads those headers cannot be fooled (``X-Authgear-Body-Signature``, which signs
     Authgear's webhooks, is kept); in trusted proxy mode they are kept only when the direct peer, before any
     ``ProxyFix``, is one of ``trusted_proxies`` (the proxy overwrites them). Authgear anonymous users are
-    refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``. A prefix matches whole
+    refused (403 on protected paths, no user elsewhere) unless ``allow_anonymous=True``, and machines
+    (client-credentials tokens) unless ``allow_machine=True``. A prefix matches whole
     path segments (``/api`` covers ``/api`` and ``/api/x``, not ``/apix``), and a path is protected when either
     its raw form or its dot-segment-resolved form is, so ``/public/../api`` cannot slip past. Prefixes are
-    literal paths compared with the decoded request path in the server's encoding (``/café`` matches
+    literal paths compared with the decoded request path in the server's encoding; when the raw and the resolved
+    forms fall under different prefixes, the options of both apply (``/café`` matches
     ``/café/x`` and ``/caf%C3%A9/x``); a prefix with pattern characters (``*?[]``) is refused at start-up. Only a
     CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) passes unauthenticated. Answers carry
     ``Vary: Authorization, Cookie`` so a shared cache never serves one user's answer to another.
@@ -58,9 +70,11 @@ class AuthgearMiddleware:
         self,
         app: WSGIApplication,
         *,
-        protect: str | Iterable[str] = (),
+        protect: str | Iterable[str] | Mapping[str, Mapping[str, Any]] = (),
         public: str | Iterable[str] = (),
         allow_anonymous: bool = False,
+        allow_machine: bool = False,
+        scopes: str | Iterable[str] | None = None,
         settings: Settings | None = None,
         verifier: Verifier | None = None,
         **options: Any,
@@ -75,19 +89,36 @@ class AuthgearMiddleware:
                 raise ConfigurationError("pass either settings= or keyword settings, not both")
             self.verifier = Verifier(settings if settings is not None else Settings.from_keywords(**options))
         self.settings = self.verifier.settings
-        self.protect = _prefixes(protect, "protect")
-        self.public = _prefixes(public, "public")
         self.allow_anonymous = bool(allow_anonymous)
+        self.allow_machine = bool(allow_machine)
+        #: What a request outside ``protect`` must be for its user to be stored: not anonymous, not a machine,
+        #: unless the middleware allows them.
+        self.annotation = Requirements.build(allow_anonymous=allow_anonymous, allow_machine=allow_machine)
+        defaults = {"allow_anonymous": allow_anonymous, "allow_machine": allow_machine, "scopes": scopes}
+        entries = protect if isinstance(protect, Mapping) else {key: {} for key in _items(protect)}
+        #: The requirements of each protected prefix, in the encoding of ``PATH_INFO``.
+        self.rules: dict[str, Requirements] = {
+            _prefix(prefix, "protect"): _path_requirements(prefix, options, defaults)
+            for prefix, options in entries.items()
+        }
+        self.protect = tuple(self.rules)
+        self.public = tuple(_prefix(item, "public") for item in _items(public))
+        # When every protected prefix asks what the annotation asks, the path need not be read on a request that
+        # authenticates: only a refusal has to know whether it is answered here.
+        self._uniform = all(rule == self.annotation for rule in self.rules.values())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.verifier.scrub_environ(environ)
         user: AuthgearUser | None = None
         error: AuthgearError | None = None
         if not is_preflight(environ):
+            rules = (self.annotation,) if self._uniform else self.requirements_for(environ.get("PATH_INFO", "") or "/")
             try:
-                user = self.verifier.authenticate_environ(environ, allow_anonymous=self.allow_anonymous)
+                user = self.verifier.authenticate_environ(environ, rules[0])
+                for rule in rules[1:]:
+                    rule.check(user)
             except AuthgearError as exc:
-                error = exc
+                user, error = None, exc
         environ[ENVIRON_USER] = user
         environ[ENVIRON_ERROR] = error
         if error is not None and self.protect and self.is_protected(environ.get("PATH_INFO", "") or "/"):
@@ -102,6 +133,21 @@ class AuthgearMiddleware:
     def _protected(self, path: str) -> bool:
         return _under(path, self.protect) and not _under(path, self.public)
 
+    def requirements_for(self, path: str) -> tuple[Requirements, ...]:
+        """The requirements a request to ``path`` (a ``PATH_INFO``) is held to: those of the longest protected
+        prefix of its raw form and of its dot-segment-resolved form (both, when they differ), or the
+        annotation's outside ``protect``."""
+        found = []
+        for form in (path, _normalise(path)):
+            if _under(form, self.public):
+                continue
+            matches = [prefix for prefix in self.protect if form == prefix or form.startswith(prefix + "/")]
+            if matches:
+                rule = self.rules[max(matches, key=len)]
+                if rule not in found:
+                    found.append(rule)
+        return tuple(found) or (self.annotation,)
+
     def error_response(self, error: AuthgearError, start_response: StartResponse) -> list[bytes]:
         """Answer with the error's status, RFC 6750 challenge, ``Cache-Control: no-store`` and JSON body."""
         return respond(start_response, error.status_code, error.headers(self.settings.realm), error.body())
@@ -113,18 +159,34 @@ def respond(start_response: StartResponse, status: int, headers: list[tuple[str,
     return [body]
 
 
-def _prefixes(value: str | Iterable[str], what: str) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value)
-    out = []
-    for item in items:
-        if not isinstance(item, str) or not item.startswith("/"):
-            raise ConfigurationError(f"{what} entries must be paths starting with '/', got {item!r}")
-        if not _PATTERN_CHARACTERS.isdisjoint(item):
-            raise ConfigurationError(f"{what} entries are literal path prefixes, not patterns: got {item!r}")
-        # In the encoding of PATH_INFO (PEP 3333): the UTF-8 bytes of the path as Latin-1 text.
-        wire = item.encode("utf-8").decode("latin-1")
-        out.append(wire.rstrip("/"))  # "/" becomes "", which covers every path
-    return tuple(out)
+def _items(value: str | Iterable[str]) -> tuple[Any, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _prefix(item: Any, what: str) -> str:
+    """A literal path prefix in the encoding of ``PATH_INFO``."""
+    if not isinstance(item, str) or not item.startswith("/"):
+        raise ConfigurationError(f"{what} entries must be paths starting with '/', got {item!r}")
+    if not _PATTERN_CHARACTERS.isdisjoint(item):
+        raise ConfigurationError(f"{what} entries are literal path prefixes, not patterns: got {item!r}")
+    # In the encoding of PATH_INFO (PEP 3333): the UTF-8 bytes of the path as Latin-1 text.
+    wire = item.encode("utf-8").decode("latin-1")
+    return wire.rstrip("/")  # "/" becomes "", which covers every path
+
+
+def _path_requirements(prefix: Any, options: Any, defaults: Mapping[str, Any]) -> Requirements:
+    """The requirements of one protected prefix: its own options over the middleware's."""
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(f"protect[{prefix!r}] must be a mapping of @require_auth options, got {options!r}")
+    unknown = sorted(str(name) for name in options if name not in PATH_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"protect[{prefix!r}]: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(PATH_OPTIONS)}"
+        )
+    try:
+        return Requirements.build(**{**defaults, **options})
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"protect[{prefix!r}]: {exc}") from None
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:

@@ -208,6 +208,6 @@ def test_repr_names_every_field() -> None:
     assert repr(user) == (
         "AuthgearUser(id='u', is_anonymous=False, is_verified=False, can_reauthenticate=False, "
         "roles=frozenset({'a', 'b'}), amr=('pwd',), authenticated_at=None, claims=mappingproxy({}), "
-        "source='resolver')"
+        "source='resolver', is_machine=False)"
     )
     assert "roles=frozenset()" in repr(AuthgearUser(id="u"))

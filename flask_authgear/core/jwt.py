@@ -20,6 +20,8 @@ from ..user import (
     CLAIM_IS_ANONYMOUS,
     CLAIM_IS_VERIFIED,
     CLAIM_ROLES,
+    MACHINE_SUBJECT_PREFIX,
+    USER_CLAIM_PREFIX,
     AuthgearUser,
 )
 from .jose import JWSVerifier
@@ -67,15 +69,30 @@ def check_auth_time(claims: Mapping[str, Any]) -> None:
         raise TokenError(Reason.AUTH_TIME)
 
 
+def is_machine_token(claims: Mapping[str, Any]) -> bool:
+    """Whether verified claims have the shape of Authgear's client-credentials tokens (``EncodeClientAccessToken``):
+    ``sub`` is ``client_id_`` and the token's ``client_id``, and no user claim (``auth_time``, ``amr``,
+    ``https://authgear.com/claims/user/*``) is present. A token that claims the shape without matching it is not a
+    machine's."""
+    client_id = claims.get("client_id")
+    if type(client_id) is not str or not client_id or claims.get("sub") != MACHINE_SUBJECT_PREFIX + client_id:
+        return False
+    return not ("auth_time" in claims or "amr" in claims or any(name.startswith(USER_CLAIM_PREFIX) for name in claims))
+
+
 def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
-    """Build the user from claims that passed :meth:`JWTVerifier.check_claims`."""
+    """Build the user (or machine) from claims that passed :meth:`JWTVerifier.check_claims`."""
+    sub: str = claims["sub"]
+    # One prefix test on the path of every new user token; the whole shape only for a candidate machine.
+    if sub.startswith(MACHINE_SUBJECT_PREFIX) and is_machine_token(claims):
+        return AuthgearUser(id=sub, claims=claims, source="jwt", is_machine=True)
     auth_time = claims.get("auth_time")
     try:
         authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
     except (OverflowError, ValueError, OSError, TypeError):
         raise TokenError(Reason.AUTH_TIME) from None
     return AuthgearUser(
-        id=claims["sub"],
+        id=sub,
         is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
         is_verified=_bool_claim(claims, CLAIM_IS_VERIFIED),
         can_reauthenticate=_bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
@@ -106,6 +123,8 @@ class JWTVerifier:
         self.jws = JWSVerifier(settings, jwks)
         self._clock = clock
         self._audience = frozenset(settings.audience)
+        # Configured values, never the token's: a client holding a token for another API learns which to ask for.
+        self._audience_error = f"{Reason.AUD.description[:-1]}; accepted audiences: {', '.join(settings.audience)}."
         self._issuer = settings.issuer
         self._leeway = settings.leeway
         #: The verified-token cache (stores nothing when ``token_cache_size`` is 0).
@@ -185,12 +204,12 @@ class JWTVerifier:
         if type(aud) is str:
             aud = [aud]
         if not isinstance(aud, list) or not aud:
-            raise TokenError(Reason.AUD)
+            raise TokenError(Reason.AUD, self._audience_error)
         for audience in aud:
             if type(audience) is not str:
-                raise TokenError(Reason.AUD)
+                raise TokenError(Reason.AUD, self._audience_error)
         if self._audience.isdisjoint(aud):
-            raise TokenError(Reason.AUD)
+            raise TokenError(Reason.AUD, self._audience_error)
 
     @staticmethod
     def to_user(claims: Mapping[str, Any]) -> AuthgearUser:

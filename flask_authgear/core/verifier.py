@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..errors import (
     AuthgearError,
-    ForbiddenError,
     InvalidRequestError,
     InvalidTokenError,
     MissingCredentialsError,
@@ -30,6 +29,7 @@ from .jose import looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
 from .refusals import TokenError
 from .request import ENVIRON_SCRUBBED_BY, RequestData, direct_peer, strip_proxy_headers
+from .requirements import DEFAULT_REQUIREMENTS, Requirements
 
 if TYPE_CHECKING:
     import requests
@@ -147,12 +147,13 @@ class Verifier:
         mode = self.settings.mode
         return mode == "jwt" or (mode == "auto" and looks_like_jwt(token))
 
-    def authenticate_environ(self, environ: WSGIEnvironment, *, allow_anonymous: bool = False) -> AuthgearUser:
-        """:meth:`authenticate` for a WSGI environ, with the rule both adapters share: an Authgear anonymous user
-        is refused with 403 unless ``allow_anonymous`` (an anonymous account proves a device, not a person)."""
+    def authenticate_environ(
+        self, environ: WSGIEnvironment, requirements: Requirements = DEFAULT_REQUIREMENTS
+    ) -> AuthgearUser:
+        """:meth:`authenticate` for a WSGI environ, then the route's :class:`Requirements`, which both adapters
+        share: by default an Authgear anonymous user and a machine are refused with 403."""
         user = self.authenticate(RequestData.from_environ(environ, proxy_headers=self.proxy is not None))
-        if user.is_anonymous and not allow_anonymous:
-            raise ForbiddenError("Anonymous users are not allowed to access this resource.")
+        requirements.check(user)
         return user
 
     def verify_token(self, token: str) -> AuthgearUser:

@@ -316,6 +316,11 @@ def test_endpoint_defaults_to_the_environment(capsys, server, monkeypatch):
 def assert_admin_user(user, user_id, source):
     """The ``user`` object that ``verify --json`` and ``resolve --json`` print, for a verified admin."""
     assert user.pop("authenticated_at").endswith("+00:00")
+    machine = {"is_machine": user.pop("is_machine"), "client_id": user.pop("client_id"), "scopes": user.pop("scopes")}
+    if source == "jwt":
+        assert machine == {"is_machine": False, "client_id": "test-client", "scopes": ["offline_access", "openid"]}
+    else:
+        assert machine == {"is_machine": False, "client_id": None, "scopes": []}
     assert user == {
         "id": user_id,
         "roles": ["admin"],

@@ -129,14 +129,6 @@ REFUSED: list[tuple[str, str, Headers, int, str, dict[str, Any]]] = [
     ),
     ("tampered-payload", "/me", lambda s: bearer(edited_payload(s.issue_token(), sub="admin")), 401, SIGNATURE, {}),
     (
-        "wrong-audience",
-        "/me",
-        lambda s: bearer(s.issue_token(aud=["https://other.example"])),
-        401,
-        invalid("The access token is not meant for this application."),
-        {},
-    ),
-    (
         "wrong-issuer",
         "/me",
         lambda s: bearer(s.issue_token(iss="https://evil.example")),

@@ -377,7 +377,9 @@ def test_hostile_token_is_401(kit: Kit, verifier: Verifier, name: str, caplog: p
     assert type(error).status_code == 401
     assert error.status_code == 401
     assert error.error == "invalid_token"
-    assert error.description == error.reason.description  # the reason's fixed words, never the token's
+    # The reason's fixed words (for another audience, with the configured audiences), never the token's.
+    accepted = f"{error.reason.description[:-1]}; accepted audiences: {', '.join(verifier.settings.audience)}."
+    assert error.description == (accepted if error.reason == "aud" else error.reason.description)
     challenge = error.www_authenticate()
     assert challenge == f'Bearer realm="authgear", error="invalid_token", error_description="{error.description}"'
     assert isinstance(error, TokenError)
@@ -409,7 +411,10 @@ COMMON_REFUSALS = {
 def test_each_common_refusal_answers_its_own_description(kit: Kit, verifier: Verifier, name: str) -> None:
     with pytest.raises(InvalidTokenError) as caught:
         verifier.authenticate(bearer_request(CASES[name](kit)))
-    assert caught.value.to_dict() == {"error": "invalid_token", "error_description": COMMON_REFUSALS[name]}
+    expected = COMMON_REFUSALS[name]
+    if name == "wrong-aud":  # and which audiences are accepted: the configured ones, never the token's
+        expected = f"{expected[:-1]}; accepted audiences: {kit.server.endpoint}."
+    assert caught.value.to_dict() == {"error": "invalid_token", "error_description": expected}
 
 
 def test_no_url_from_a_token_is_ever_fetched(kit: Kit, verifier: Verifier) -> None:
