@@ -168,16 +168,21 @@ def test_only_the_credentials_and_the_authgear_host_are_sent(
             proxy_headers={"x-authgear-user-id": "forged"},
         )
         assert verifier.authenticate(request).id == "u1"
-        (received,) = resolver.received
-    assert received.method == "GET"
-    assert received.path == "/_resolver/resolve"
-    assert received.body == b""
-    assert received.headers["host"] == server.host_header  # the Authgear host, not the resolver URL's
-    assert received.headers["authorization"] == "Bearer opaque-token"
-    assert received.headers["cookie"] == "session=abc; other=1"
-    allowed = {"host", "authorization", "cookie", "user-agent", "accept", "accept-encoding", "connection"}
-    assert set(received.headers) <= allowed
-    assert not any(name.startswith(("x-forwarded", "x-authgear", "origin")) for name in received.headers)
+        assert verifier.authenticate(request._replace(authorization=None)).id == "u1"
+        with_bearer, with_cookie = resolver.received
+    for received in (with_bearer, with_cookie):
+        assert received.method == "GET"
+        assert received.path == "/_resolver/resolve"
+        assert received.body == b""
+        assert received.headers["host"] == server.host_header  # the Authgear host, not the resolver URL's
+        allowed = {"host", "authorization", "cookie", "user-agent", "accept", "accept-encoding", "connection"}
+        assert set(received.headers) <= allowed
+        assert not any(name.startswith(("x-forwarded", "x-authgear", "origin")) for name in received.headers)
+    # A bearer token is judged alone: Authgear would fall back to the cookies when it is invalid.
+    assert with_bearer.headers["authorization"] == "Bearer opaque-token"
+    assert "cookie" not in with_bearer.headers
+    assert with_cookie.headers["cookie"] == "session=abc; other=1"
+    assert "authorization" not in with_cookie.headers
 
 
 def test_a_set_cookie_from_the_resolver_never_reaches_another_request(make_verifier: MakeVerifier) -> None:
@@ -192,7 +197,9 @@ def test_a_set_cookie_from_the_resolver_never_reaches_another_request(make_verif
         assert [r.headers.get("cookie") for r in resolver.received] == [None, None]
 
 
-def test_same_token_with_different_cookies_is_kept_apart(make_verifier: MakeVerifier) -> None:
+def test_a_bearer_token_is_resolved_alone_whatever_the_cookies(make_verifier: MakeVerifier) -> None:
+    # Authgear falls back to the cookies when a bearer token is invalid; the library never lets it, so the answer
+    # is the token's alone and one call serves it beside any cookie.
     def by_cookie(request: Received) -> tuple[int, dict[str, str], bytes]:
         return valid("owner-of-" + request.headers.get("cookie", "nothing"))
 
@@ -201,8 +208,8 @@ def test_same_token_with_different_cookies_is_kept_apart(make_verifier: MakeVeri
         for _ in range(3):
             for cookie in ("session=a", "session=b", None):
                 user = verifier.authenticate(RequestData(authorization="Bearer same-token", cookie=cookie))
-                assert user.id == f"owner-of-{cookie or 'nothing'}"
-        assert resolver.calls == 3
+                assert user.id == "owner-of-nothing"
+        assert resolver.calls == 1
 
 
 # -- reading answers exactly ------------------------------------------------------------------------------

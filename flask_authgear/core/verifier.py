@@ -134,13 +134,20 @@ class Verifier:
         if self.settings.mode == "jwt":
             raise MissingCredentialsError()
         cookie = _cookie(request.cookie)
-        if token is None and cookie is not None:
-            self.csrf.check(request)  # before anything else: a forged request costs no resolver call
+        if cookie is not None and (token is None or self.proxy is not None):
+            # Before anything else: a forged request costs no resolver call. A proxy's resolver call falls back
+            # to the cookies when the bearer token is invalid (as Authgear does), so there a cookie beside a
+            # bearer token may still be what vouches for the request.
+            self.csrf.check(request)
         if self.proxy is not None:
             return self.proxy.authenticate(request)
-        if token is None and cookie is None:
+        if token is not None:
+            # The bearer token alone: Authgear would fall back to the cookies when it is invalid, and a stale or
+            # forged header would then ride on the browser's session, past the cookie rules above.
+            return self._resolve(f"Bearer {token}", None)
+        if cookie is None:
             raise MissingCredentialsError()
-        return self._resolve(None if token is None else f"Bearer {token}", cookie)
+        return self._resolve(None, cookie)
 
     def _verifies_locally(self, token: str) -> bool:
         """JWT mode verifies every token locally; auto mode the JWT-shaped ones; the others resolve."""

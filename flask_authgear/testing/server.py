@@ -1,17 +1,20 @@
-"""A local Authgear-compatible server: discovery, JWKS and the resolver endpoint on 127.0.0.1.
+"""A local Authgear-compatible server: discovery, JWKS, the resolver and the token endpoint on 127.0.0.1.
 
 It mints tokens shaped exactly like Authgear's (``typ: at+jwt``, the same claims), keeps sessions that the
-resolver answers for (bearer and cookie), sends signed webhook events to the app (and asks its
-``oidc.jwt.pre_create`` hook before minting, when one is set), and can be told to fail in the ways a real network
-fails, so that tests and the demo exercise the real HTTP path without internet access. It knows nothing of the
-library's adapters: pointing an app at it is ``testing/client.py``'s job.
+resolver answers for (bearer and cookie) by Authgear's rules, serves the client-credentials grant to the
+machine clients registered on it (the only grant its token endpoint serves), sends signed webhook events to the
+app (and asks its ``oidc.jwt.pre_create`` hook before minting, when one is set), and can be told to fail in the
+ways a real network fails, so that tests and the demo exercise the real HTTP path without internet access. It
+knows nothing of the library's adapters: pointing an app at it is ``testing/client.py``'s job.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -21,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 from joserfc import jwt
@@ -61,7 +65,11 @@ FAILURES = (
     "redirect",
     "invalid_answer",
 )
-TARGETS = ("discovery", "jwks", "resolver")
+TARGETS = ("discovery", "jwks", "resolver", "token")
+#: Authgear's default access-token lifetime, in seconds (``DefaultAccessTokenLifetime``).
+ACCESS_TOKEN_LIFETIME = 1800
+#: RFC 6749 section 3.3, as Authgear checks the scopes of an API resource (``FormatScopeToken``).
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 @dataclass
@@ -81,6 +89,8 @@ class TestSession:
     amr: tuple[str, ...] = ("pwd",)
     authenticated_at: int | None = None
     revoked: bool = False
+    #: The ``app_session`` cookie value of this session (Authgear's app session token).
+    app_session_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def authorization(self) -> str:
@@ -91,6 +101,18 @@ class TestSession:
     def cookie(self) -> str:
         """A ``Cookie`` header value carrying this session."""
         return f"session={self.cookie_value}"
+
+
+@dataclass(frozen=True)
+class MachineClient:
+    """A machine-to-machine application registered on the server: it gets tokens by the client-credentials grant
+    for the API resources it is associated with, and only with the scopes it was granted on each."""
+
+    client_id: str
+    client_secret: str
+    #: Resource identifier -> the scopes granted to this client on it.
+    resources: Mapping[str, tuple[str, ...]]
+    access_token_lifetime: int = ACCESS_TOKEN_LIFETIME
 
 
 @dataclass
@@ -106,6 +128,11 @@ class _State:
     sessions: dict[str, TestSession] = field(default_factory=dict)  # by token and by cookie value
     revoked_jti: set[str] = field(default_factory=set)
     disabled_users: set[str] = field(default_factory=set)
+    #: Users whose sessions ended when they were disabled: their JWTs no longer resolve either.
+    ended_users: set[str] = field(default_factory=set)
+    #: API resources (identifier -> scopes) and the machine clients allowed on them.
+    resources: dict[str, set[str]] = field(default_factory=dict)
+    machine_clients: dict[str, MachineClient] = field(default_factory=dict)
     failures: dict[str, _Failure] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
     extra_jwks: list[dict[str, Any]] = field(default_factory=list)
@@ -306,6 +333,107 @@ class AuthgearTestServer:
             raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
         return apply_jwt_mutations(claims, answer)
 
+    # -- machines and API resources ----------------------------------------------------------------------
+
+    def register_resource(self, uri: str, scopes: Iterable[str] = ()) -> None:
+        """Register an API resource (the portal's API Resources page) and add ``scopes`` to it.
+
+        Raises ``ValueError`` for an identifier or a scope Authgear refuses (``pkg/lib/resourcescope``): an https
+        URI with a host, without user info, query or fragment; scope tokens of RFC 6749 not under
+        ``https://authgear.com``.
+        """
+        _check_resource_uri(uri)
+        scope_list = list(scopes)
+        for scope in scope_list:
+            if (
+                not isinstance(scope, str)
+                or not _SCOPE_TOKEN.fullmatch(scope)
+                or scope.startswith("https://authgear.com")
+            ):
+                raise ValueError(f"invalid scope {scope!r}: RFC 6749 scope tokens, not under https://authgear.com")
+        with self._lock:
+            self._state.resources.setdefault(uri, set()).update(scope_list)
+
+    def register_machine_client(
+        self,
+        client_id: str | None = None,
+        *,
+        resources: Mapping[str, Iterable[str]],
+        client_secret: str | None = None,
+        access_token_lifetime: int = ACCESS_TOKEN_LIFETIME,
+    ) -> MachineClient:
+        """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
+        resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
+        ``POST {endpoint}/oauth2/token`` with ``grant_type=client_credentials``, as from Authgear."""
+        granted = {uri: tuple(dict.fromkeys(scopes)) for uri, scopes in resources.items()}
+        for uri, scopes in granted.items():
+            self.register_resource(uri, scopes)
+        client = MachineClient(
+            client_id=client_id or secrets.token_hex(8),
+            client_secret=client_secret or secrets.token_urlsafe(32),
+            resources=granted,
+            access_token_lifetime=int(access_token_lifetime),
+        )
+        with self._lock:
+            self._state.machine_clients[client.client_id] = client
+        return client
+
+    def machine_claims_for(
+        self,
+        client_id: str = "m2m-client",
+        *,
+        resource: str,
+        scopes: Iterable[str] = (),
+        expires_in: float | None = None,
+    ) -> dict[str, Any]:
+        """The claims of an access token of the client-credentials grant, in the order Authgear sets them
+        (``EncodeClientAccessToken``): ``jti``, ``iss``, ``aud`` (the resource, as a list of one), ``iat``,
+        ``exp``, ``client_id``, ``scope`` and ``sub`` (``client_id_<client_id>``); none of the user claims.
+
+        Raises ``ValueError`` for a resource Authgear's token endpoint refuses (empty, or beginning with the
+        endpoint).
+        """
+        if not resource:
+            raise ValueError("resource is required")
+        if resource.startswith(self.endpoint):
+            raise ValueError("resource URI must not be a prefixed by authgear endpoint")
+        now = int(time.time())
+        lifetime = ACCESS_TOKEN_LIFETIME if expires_in is None else expires_in
+        return {
+            "jti": hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest(),  # HashToken of the opaque token
+            "iss": self.endpoint,
+            "aud": [resource],
+            "iat": now,
+            "exp": int(now + lifetime),
+            "client_id": client_id,
+            "scope": " ".join(scopes),
+            "sub": f"client_id_{client_id}",
+        }
+
+    def machine_token(
+        self,
+        client_id: str = "m2m-client",
+        *,
+        resource: str,
+        scopes: Iterable[str] = (),
+        expires_in: float | None = None,
+        key: RSAKey | None = None,
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """Mint the access token Authgear gives a machine for ``resource`` (see :meth:`machine_claims_for`), signed
+        like every token here; extra keywords become claims (to build tokens that only claim the shape).
+
+        Authgear asks no ``oidc.jwt.pre_create`` hook for these tokens, and keeps no session for them: the
+        resolver never vouches for one. The token endpoint checks the client, its secret and its scopes; this
+        method mints for any ``client_id``.
+        """
+        signing = key or self.signing_key
+        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
+        body = self.machine_claims_for(client_id, resource=resource, scopes=scopes, expires_in=expires_in)
+        body.update(claims)
+        return jwt.encode(head, body, signing, algorithms=[head["alg"]])
+
     # -- webhook events ----------------------------------------------------------------------------------
 
     def send_event(
@@ -380,11 +508,14 @@ class AuthgearTestServer:
         with self._lock:
             self._state.sessions[session.token] = session
             self._state.sessions[session.cookie_value] = session
+            self._state.sessions[session.app_session_token] = session
             self._state.disabled_users.discard(sub)
+            self._state.ended_users.discard(sub)
         return session
 
     def revoke(self, session: TestSession | str) -> None:
-        """End a session (by object, opaque token or cookie value), or a JWT's access through the resolver."""
+        """End a session (by object, opaque token, cookie or app session value), or a JWT's access through the
+        resolver."""
         if isinstance(session, str):
             found = self._state.sessions.get(session)
             if found is None:
@@ -394,13 +525,21 @@ class AuthgearTestServer:
             session = found
         session.revoked = True
 
-    def disable_user(self, sub: str) -> None:
-        """Disable a user: like Authgear, every session of theirs ends at once."""
+    def disable_user(self, sub: str, *, end_sessions: bool = True) -> None:
+        """Disable a user: like Authgear, every session of theirs ends at once, so the resolver no longer knows
+        their credentials (no ``X-Authgear-*`` header; ``Session-Valid: false`` for a ``session`` cookie).
+
+        ``end_sessions=False`` is a user disabled while sessions stay live: a temporary disabling or an account
+        validity period that began after they signed in, which Authgear applies without ending sessions. The
+        resolver then answers ``Session-Valid: false`` for those sessions, bearer tokens included.
+        """
         with self._lock:
             self._state.disabled_users.add(sub)
-            for session in self._state.sessions.values():
-                if session.user_id == sub:
-                    session.revoked = True
+            if end_sessions:
+                self._state.ended_users.add(sub)
+                for session in self._state.sessions.values():
+                    if session.user_id == sub:
+                        session.revoked = True
 
     # -- failure switches and counters -------------------------------------------------------------------
 
@@ -457,6 +596,8 @@ class AuthgearTestServer:
             response = self._answer("jwks", request, self._jwks_response)
         elif path in ("/_resolver/resolve", "/resolve"):
             response = self._answer("resolver", request, self._resolve)
+        elif path == "/oauth2/token":
+            response = self._answer("token", request, self._token)
         else:
             response = Response("not found", status=404)
         return response(environ, start_response)
@@ -507,7 +648,8 @@ class AuthgearTestServer:
                 "jwks_uri": f"{base}/oauth2/jwks",
                 "scopes_supported": ["openid", "offline_access"],
                 "response_types_supported": ["code", "none"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+                "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
@@ -521,31 +663,108 @@ class AuthgearTestServer:
         return json_response(document)  # like Authgear: no Cache-Control
 
     def _resolve(self, request: Request) -> Response:
+        """Authgear's resolver (``pkg/lib/session/middleware.go``, ``pkg/lib/oauth/resolver.go``).
+
+        The bearer token, then the ``app_session`` and ``app_access_token`` cookies, then the IdP ``session``
+        cookie: the first valid one wins, and an invalid one does not end the lookup. Only an invalid ``session``
+        cookie makes the answer ``Session-Valid: false`` (with a ``Set-Cookie`` clearing that cookie alone); so
+        does a session found for a user who is disabled or gone. Otherwise, no credentials or none valid: no
+        ``X-Authgear-*`` header at all.
+        """
         if request.method not in ("GET", "HEAD"):
             return Response("", status=405)
         if request.host != self.host_header:
             return Response("", status=404)  # Authgear picks the project by Host
         response = Response("", status=200)
-        authorization = request.headers.get("Authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if authorization and scheme.lower() == "bearer":
-            session = self._session_for_bearer(token.strip())
-            if session is not None:
-                _valid_headers(response, session)
-            return response  # an invalid bearer token: no X-Authgear-* header at all
-        for name in SESSION_COOKIES:
-            value = request.cookies.get(name)
-            if value is None:
-                continue
+        session, invalid = self._session_for_request(request)
+        if session is not None:
             with self._lock:
-                found = self._state.sessions.get(value)
-            if found is not None and not found.revoked and value == found.cookie_value:
-                _valid_headers(response, found)
-            else:
-                response.headers["X-Authgear-Session-Valid"] = "false"
-                response.set_cookie(name, "", max_age=0, path="/", httponly=True)
-            return response
+                user_gone = session.user_id in self._state.disabled_users
+            if user_gone:
+                session, invalid = None, True
+        if session is not None:
+            _valid_headers(response, session)
+        elif invalid:
+            response.headers["X-Authgear-Session-Valid"] = "false"
+            if "session" in request.cookies:
+                response.set_cookie("session", "", max_age=0, path="/", httponly=True)
         return response
+
+    def _session_for_request(self, request: Request) -> tuple[TestSession | None, bool]:
+        """The session the request's credentials resolve to, and whether an IdP ``session`` cookie was invalid."""
+        scheme, space, token = request.headers.get("Authorization", "").partition(" ")
+        if space and scheme.lower() == "bearer" and token:
+            session = self._session_for_bearer(token)
+            if session is not None:
+                return session, False
+        app_session = request.cookies.get("app_session")
+        if app_session is not None:
+            with self._lock:
+                found = self._state.sessions.get(app_session)
+            if found is not None and not found.revoked and app_session == found.app_session_token:
+                return found, False
+        access_token = request.cookies.get("app_access_token")
+        if access_token is not None:
+            session = self._session_for_bearer(access_token)
+            if session is not None:
+                return session, False
+        value = request.cookies.get("session")
+        if value is None:
+            return None, False
+        with self._lock:
+            found = self._state.sessions.get(value)
+        if found is not None and not found.revoked and value == found.cookie_value:
+            return found, False
+        return None, True
+
+    def _token(self, request: Request) -> Response:
+        """Authgear's token endpoint for the client-credentials grant (``pkg/lib/oauth/handler/handler_token.go``):
+        the same checks in the same order, the same error codes and descriptions, the same answer."""
+        if request.method != "POST":
+            return Response("", status=405)
+        form = request.form  # an application/x-www-form-urlencoded body; the query string counts too, after it
+
+        def param(name: str) -> str:
+            values = form.getlist(name) or request.args.getlist(name)
+            return values[0] if values else ""
+
+        client_id, client_secret = param("client_id"), param("client_secret")
+        if not client_id and not client_secret and request.authorization and request.authorization.type == "basic":
+            # RFC 6749 appendix B: Basic credentials are form-urlencoded first.
+            client_id = unquote((request.authorization.username or "").replace("+", " "))
+            client_secret = unquote((request.authorization.password or "").replace("+", " "))
+        with self._lock:
+            client = self._state.machine_clients.get(client_id)
+            resources = {uri: set(scopes) for uri, scopes in self._state.resources.items()}
+        if client is None and client_id != self.client_id:
+            return _oauth_error("invalid_client", "invalid client ID")
+        grant_type, resource = param("grant_type"), param("resource")
+        if grant_type != "client_credentials":
+            return _oauth_error("unsupported_grant_type", "grant type is not supported")
+        if not resource:
+            return _oauth_error("invalid_target", "resource is required")
+        if not client_secret:
+            return _oauth_error("invalid_client", "client secret is required")
+        if client is None:  # the user-facing client: a public one, not allowed this grant
+            return _oauth_error("unauthorized_client", "grant type is not allowed for this client")
+        if not hmac.compare_digest(client_secret.encode(), client.client_secret.encode()):
+            return _oauth_error("invalid_request", "invalid client secret")
+        if resource.startswith(self.endpoint):
+            return _oauth_error("invalid_target", "resource URI must not be a prefixed by authgear endpoint")
+        if resource not in resources:
+            return _oauth_error("invalid_target", "resource not found")
+        if resource not in client.resources:
+            return _oauth_error("invalid_target", "client is not associated with the resource")
+        allowed = [scope for scope in client.resources[resource] if scope in resources[resource]]
+        requested = param("scope")
+        scopes = requested.split(" ") if requested else allowed
+        for scope in scopes:
+            if scope not in allowed:
+                return _oauth_error("invalid_scope", f"specified scope is not allowed: {scope}")
+        lifetime = client.access_token_lifetime
+        token = self.machine_token(client.client_id, resource=resource, scopes=scopes, expires_in=lifetime)
+        answer = {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"}
+        return _no_store(json_response(answer))
 
     def _session_for_bearer(self, token: str) -> TestSession | None:
         with self._lock:
@@ -565,8 +784,13 @@ class AuthgearTestServer:
         except Exception:
             return None
         claims = decoded.claims
+        # Authgear finds the grant of a JWT it issued for a user, whose aud is its origin (DecodeAccessToken); a
+        # machine's token, for an API resource, has no grant and no session behind it.
+        aud = claims.get("aud")
+        if self.endpoint not in (aud if isinstance(aud, list) else [aud]):
+            return None
         with self._lock:
-            if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.disabled_users:
+            if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.ended_users:
                 return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
             return None
@@ -603,6 +827,32 @@ def _valid_headers(response: Response, session: TestSession) -> None:
     headers["X-Authgear-Session-Amr"] = " ".join(session.amr)
     if session.authenticated_at is not None:
         headers["X-Authgear-Session-Authenticated-At"] = str(session.authenticated_at)
+
+
+def _check_resource_uri(uri: str) -> None:
+    """Authgear's rules for an API resource identifier (``FormatResourceURI``); ``ValueError`` says which fails."""
+    if not isinstance(uri, str):
+        raise ValueError("a resource identifier is a string")
+    parts = urlsplit(uri)
+    if parts.scheme != "https" or not parts.netloc.rpartition("@")[2]:
+        raise ValueError(f"resource URI {uri!r} must start with https:// and have a host")
+    if "@" in parts.netloc:
+        raise ValueError("resource URI must not have user info")
+    if parts.query or "?" in uri:
+        raise ValueError("resource URI must not have query")
+    if parts.fragment or "#" in uri:
+        raise ValueError("resource URI must not have fragment")
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+    """An error of Authgear's token endpoint: 400 (its default) with ``error`` and ``error_description``."""
+    return _no_store(json_response({"error": error, "error_description": description}, status))
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 def json_response(value: Any, status: int = 200) -> Response:
