@@ -40,6 +40,9 @@ def test_flask_api_routes(server: AuthgearTestServer) -> None:
             "amr": ["pwd", "otp"],
             "authenticated_at": "2023-11-14T22:13:20+00:00",
             "source": "jwt",
+            "is_machine": False,
+            "client_id": "test-client",
+            "scopes": ["offline_access", "openid"],
         }
     }
 

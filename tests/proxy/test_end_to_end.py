@@ -110,6 +110,9 @@ def test_a_bearer_session_reaches_the_app_as_its_user(stack: Stack) -> None:
             "amr": ["pwd", "otp"],
             "authenticated_at": body["user"]["authenticated_at"],  # type: ignore[index]
             "source": "proxy",
+            "is_machine": False,
+            "client_id": None,
+            "scopes": [],
         }
     }
     assert stack.authgear.hits("resolver") == 1
