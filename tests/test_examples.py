@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import requests
 from werkzeug.test import Client
 
-from flask_authgear.testing import AuthgearTestServer
+from flask_authgear.testing import AuthgearClient, AuthgearTestServer
 from tests.support.auth import bearer
-from tests.support.examples import SCRIPTS, load_example, run_example
+from tests.support.examples import EXAMPLES, SCRIPTS, load_example, run_example
 
 REALM = 'Bearer realm="authgear"'
 
@@ -122,3 +125,42 @@ def test_examples_run_as_scripts(server: AuthgearTestServer, script: str, protec
         allowed = requests.get(base + protected, headers=bearer(server.issue_token("script-user")), timeout=5)
         assert allowed.status_code == 200
         assert "script-user" in allowed.text
+
+
+def test_the_m2m_example_round_trip() -> None:
+    """``python examples/m2m_api.py --demo``: a token by client credentials from the local server, then the API."""
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "m2m_api.py"), "--demo"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line.split(" {")[0] for line in done.stdout.splitlines()]
+    assert lines == [
+        "token with scopes read:orders",
+        "  GET /whoami -> 200",
+        "  GET /orders -> 200",
+        "  POST /orders -> 403",
+        "  GET /me -> 403",
+        "token with scopes read:orders write:orders",
+        "  GET /whoami -> 200",
+        "  GET /orders -> 200",
+        "  POST /orders -> 201",
+        "  GET /me -> 403",
+    ]
+    assert '"scope": "read:orders write:orders"' in done.stdout
+    assert "a machine-to-machine token is not enough" in done.stdout
+
+
+def test_the_m2m_example_with_the_test_client(authgear_server: AuthgearTestServer) -> None:
+    module = load_example("m2m_api")
+    app = module.create_app(authgear_server.flask_config(), module.DEMO_RESOURCE)
+    app.test_client_class = AuthgearClient
+    machine = app.test_client(machine="nightly-job", scopes=["read:orders", "write:orders"])
+    assert machine.post("/orders").get_json() == {"id": 1, "by": "nightly-job"}
+    assert machine.get("/orders").get_json() == {"orders": [{"id": 1, "by": "nightly-job"}]}
+    assert machine.get("/me").status_code == 403
+    reader = app.test_client(machine="reader", scopes=["read:orders"])
+    assert reader.post("/orders").status_code == 403
+    person = app.test_client(user="alice")
+    assert person.get("/me").get_json() == {"user": "alice"}
+    assert person.get("/orders").status_code == 403
+    assert app.test_client(user="bob", scope="read:orders").get("/orders").status_code == 200

@@ -145,13 +145,30 @@ def _dev_server(
 @_user_options
 @click.option("--claim", multiple=True, metavar="NAME=VALUE", help="An extra claim (VALUE as JSON or text).")
 @click.option("--session", is_flag=True, help="Create a resolver session: print its opaque token and cookie.")
+@click.option(
+    "--machine",
+    metavar="CLIENT_ID",
+    help="Mint a machine's token (client credentials) instead of a user's; needs --resource.",
+)
+@click.option("--resource", metavar="URI", help="The API resource a machine's token is for (its aud).")
+@click.option("--scope", "scopes", multiple=True, help="A scope of the machine's token (repeatable).")
 @json_option
 def _token_command(
-    endpoint: str | None, state_file: Path | None, claim: tuple[str, ...], session: bool, as_json: bool, **user: Any
+    endpoint: str | None,
+    state_file: Path | None,
+    claim: tuple[str, ...],
+    session: bool,
+    machine: str | None,
+    resource: str | None,
+    scopes: tuple[str, ...],
+    as_json: bool,
+    **user: Any,
 ) -> None:
     """Mint a token from the running dev server, signed with its key.
 
-    The dev server's endpoint and secret are read from its state file (only you can read it).
+    The dev server's endpoint and secret are read from its state file (only you can read it). With --machine,
+    the token is one Authgear gives a machine-to-machine application for an API resource: aud the --resource,
+    sub client_id_CLIENT_ID, the --scope values, no user claims.
     """
     from ..flask import app_settings
     from ..testing.devserver import SECRET_HEADER, default_state_file
@@ -165,13 +182,28 @@ def _token_command(
         raise CommandError(
             f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"
         )
-    params = _user_params(**user)
-    if not session:
-        params["expires_in"] = user["expires_in"]
-        params["claims"] = _parse_claims(claim)
-    elif claim:
-        raise CommandError("--claim applies to JWT tokens, not to --session")
-    route = "/_dev/session" if session else "/_dev/token"
+    if machine is not None:
+        if session or claim:
+            raise CommandError("--machine mints a machine's token: it takes neither --session nor --claim")
+        if not resource:
+            raise CommandError("--machine needs --resource: the API resource's identifier, the token's aud")
+        params: dict[str, Any] = {
+            "client_id": machine,
+            "resource": resource,
+            "scopes": list(scopes),
+            "expires_in": user["expires_in"],
+        }
+        route = "/_dev/machine"
+    else:
+        if resource or scopes:
+            raise CommandError("--resource and --scope describe a machine's token: give --machine CLIENT_ID")
+        params = _user_params(**user)
+        if not session:
+            params["expires_in"] = user["expires_in"]
+            params["claims"] = _parse_claims(claim)
+        elif claim:
+            raise CommandError("--claim applies to JWT tokens, not to --session")
+        route = "/_dev/session" if session else "/_dev/token"
     try:
         response = requests.post(
             recorded + route, json=params, headers={SECRET_HEADER: secret}, timeout=5, allow_redirects=False

@@ -10,6 +10,9 @@ from typing import Any
 import click
 
 from ..config import CONFIG_PREFIX
+from ..core.jose import b64url_decode, json_object
+from ..core.jwt import is_machine_token
+from ..core.refusals import TokenError
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
 from ..flask import EXTENSION_KEY
@@ -89,7 +92,8 @@ def render_explanation(explanation: Explanation, command: click.Command | None =
         lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
     reason = explanation.reason
     if explanation.valid and explanation.user is not None:
-        lines.append(f"Result: VALID, user {explanation.user.id}")
+        user = explanation.user
+        lines.append(f"Result: VALID, {f'machine {user.client_id}' if user.is_machine else f'user {user.id}'}")
     elif explanation.keys_error is not None:
         lines.append("Result: UNKNOWN, the signing keys could not be fetched")
     else:
@@ -162,6 +166,7 @@ def resolve(
         cookie = cookie if "=" in cookie else f"session={cookie}"
     if not all(value.isprintable() for value in (authorization or "", cookie or "")):
         raise CommandError("the credentials contain characters that cannot be sent in a header")
+    machine = token is not None and _is_machine(authorization or "")
     client = ResolverClient(settings)
     try:
         probe = client.probe(authorization, cookie)
@@ -183,16 +188,35 @@ def resolve(
             "user": None if user is None else user.to_dict(),
             "headers": probe.headers,
             "clears_cookie": probe.clears_cookie,
+            "machine_token": machine,
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_probe(probe))
+        click.echo(render_probe(probe, machine=machine))
     if probe.error is not None:
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_OK if user is not None else EXIT_NEGATIVE)
 
 
-def render_probe(probe: Probe) -> str:
+def _is_machine(authorization: str) -> bool:
+    """Whether the bearer token reads as a machine's (client credentials); unverified, only to explain."""
+    parts = authorization.partition(" ")[2].split(".")
+    try:
+        claims = json_object(b64url_decode(parts[1])) if len(parts) == 3 else None
+    except TokenError:
+        return False
+    return claims is not None and is_machine_token(claims)
+
+
+#: Why the resolver never vouches for a machine's token.
+_MACHINE_HINT = (
+    "this is a machine's token (client credentials): Authgear keeps no session for it, so its resolver never "
+    "vouches for one and apps in resolver or proxy mode refuse it; verify it locally (jwt or auto mode, "
+    "`flask-authgear verify`)"
+)
+
+
+def render_probe(probe: Probe, *, machine: bool = False) -> str:
     """The resolver's headers and what an app concludes from them."""
     headers: Mapping[str, str] = probe.headers
     lines = [f"GET {probe.url} -> HTTP {probe.status}"]
@@ -210,6 +234,8 @@ def render_probe(probe: Probe) -> str:
     elif any(name.lower() == "x-authgear-session-valid" for name in headers):
         extra = "; the resolver also clears the cookie" if probe.clears_cookie else ""
         lines.append(f"Result: NOT AUTHENTICATED, the session is no longer valid{extra}")
+    elif machine:
+        lines.append(f"Result: NOT AUTHENTICATED, {_MACHINE_HINT}")
     else:
         lines.append(
             "Result: NOT AUTHENTICATED, no credentials recognised "

@@ -18,13 +18,19 @@ from typing import Any
 from ..config import Settings
 from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
-from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_numeric_date
+from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_machine_token, is_numeric_date
 from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
 from ..user import AuthgearUser
 
 #: ``reason`` when the signing keys could not be fetched: no verdict on the token itself.
 KEYS_UNAVAILABLE = "keys_unavailable"
+#: ``reason`` when a machine's valid token meets an app in resolver or proxy mode, and why that refuses it.
+MACHINE_MODE = "machine_mode"
+MACHINE_MODE_MEANING = (
+    "a machine's token is verified locally only: Authgear keeps no session for it, so its resolver never vouches "
+    "for one and resolver and proxy modes refuse it; use jwt or auto mode"
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class Explanation:
     user: AuthgearUser | None = None
     #: Why the signing keys could not be had, when they could not: the endpoint is down or misconfigured.
     keys_error: str | None = None
+    #: A valid machine's token that the app's mode (resolver or proxy) refuses all the same.
+    machine_mode: bool = False
 
     @property
     def summary(self) -> str:
@@ -56,6 +64,8 @@ class Explanation:
             return "the token is valid"
         if self.keys_error is not None:
             return "the project's signing keys could not be fetched"
+        if self.machine_mode:
+            return MACHINE_MODE_MEANING
         return "the token is invalid" if self.reason is None else self.reason.meaning
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +74,8 @@ class Explanation:
         data["user"] = None if self.user is None else self.user.to_dict()
         if self.keys_error is not None:
             data["reason"] = KEYS_UNAVAILABLE
+        elif self.machine_mode:
+            data["reason"] = MACHINE_MODE
         return {**data, "summary": self.summary}
 
 
@@ -89,7 +101,11 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     if key is not None:
         checks.append(_signature_check(token, header, key, verifier))
     _claim_checks(claims, verifier, checks, time.time())
-    checks.append(_user_check(claims))
+    machine = isinstance(claims.get("sub"), str) and is_machine_token(claims)
+    checks.append(_machine_check(claims) if machine else _user_check(claims))
+    refused_mode = machine and settings.mode in ("resolver", "proxy")
+    if refused_mode:
+        checks.append(Check("mode", False, f"{settings.mode} mode: {MACHINE_MODE_MEANING}"))
 
     if out.keys_error is not None:
         return out
@@ -100,7 +116,8 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     except ProviderUnavailableError:
         out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
     else:
-        out.valid = True
+        out.valid = not refused_mode
+        out.machine_mode = refused_mode
     return out
 
 
@@ -202,7 +219,10 @@ def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list
         if name not in claims:  # the rule itself says whether the claim is required
             checks.append(Check(name, None, "absent (optional)") if ok else Check(name, False, "missing (required)"))
             continue
-        checks.append(Check(name, ok, _claim_detail(name, claims[name], ok, verifier.settings, now)))
+        detail = _claim_detail(name, claims[name], ok, verifier.settings, now)
+        if name == "aud" and not ok and isinstance(claims.get("sub"), str) and is_machine_token(claims):
+            detail += ": this machine's token is for the API resource it names; accept it with AUTHGEAR_AUDIENCE"
+        checks.append(Check(name, ok, detail))
 
 
 def _claim_detail(name: str, value: Any, ok: bool, settings: Settings, now: float) -> str:
@@ -233,6 +253,20 @@ def _claim_detail(name: str, value: Any, ok: bool, settings: Settings, now: floa
         return f"{'issued' if name == 'iat' else 'valid since'} {_relative(now - value, past=True)} ({when})"
     future = f"{_relative(value - now)} ({when})"
     return f"in the future: {future}" + ("" if ok else f", beyond the {leeway}; is a clock wrong?")
+
+
+def _machine_check(claims: Mapping[str, Any]) -> Check:
+    """What a machine's token grants: which client, which API resource, which scopes a route may ask for."""
+    scope = claims.get("scope")
+    scopes = ", ".join(sorted(scope.split())) if isinstance(scope, str) and scope.strip() else "none"
+    aud = claims.get("aud")
+    resources = ", ".join(aud) if isinstance(aud, list) else str(aud)
+    return Check(
+        "machine",
+        True,
+        f"client {claims['client_id']} (client credentials, not a user) for {resources}; scopes: {scopes}; "
+        "accepted only by routes with allow_machine=True, and their scopes=[...] must all be here",
+    )
 
 
 def _user_check(claims: Mapping[str, Any]) -> Check:

@@ -60,6 +60,8 @@ class AuthgearClient(FlaskClient):
     Keyword arguments (given to ``app.test_client(...)`` once ``app.test_client_class = AuthgearClient``):
 
     * ``user``: a user id or an :class:`AuthgearUser` to sign in as; its roles and flags go into the token;
+    * ``machine``: a client id to sign in as a machine instead, with ``resource=`` (default: the app's first
+      audience that is not the endpoint) and ``scopes=[...]``, as :meth:`AuthgearTestServer.machine_token`;
     * ``token``: send this exact token instead (an expired or forged one, for instance);
     * ``server``: the :class:`AuthgearTestServer` that mints tokens; default the one given to
       :meth:`AuthgearTestServer.configure` for this app;
@@ -74,6 +76,7 @@ class AuthgearClient(FlaskClient):
         token: str | None = None,
         server: AuthgearTestServer | None = None,
         use_cookies: bool = True,
+        machine: str | None = None,
         **claims: Any,
     ) -> None:
         super().__init__(*args, use_cookies=use_cookies)
@@ -82,6 +85,8 @@ class AuthgearClient(FlaskClient):
         self.token: str | None = None
         if token is not None:
             self.use_token(token)
+        elif machine is not None:
+            self.login_machine(machine, **claims)
         elif user is not None:
             self.login(user, **claims)
         elif claims:
@@ -118,6 +123,26 @@ class AuthgearClient(FlaskClient):
             claims = {**defaults, **claims}
             user = user.id
         token = self.server.issue_token(user, **claims)
+        self.use_token(token)
+        return token
+
+    def login_machine(
+        self, client_id: str = "m2m-client", *, resource: str | None = None, scopes: Iterable[str] = (), **claims: Any
+    ) -> str:
+        """Mint a machine's token (client credentials) and send it from now on; return the token.
+
+        ``resource`` defaults to the app's first accepted audience that is not the Authgear endpoint, the API
+        resource a real machine would ask its token for.
+        """
+        if resource is None:
+            settings = app_settings(self.application)
+            resources = [aud for aud in settings.audience if aud not in (settings.endpoint, settings.issuer)]
+            if not resources:
+                raise RuntimeError(
+                    "the app accepts no API resource audience: add the resource to AUTHGEAR_AUDIENCE, or pass resource="
+                )
+            resource = resources[0]
+        token = self.server.machine_token(client_id, resource=resource, scopes=scopes, **claims)
         self.use_token(token)
         return token
 

@@ -138,6 +138,12 @@ class DevServer(AuthgearTestServer):
         try:
             if request.path == "/_dev/token":
                 return json_response({"token": self.issue_token(**token_arguments(params))})
+            if request.path == "/_dev/machine":
+                arguments = machine_arguments(params)
+                try:
+                    return json_response({"token": self.machine_token(**arguments)})
+                except ValueError as exc:  # a resource Authgear refuses (beginning with the endpoint)
+                    raise MintError(str(exc)) from None
             if request.path == "/_dev/session":
                 session = self.create_session(**user_arguments(params))
                 return json_response({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
@@ -151,10 +157,7 @@ class DevServer(AuthgearTestServer):
 def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
     out: dict[str, Any] = user_arguments(params)
-    expires_in = params.get("expires_in", 3600)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not abs(expires_in) <= MAX_EXPIRES_IN:
-        raise MintError(f"expires_in must be a number of seconds, at most {MAX_EXPIRES_IN} either way")
-    out["expires_in"] = expires_in
+    out["expires_in"] = _expires_in(params)
     claims = params.get("claims", {})
     if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
         raise MintError("claims must be a JSON object")
@@ -164,6 +167,20 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
         raise MintError(f"claims must not set {', '.join(clash)}; use the dedicated options")
     out.update(claims)
     return out
+
+
+def machine_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """Checked keyword arguments for :meth:`AuthgearTestServer.machine_token` from a mint request."""
+    client_id, resource = params.get("client_id"), params.get("resource")
+    if not isinstance(client_id, str) or not client_id:
+        raise MintError("client_id must be a non-empty string")
+    if not isinstance(resource, str) or not resource:
+        raise MintError("resource is required: the API resource's identifier, the token's aud")
+    scopes = params.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s and " " not in s for s in scopes):
+        raise MintError("scopes must be a list of scope names without spaces")
+    expires_in = _expires_in(params)
+    return {"client_id": client_id, "resource": resource, "scopes": scopes, "expires_in": expires_in}
 
 
 def user_arguments(params: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +201,13 @@ def user_arguments(params: dict[str, Any]) -> dict[str, Any]:
                 raise MintError(f"{name} must be true or false")
             out[name] = params[name]
     return out
+
+
+def _expires_in(params: dict[str, Any]) -> float:
+    expires_in = params.get("expires_in", 3600)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not abs(expires_in) <= MAX_EXPIRES_IN:
+        raise MintError(f"expires_in must be a number of seconds, at most {MAX_EXPIRES_IN} either way")
+    return float(expires_in)
 
 
 def _json_error(message: str, status: int) -> Response:

@@ -286,6 +286,54 @@ def check_testing_jwt_hook(run: Run) -> None:
     assert "1 passed" in result.stdout.splitlines()[-1]
 
 
+MACHINE_RESOURCE = "https://api.example.com/orders"
+
+
+def machine_bearer(run: Run, client_id: str = "b892697a2075af58", *scopes: str) -> dict[str, str]:
+    token = run.server.machine_token(client_id, resource=MACHINE_RESOURCE, scopes=scopes)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def check_readme_machines(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    assert client.get("/orders", headers=machine_bearer(run, "svc", "read:orders")).get_json() == {
+        "client": "svc",
+        "orders": [],
+    }
+    lacking = client.get("/orders", headers=machine_bearer(run, "svc"))
+    assert lacking.status_code == 403
+    assert lacking.get_json()["error"] == "insufficient_scope" and lacking.get_json()["scope"] == "read:orders"
+
+
+def check_machines_api(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    assert client.get("/me", headers=run.bearer("alice")).get_json() == {"user": "alice"}
+    refused = client.get("/me", headers=machine_bearer(run, "svc", "read:orders"))
+    assert refused.status_code == 403 and "needs a signed-in user" in refused.get_json()["error_description"]
+    answer = client.get("/orders", headers=machine_bearer(run, "svc", "read:orders"))
+    assert answer.get_json() == {"orders": [], "for": "svc"}
+    lacking = client.get("/orders", headers=machine_bearer(run, "svc", "write:orders"))
+    assert lacking.status_code == 403 and lacking.headers["WWW-Authenticate"].endswith('scope="read:orders"')
+    assert client.get("/orders", headers=run.bearer("alice")).status_code == 403  # no read:orders in its scope
+    assert client.get("/orders", headers=run.bearer("alice", scope="read:orders")).get_json()["for"] == "alice"
+
+
+def check_machines_loader(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    assert client.get("/orders", headers=machine_bearer(run, "b892697a2075af58", "read:orders")).status_code == 200
+    stranger = client.get("/orders", headers=machine_bearer(run, "stranger", "read:orders"))
+    assert stranger.status_code == 401
+    assert stranger.get_json()["error_description"] == "The client is not known to this application."
+
+
+def check_machines_wsgi(run: Run) -> None:
+    client = Client(run.namespace["application"])
+    assert client.get("/api/me", headers=run.bearer("alice")).get_data() == b"alice"
+    assert client.get("/api/me", headers=machine_bearer(run, "svc", "read:orders")).status_code == 403
+    assert client.get("/api/orders/7", headers=machine_bearer(run, "svc", "read:orders")).get_data() == b"client_id_svc"
+    assert client.get("/api/orders/7", headers=machine_bearer(run, "svc")).status_code == 403
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "readme-app": check_readme_app,
     "quickstart-app": check_quickstart_app,
@@ -302,6 +350,10 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "testing-myapp": check_testing_myapp,
     "testing-tests": check_testing_tests,
     "testing-jwt-hook": check_testing_jwt_hook,
+    "readme-machines": check_readme_machines,
+    "machines-api": check_machines_api,
+    "machines-loader": check_machines_loader,
+    "machines-wsgi": check_machines_wsgi,
 }
 
 
