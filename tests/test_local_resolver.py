@@ -196,7 +196,8 @@ def test_a_machine_token_is_unknown_to_the_resolver_and_verified_locally_in_auto
         assert authenticate(verifier, f"Bearer {token}") == INVALID
     else:
         # Auto mode verifies a JWT locally, where the audience decides (the endpoint only, here).
-        assert authenticate(verifier, f"Bearer {token}").startswith("401 The access token is not meant for this API")
+        refusal = authenticate(verifier, f"Bearer {token}")
+        assert refusal.startswith("401 The access token is not meant for this application")
         with_api = Verifier(Settings(**server.settings(mode="auto", audience=[server.endpoint, API])))
         assert with_api.authenticate(RequestData(authorization=f"Bearer {token}")).is_machine
         with_api.close()

@@ -154,7 +154,7 @@ FLASK_CASES: dict[str, Case] = {
         "/orders",
         lambda s: s.machine_token("x", resource="https://other.example.com", scopes=["read:orders"]),
         401,
-        "The access token is not meant for this API; accepted audiences: {endpoint}, " + API + ".",
+        "The access token is not meant for this application; accepted audiences: {endpoint}, " + API + ".",
     ),
     "fake-machine-is-a-user": ("GET", "/me", lambda s: machine(s, sub="client_id_other"), 200, None),
 }
