@@ -15,6 +15,7 @@ import click
 import requests
 
 from ..config import secret_list
+from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT
 from .base import CommandError, F, cli, flask_app, http_url, json_option, safe
 
 __all__ = ["read_state"]
@@ -49,6 +50,14 @@ def _user_options(f: F) -> F:
     help="Call this oidc.jwt.pre_create webhook before minting, and add the claims it returns.",
 )
 @click.option(
+    "--sync-hook-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SYNC_HOOK_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the --jwt-hook may take: your project's hook.sync_hook_timeout_seconds (Authgear's default).",
+)
+@click.option(
     "--webhook-secret",
     envvar="AUTHGEAR_WEBHOOK_SECRET",
     help="The secret that signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, printed).",
@@ -60,6 +69,7 @@ def _dev_server(
     port: int,
     state_file: Path | None,
     jwt_hook: str | None,
+    sync_hook_timeout: float,
     webhook_secret: str | None,
     as_json: bool,
     **user: Any,
@@ -82,6 +92,7 @@ def _dev_server(
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     server.jwt_hook = jwt_hook
+    server.sync_hook_timeout = sync_hook_timeout
     if webhook_secret:  # of several (a rotation), the first signs
         server.webhook_secret = secret_list(webhook_secret, "--webhook-secret")[0]
     state_file = state_file or default_state_file()

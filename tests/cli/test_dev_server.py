@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,6 +417,30 @@ def test_an_unreachable_jwt_hook_still_starts_the_dev_server(tmp_path, run):
         stop(process)
     assert result.returncode == 2
     assert "the oidc.jwt.pre_create hook could not be reached" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_jwt_hook_has_the_projects_sync_hook_timeout(tmp_path, run):
+    release = threading.Event()
+    app = Flask(__name__)
+
+    @app.post("/hook")
+    def stuck() -> str:
+        release.wait(30)  # answers only once the test is over
+        return "{}"
+
+    state = tmp_path / "dev-server.json"
+    with AppServer(app) as served:
+        url = f"http://127.0.0.1:{served.port}/hook"
+        process, banner = start_dev_server(state, "--jwt-hook", url, "--sync-hook-timeout", "0.3")
+        try:
+            assert banner.startswith("Authgear dev server running at ")
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(4)]
+            assert "  no start-up token: the oidc.jwt.pre_create hook could not be reached: ReadTimeout\n" in lines
+        finally:
+            release.set()
+            stop(process)
+    assert run("dev-server", "--sync-hook-timeout", "0").returncode == 2
 
 
 def test_the_jwt_hook_must_be_an_http_url(run):
