@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from ..core.jose import json_object
-from ..core.refusals import TokenError
+from ..core import json
 from ..user import freeze
 from .answers import WebhookAnswer, deny, thaw
 from .catalogue import BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
@@ -36,11 +35,11 @@ class WebhookEvent:
     @classmethod
     def parse(cls, body: bytes) -> WebhookEvent:
         """Parse a body whose signature was already checked; a malformed one raises :class:`InvalidWebhookError`."""
-        # The token parser's strict JSON: two parsers that keep different copies of a duplicated key would read
-        # two events from one signature, and non-finite numbers cannot be sent back as JSON.
+        # Strict JSON: two parsers that keep different copies of a duplicated key would read two events from one
+        # signature, non-finite numbers cannot be sent back as JSON, and the nesting bound keeps freeze safe.
         try:
-            frozen = freeze(json_object(body))
-        except (TokenError, RecursionError):
+            frozen = freeze(json.loads_object(body))
+        except ValueError:
             raise InvalidWebhookError() from None
         event_id, event_type, seq = frozen.get("id"), frozen.get("type"), frozen.get("seq")
         payload, context = frozen.get("payload", _EMPTY), frozen.get("context", _EMPTY)

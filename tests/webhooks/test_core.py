@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from flask_authgear.core.json import MAX_DEPTH
 from flask_authgear.errors import ConfigurationError
+from flask_authgear.user import freeze
 from flask_authgear.webhooks import (
     ACKNOWLEDGED,
     BLOCKING_EVENTS,
@@ -35,6 +37,21 @@ from tests.support.webhooks import body_signature
 SECRET = "whsec-test-0123456789"
 EVENT_ID = "000000000000002a"  # Authgear's id: the sequence number in 16 hex digits
 NOW = 1_790_000_000
+
+
+def nested(depth: int) -> Any:
+    """``depth`` levels of arrays around a number."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_payload_nested_to_the_bound_is_an_event() -> None:
+    body = event_body(payload={"user": {"id": "u", "x": nested(MAX_DEPTH - 3)}})  # body, payload, user, x
+    assert verify_webhook(body, body_signature(body, SECRET), SECRET).payload["user"]["x"] == freeze(
+        nested(MAX_DEPTH - 3)
+    )
 
 
 def event_body(event_type: str = "user.created", **fields: Any) -> bytes:
@@ -209,6 +226,9 @@ def test_the_body_is_not_parsed_before_the_signature_is_checked() -> None:
         pytest.param(event_body(context={"timestamp": -(10**20)}), id="negative-huge-timestamp"),
         pytest.param(event_body(context={"timestamp": 1e300}), id="float-huge-timestamp"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
+        # The body, payload and user objects are three levels: this payload is one level past the bound.
+        pytest.param(event_body(payload={"user": {"id": "u", "x": nested(MAX_DEPTH - 2)}}), id="one-level-too-deep"),
+        pytest.param(event_body(payload={"x": nested(600)}), id="deep-enough-to-recurse"),
     ],
 )
 def test_signed_but_malformed_bodies_are_400(body: bytes) -> None:
