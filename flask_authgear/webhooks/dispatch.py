@@ -18,6 +18,9 @@ endpoint are subclasses that call :meth:`~WebhookHandlers.dispatch`, and ``@requ
   acknowledged without calling the handler again. The ``id`` is claimed before the handler runs (so two
   concurrent deliveries do not both run it) and released when the handler fails, so that a later delivery of the
   same event can still run it.
+* A handler may be ``async def``; it runs to completion before the delivery is answered (through
+  ``app.ensure_sync`` in Flask, in a new event loop in plain WSGI). A handler that returns a coroutine without
+  being ``async def`` itself has failed, like one that raises: its work never ran.
 * A blocking handler that takes longer than ``sync_hook_timeout`` (Authgear's ``sync_hook_timeout_seconds``, 5 s
   unless the project sets another) is logged: Authgear has given up on it and aborted the operation.
 * With ``max_age``, an event generated longer ago (or implausibly far ahead) is refused: Authgear sends each event
@@ -34,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ..core.calls import check_callable, not_awaitable, run_sync
 from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
 from .answers import ACKNOWLEDGED, WebhookAnswer, answer_problem
@@ -185,6 +189,7 @@ class WebhookHandlers:
             check_event_type(event_type, wildcard=True)
 
         def register(handler: H) -> H:
+            self.check_handler(handler)
             for event_type in event_types:
                 if event_type in self._handlers:
                     raise ConfigurationError(f"a handler for {event_type} is already registered")
@@ -294,9 +299,19 @@ class WebhookHandlers:
             exc_info=exc_info,
         )
 
+    def check_handler(self, handler: Any) -> None:
+        """Refuse a handler that could never answer, when it is registered (see :mod:`~flask_authgear.core.calls`)."""
+        check_callable(handler, "the webhook handler")
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """``func`` as a plain function: an ``async def`` one runs to completion in a new event loop, as plain
+        WSGI has none; the Flask adapter uses ``app.ensure_sync`` instead."""
+        return run_sync(func)
+
     def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
-        """Call ``handler``; an adapter may override this (Flask runs async handlers through ``ensure_sync``)."""
-        return handler(event)
+        """Call ``handler`` to completion: its answer, never an unawaited coroutine taken for one."""
+        answer: WebhookAnswer | None = not_awaitable(self.ensure_sync(handler)(event), "the webhook handler")
+        return answer
 
 
 def acceptable(event: WebhookEvent, answer: WebhookAnswer) -> WebhookAnswer:

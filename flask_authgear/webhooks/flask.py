@@ -25,10 +25,10 @@ from flask.blueprints import BlueprintSetupState
 from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError, ConfigurationError
-from ..flask import EXTENSION_KEY, app_settings, error_response, guarding
+from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
 from .catalogue import SYNC_HOOK_TIMEOUT
-from .dispatch import Handler, IdempotencyStore, WebhookHandlers, acceptable
+from .dispatch import IdempotencyStore, WebhookHandlers, acceptable
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
 
@@ -189,9 +189,11 @@ class Webhooks(WebhookHandlers):
     def _check_registered(self, state: BlueprintSetupState) -> None:
         app_webhook_secrets(cast(Flask, state.app))
 
-    def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
-        result: WebhookAnswer | None = current_app.ensure_sync(handler)(event)
-        return result
+    def check_handler(self, handler: Any) -> None:
+        _check_async_ready(handler, "the webhook handler")
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return current_app.ensure_sync(func)
 
     def _view(self) -> Response:
         try:

@@ -33,6 +33,8 @@ class WebhookEndpoint(WebhookHandlers):
     Authgear sends no bearer token with a webhook: mount the endpoint outside the ``protect`` prefixes of
     :class:`~flask_authgear.wsgi.AuthgearMiddleware` (or in front of it), or every delivery gets a 401.
     The options and the rules of each answer are :class:`~flask_authgear.webhooks.dispatch.WebhookHandlers`'.
+    A handler may be ``async def``: plain WSGI has no event loop, so each call runs it to completion in a new
+    one (as ``asyncio.run`` does) before the delivery is answered.
     """
 
     def __init__(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -521,3 +523,52 @@ def test_a_view_answer_authgear_would_refuse_is_not_sent(caplog: pytest.LogCaptu
     answer = post(app.test_client(), body_of("authentication.pre_initialize"))
     assert answer.status_code == 501
     assert "constraints.amr accepts only" in caplog.text
+
+
+# -- async handlers ---------------------------------------------------------------------------------------------
+
+
+def test_an_async_handler_of_a_non_blocking_event_runs_before_the_acknowledgement() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    hooks = Webhooks(app, "/hook")
+    seen: list[str] = []
+
+    @hooks.on("user.created")
+    async def created(event: WebhookEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append(event.id)
+
+    client = app.test_client()
+    assert post(client, body_of(event_id="async-1")).status_code == 200
+    assert post(client, body_of(event_id="async-1")).status_code == 200  # the same event again: acknowledged only
+    assert seen == ["async-1"]
+
+
+def test_a_handler_that_returns_an_unawaited_coroutine_is_503_not_a_handled_event() -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    hooks = Webhooks(app, "/hook")
+    calls: list[str] = []
+
+    async def handle(event: WebhookEvent) -> None:
+        calls.append(event.id)
+
+    hooks.on("user.created")(lambda event: handle(event))  # not itself async: nobody would await its answer
+    client = app.test_client()
+    assert post(client, body_of(event_id="lost-1")).status_code == 503
+    assert post(client, body_of(event_id="lost-1")).status_code == 503  # not recorded as handled
+    assert calls == []
+    assert hooks.failures["user.created"] == 2
+
+
+def test_an_async_handler_without_flasks_async_extra_is_refused_when_registered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def created(event: WebhookEvent) -> None:
+        return None
+
+    hooks = Webhooks(secret=SECRET)
+    monkeypatch.setitem(sys.modules, "asgiref", None)  # what "not installed" looks like to an import
+    with pytest.raises(ConfigurationError, match=r"flask\[async\]"):
+        hooks.on("user.created")(created)

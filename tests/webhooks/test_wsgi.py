@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -213,3 +214,56 @@ def test_the_endpoint_takes_the_dispatcher_options() -> None:
 def test_the_endpoint_needs_a_secret() -> None:
     with pytest.raises(ConfigurationError):
         WebhookEndpoint([])
+
+
+# -- async handlers: plain WSGI has no event loop, so each runs to completion in its own ----------------------
+
+
+def test_async_handlers_run_to_completion_before_the_answer() -> None:
+    seen: list[str] = []
+    hooks = WebhookEndpoint(SECRET)
+
+    @hooks.on("user.created")
+    async def created(event: WebhookEvent) -> None:
+        await asyncio.sleep(0)  # a real suspension, as a database driver's would be
+        seen.append(event.id)
+
+    @hooks.on("user.pre_create")
+    async def pre_create(event: WebhookEvent) -> Any:
+        await asyncio.sleep(0)
+        return event.deny("Sign-ups are closed.", "Closed")
+
+    with AppServer(hooks) as server:
+        body = body_of(event_id="async-1")
+        assert send(server.port, body, signed(body))[0] == 200
+        assert seen == ["async-1"]
+        assert send(server.port, body, signed(body))[0] == 200  # the same event again: handled once
+        assert seen == ["async-1"]
+        blocking = body_of("user.pre_create")
+        status, _, raw = send(server.port, blocking, signed(blocking))
+    assert status == 200
+    assert json.loads(raw) == {"is_allowed": False, "reason": "Sign-ups are closed.", "title": "Closed"}
+
+
+def test_a_handler_that_returns_an_unawaited_coroutine_is_a_failure_not_a_handled_event() -> None:
+    calls: list[str] = []
+
+    async def handle(event: WebhookEvent) -> None:
+        calls.append(event.id)
+
+    hooks = WebhookEndpoint(SECRET)
+    hooks.on("user.created")(lambda event: handle(event))  # not itself async: nobody would await its answer
+    with AppServer(hooks) as server:
+        body = body_of(event_id="lost-1")
+        assert send(server.port, body, signed(body))[0] == 503  # a failure, logged as a lost event
+        assert send(server.port, body, signed(body))[0] == 503  # the id was not recorded as handled
+    assert calls == []
+    assert hooks.failures["user.created"] == 2
+
+
+def test_an_async_generator_is_refused_when_registered() -> None:
+    async def handle(event: WebhookEvent) -> AsyncIterator[None]:
+        yield None
+
+    with pytest.raises(ConfigurationError, match="the webhook handler is an async generator"):
+        WebhookEndpoint(SECRET).on("user.created")(handle)
