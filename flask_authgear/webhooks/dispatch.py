@@ -63,12 +63,17 @@ Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
 T = TypeVar("T")
 
+_SYNC_REDIS = "RedisIdempotencyStore's client (it needs redis.Redis, not redis.asyncio.Redis)"
+
 #: How long an event id is remembered by default: a replay of a captured delivery within a week is recognised.
 DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
 
 
 class IdempotencyStore(Protocol):
-    """Remembers which event ids were handled. ``claim`` is atomic: only one caller gets True for an id."""
+    """Remembers which event ids were handled. ``claim`` is atomic: only one caller gets True for an id.
+
+    Both methods are plain functions: the dispatcher runs inside a request, without an event loop to await them.
+    """
 
     def claim(self, event_id: str) -> bool:
         """True when ``event_id`` was not seen (it is now recorded), False for a duplicate."""
@@ -136,10 +141,11 @@ class RedisIdempotencyStore:
         return cls(redis_module.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0), **options)
 
     def claim(self, event_id: str) -> bool:
-        return bool(self.client.set(self.prefix + event_id, b"1", nx=True, ex=self.ttl))
+        # A redis.asyncio client answers with a coroutine, which bool() would read as "not seen" every time.
+        return bool(not_awaitable(self.client.set(self.prefix + event_id, b"1", nx=True, ex=self.ttl), _SYNC_REDIS))
 
     def release(self, event_id: str) -> None:
-        self.client.delete(self.prefix + event_id)
+        not_awaitable(self.client.delete(self.prefix + event_id), _SYNC_REDIS)
 
 
 class WebhookHandlers:
@@ -262,7 +268,7 @@ class WebhookHandlers:
         store = self.store
         if store is not None:
             try:
-                fresh = store.claim(event.id)
+                fresh = not_awaitable(store.claim(event.id), "the idempotency store's claim()")
             except Exception:
                 self._lost(event, "the idempotency store failed", exc_info=True)
                 raise WebhookHandlerError() from None
@@ -281,8 +287,9 @@ class WebhookHandlers:
             raise
         finally:
             if not done and store is not None:
+                release: Callable[[str], object] = store.release  # typed None; an async one would not be
                 try:
-                    store.release(event.id)
+                    not_awaitable(release(event.id), "the idempotency store's release()")
                 except Exception:
                     logger.exception("the webhook idempotency store failed to release event %s", event.id)
 

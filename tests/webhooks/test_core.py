@@ -666,6 +666,42 @@ def test_redis_store_claims_once_across_stores(redis_server: RedisServer) -> Non
     assert len(calls) == 1
 
 
+def test_an_async_redis_client_is_a_failed_delivery_not_a_claim(redis_server: RedisServer) -> None:
+    import redis.asyncio
+
+    calls: list[str] = []
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, store=RedisIdempotencyStore(client))  # type: ignore[arg-type]
+    with pytest.raises(WebhookHandlerError):
+        hooks.dispatch(event())
+    assert calls == []  # nothing was claimed, so nothing ran: a later delivery can still be handled
+
+
+class AsyncStore:
+    """A store written for an event loop: what its methods answer is a coroutine, not True or None."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def claim(self, event_id: str) -> bool:
+        fresh = event_id not in self.seen
+        self.seen.add(event_id)
+        return fresh
+
+    async def release(self, event_id: str) -> None:
+        self.seen.discard(event_id)
+
+
+def test_a_store_with_async_methods_is_a_failed_delivery_not_a_claim() -> None:
+    calls: list[str] = []
+    hooks = handlers({"user.created": lambda e: calls.append(e.id)}, store=AsyncStore())  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(WebhookHandlerError):
+            hooks.dispatch(event())
+    assert calls == []
+    assert hooks.failures["user.created"] == 2  # each failed delivery is counted, never taken as handled
+
+
 def test_an_unreachable_store_is_503_and_the_event_counted_as_lost() -> None:
     import redis
 
