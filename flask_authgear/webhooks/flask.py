@@ -22,7 +22,6 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from ..config import secret_list
 from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError, ConfigurationError
 from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
@@ -44,8 +43,7 @@ def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
     """The app's webhook secrets: the extension's setting when initialised, else ``AUTHGEAR_WEBHOOK_SECRET``."""
     if EXTENSION_KEY in app.extensions:
         return webhook_secrets(app_settings(app).webhook_secret)
-    # Read as the extension would read it: a comma-separated string is several secrets (a rotation).
-    return webhook_secrets(secret_list(app.config.get("AUTHGEAR_WEBHOOK_SECRET") or (), "AUTHGEAR_WEBHOOK_SECRET"))
+    return webhook_secrets(app.config.get("AUTHGEAR_WEBHOOK_SECRET"))
 
 
 def verify_webhook_request(secret: str | Sequence[str] | None = None) -> WebhookEvent:

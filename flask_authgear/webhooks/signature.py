@@ -8,6 +8,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..config import secret_list
 from ..core.request import WEBHOOK_SIGNATURE_KEY
 from ..errors import ConfigurationError
 from .errors import (
@@ -38,16 +39,16 @@ MAX_BODY_BYTES = 1024 * 1024
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def webhook_secrets(secret: str | Sequence[str] | None) -> tuple[str, ...]:
-    """The configured secrets as a tuple; none at all is a :class:`ConfigurationError`, never an open door."""
-    secrets = (secret,) if isinstance(secret, str) else tuple(secret or ())
+def webhook_secrets(secret: str | Sequence[str] | None, what: str = "webhook_secret") -> tuple[str, ...]:
+    """The secrets as a tuple, read as the ``webhook_secret`` setting reads them (``"new,old"`` is two, during a
+    rotation); none at all is a :class:`ConfigurationError`, never an open door. ``what`` names the source in
+    messages, which never show a secret."""
+    secrets = secret_list(() if secret is None else secret, what)
     if not secrets:
         raise ConfigurationError(
             "no webhook secret is configured: set AUTHGEAR_WEBHOOK_SECRET"
             " (Authgear portal: Advanced > Hooks > Webhook Signature)"
         )
-    if not all(isinstance(s, str) and s for s in secrets):
-        raise ConfigurationError("webhook_secret must be a non-empty string or a list of them")
     return secrets
 
 

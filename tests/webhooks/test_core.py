@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flask_authgear.config import Settings
 from flask_authgear.core.json import MAX_DEPTH
 from flask_authgear.errors import ConfigurationError
 from flask_authgear.user import freeze
@@ -29,6 +30,7 @@ from flask_authgear.webhooks import (
     allow,
     deny,
     verify_webhook,
+    webhook_secrets,
 )
 from flask_authgear.webhooks.dispatch import MemoryIdempotencyStore, RedisIdempotencyStore, WebhookHandlers
 from tests.support.redis_server import RedisServer
@@ -145,7 +147,16 @@ def test_any_of_several_secrets_verifies_during_a_rotation() -> None:
         verify_webhook(body, body_signature(body, "retired-secret"), secrets)
 
 
-@pytest.mark.parametrize("secret", [None, "", [], [""], [SECRET, 3]])
+@pytest.mark.parametrize("secret", [f"new-secret-value,{SECRET}", f" new-secret-value , {SECRET} "])
+def test_a_comma_separated_string_is_several_secrets_as_the_setting_reads_it(secret: str) -> None:
+    # The form an environment variable carries during a rotation, given straight to verify_webhook.
+    body = event_body()
+    assert webhook_secrets(secret) == Settings(webhook_secret=secret, endpoint="https://a.example").webhook_secret
+    assert verify_webhook(body, body_signature(body, "new-secret-value"), secret).id
+    assert verify_webhook(body, body_signature(body, SECRET), secret).id
+
+
+@pytest.mark.parametrize("secret", [None, "", " , ", [], [""], [SECRET, 3], f"{SECRET},,other"])
 def test_no_usable_secret_is_a_configuration_error(secret: Any) -> None:
     body = event_body()
     with pytest.raises(ConfigurationError):

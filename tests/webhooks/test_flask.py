@@ -119,6 +119,15 @@ def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension
     assert post(client, body_of()).status_code == 200
 
 
+def test_a_comma_separated_secret_given_to_the_dispatcher_is_a_rotation() -> None:
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=f"next-secret-value,{SECRET}")
+    hooks.on("user.created")(lambda event: None)
+    client = app.test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(event_id="evt-2")).status_code == 200
+
+
 def test_no_secret_is_a_configuration_error_not_an_open_door() -> None:
     app = decorated_app()
     app.config["PROPAGATE_EXCEPTIONS"] = True

@@ -267,3 +267,14 @@ def test_an_async_generator_is_refused_when_registered() -> None:
 
     with pytest.raises(ConfigurationError, match="the webhook handler is an async generator"):
         WebhookEndpoint(SECRET).on("user.created")(handle)
+
+
+def test_a_comma_separated_secret_is_a_rotation() -> None:
+    # The endpoint's own docstring passes os.environ["AUTHGEAR_WEBHOOK_SECRET"], which carries "new,old".
+    hooks = WebhookEndpoint(f"next-secret-value,{SECRET}")
+    hooks.on("user.created")(lambda event: None)
+    with AppServer(hooks) as server:
+        for secret, event_id in (("next-secret-value", "rot-1"), (SECRET, "rot-2")):
+            body = body_of(event_id=event_id)
+            headers = {"Content-Type": "application/json", "X-Authgear-Body-Signature": body_signature(body, secret)}
+            assert send(server.port, body, headers)[0] == 200
