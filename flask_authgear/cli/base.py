@@ -193,3 +193,8 @@ def safe(text: str) -> str:
 
 def err(text: str) -> None:
     click.echo(f"flask-authgear: {text}", err=True)
+
+
+def which_secret(secrets: Sequence[str], source: str) -> str:
+    """Which secret signs, named by where it came from; never the secret, which logs and scroll-back would keep."""
+    return f"the first of the {len(secrets)} secrets in {source}" if len(secrets) > 1 else f"the secret in {source}"

@@ -13,10 +13,10 @@ from typing import Any, NoReturn
 
 import click
 import requests
+from click.core import ParameterSource
 
-from ..config import secret_list
 from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT
-from .base import CommandError, F, cli, flask_app, http_url, json_option, safe
+from .base import CommandError, F, cli, flask_app, http_url, json_option, safe, which_secret
 
 __all__ = ["read_state"]
 
@@ -60,7 +60,8 @@ def _user_options(f: F) -> F:
 @click.option(
     "--webhook-secret",
     envvar="AUTHGEAR_WEBHOOK_SECRET",
-    help="The secret that signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, printed).",
+    help="The secret that signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, printed; "
+    "a given one is never printed).",
 )
 @_user_options
 @functools.partial(json_option, text="Print one JSON line with endpoint, token and webhook secret.")
@@ -81,6 +82,7 @@ def _dev_server(
     """
     from ..testing.devserver import DevServer, MintError, default_state_file, token_arguments
     from ..testing.events import HookError
+    from ..webhooks.signature import webhook_secrets
 
     params = _user_params(**user)
     try:  # the mint route's own checks, before anything starts
@@ -93,8 +95,15 @@ def _dev_server(
         raise CommandError(str(exc)) from None
     server.jwt_hook = jwt_hook
     server.sync_hook_timeout = sync_hook_timeout
-    if webhook_secret:  # of several (a rotation), the first signs
-        server.webhook_secret = secret_list(webhook_secret, "--webhook-secret")[0]
+    # A secret the command was given is never printed (terminal scroll-back, CI and supervisor logs keep it):
+    # only where it came from. A secret it generated is printed, since the app needs it.
+    secret_from = "generated"
+    if webhook_secret:
+        given = click.get_current_context().get_parameter_source("webhook_secret")
+        source = "$AUTHGEAR_WEBHOOK_SECRET" if given is ParameterSource.ENVIRONMENT else "--webhook-secret"
+        secrets = webhook_secrets(webhook_secret, source)
+        server.webhook_secret = secrets[0]  # of several (a rotation), the first signs
+        secret_from = which_secret(secrets, source)
     state_file = state_file or default_state_file()
     try:
         server.start()
@@ -120,7 +129,9 @@ def _dev_server(
             hook_error = safe(str(exc))
         if as_json:
             line: dict[str, Any] = {"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}
-            line["webhook_secret"] = server.webhook_secret
+            line["webhook_secret_from"] = secret_from
+            if secret_from == "generated":
+                line["webhook_secret"] = server.webhook_secret
             if token is None:
                 line["token_error"] = hook_error
             click.echo(json.dumps(line))
@@ -128,7 +139,10 @@ def _dev_server(
             roles = ", ".join(params.get("roles", ())) or "none"
             click.echo(f"Authgear dev server running at {server.endpoint}")
             click.echo(f"  set AUTHGEAR_ENDPOINT={server.endpoint} in your app (http is accepted on loopback)")
-            click.echo(f"  and AUTHGEAR_WEBHOOK_SECRET={server.webhook_secret} to accept its events")
+            if secret_from == "generated":
+                click.echo(f"  and AUTHGEAR_WEBHOOK_SECRET={server.webhook_secret} to accept its events")
+            else:
+                click.echo(f"  events are signed with {secret_from}: your app needs it too")
             if jwt_hook:
                 click.echo(f"  tokens get the claims of the oidc.jwt.pre_create hook at {jwt_hook}")
             if token is None:

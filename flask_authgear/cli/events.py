@@ -12,8 +12,18 @@ from typing import Any
 import click
 import requests
 
-from ..config import secret_list
-from .base import EXIT_NEGATIVE, EXIT_OK, CommandError, cli, err, flask_app, http_url, json_option, safe
+from .base import (
+    EXIT_NEGATIVE,
+    EXIT_OK,
+    CommandError,
+    cli,
+    err,
+    flask_app,
+    http_url,
+    json_option,
+    safe,
+    which_secret,
+)
 from .dev import read_state
 
 __all__: list[str] = []  # the module registers the `event` command on the group
@@ -94,7 +104,7 @@ def _event_command(
     """
     from ..testing.events import send_signed_event
 
-    signing_secret = _secret(secret, state_file)
+    signing_secret, secret_from = _secret(secret, state_file)
     # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
     seq = time.time_ns() // 1000
     event_id = event_id or f"{seq:016x}"  # printed, so that the same event can be sent again
@@ -110,9 +120,10 @@ def _event_command(
     text = answer.body.decode("utf-8", "replace")
     if as_json:
         body = answer.json if answer.json is not None else text
-        click.echo(json.dumps({"id": event_id, "status": answer.status, "body": body}))
+        click.echo(json.dumps({"id": event_id, "status": answer.status, "body": body, "signed_with": secret_from}))
     else:
         click.echo(f"{event_type} {event_id}: HTTP {answer.status}")
+        click.echo(f"signed with {secret_from}")
         if answer.json is not None:
             text = json.dumps(answer.json, indent=2)
         for line in text.splitlines():
@@ -120,21 +131,27 @@ def _event_command(
     ctx.exit(EXIT_OK if answer.ok else EXIT_NEGATIVE)
 
 
-def _secret(given: str | None, state_file: Path | None) -> str:
-    """--secret; else $AUTHGEAR_WEBHOOK_SECRET; else the app's under ``flask authgear``; else the dev server's.
+def _secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
+    """The signing secret and where it came from, for the output, which never shows the secret itself.
 
-    An explicit --state-file asks for the dev server's. Of several secrets (a rotation), the first signs.
+    --secret; else $AUTHGEAR_WEBHOOK_SECRET; else the app's under ``flask authgear``; else the dev server's. An
+    explicit --state-file asks for the dev server's. Of several secrets (a rotation), the first signs.
     """
+    from ..webhooks.signature import webhook_secrets
+
     if given:
-        return given
+        secrets = webhook_secrets(given, "--secret")
+        return secrets[0], which_secret(secrets, "--secret")
     if state_file is None:
         if os.environ.get(_SECRET_ENV):
-            return secret_list(os.environ[_SECRET_ENV], _SECRET_ENV)[0]
+            secrets = webhook_secrets(os.environ[_SECRET_ENV], _SECRET_ENV)
+            return secrets[0], which_secret(secrets, f"${_SECRET_ENV}")
         app = flask_app()
         if app is not None:
             from ..webhooks.flask import app_webhook_secrets
 
-            return app_webhook_secrets(app)[0]
+            secrets = app_webhook_secrets(app)
+            return secrets[0], which_secret(secrets, "the app's webhook_secret setting")
         from ..testing.devserver import default_state_file
 
         state_file = default_state_file()
@@ -145,4 +162,4 @@ def _secret(given: str | None, state_file: Path | None) -> str:
     webhook_secret = read_state(state_file).get("webhook_secret")
     if not isinstance(webhook_secret, str) or not webhook_secret:
         raise CommandError(f"the dev server state file {state_file} has no webhook secret; restart the dev server")
-    return webhook_secret
+    return webhook_secret, which_secret([webhook_secret], f"the dev server's state file {state_file}")

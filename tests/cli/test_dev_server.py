@@ -330,9 +330,11 @@ def hook_app() -> Iterator[tuple[str, list[WebhookEvent]]]:
         yield f"http://127.0.0.1:{served.port}/hook", seen
 
 
-def start_dev_server(state: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """A dev server process and its first line of output."""
+def start_dev_server(state: Path, *args: str, secret: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """A dev server process and its first line of output; ``secret`` is its AUTHGEAR_WEBHOOK_SECRET, if any."""
     env = {k: v for k, v in os.environ.items() if k != "AUTHGEAR_WEBHOOK_SECRET"}
+    if secret is not None:
+        env["AUTHGEAR_WEBHOOK_SECRET"] = secret
     process = subprocess.Popen(
         [sys.executable, "-m", "flask_authgear", "dev-server", "--state-file", str(state), *args],
         stdout=subprocess.PIPE,
@@ -410,7 +412,8 @@ def test_an_unreachable_jwt_hook_still_starts_the_dev_server(tmp_path, run):
         assert banner.startswith("Authgear dev server running at ")
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(4)]
-        assert f"  and AUTHGEAR_WEBHOOK_SECRET={HOOK_SECRET} to accept its events\n" in lines
+        assert "  events are signed with the secret in --webhook-secret: your app needs it too\n" in lines
+        assert HOOK_SECRET not in "".join(lines)
         assert "  no start-up token: the oidc.jwt.pre_create hook could not be reached: ConnectionError\n" in lines
         result = run("token", "--state-file", str(state))
     finally:
@@ -446,3 +449,47 @@ def test_the_jwt_hook_has_the_projects_sync_hook_timeout(tmp_path, run):
 def test_the_jwt_hook_must_be_an_http_url(run):
     result = run("dev-server", "--jwt-hook", "file:///etc/passwd")
     assert result.returncode == 2 and "must be an http:// or https:// URL" in result.stderr
+
+
+# -- secrets are never echoed ---------------------------------------------------------------------------------
+
+REAL, OLD = "whsec-real-5d1e9a", "whsec-old-77c0b2"
+
+
+@pytest.mark.parametrize(
+    ("args", "secret", "source"),
+    [
+        pytest.param((), f"{REAL},{OLD}", "the first of the 2 secrets in $AUTHGEAR_WEBHOOK_SECRET", id="environment"),
+        pytest.param(
+            ("--webhook-secret", f"{REAL}, {OLD}"), None, "the first of the 2 secrets in --webhook-secret", id="option"
+        ),
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_given_webhook_secret_is_named_by_its_source_never_printed(
+    tmp_path: Path, args: tuple[str, ...], secret: str | None, source: str, as_json: bool
+) -> None:
+    state = tmp_path / "dev-server.json"
+    process, first = start_dev_server(state, *args, *(["--json"] if as_json else []), secret=secret)
+    try:
+        assert process.stdout is not None
+        output = first
+        while not as_json and not output.endswith("Press Ctrl+C to stop.\n"):
+            line = process.stdout.readline()
+            assert line, output  # the banner ended early
+            output += line
+        signing = json.loads(state.read_text())["webhook_secret"]  # the state file, readable by its owner only
+    finally:
+        stop(process)
+    assert signing == REAL
+    assert REAL not in output and OLD not in output
+    if as_json:
+        line = json.loads(output)
+        assert line["webhook_secret_from"] == source and "webhook_secret" not in line
+    else:
+        assert f"  events are signed with {source}: your app needs it too\n" in output
+
+
+def test_a_generated_webhook_secret_is_printed(dev: dict[str, Any]) -> None:
+    assert dev["webhook_secret_from"] == "generated"
+    assert dev["webhook_secret"] == json.loads(Path(dev["state"]).read_text())["webhook_secret"]

@@ -571,9 +571,28 @@ def test_event_with_a_wrong_secret_exits_1_and_shows_the_401(capsys, hook_app):
 def test_event_reads_the_secret_from_the_environment(capsys, hook_app, monkeypatch):
     url, seen = hook_app
     monkeypatch.setenv("AUTHGEAR_WEBHOOK_SECRET", f"{SECRET},an-older-one")
-    code, out, _ = run(capsys, "event", "identity.email.added", "--to", url)
+    code, out, err = run(capsys, "event", "identity.email.added", "--to", url)
     assert code == 0, out
     assert seen[0].payload["identity"]["type"] == "login_id"
+    assert out.splitlines()[1] == "signed with the first of the 2 secrets in $AUTHGEAR_WEBHOOK_SECRET"
+    assert SECRET not in out + err and "an-older-one" not in out + err
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_event_reads_a_secret_list_from_the_option_as_everywhere_and_names_it_without_its_value(
+    capsys, hook_app, as_json
+):
+    url, seen = hook_app
+    options = ["--json"] if as_json else []
+    code, out, err = run(capsys, "event", "user.created", "--to", url, "--secret", f"{SECRET}, an-older-one", *options)
+    assert code == 0, out + err
+    assert [e.type for e in seen] == ["user.created"]  # signed with the first secret, which the app holds
+    source = "the first of the 2 secrets in --secret"
+    if as_json:
+        assert json.loads(out)["signed_with"] == source
+    else:
+        assert out.splitlines()[1] == f"signed with {source}"
+    assert SECRET not in out + err and "an-older-one" not in out + err
 
 
 def test_event_payload_context_and_id_override_the_sample(capsys, hook_app, tmp_path):
