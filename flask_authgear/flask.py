@@ -204,8 +204,10 @@ class Authgear:
 
         Machines never reach the user loader. Without a machine loader, a route that allows machines runs with no
         app user for them (:data:`current_app_user` is falsy); with one, its answer is :data:`current_app_user`,
-        and None refuses the request with 401 ("The client is not known to this application.").
+        and None refuses the request with 401 ("The client is not known to this application."). An ``async def``
+        loader is awaited through ``app.ensure_sync``, as the user loader is.
         """
+        _check_async_ready(func, "the machine loader")
         self._machine_loader = func
         return func
 
@@ -539,7 +541,8 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     loaded = environ.get(ENVIRON_APP_USER)
     if loaded is not None and loaded[0] == user:
         return  # a second check in the same request: the loader already answered for this user
-    app_user = not_awaitable(current_app.ensure_sync(loader)(user), "the user loader")
+    what = "the machine loader" if user.is_machine else "the user loader"
+    app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
     if app_user is None:
         environ.pop(ENVIRON_USER, None)
         environ.pop(ENVIRON_APP_USER, None)

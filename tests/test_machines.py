@@ -363,3 +363,16 @@ def test_the_wrong_audience_error_names_the_configured_ones_only(server: Authgea
     assert response.status_code == 401
     assert "zzz-marker" not in response.headers["WWW-Authenticate"] and "zzz-marker" not in response.text
     assert f"accepted audiences: {server.endpoint}, {API}." in response.headers["WWW-Authenticate"]
+
+
+def test_an_async_machine_loader_is_awaited_and_a_non_callable_is_refused(server: AuthgearTestServer) -> None:
+    app, auth = flask_api(server, "machines-async-loader")
+
+    @auth.machine_loader
+    async def load_machine(identity: Any) -> Any:
+        return {"service": identity.client_id}
+
+    answer = app.test_client().get("/orders", headers=bearer(machine(server)))
+    assert answer.get_json()["app_user"] == {"service": "b892697a2075af58"}
+    with pytest.raises(ConfigurationError):
+        auth.machine_loader("not a function")  # type: ignore[arg-type]
