@@ -10,8 +10,7 @@ import pytest
 import requests
 
 from flask_authgear import Settings, Verifier
-from flask_authgear.testing import AuthgearTestServer
-from flask_authgear.testing.server import MachineClient
+from flask_authgear.testing import AuthgearTestServer, MachineClient
 
 API = "https://api.example.com/orders"
 OTHER = "https://api.example.com/billing"

@@ -1,13 +1,14 @@
 """Test kit: a local Authgear-compatible server and helpers for testing apps protected by flask-authgear.
 
 ``AuthgearTestServer`` is the server (also the ``authgear_server`` pytest fixture); ``AuthgearClient`` and
-``client_for`` give Flask test clients signed in as a chosen user; ``configure`` and ``middleware_for`` point a
-Flask or WSGI app at the server; ``server.send_event(...)`` posts signed webhook events (samples in ``events``).
+``client_for`` give Flask test clients signed in as a chosen user (or machine); ``configure`` and
+``middleware_for`` point a Flask or WSGI app at the server; ``server.send_event(...)`` posts signed webhook
+events (samples in ``events``); ``MachineClient`` is a machine application registered on the server.
 """
 
 from .client import AuthgearClient, client_for, configure, middleware_for
 from .events import EventResponse, HookError
-from .server import FAILURES, AuthgearTestServer, TestSession, new_signing_key
+from .server import FAILURES, AuthgearTestServer, MachineClient, TestSession, new_signing_key
 
 __all__ = [
     "FAILURES",
@@ -15,6 +16,7 @@ __all__ = [
     "AuthgearTestServer",
     "EventResponse",
     "HookError",
+    "MachineClient",
     "TestSession",
     "client_for",
     "configure",
