@@ -112,11 +112,14 @@ class AuthgearMiddleware:
         user: AuthgearUser | None = None
         error: AuthgearError | None = None
         if not is_preflight(environ):
-            rules = (self.annotation,) if self._uniform else self.requirements_for(environ.get("PATH_INFO", "") or "/")
             try:
-                user = self.verifier.authenticate_environ(environ, rules[0])
-                for rule in rules[1:]:
-                    rule.check(user)
+                if self._uniform:
+                    user = self.verifier.authenticate_environ(environ, self.annotation)
+                else:
+                    first, *others = self.requirements_for(environ.get("PATH_INFO", "") or "/")
+                    user = self.verifier.authenticate_environ(environ, first)
+                    for rule in others:
+                        rule.check(user)
             except AuthgearError as exc:
                 user, error = None, exc
         environ[ENVIRON_USER] = user
