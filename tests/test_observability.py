@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from werkzeug.test import Client
 
 from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError, Settings, Verifier, require_auth
-from flask_authgear.core.jwks import JWKSCache
+from flask_authgear.core.jwks import _FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import configure, middleware_for, new_signing_key
 from tests.support.auth import bearer, bearer_request
@@ -49,6 +49,45 @@ def test_fetches_and_failures_are_logged_with_their_reason(server, logs):
     assert (
         failed[-1].getMessage() == f"JWKS fetch failed (initial): GET {server.endpoint}/oauth2/jwks answered HTTP 500"
     )
+
+
+def test_a_wrong_issuer_names_both_issuers_and_the_setting_once_per_change_of_state(server, logs):
+    # The app reaches the local server as localhost, which calls itself 127.0.0.1: the situation of an app whose
+    # endpoint is not the issuer (a custom domain). Every request would answer 503, as in an outage.
+    clock = Clock()
+    endpoint = server.endpoint.replace("127.0.0.1", "localhost")
+    jwks = JWKSCache(Settings(endpoint=endpoint), clock=clock)
+    mismatch = (
+        f"the discovery document of {endpoint} names the issuer '{server.endpoint}', not the configured "
+        f"'{endpoint}': when the project's tokens carry that issuer (a custom domain, or the endpoint by another "
+        "name), set AUTHGEAR_ISSUER and AUTHGEAR_AUDIENCE to it"
+    )
+
+    def attempt() -> None:
+        assert jwks.warm_up() is False
+        clock.advance(_FAILURE_BACKOFF)  # the next attempt fetches again
+
+    for _ in range(3):
+        attempt()
+    assert jwks.health()["last_error"] == mismatch and jwks.health()["fetch_failures"] == 3
+    failures = [r for r in logs.records if r.getMessage().startswith("JWKS fetch failed")]
+    assert [(r.levelno, r.getMessage()) for r in failures] == [
+        (logging.WARNING, f"JWKS fetch failed (initial): {mismatch}"),
+        (logging.DEBUG, f"JWKS fetch failed (initial): {mismatch}"),
+        (logging.DEBUG, f"JWKS fetch failed (initial): {mismatch}"),
+    ]
+
+    logs.clear()
+    with server.failing("discovery", "500"):  # another failure is a change of state, and so is the issuer again
+        attempt()
+    attempt()
+    assert [r.getMessage() for r in logs.records if r.levelno == logging.WARNING] == [
+        f"JWKS fetch failed (initial): GET {endpoint}/.well-known/openid-configuration answered HTTP 500",
+        f"JWKS fetch failed (initial): {mismatch}",
+    ]
+
+    fixed = JWKSCache(Settings(endpoint=endpoint, issuer=server.endpoint), clock=clock)
+    assert fixed.warm_up() is True  # the setting the message names is the fix
 
 
 def test_stale_keys_and_refused_refetches_are_logged_and_counted(server, logs):

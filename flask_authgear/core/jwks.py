@@ -43,6 +43,8 @@ __all__ = ["MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey"]
 logger = logging.getLogger("flask_authgear")
 
 _MIN_RSA_BITS = 2048
+#: Longest value of a fetched document quoted in a message.
+_MAX_SHOWN = 200
 #: Seconds between retries while the JWKS (or discovery) endpoint keeps failing.
 _FAILURE_BACKOFF = 5.0
 MAX_KEYS = 100
@@ -239,7 +241,7 @@ class JWKSCache:
         age = None if self._fetched_at is None else now - self._fetched_at
         return {
             "keys": len(self._keys),
-            "age_seconds": age,
+            "age_seconds": None if age is None else round(age, 1),  # a tenth of a second says all there is
             "stale": age is not None and age >= self.settings.jwks_cache_ttl,
             "ready": age is not None and age < self.settings.jwks_max_stale and bool(self._keys),
             **dataclasses.asdict(self.stats),
@@ -291,8 +293,12 @@ class JWKSCache:
             except Exception as exc:  # whatever went wrong, keep the last good keys and back off
                 self._last_failure = self._clock()
                 self.stats.fetch_failures += 1
-                self.stats.last_error = str(exc) if isinstance(exc, FetchError | ValueError) else type(exc).__name__
-                logger.warning("JWKS fetch failed (%s): %s", reason, self.stats.last_error)
+                error = str(exc) if isinstance(exc, FetchError | ValueError) else type(exc).__name__
+                # Once per change of state: a failure is a warning when it is new, and the same failure again
+                # (every retry of an outage, every request of a misconfigured app) only a debug record.
+                again = error == self.stats.last_error
+                self.stats.last_error = error
+                logger.log(logging.DEBUG if again else logging.WARNING, "JWKS fetch failed (%s): %s", reason, error)
                 self._attempts += 1
                 self._check_usable()
                 return
@@ -347,8 +353,15 @@ class JWKSCache:
         document = fetch_json(self._session, url)
         if not isinstance(document, dict):
             raise ValueError("the discovery document is not a JSON object")
-        if document.get("issuer") != self.settings.issuer:
-            raise ValueError("the discovery issuer differs from the configured issuer")
+        issuer = document.get("issuer")
+        if issuer != self.settings.issuer:
+            # Both values and the setting: a wrong issuer answers every request 503, like an outage would.
+            found = repr(issuer)[:_MAX_SHOWN]  # repr: the document's text never drives a log or a terminal
+            raise ValueError(
+                f"the discovery document of {self.settings.endpoint} names the issuer {found}, not the configured "
+                f"{self.settings.issuer!r}: when the project's tokens carry that issuer (a custom domain, or the "
+                "endpoint by another name), set AUTHGEAR_ISSUER and AUTHGEAR_AUDIENCE to it"
+            )
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("the discovery document has no jwks_uri")

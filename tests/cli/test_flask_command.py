@@ -78,6 +78,9 @@ def test_health_loads_the_keys_and_reports_readiness(server):
     assert result.exit_code == 0, result.output
     health = json.loads(result.output)
     assert health["ready"] is True and health["jwks"]["keys"] == 1 and health["last_error"] is None
+    age = health["jwks"]["age_seconds"]
+    assert 0 <= age < 60 and age == round(age, 1)  # rounded: a tenth of a second, not a float's 17 digits
+    assert f'"age_seconds": {age},' in result.output
 
 
 def test_health_of_an_unreachable_authgear_exits_one(server):
@@ -89,6 +92,17 @@ def test_health_of_an_unreachable_authgear_exits_one(server):
     assert result.exit_code == 1
     health = json.loads(result.output)
     assert health["ready"] is False and "ConnectionError" in health["last_error"]
+
+
+def test_health_of_an_app_whose_endpoint_is_not_the_issuer_names_both_and_the_setting(server):
+    app = Flask(__name__)
+    endpoint = server.endpoint.replace("127.0.0.1", "localhost")  # the server calls itself 127.0.0.1
+    app.config["AUTHGEAR_ENDPOINT"] = endpoint
+    result = app.test_cli_runner().invoke(cli, ["health"])
+    assert result.exit_code == 1
+    error = json.loads(result.output)["last_error"]
+    assert f"names the issuer '{server.endpoint}', not the configured '{endpoint}'" in error
+    assert "set AUTHGEAR_ISSUER and AUTHGEAR_AUDIENCE to it" in error
 
 
 def test_flask_command_line_finds_the_group_through_the_entry_point(server, tmp_path: Path):
