@@ -175,7 +175,7 @@ def test_warm_up_during_an_outage_reports_the_error_without_raising(server):
     with server.unreachable():
         health = verifier.warm_up()
     assert health["ready"] is False
-    assert health["last_error"] == f"GET {server.endpoint}/.well-known/openid-configuration failed: ConnectionError"
+    assert health["last_error"] == f"GET {server.endpoint}/.well-known/openid-configuration failed: connection refused"
     assert health["jwks"]["fetch_failures"] == 1
 
 

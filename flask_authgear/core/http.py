@@ -22,6 +22,7 @@ import http.client
 import io
 import math
 import socket
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -189,8 +190,40 @@ def fetch_json(session: requests.Session, url: str) -> Any:
 
 
 def describe_error(exc: Exception) -> str:
-    """The error's class, naming a timeout as such (requests reports one met while reading a body as a
-    ``ConnectionError``)."""
-    if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
-        return "Timeout"
+    """What failed, in words an operator can act on: a timeout, the DNS lookup, a refused or reset connection,
+    TLS (with OpenSSL's reason), else the error's class. The words name no URL; callers add the one they called."""
+    causes = _causes(exc)
+    # requests reports a timeout met while reading a body as a ConnectionError whose text says so.
+    if any(isinstance(e, requests.Timeout | TimeoutError) or "timed out" in str(e) for e in causes):
+        return "timed out"
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return "DNS lookup failed (unknown host)"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed ({cause.reason or cause.strerror})"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cause, requests.exceptions.ProxyError):
+            return "the HTTP proxy failed"
     return type(exc).__name__
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests wraps urllib3's error in its arguments, urllib3 its cause in
+    ``reason``, and each keeps the socket's error as its cause or context."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 16:
+        current = todo.pop(0)
+        if current in found:
+            continue
+        found.append(current)
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        for linked in (getattr(current, "reason", None), current.__cause__, current.__context__):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+    return found

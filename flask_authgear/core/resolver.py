@@ -275,7 +275,7 @@ class ResolverClient:
             response = self._session.get(self.url, headers=headers, allow_redirects=False, stream=True)
         except Exception as exc:
             self.stats.resolver_calls += 1
-            self._failed(f"the resolver call failed: {describe_error(exc)}")
+            self._failed(f"GET {self.url} failed: {describe_error(exc)}")
         self.stats.resolver_calls += 1
         return response
 
@@ -291,11 +291,11 @@ class ResolverClient:
         """Check and parse a fresh resolver response; every surprise is a 503."""
         try:
             if response.status_code != 200:
-                self._failed(f"the resolver answered HTTP {response.status_code}")
+                self._failed(f"GET {self.url} answered HTTP {response.status_code}")
             try:
                 first = next(response.iter_content(1024), b"")
             except requests.RequestException as exc:
-                self._failed(f"reading the resolver answer failed: {describe_error(exc)}")
+                self._failed(f"reading the answer of GET {self.url} failed: {describe_error(exc)}")
             if first:
                 self._failed("the resolver answered with a body; Authgear's resolver never does")
         finally:

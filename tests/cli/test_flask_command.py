@@ -91,7 +91,7 @@ def test_health_of_an_unreachable_authgear_exits_one(server):
     result = app.test_cli_runner().invoke(cli, ["health"])
     assert result.exit_code == 1
     health = json.loads(result.output)
-    assert health["ready"] is False and "ConnectionError" in health["last_error"]
+    assert health["ready"] is False and "failed: connection refused" in health["last_error"]
 
 
 def test_health_of_an_app_whose_endpoint_is_not_the_issuer_names_both_and_the_setting(server):
