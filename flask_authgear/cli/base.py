@@ -88,7 +88,7 @@ class _Group(click.Group):
 def cli(verbose: bool) -> None:
     """Test and debug apps protected by flask-authgear.
 
-    Under ``flask authgear`` the commands use the app's own settings unless --endpoint is given.
+    Under 'flask authgear' the commands use the app's own settings unless --endpoint is given.
     """
 
 
@@ -129,7 +129,7 @@ def endpoint_options(f: F) -> F:
     f = click.option("--timeout", "http_timeout", type=float, help="HTTP deadline in seconds (default 5).")(f)
     return click.option(
         "--endpoint",
-        help="The Authgear project origin (default: the app's under `flask authgear`, else $AUTHGEAR_ENDPOINT).",
+        help="The Authgear project origin (default: the app's under 'flask authgear', else $AUTHGEAR_ENDPOINT).",
     )(f)
 
 

@@ -77,8 +77,8 @@ def _dev_server(
 ) -> None:
     """Run the local Authgear-compatible server (discovery, JWKS, resolver) in the foreground.
 
-    Point your app at the printed endpoint; mint tokens with `flask-authgear token`; send webhook events
-    signed with the printed secret with `flask-authgear event`.
+    Point your app at the printed endpoint; mint tokens with 'flask-authgear token'; send webhook events
+    signed with the printed secret with 'flask-authgear event'.
     """
     from ..testing.devserver import DevServer, MintError, default_state_file, token_arguments
     from ..testing.events import HookError

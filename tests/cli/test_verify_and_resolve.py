@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
-from flask_authgear.cli import main
+from flask_authgear.cli import cli, main
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from flask_authgear.testing.devserver import STATE_ENV
 from flask_authgear.webhooks import WebhookEvent
@@ -108,6 +110,17 @@ def test_python_dash_m_runs_the_same_command_line():
     )
     assert result.returncode == 0
     assert "--endpoint" in result.stdout
+
+
+#: Markup of docstrings that click would print as it is: reST literals and roles, emphasis.
+REST_MARKUP = re.compile(r"`|:(?:class|meth|func|attr|data|mod|ref|doc):|\*\*")
+
+
+@pytest.mark.parametrize("command", ["", *sorted(cli.commands)])
+def test_help_shows_plain_text_without_rest_markup(command):
+    result = CliRunner().invoke(cli, [command, "--help"] if command else ["--help"])
+    assert result.exit_code == 0, result.output
+    assert not REST_MARKUP.search(result.output), result.output
 
 
 # -- verify: each failure explained --------------------------------------------------------------------------
