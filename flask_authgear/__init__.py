@@ -1,6 +1,7 @@
 """Authenticate Flask and WSGI requests against Authgear."""
 
 from .config import Settings
+from .core.requirements import Requirements
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -42,6 +43,7 @@ __all__ = [
     "MissingCredentialsError",
     "ProviderUnavailableError",
     "ReauthenticationRequiredError",
+    "Requirements",
     "Settings",
     "Verifier",
     "WebhookAnswer",

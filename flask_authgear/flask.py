@@ -34,7 +34,7 @@ import inspect
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, cast, overload
 
 from flask import (
     Blueprint,
@@ -52,7 +52,7 @@ from werkzeug.local import LocalProxy
 from .config import Settings
 from .core.calls import check_callable, not_awaitable
 from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varied, varying_start_response
-from .core.requirements import Requirements
+from .core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from .core.verifier import Verifier
 from .errors import (
     AuthgearError,
@@ -215,31 +215,16 @@ class Authgear:
         self,
         blueprint: Blueprint,
         *,
-        optional: bool = False,
-        roles: str | Iterable[str] | None = None,
-        all_roles: str | Iterable[str] | None = None,
-        verified: bool = False,
-        allow_anonymous: bool = False,
-        allow_machine: bool = False,
-        scopes: str | Iterable[str] | None = None,
-        max_auth_age: float | None = None,
+        requirements: Requirements = DEFAULT_REQUIREMENTS,
+        **options: Unpack[RouteOptions],
     ) -> Blueprint:
-        """Protect every view of ``blueprint`` with :func:`require_auth`'s options; return the blueprint.
+        """Protect every view of ``blueprint`` with :func:`require_auth`'s requirements; return the blueprint.
 
         A view inside that carries its own ``@require_auth(...)`` must pass both checks, so the stricter wins.
         """
         if not isinstance(blueprint, Blueprint):
             raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
-        requirements = Requirements.build(
-            optional=optional,
-            roles=roles,
-            all_roles=all_roles,
-            verified=verified,
-            allow_anonymous=allow_anonymous,
-            allow_machine=allow_machine,
-            scopes=scopes,
-            max_auth_age=max_auth_age,
-        )
+        requirements = requirements.with_options(**options)
 
         def authenticate_blueprint_request() -> None:
             authenticate(requirements)
@@ -354,36 +339,16 @@ def authenticate(requirements: Requirements) -> AuthgearUser | None:
 
 
 def verify_request(
-    *,
-    optional: bool = False,
-    roles: str | Iterable[str] | None = None,
-    all_roles: str | Iterable[str] | None = None,
-    verified: bool = False,
-    allow_anonymous: bool = False,
-    allow_machine: bool = False,
-    scopes: str | Iterable[str] | None = None,
-    max_auth_age: float | None = None,
+    *, requirements: Requirements = DEFAULT_REQUIREMENTS, **options: Unpack[RouteOptions]
 ) -> AuthgearUser | None:
     """Authenticate the current request and check the route's requirements; return the user.
 
     Returns None for a CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) and, with
     ``optional=True``, for a request without credentials. Runs the extension's :meth:`~Authgear.user_loader` once
     per request. Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503
-    response).
-    ``roles`` is any-of, ``all_roles`` all-of, ``scopes`` all-of. See :func:`require_auth` for the options.
+    response). The requirements are those of :func:`require_auth`.
     """
-    return authenticate(
-        Requirements.build(
-            optional=optional,
-            roles=roles,
-            all_roles=all_roles,
-            verified=verified,
-            allow_anonymous=allow_anonymous,
-            allow_machine=allow_machine,
-            scopes=scopes,
-            max_auth_age=max_auth_age,
-        )
-    )
+    return authenticate(requirements.with_options(**options))
 
 
 @overload
@@ -392,15 +357,7 @@ def require_auth(view: Callable[P, R], /) -> Callable[P, R]: ...
 
 @overload
 def require_auth(
-    *,
-    optional: bool = False,
-    roles: str | Iterable[str] | None = None,
-    all_roles: str | Iterable[str] | None = None,
-    verified: bool = False,
-    allow_anonymous: bool = False,
-    allow_machine: bool = False,
-    scopes: str | Iterable[str] | None = None,
-    max_auth_age: float | None = None,
+    *, requirements: Requirements = DEFAULT_REQUIREMENTS, **options: Unpack[RouteOptions]
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -408,46 +365,20 @@ def require_auth(
     view: Callable[P, R] | None = None,
     /,
     *,
-    optional: bool = False,
-    roles: str | Iterable[str] | None = None,
-    all_roles: str | Iterable[str] | None = None,
-    verified: bool = False,
-    allow_anonymous: bool = False,
-    allow_machine: bool = False,
-    scopes: str | Iterable[str] | None = None,
-    max_auth_age: float | None = None,
+    requirements: Requirements = DEFAULT_REQUIREMENTS,
+    **options: Unpack[RouteOptions],
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Protect a view: ``@require_auth`` or ``@require_auth(roles=["admin"], max_auth_age=300)``.
 
-    Args:
-        optional: let requests without any credentials through with no user (``current_user`` is falsy);
-            invalid credentials are still refused with 401.
-        roles: the user needs at least one of these roles (any-of), else 403.
-        all_roles: the user needs every one of these roles (all-of), else 403.
-        verified: the user's account must be verified (``is_verified``), else 403.
-        allow_anonymous: accept Authgear anonymous users; they are refused with 403 by default.
-        allow_machine: accept machines (client-credentials tokens for an API resource, ``current_user.is_machine``);
-            they are refused with 403 by default. Cannot be combined with the user-only checks (roles,
-            ``verified``, ``max_auth_age``): guard a machine route with ``scopes``.
-        scopes: the token must carry every one of these scopes, else 403 with ``error="insufficient_scope"``
-            and ``scope="..."`` (RFC 6750); for users and machines alike.
-        max_auth_age: the user must have authenticated at most this many seconds ago, else 401 with
-            ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
-            user to sign in again before a sensitive action.
+    The options (``optional``, ``roles``, ``all_roles``, ``verified``, ``allow_anonymous``, ``allow_machine``,
+    ``scopes``, ``max_auth_age``) are the fields of :class:`~flask_authgear.core.requirements.Requirements`,
+    which says what each asks; a mistake raises :class:`ConfigurationError` here, when the route is declared.
+    ``requirements=`` passes a ready set (shared by several routes); options given beside it replace its own.
 
     A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work
     through ``app.ensure_sync``.
     """
-    requirements = Requirements.build(
-        optional=optional,
-        roles=roles,
-        all_roles=all_roles,
-        verified=verified,
-        allow_anonymous=allow_anonymous,
-        allow_machine=allow_machine,
-        scopes=scopes,
-        max_auth_age=max_auth_age,
-    )
+    requirements = requirements.with_options(**options)
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
         # Flask already runs this wrapper through app.ensure_sync; only an async view needs converting inside

@@ -10,7 +10,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
 from .core.request import ENVIRON_ERROR, ENVIRON_USER, is_preflight, varying_start_response
-from .core.requirements import Requirements
+from .core.requirements import Requirements, RouteOptions
 from .core.verifier import Verifier
 from .errors import AuthgearError, ConfigurationError
 from .user import AuthgearUser
@@ -24,7 +24,7 @@ __all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware", "respond"]
 _PATTERN_CHARACTERS = frozenset("*?[]")
 #: The options a protected prefix may carry (``protect={"/api/orders": {"scopes": [...]}}``): those of
 #: ``@require_auth`` except ``optional``, which is what a path outside ``protect`` already is.
-PATH_OPTIONS = ("roles", "all_roles", "verified", "allow_anonymous", "allow_machine", "scopes", "max_auth_age")
+PATH_OPTIONS = sorted(RouteOptions.__optional_keys__ - {"optional"})
 
 
 class AuthgearMiddleware:
@@ -70,7 +70,7 @@ class AuthgearMiddleware:
         self,
         app: WSGIApplication,
         *,
-        protect: str | Iterable[str] | Mapping[str, Mapping[str, Any]] = (),
+        protect: str | Iterable[str] | Mapping[str, RouteOptions] = (),
         public: str | Iterable[str] = (),
         allow_anonymous: bool = False,
         allow_machine: bool = False,
@@ -93,8 +93,8 @@ class AuthgearMiddleware:
         self.allow_machine = bool(allow_machine)
         #: What a request outside ``protect`` must be for its user to be stored: not anonymous, not a machine,
         #: unless the middleware allows them.
-        self.annotation = Requirements.build(allow_anonymous=allow_anonymous, allow_machine=allow_machine)
-        defaults = {"allow_anonymous": allow_anonymous, "allow_machine": allow_machine, "scopes": scopes}
+        self.annotation = Requirements(allow_anonymous=allow_anonymous, allow_machine=allow_machine)
+        defaults = self.annotation.with_options(scopes=scopes)
         entries = protect if isinstance(protect, Mapping) else {key: {} for key in _items(protect)}
         #: The requirements of each protected prefix, in the encoding of ``PATH_INFO``.
         self.rules: dict[str, Requirements] = {
@@ -177,7 +177,7 @@ def _prefix(item: Any, what: str) -> str:
     return wire.rstrip("/")  # "/" becomes "", which covers every path
 
 
-def _path_requirements(prefix: Any, options: Any, defaults: Mapping[str, Any]) -> Requirements:
+def _path_requirements(prefix: Any, options: Any, defaults: Requirements) -> Requirements:
     """The requirements of one protected prefix: its own options over the middleware's."""
     if not isinstance(options, Mapping):
         raise ConfigurationError(f"protect[{prefix!r}] must be a mapping of @require_auth options, got {options!r}")
@@ -187,7 +187,7 @@ def _path_requirements(prefix: Any, options: Any, defaults: Mapping[str, Any]) -
             f"protect[{prefix!r}]: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(PATH_OPTIONS)}"
         )
     try:
-        return Requirements.build(**{**defaults, **options})
+        return defaults.with_options(**options)
     except ConfigurationError as exc:
         raise ConfigurationError(f"protect[{prefix!r}]: {exc}") from None
 

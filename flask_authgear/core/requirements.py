@@ -18,81 +18,97 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
 
 from ..errors import ConfigurationError, ForbiddenError, ReauthenticationRequiredError
 from ..user import AuthgearUser
 
+#: The options only a user can satisfy: a machine route asking for one could never pass.
+_USER_ONLY = ("roles", "all_roles", "verified", "max_auth_age")
 #: RFC 6749 section 3.3: a scope-token; these characters are also safe inside a ``WWW-Authenticate`` header.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
+class RouteOptions(TypedDict, total=False):
+    """The options of a protected route, as keywords: ``@require_auth(...)``, ``verify_request(...)``,
+    ``auth.protect(blueprint, ...)`` and the values of the WSGI middleware's ``protect`` mapping take them.
+
+    They are the fields of :class:`Requirements`, which documents them; mypy holds the two to the same names and
+    types where the adapters build one from the other (``Requirements(**options)``).
+    """
+
+    optional: bool
+    roles: str | Iterable[str] | None
+    all_roles: str | Iterable[str] | None
+    verified: bool
+    allow_anonymous: bool
+    allow_machine: bool
+    scopes: str | Iterable[str] | None
+    max_auth_age: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class Requirements:
-    """What a route asks of its identity, checked after authentication. Build it with :meth:`build`."""
+    """What a route asks of its identity, validated once when the route is declared (a mistake raises
+    :class:`~flask_authgear.errors.ConfigurationError` then) and checked after each authentication.
+
+    Args:
+        optional: let requests without any credentials through with no user (``current_user`` is falsy);
+            invalid credentials are still refused with 401. Flask only: outside the middleware's ``protect``
+            every path is optional.
+        roles: the user needs at least one of these roles (any-of), else 403.
+        all_roles: the user needs every one of these roles (all-of), else 403.
+        verified: the user's account must be verified (``is_verified``), else 403.
+        allow_anonymous: accept Authgear anonymous users; they are refused with 403 by default.
+        allow_machine: accept machines (client-credentials tokens for an API resource, ``is_machine``); they are
+            refused with 403 by default. Cannot be combined with the user-only checks (roles, ``verified``,
+            ``max_auth_age``): guard a machine route with ``scopes``.
+        scopes: the token must carry every one of these scopes, else 403 with ``error="insufficient_scope"`` and
+            ``scope="..."`` (RFC 6750); for users and machines alike.
+        max_auth_age: the user must have authenticated at most this many seconds ago, else 401 with
+            ``error="insufficient_user_authentication"`` and ``max_age`` (RFC 9470), so the client can ask the
+            user to sign in again before a sensitive action.
+
+    A name list may be one string (``roles="admin"``) or any iterable, read once; it is kept as a frozenset.
+    """
 
     optional: bool = False
-    roles: frozenset[str] | None = None
-    all_roles: frozenset[str] | None = None
+    roles: str | Iterable[str] | None = None
+    all_roles: str | Iterable[str] | None = None
     verified: bool = False
     allow_anonymous: bool = False
     allow_machine: bool = False
-    #: Every one of these must be in the token's ``scope``.
-    scopes: frozenset[str] | None = None
+    scopes: str | Iterable[str] | None = None
     max_auth_age: float | None = None
     #: ``scopes`` as the RFC 6750 ``scope`` attribute of a refusal (sorted, space-separated).
-    scope_param: str = ""
+    scope_param: str = field(default="", init=False, repr=False, compare=False)
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        optional: bool = False,
-        roles: str | Iterable[str] | None = None,
-        all_roles: str | Iterable[str] | None = None,
-        verified: bool = False,
-        allow_anonymous: bool = False,
-        allow_machine: bool = False,
-        scopes: str | Iterable[str] | None = None,
-        max_auth_age: float | None = None,
-    ) -> Requirements:
-        """Validate the options; a mistake raises :class:`ConfigurationError` when the route is declared."""
-        if max_auth_age is not None and (
-            isinstance(max_auth_age, bool)
-            or not isinstance(max_auth_age, int | float)
-            or not math.isfinite(max_auth_age)
-            or max_auth_age < 0
+    def __post_init__(self) -> None:
+        age = self.max_auth_age
+        if age is not None and (
+            isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age) or age < 0
         ):
             raise ConfigurationError("max_auth_age must be a number of seconds >= 0")
-        role_set, all_role_set = _names(roles, "roles", _is_role), _names(all_roles, "all_roles", _is_role)
-        scope_set = _names(scopes, "scopes", _SCOPE_TOKEN.fullmatch)
-        if allow_machine:
-            user_only = [
-                name
-                for name, value in (
-                    ("roles", role_set),
-                    ("all_roles", all_role_set),
-                    ("verified", verified),
-                    ("max_auth_age", max_auth_age),
-                )
-                if value
-            ]
-            if user_only:
-                raise ConfigurationError(
-                    f"allow_machine=True with {', '.join(user_only)}: a machine has no roles, is never verified and "
-                    "never signs in, so it could never pass; guard a machine route with scopes=[...]"
-                )
-        return cls(
-            optional=bool(optional),
-            roles=role_set,
-            all_roles=all_role_set,
-            verified=bool(verified),
-            allow_anonymous=bool(allow_anonymous),
-            allow_machine=bool(allow_machine),
-            scopes=scope_set,
-            max_auth_age=None if max_auth_age is None else float(max_auth_age),
-            scope_param=" ".join(sorted(scope_set)) if scope_set else "",
-        )
+        scopes = _names(self.scopes, "scopes", _SCOPE_TOKEN.fullmatch)
+        normalised = {
+            "roles": _names(self.roles, "roles", bool),
+            "all_roles": _names(self.all_roles, "all_roles", bool),
+            "scopes": scopes,
+            "max_auth_age": None if age is None else float(age),
+            "scope_param": " ".join(sorted(scopes)) if scopes else "",
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+        if self.allow_machine and (user_only := [name for name in _USER_ONLY if getattr(self, name)]):
+            raise ConfigurationError(
+                f"allow_machine=True with {', '.join(user_only)}: a machine has no roles, is never verified and "
+                "never signs in, so it could never pass; guard a machine route with scopes=[...]"
+            )
+
+    def with_options(self, **options: Unpack[RouteOptions]) -> Requirements:
+        """These requirements with ``options`` in place of their own (validated again), or themselves."""
+        return replace(self, **options) if options else self
 
     def check(self, user: AuthgearUser) -> None:
         """Raise 403 for an identity lacking what the route needs, 401 (RFC 9470) for a too old authentication."""
@@ -106,21 +122,13 @@ class Requirements:
             raise ForbiddenError("The user does not have a required role.")
         if self.all_roles is not None and not user.roles.issuperset(self.all_roles):
             raise ForbiddenError("The user does not have a required role.")
-        if self.scopes is not None and not self.scopes.issubset(user.scopes):
+        if self.scopes is not None and not user.scopes.issuperset(self.scopes):
             raise ForbiddenError("The access token lacks a required scope.", scope=self.scope_param)
         if self.max_auth_age is not None:
             at = user.authenticated_at
             # Unknown authentication time: fail closed, the client can still re-authenticate.
             if at is None or time.time() - at.timestamp() > self.max_auth_age:
                 raise ReauthenticationRequiredError(max_age=str(int(self.max_auth_age)))
-
-
-#: No requirement beyond a proven identity that is neither anonymous nor a machine.
-DEFAULT_REQUIREMENTS = Requirements()
-
-
-def _is_role(value: str) -> bool:
-    return bool(value)
 
 
 def _names(value: str | Iterable[str] | None, what: str, valid: Callable[[str], object]) -> frozenset[str] | None:
@@ -137,3 +145,7 @@ def _names(value: str | Iterable[str] | None, what: str, valid: Callable[[str], 
         hint = " (scope tokens: printable ASCII without spaces, quotes or backslashes)" if what == "scopes" else ""
         raise ConfigurationError(f"{what} must be a non-empty list of non-empty names{hint}")
     return out
+
+
+#: No requirement beyond a proven identity that is neither anonymous nor a machine.
+DEFAULT_REQUIREMENTS = Requirements()

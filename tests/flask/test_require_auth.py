@@ -8,11 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 
-from flask_authgear import Authgear, current_user, get_current_user, require_auth
+from flask_authgear import (
+    Authgear,
+    ConfigurationError,
+    Requirements,
+    current_user,
+    get_current_user,
+    require_auth,
+    verify_request,
+)
 from flask_authgear.testing import AuthgearTestServer, new_signing_key
 from tests.support.auth import bearer
 from tests.support.jwt import b64url, unb64url
@@ -399,3 +407,36 @@ def test_no_response_echoes_the_token(client: FlaskClient) -> None:
         assert response.status_code == status
         assert b"zq" not in response.data
         assert "zq" not in response.headers["WWW-Authenticate"]
+
+
+def test_one_set_of_requirements_serves_every_door(server: AuthgearTestServer) -> None:
+    """``requirements=`` is taken by the decorator, verify_request and protect alike; options beside it replace
+    its own fields, validated again."""
+    editors = Requirements(roles=["editor"])
+    app = Flask(__name__)
+    app.config.update(server.flask_config())
+    auth = Authgear(app)
+    app.add_url_rule("/decorated", "decorated", require_auth(requirements=editors)(user_json))
+    app.add_url_rule("/or-admin", "or-admin", require_auth(requirements=editors, roles="admin")(user_json))
+
+    @app.get("/checked")
+    def checked() -> dict[str, Any]:
+        verify_request(requirements=editors)
+        return user_json()
+
+    blueprint = auth.protect(Blueprint("bp", __name__, url_prefix="/bp"), requirements=editors)
+    blueprint.get("/x")(user_json)
+    app.register_blueprint(blueprint)
+    client = app.test_client()
+    editor, admin = (bearer(server.issue_token("u", roles=[role])) for role in ("editor", "admin"))
+    for path in ("/decorated", "/checked", "/bp/x"):
+        assert client.get(path, headers=editor).status_code == 200, path
+        assert client.get(path, headers=admin).headers["WWW-Authenticate"] == NO_ROLE, path
+    assert client.get("/or-admin", headers=admin).status_code == 200
+    assert client.get("/or-admin", headers=editor).status_code == 403
+    assert editors.with_options() is editors
+    assert editors.with_options(roles=("editor",)) == editors
+    with pytest.raises(ConfigurationError):
+        require_auth(requirements=editors, allow_machine=True)  # roles on a machine route could never pass
+    with pytest.raises(TypeError):
+        Requirements(rolez=["admin"])  # type: ignore[call-arg]
