@@ -376,3 +376,16 @@ def test_an_async_machine_loader_is_awaited_and_a_non_callable_is_refused(server
     assert answer.get_json()["app_user"] == {"service": "b892697a2075af58"}
     with pytest.raises(ConfigurationError):
         auth.machine_loader("not a function")  # type: ignore[arg-type]
+
+
+def test_resolver_identities_carry_no_scopes_so_a_scoped_route_refuses_them(server: AuthgearTestServer) -> None:
+    app = Flask("machines-resolver-scopes")
+    configure(app, server, mode="resolver")
+    Authgear(app)
+    app.get("/scoped", endpoint="scoped")(require_auth(scopes=["openid"])(lambda: "ok"))
+    app.get("/plain", endpoint="plain")(require_auth(lambda: "ok"))
+    session = server.create_session("alice")
+    client = app.test_client()
+    assert client.get("/plain", headers={"Authorization": session.authorization}).status_code == 200
+    refused = client.get("/scoped", headers={"Authorization": session.authorization})
+    assert refused.status_code == 403 and refused.get_json()["scope"] == "openid"
