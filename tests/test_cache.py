@@ -288,13 +288,15 @@ def test_tampered_sqlite_entries_are_refused(
     assert verifier.health()["resolver"]["rejected_entries"] == 1
 
 
-#: Entries another writer could leave (valid JSON, a field of the wrong type), by what is wrong.
+#: Entries another writer could leave (valid JSON, a field of the wrong type), by what is wrong; a string is
+#: written as it is.
 MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "status-as-word": lambda entry: {**entry, "status_code": "OK"},
     "headers-as-string": lambda entry: {**entry, "headers": "x-authgear-user-id: rita"},
     "header-as-number": lambda entry: {**entry, "headers": {**entry["headers"], "x-authgear-user-id": 7}},
     "expiry-as-word": lambda entry: {**entry, "expires": "soon"},
     "not-an-object": lambda entry: [entry],
+    "nested-too-deep": lambda entry: json.dumps(entry)[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}",
 }
 
 
@@ -310,7 +312,8 @@ def test_a_malformed_sqlite_entry_is_a_miss_not_an_outage(
     key = verifier.resolver.keyer.key(session.authorization, None)
     entry = MALFORMED[damage](_rows(tmp_path)[key][0])
     with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
-        con.execute("update responses set value = ? where key = ?", (json.dumps(entry), key))
+        value = entry if isinstance(entry, str) else json.dumps(entry)
+        con.execute("update responses set value = ? where key = ?", (value, key))
     hits = server.hits("resolver")
     assert verifier.authenticate(bearer_request(session.token)).id == "rita"
     assert server.hits("resolver") == hits + 1
