@@ -51,7 +51,7 @@ from werkzeug.local import LocalProxy
 
 from .config import Settings
 from .core.calls import check_callable, not_awaitable
-from .core.request import ENVIRON_APP_USER, ENVIRON_USER, is_preflight, varied, varying_start_response
+from .core.request import ENVIRON_USER, is_preflight, varied, varying_start_response
 from .core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from .core.verifier import Verifier
 from .errors import (
@@ -92,6 +92,8 @@ L = TypeVar("L", bound=UserLoader)
 EXTENSION_KEY = "authgear"
 #: ``app.extensions`` key of the app's own state, found there in one read per request.
 STATE_KEY = "authgear.state"
+#: Environ key holding ``(AuthgearUser, app user)`` from the user loader.
+_ENVIRON_APP_USER = "authgear.app_user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,18 +471,18 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     loader = extension._machine_loader if user.is_machine else extension._user_loader
     if loader is None:
         return
-    loaded = environ.get(ENVIRON_APP_USER)
+    loaded = environ.get(_ENVIRON_APP_USER)
     if loaded is not None and loaded[0] == user:
         return  # a second check in the same request: the loader already answered for this user
     what = "the machine loader" if user.is_machine else "the user loader"
     app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
     if app_user is None:
         environ.pop(ENVIRON_USER, None)
-        environ.pop(ENVIRON_APP_USER, None)
+        environ.pop(_ENVIRON_APP_USER, None)
         if user.is_machine:
             raise InvalidTokenError("The client is not known to this application.")
         raise InvalidTokenError("The user is not known to this application.")
-    environ[ENVIRON_APP_USER] = (user, app_user)
+    environ[_ENVIRON_APP_USER] = (user, app_user)
 
 
 def get_app_user() -> Any:
@@ -488,7 +490,7 @@ def get_app_user() -> Any:
     user = get_current_user()
     if user is None:
         return None
-    loaded = _request_environ().get(ENVIRON_APP_USER)
+    loaded = _request_environ().get(_ENVIRON_APP_USER)
     return loaded[1] if loaded is not None and loaded[0] == user else None
 
 

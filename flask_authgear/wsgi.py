@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
-from .core.request import ENVIRON_ERROR, ENVIRON_USER, is_preflight, varying_start_response
+from .core.request import ENVIRON_USER, is_preflight, varying_start_response
 from .core.requirements import Requirements, RouteOptions
 from .core.verifier import Verifier
 from .errors import AuthgearError, ConfigurationError
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware", "respond"]
+
+#: Environ key holding the :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user.
+ENVIRON_ERROR = "authgear.error"
 
 #: Characters that would make a prefix look like a pattern; prefixes are literal, so these are refused.
 _PATTERN_CHARACTERS = frozenset("*?[]")

@@ -1,8 +1,8 @@
 """What the core reads of a request, and the request rules both adapters share.
 
-The Flask extension and the WSGI middleware only translate: which environ keys hold the user and the error,
-who the direct peer is, which headers are removed, which ``OPTIONS`` request passes unauthenticated and which
-answers vary on the credentials are decided here, once.
+The Flask extension and the WSGI middleware only translate: which environ key holds the user, who the direct
+peer is, which headers are removed, which ``OPTIONS`` request passes unauthenticated and which answers vary on
+the credentials are decided here, once.
 
 Security notes. The peer whose ``X-Authgear-*`` headers may be believed is the *direct* peer, the address
 that opened the connection. Werkzeug's ``ProxyFix`` replaces ``REMOTE_ADDR`` with the client's address taken
@@ -22,12 +22,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = [
-    "ENVIRON_APP_USER",
-    "ENVIRON_ERROR",
-    "ENVIRON_SCRUBBED_BY",
     "ENVIRON_USER",
-    "ENVIRON_WEBHOOK_EVENT",
-    "WEBHOOK_SIGNATURE_KEY",
+    "SIGNATURE_HEADER",
     "RequestData",
     "direct_peer",
     "is_preflight",
@@ -38,20 +34,13 @@ __all__ = [
 
 #: Environ key holding the authenticated :class:`~flask_authgear.user.AuthgearUser`, or None.
 ENVIRON_USER = "authgear.user"
-#: Environ key holding the :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user.
-ENVIRON_ERROR = "authgear.error"
-#: Environ key holding ``(AuthgearUser, app user)`` from the Flask extension's user loader.
-ENVIRON_APP_USER = "authgear.app_user"
-#: Environ key holding the verified :class:`~flask_authgear.webhooks.WebhookEvent` of a webhook request.
-ENVIRON_WEBHOOK_EVENT = "authgear.webhook_event"
-#: Environ key holding the :class:`~flask_authgear.core.verifier.Verifier` whose rules removed this request's
-#: forged headers, so a second call with the same rules does not scan the environ again.
-ENVIRON_SCRUBBED_BY = "authgear.scrubbed_by"
 
 #: Prefix of the headers Authgear's resolver answers with, as WSGI environ keys.
 _PROXY_ENVIRON_PREFIX = "HTTP_X_AUTHGEAR_"
-#: Authgear's webhook signature: begins like the identity headers but is not one, so it is never removed.
-WEBHOOK_SIGNATURE_KEY = "HTTP_X_AUTHGEAR_BODY_SIGNATURE"
+#: Authgear's webhook signature: begins like the identity headers but is not one, so it is never removed. The
+#: webhook readers take its name from here, so the header they verify is the one this rule keeps.
+SIGNATURE_HEADER = "X-Authgear-Body-Signature"
+_SIGNATURE_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
 #: Where werkzeug's ProxyFix keeps the environ values it replaced.
 _PROXY_FIX_ORIGINAL = "werkzeug.proxy_fix.orig"
 
@@ -121,7 +110,7 @@ def strip_proxy_headers(environ: dict[str, Any]) -> None:
     forged = [
         key
         for key in environ
-        if _PROXY_ENVIRON_PREFIX in key and key.startswith(_PROXY_ENVIRON_PREFIX) and key != WEBHOOK_SIGNATURE_KEY
+        if _PROXY_ENVIRON_PREFIX in key and key.startswith(_PROXY_ENVIRON_PREFIX) and key != _SIGNATURE_KEY
     ]
     for key in forged:
         del environ[key]

@@ -28,7 +28,7 @@ from .csrf import CSRFGuard
 from .jose import looks_like_jwt
 from .proxy import ProxyHeaderReader, networks_description
 from .refusals import TokenError
-from .request import ENVIRON_SCRUBBED_BY, RequestData, direct_peer, strip_proxy_headers
+from .request import RequestData, direct_peer, strip_proxy_headers
 from .requirements import DEFAULT_REQUIREMENTS, Requirements
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ logger = logging.getLogger("flask_authgear")
 #: Largest ``Cookie`` header forwarded to the resolver, in bytes.
 MAX_COOKIE_BYTES = 16384
 _CONTROL_OR_WIDE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
+#: Environ key holding the verifier whose rules removed this request's forged headers, so a second call with the
+#: same rules does not scan the environ again.
+_ENVIRON_SCRUBBED_BY = "authgear.scrubbed_by"
 
 
 def _unexpected() -> ProviderUnavailableError:
@@ -189,11 +192,11 @@ class Verifier:
 
         Once per request and verifier: returns False when this verifier already did it for this request (a Flask
         app reached both through its ``wsgi_app`` wrapper and its first ``before_request`` hook)."""
-        if environ.get(ENVIRON_SCRUBBED_BY) is self:
+        if environ.get(_ENVIRON_SCRUBBED_BY) is self:
             return False
         if self.proxy is None or not self.proxy.is_trusted(direct_peer(environ)):
             strip_proxy_headers(environ)
-        environ[ENVIRON_SCRUBBED_BY] = self
+        environ[_ENVIRON_SCRUBBED_BY] = self
         return True
 
     def _resolve(self, authorization: str | None, cookie: str | None) -> AuthgearUser:

@@ -22,7 +22,6 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from ..core.request import ENVIRON_WEBHOOK_EVENT
 from ..errors import AuthgearError, ConfigurationError
 from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
@@ -37,6 +36,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: Environ key holding the verified event of the request.
+_ENVIRON_EVENT = "authgear.webhook_event"
 
 
 def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
@@ -58,13 +59,13 @@ def verify_webhook_request(secret: str | Sequence[str] | None = None) -> Webhook
     # Flask keeps the bytes it read, and werkzeug has no public way to ask whether it has them.
     cached = request.__dict__.get("_cached_data")
     event = verify_environ(request.environ, secret, cached if isinstance(cached, bytes) else None)
-    request.environ[ENVIRON_WEBHOOK_EVENT] = event  # only once every check passed
+    request.environ[_ENVIRON_EVENT] = event  # only once every check passed
     return event
 
 
 def get_webhook_event() -> WebhookEvent | None:
     """The verified event of the current request, or None when none was verified."""
-    event: WebhookEvent | None = request.environ.get(ENVIRON_WEBHOOK_EVENT)
+    event: WebhookEvent | None = request.environ.get(_ENVIRON_EVENT)
     return event
 
 

@@ -8,8 +8,10 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from werkzeug.datastructures import EnvironHeaders
+
 from ..config import secret_list
-from ..core.request import WEBHOOK_SIGNATURE_KEY
+from ..core.request import SIGNATURE_HEADER
 from ..errors import ConfigurationError
 from .errors import (
     InvalidWebhookSignatureError,
@@ -32,7 +34,6 @@ __all__ = [
     "webhook_secrets",
 ]
 
-SIGNATURE_HEADER = "X-Authgear-Body-Signature"
 #: Largest accepted body. Authgear's events are a few kilobytes; the cap bounds the work of a forged one.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -120,4 +121,4 @@ def verify_environ(environ: WSGIEnvironment, secret: str | Sequence[str], body: 
     if environ.get("REQUEST_METHOD") != "POST":
         raise WebhookMethodNotAllowedError()
     raw = read_body(environ) if body is None else body
-    return verify_webhook(raw, environ.get(WEBHOOK_SIGNATURE_KEY), secret)
+    return verify_webhook(raw, EnvironHeaders(environ).get(SIGNATURE_HEADER), secret)
