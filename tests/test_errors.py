@@ -16,6 +16,8 @@ from flask_authgear import (
     ProviderUnavailableError,
     ReauthenticationRequiredError,
 )
+from flask_authgear.core.refusals import Reason, TokenError
+from tests.support.examples import ROOT
 
 # RFC 6750 section 3: the characters allowed inside error_description and other quoted values.
 HEADER_SAFE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
@@ -134,3 +136,13 @@ def test_unsafe_challenge_parameters_are_dropped(params: dict[str, str]) -> None
 
 def test_repr_names_class_and_status_only() -> None:
     assert repr(InvalidTokenError()) == "InvalidTokenError(status=401, error='invalid_token')"
+
+
+def test_body_is_what_the_documentation_shows() -> None:
+    # The page on the core shows body() for an expired token: the bytes an adapter sends, the to_dict() as JSON.
+    page = (ROOT / "docs" / "wsgi.rst").read_text(encoding="utf-8")
+    shown = re.search(r"^   (b'\{.*\}')$", page, re.MULTILINE)
+    assert shown is not None
+    body = TokenError(Reason.EXPIRED).body()
+    assert isinstance(body, bytes) and repr(body) == shown.group(1)
+    assert json.loads(body) == TokenError(Reason.EXPIRED).to_dict()
