@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from flask_authgear.core.refusals import Reason
 from flask_authgear.testing.server import AuthgearTestServer
 
 from .jwt import DROP, b64url, edited, unb64url
@@ -80,29 +81,9 @@ def self_signed_certificate(key: RSAKey) -> bytes:
 #: The refusal of a malformed ``Authorization`` header, before any token rule: a 400 ``invalid_request``.
 INVALID_REQUEST = "invalid_request"
 
-#: What may refuse an attack: a token rule of the verifier (``TokenError.reason``, a 401 ``invalid_token``), or
-#: the header check (``INVALID_REQUEST``, a 400).
-REASONS = frozenset(
-    {
-        "malformed",  # not a compact JWS of strict base64url and strict JSON objects
-        "alg",  # an algorithm that is not allowed, or not the key's
-        "header",  # a header member we refuse outright (jwk, jku, x5u, x5c, crit, b64, zip, enc)
-        "kid",  # a kid that is missing or is not a short string
-        "unknown_kid",  # a kid the project's JWKS does not publish as a usable key
-        "signature",  # a signature that does not verify
-        "expired",
-        "exp",  # an exp that is not a number
-        "nbf",
-        "iat",
-        "auth_time",
-        "iss",
-        "aud",
-        "sub",
-        "claim_type",  # a typed user claim (roles, is_verified) of the wrong type
-        "typ",  # not an access token (an ID token, or no at+jwt typ)
-        INVALID_REQUEST,
-    }
-)
+#: What may refuse an attack: a token rule of the verifier (a :class:`Reason`, a 401 ``invalid_token``), or the
+#: header check (``INVALID_REQUEST``, a 400).
+REASONS = frozenset({*Reason, INVALID_REQUEST})
 
 
 @dataclass(frozen=True)
