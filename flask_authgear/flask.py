@@ -8,6 +8,10 @@ Security notes, in plain words:
 
 * The user is stored (in ``environ["authgear.user"]``, as the WSGI middleware does) only after every check of
   the route passed, so code that reads :data:`current_user` never sees a user that the route refused.
+* In a view without :func:`require_auth`, the first read of :data:`current_user` authenticates the request with
+  ``optional=True`` semantics and the same rules (anonymous users, cross-site cookies, the user loader); what
+  would be an error there reads as no user, never as an exception. The answer lives in the request's environ,
+  so it is never another request's.
 * Client-supplied ``X-Authgear-*`` identity headers are removed by a wrapper around ``app.wsgi_app`` before
   Flask sees the request, or by the app's first ``before_request`` hook when the request did not pass this app's
   wrapper (an app mounted by a dispatcher may be called without it), so code that reads those headers cannot be
@@ -31,6 +35,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
+import logging
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,6 +92,8 @@ ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
 #: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
 UserLoader = Callable[[AuthgearUser], Any]
 L = TypeVar("L", bound=UserLoader)
+
+logger = logging.getLogger("flask_authgear")
 
 #: ``app.extensions`` key of the :class:`Authgear` extension, as Flask's convention wants.
 EXTENSION_KEY = "authgear"
@@ -326,16 +333,14 @@ def authenticate(requirements: Requirements) -> AuthgearUser | None:
     state = _state()
     try:
         user = state.verifier.authenticate_environ(environ, requirements)
-    except MissingCredentialsError:
-        if requirements.optional:
-            environ[ENVIRON_USER] = None
+        _load_app_user(environ, user, state.extension)
+    except AuthgearError as error:
+        # A refused request keeps no user, not even one that an earlier, more lenient check (an optional route, a
+        # first read of current_user) stored; "no user" is stored, so a later read does not authenticate again.
+        environ[ENVIRON_USER] = None
+        if requirements.optional and isinstance(error, MissingCredentialsError):
             return None
-        environ.pop(ENVIRON_USER, None)
         raise
-    except AuthgearError:
-        environ.pop(ENVIRON_USER, None)  # a refused request never keeps a user, not even one stored earlier
-        raise
-    _load_app_user(environ, user, state.extension)
     environ[ENVIRON_USER] = user
     return user
 
@@ -405,13 +410,41 @@ def require_auth(
 
 
 def get_current_user() -> AuthgearUser | None:
-    """The user authenticated for this request, or None (no credentials on an optional route, or no check ran)."""
+    """The user authenticated for this request, or None.
+
+    In a request that no check ran for yet (a view without :func:`require_auth`), the first call authenticates
+    the request as ``@require_auth(optional=True)`` would, and the answer is kept for the rest of the request.
+    """
     try:
         environ = _request_environ()
     except RuntimeError:  # outside a request
         return None
-    user: AuthgearUser | None = environ.get(ENVIRON_USER)
-    return user
+    if ENVIRON_USER in environ:
+        user: AuthgearUser | None = environ[ENVIRON_USER]
+        return user
+    return _authenticate_on_first_read(environ)
+
+
+#: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
+_FIRST_READ = Requirements(optional=True)
+
+
+def _authenticate_on_first_read(environ: WSGIEnvironment) -> AuthgearUser | None:
+    """Authenticate with optional semantics, where anything but a user reads as no user: missing, invalid or
+    refused credentials, an Authgear outage, a user the loader does not know. Reading :data:`current_user` never
+    raises, so a page that only shows who is signed in keeps working; routes that need a user say so with
+    :func:`require_auth`, and their refusals are answered as usual."""
+    if not has_app_context() or not isinstance(current_app.extensions.get(STATE_KEY), _AppState):
+        return None  # this app verifies nothing: no user, and nothing stored for a check that never ran
+    try:
+        return authenticate(_FIRST_READ)
+    except AuthgearError:
+        return None  # authenticate() stored "no user" for the request
+    except Exception:
+        # The app's user loader failed: the request has no user, and the app learns why from the log.
+        logger.exception("the user loader failed while current_user was read; the request has no user")
+        environ[ENVIRON_USER] = None
+        return None
 
 
 class _NoUser:
@@ -448,9 +481,10 @@ def _current_user_or_no_user() -> AuthgearUser | _NoUser:
     return _NO_USER if user is None else user
 
 
-#: The current request's :class:`AuthgearUser`, as flask-login's ``current_user``. Without a user (no check ran,
-#: or no credentials on an optional route) it is falsy and ``current_user.is_authenticated`` is False; call
-#: :func:`get_current_user` to get the plain object or None.
+#: The current request's :class:`AuthgearUser`, as flask-login's ``current_user``. In a view without
+#: :func:`require_auth` the first read authenticates with ``optional=True`` semantics and never raises. Without a
+#: user (no or invalid credentials outside a protected route, no credentials on an optional one) it is falsy and
+#: ``current_user.is_authenticated`` is False; call :func:`get_current_user` to get the plain object or None.
 current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_user))
 
 
@@ -477,7 +511,6 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     what = "the machine loader" if user.is_machine else "the user loader"
     app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
     if app_user is None:
-        environ.pop(ENVIRON_USER, None)
         environ.pop(_ENVIRON_APP_USER, None)
         if user.is_machine:
             raise InvalidTokenError("The client is not known to this application.")

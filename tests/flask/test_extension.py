@@ -436,14 +436,18 @@ def test_a_later_failed_check_removes_the_user(server: AuthgearTestServer) -> No
     assert after == [None]
 
 
-def test_current_user_outside_a_check_is_falsy(server: AuthgearTestServer) -> None:
+def test_current_user_outside_a_check_authenticates_on_first_read(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
     app.config.update(server.flask_config())
     Authgear(app)
     with app.test_request_context("/", headers=bearer(server.issue_token("x"))):
+        assert "authgear.user" not in request.environ
+        assert current_user.id == "x"
+        assert request.environ["authgear.user"] is get_current_user()
+    with app.test_request_context("/", headers=bearer("garbage")):
         assert not current_user
         assert get_current_user() is None
-        assert "authgear.user" not in request.environ
+        assert request.environ["authgear.user"] is None
 
 
 def test_current_user_proxy_reads_the_request_user_and_nothing_else(server: AuthgearTestServer) -> None:
@@ -468,11 +472,11 @@ def test_current_user_proxy_reads_the_request_user_and_nothing_else(server: Auth
     response = app.test_client().get("/me", headers=bearer(server.issue_token("alice", roles=["admin"])))
     assert response.get_json() == {"sub": "alice", "roles": ["admin"]}
     assert seen == {"same": True, "equal": True, "instance": True, "method": True, "missing": True}
-    # Outside a request, and in a request nobody authenticated, there is no user behind the proxy.
+    # Outside a request, and in a request without valid credentials, there is no user behind the proxy.
     assert not current_user
     with pytest.raises(AttributeError):
         current_user.id  # noqa: B018
-    with app.test_request_context("/", headers=bearer(server.issue_token("mallory"))):
+    with app.test_request_context("/", headers=bearer(server.issue_token("mallory", expires_in=-600))):
         assert not current_user
         with pytest.raises(AttributeError):
             current_user.id  # noqa: B018
@@ -528,8 +532,9 @@ def test_vary_merges_with_the_apps_own_vary(server: AuthgearTestServer, wrapped:
     headers = bearer(server.issue_token())
     assert client.get("/me", headers=headers).headers.getlist("Vary") == ["Accept-Encoding, cookie, Authorization"]
     assert client.get("/star", headers=headers).headers.getlist("Vary") == ["*"]
+    # A refusal depends on the credentials too (and is never stored: no-store).
     refused = client.get("/me")
-    assert refused.status_code == 401 and "Vary" not in refused.headers
+    assert refused.status_code == 401 and refused.headers.getlist("Vary") == ["Authorization, Cookie"]
 
 
 def test_vary_on_credentials_headers() -> None:

@@ -47,7 +47,14 @@ def test_templates_see_the_user_and_the_app_user(server: AuthgearTestServer) -> 
 def test_templates_without_a_user(server: AuthgearTestServer) -> None:
     client = build_app(server).test_client()
     assert client.get("/page").text == "Please sign in"
-    assert client.get("/public", headers=bearer(server.issue_token("alice"))).text == "Please sign in"
+    assert client.get("/public").text == "Please sign in"
+    assert client.get("/public", headers=bearer("garbage")).text == "Please sign in"
+
+
+def test_a_template_of_an_undecorated_view_sees_the_user(server: AuthgearTestServer) -> None:
+    """As with flask-login: the first read of current_user authenticates the request, optionally."""
+    client = build_app(server).test_client()
+    assert client.get("/public", headers=bearer(server.issue_token("alice"))).text == "Hello alice (Alice)"
 
 
 def test_init_app_twice_adds_the_template_context_once(server: AuthgearTestServer) -> None:
