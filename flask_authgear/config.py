@@ -92,6 +92,33 @@ def check_url(url: str, what: str, allow_insecure_http: bool, switch: str = "all
     return url
 
 
+def _login_url(value: Any, what: str) -> str | None:
+    """Where browsers sign in: a path of this site (``/login``) or an absolute http(s) URL; a query may follow.
+
+    A path must start with exactly one ``/``: ``//host`` and ``/\\host`` are other sites to a browser.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or " " in value:
+        raise ConfigurationError(f"{what} must be a path such as /login or an https URL, without spaces")
+    if "\\" in value or "#" in value:
+        raise ConfigurationError(f"{what} must not contain a backslash or a fragment")
+    if value.startswith("/"):
+        if value.startswith("//"):
+            raise ConfigurationError(f"{what} must be a path of this site (/login) or an absolute URL, not //host")
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(f"{what} must be a path such as /login or an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"{what} must not carry credentials")
+    return value
+
+
 def _str_list(value: Any, what: str) -> tuple[str, ...]:
     """A list of strings, or one string of them separated by commas or spaces."""
     if isinstance(value, str):
@@ -305,6 +332,13 @@ class Settings:
         parse=secret_list,
         secret=True,
     )
+    login_url: str | None = _setting(
+        None,
+        "where a browser asking for a page of a protected view without valid credentials is redirected, with "
+        "`next` (a path such as `/login`, or an https URL); API clients still get 401",
+        parse=_login_url,
+        shown="none (401)",
+    )
 
     def __post_init__(self) -> None:
         for name, value in _checked(vars(self)).items():
@@ -393,6 +427,16 @@ def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None)
     out["audience"] = _audiences(out["audience"] or (endpoint,), endpoint, out["issuer"], label("audience"))
     out["jwks_uri"] = https("jwks_uri")
     out["resolver_url"] = https("resolver_url", f"{endpoint}/_resolver/resolve")
+    login = out["login_url"]
+    if login is not None and not login.startswith("/"):
+        login_parts = urlsplit(login)
+        if login_parts.scheme == "http" and not (
+            out["allow_insecure_http"] or is_loopback_host(login_parts.hostname or "")
+        ):
+            raise ConfigurationError(
+                f"{label('login_url')} uses plain http on a non-loopback host; use https, or set "
+                f"{label('allow_insecure_http')} to true"
+            )
     if out["mode"] == "proxy" and not out["trusted_proxies"]:
         raise ConfigurationError(
             f"proxy mode needs {label('trusted_proxies')}: the addresses (IPs or CIDRs) of the proxy that sets "

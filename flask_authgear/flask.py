@@ -45,9 +45,11 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    abort,
     after_this_request,
     current_app,
     has_app_context,
+    redirect,
     request,
     request_started,
 )
@@ -56,6 +58,7 @@ from werkzeug.local import LocalProxy
 
 from .config import Settings
 from .core.calls import check_callable, not_awaitable
+from .core.login import login_redirect
 from .core.request import ENVIRON_USER, is_preflight, varied, varying_start_response
 from .core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from .core.verifier import Verifier
@@ -230,13 +233,18 @@ class Authgear:
         """Protect every view of ``blueprint`` with :func:`require_auth`'s requirements; return the blueprint.
 
         A view inside that carries its own ``@require_auth(...)`` must pass both checks, so the stricter wins.
+        ``AUTHGEAR_LOGIN_URL`` sends browsers to the login page, as for :func:`require_auth`.
         """
         if not isinstance(blueprint, Blueprint):
             raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
         requirements = requirements.with_options(**options)
 
         def authenticate_blueprint_request() -> None:
-            authenticate(requirements)
+            try:
+                authenticate(requirements)
+            except AuthgearError as error:
+                redirect_to_login(error)
+                raise
 
         blueprint.before_request(authenticate_blueprint_request)
         return blueprint
@@ -345,6 +353,20 @@ def authenticate(requirements: Requirements) -> AuthgearUser | None:
     return user
 
 
+def redirect_to_login(error: AuthgearError) -> None:
+    """Answer a protected view's refusal with a redirect to ``AUTHGEAR_LOGIN_URL`` (raised through ``abort``)
+    when the request is a browser's asking for a page and ``error`` is a 401; return otherwise, so the caller
+    raises ``error``. The rule is the core's (:func:`~flask_authgear.core.login.login_redirect`)."""
+    found = login_redirect(_request_environ(), error, _state().settings.login_url)
+    if found is None:
+        return
+    status, location = found
+    response = redirect(location, code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept")  # the same request from an API client gets the 401
+    abort(response)
+
+
 def verify_request(
     *, requirements: Requirements = DEFAULT_REQUIREMENTS, **options: Unpack[RouteOptions]
 ) -> AuthgearUser | None:
@@ -383,7 +405,8 @@ def require_auth(
     ``requirements=`` passes a ready set (shared by several routes); options given beside it replace its own.
 
     A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work
-    through ``app.ensure_sync``.
+    through ``app.ensure_sync``. With ``AUTHGEAR_LOGIN_URL`` set, a browser asking for the page without valid
+    credentials is redirected there instead of the 401 (see :func:`redirect_to_login`).
     """
     requirements = requirements.with_options(**options)
 
@@ -394,7 +417,11 @@ def require_auth(
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            authenticate(requirements)
+            try:
+                authenticate(requirements)
+            except AuthgearError as error:
+                redirect_to_login(error)
+                raise
             if is_async:
                 return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
             return func(*args, **kwargs)
