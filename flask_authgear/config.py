@@ -15,6 +15,7 @@ import difflib
 import inspect
 import ipaddress
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
@@ -345,36 +346,69 @@ class Settings:
             object.__setattr__(self, name, value)
 
     @classmethod
+    def load(
+        cls, config: Mapping[str, Any] | None = None, /, *, environ: Mapping[str, str] | None = None, **keywords: Any
+    ) -> Settings:
+        """Settings by the one rule every door follows (the Flask extension, the WSGI middleware, the command line).
+
+        A keyword argument wins over an ``AUTHGEAR_*`` key of ``config`` (Flask's ``app.config``), which wins over
+        an ``AUTHGEAR_*`` environment variable (``environ``, by default ``os.environ``). Messages name each
+        setting as it was written: ``leeway``, ``AUTHGEAR_LEEWAY`` or ``AUTHGEAR_LEEWAY (from the environment)``.
+        """
+        values, labels = _prefixed(os.environ if environ is None else environ, CONFIG_PREFIX, ENVIRONMENT_LABEL)
+        if config is not None:
+            found, found_labels = _prefixed(config, CONFIG_PREFIX)
+            values.update(found)
+            labels.update(found_labels)
+        _check_keywords(keywords)
+        labels.update((name, name) for name in keywords)
+        values.update(keywords)
+        # A setting given nowhere is named as the door takes it: a config key for an app, else a keyword.
+        in_config = config is not None
+        labels = {
+            name: labels.get(name) or (CONFIG_PREFIX + name.upper() if in_config else name) for name in SETTING_NAMES
+        }
+        if "endpoint" not in values:
+            where = "in app.config or the environment" if in_config else "or AUTHGEAR_ENDPOINT in the environment"
+            raise ConfigurationError(
+                f"{labels['endpoint']} is required ({where}): the Authgear project origin, "
+                "e.g. https://myapp.authgear.cloud"
+            )
+        return cls._labelled(values, labels)
+
+    @classmethod
     def from_mapping(cls, config: Mapping[str, Any], prefix: str = CONFIG_PREFIX, **overrides: Any) -> Settings:
-        """Build settings from ``AUTHGEAR_*`` keys (e.g. Flask's ``app.config``); keyword overrides win.
+        """Build settings from the ``AUTHGEAR_*`` keys of ``config`` alone; keyword overrides win. (:meth:`load`
+        adds the environment, as the extension, the middleware and the command line do.)
 
         Other ``AUTHGEAR_*`` keys are ignored, since other Authgear tools read theirs (``AUTHGEAR_CLIENT_ID`` ...)
         from the same config; one that is nearly a setting's name (``AUTHGEAR_AUDIANCE``) gets a warning.
         """
-        values: dict[str, Any] = {}
+        values, found_labels = _prefixed(config, prefix)
         # Messages name each setting as it is spelt in this mapping, or as a keyword when given as one.
         labels = {name: f"{prefix}{name.upper()}" for name in SETTING_NAMES}
-        for key, value in config.items():
-            if not (isinstance(key, str) and key.startswith(prefix)):
-                continue
-            name = key[len(prefix) :].lower()
-            if name in SETTING_NAMES:
-                values[name], labels[name] = value, key
-            elif guess := _near_miss(name):
-                warnings.warn(
-                    f"{key} is not a flask-authgear setting and is ignored; did you mean {prefix}{guess.upper()}?",
-                    UserWarning,
-                    stacklevel=_caller_outside_package(),
-                )
+        labels.update(found_labels)
         _check_keywords(overrides)
         labels.update((name, name) for name in overrides)
-        return cls(**_checked({**values, **overrides}, labels))
+        return cls._labelled({**values, **overrides}, labels)
 
     @classmethod
     def from_keywords(cls, **options: Any) -> Settings:
         """Build settings from lowercase keyword arguments, naming an unknown or missing one readably."""
         _check_keywords(options)
         return cls(**_checked(options))
+
+    @classmethod
+    def _labelled(cls, values: Mapping[str, Any], labels: Mapping[str, str]) -> Settings:
+        settings = cls(**_checked(values, labels))
+        object.__setattr__(settings, "_labels", dict(labels))
+        return settings
+
+    def label(self, name: str) -> str:
+        """Setting ``name`` as the user wrote it (``cache``, ``AUTHGEAR_CACHE``, ``AUTHGEAR_CACHE (from the
+        environment)``), for messages about its value after start-up."""
+        labels: dict[str, str] = getattr(self, "_labels", {})
+        return labels.get(name, name)
 
     @property
     def authgear_host(self) -> str:
@@ -384,6 +418,32 @@ class Settings:
 
 #: The names a setting can be given by (lowercase keywords; ``AUTHGEAR_`` + upper case in a config mapping).
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+#: How a message names a setting read from an environment variable.
+ENVIRONMENT_LABEL = "{key} (from the environment)"
+
+
+def _prefixed(source: Mapping[str, Any], prefix: str, label: str = "{key}") -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings among the ``prefix``-ed keys of ``source``, and the label of each for messages.
+
+    Other keys with the prefix are ignored (other Authgear tools read theirs from the same place); a near miss of
+    a setting's name gets a warning.
+    """
+    values: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for key, value in source.items():
+        if not (isinstance(key, str) and key.startswith(prefix)):
+            continue
+        name = key[len(prefix) :].lower()
+        if name in SETTING_NAMES:
+            values[name], labels[name] = value, label.format(key=key)
+        elif guess := _near_miss(name):
+            warnings.warn(
+                f"{label.format(key=key)} is not a flask-authgear setting and is ignored; "
+                f"did you mean {prefix}{guess.upper()}?",
+                UserWarning,
+                stacklevel=_caller_outside_package(),
+            )
+    return values, labels
 
 
 def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> dict[str, Any]:

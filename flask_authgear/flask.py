@@ -119,8 +119,9 @@ class _AppState:
 class Authgear:
     """The Flask extension: ``Authgear(app)``, or ``ext = Authgear()`` and later ``ext.init_app(app)``.
 
-    Settings come from the app's ``AUTHGEAR_*`` config keys; keyword arguments (lowercase, e.g.
-    ``endpoint=...``, ``mode="resolver"``) given here or to :meth:`init_app` win over the config. One extension
+    Settings come from keyword arguments (lowercase, e.g. ``endpoint=...``, ``mode="resolver"``) given here or to
+    :meth:`init_app`, then the app's ``AUTHGEAR_*`` config keys, then ``AUTHGEAR_*`` environment variables: the
+    first that names a setting wins (:meth:`Settings.load <flask_authgear.config.Settings.load>`). One extension
     object may serve several apps (the application-factory pattern): each app gets its own settings and its own
     :class:`~flask_authgear.core.verifier.Verifier`, so caches are never shared between apps.
     """
@@ -137,7 +138,7 @@ class Authgear:
     def init_app(self, app: Flask, **settings: Any) -> None:
         """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
         merged = {**self._defaults, **settings}
-        resolved = Settings.from_mapping(app.config, **merged)
+        resolved = Settings.load(app.config, **merged)
         state = _AppState(settings=resolved, verifier=Verifier(resolved), extension=self)
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
@@ -269,12 +270,13 @@ class Authgear:
 
 
 def app_settings(app: Flask) -> Settings:
-    """The settings ``app`` verifies with: its extension's when initialised, else read from its ``AUTHGEAR_*``
-    config (the CLI, the test client and webhooks use it for an app that may have no extension)."""
+    """The settings ``app`` verifies with: its extension's when initialised, else read as the extension would
+    (its ``AUTHGEAR_*`` config, then the environment); the CLI, the test client and webhooks use it for an app
+    that may have no extension."""
     state = app.extensions.get(STATE_KEY)
     if isinstance(state, _AppState):
         return state.settings
-    return Settings.from_mapping(app.config)
+    return Settings.load(app.config)
 
 
 def error_response(error: AuthgearError, realm: str = "authgear") -> Response:

@@ -51,8 +51,8 @@ class AuthgearMiddleware:
     stored only when the middleware allows them.
 
     Settings are the lowercase keyword arguments of :class:`~flask_authgear.config.Settings` (``endpoint=``,
-    ``mode=``, ``audience=``, ``leeway=`` ...), or a ready ``settings=Settings(...)``, or a shared
-    ``verifier=Verifier(...)``.
+    ``mode=``, ``audience=``, ``leeway=`` ...), then ``AUTHGEAR_*`` environment variables for those not given, as
+    the extension reads them; or a ready ``settings=Settings(...)``, or a shared ``verifier=Verifier(...)``.
 
     Security notes. Client-supplied ``X-Authgear-*`` identity headers are removed from the environ before the app
     runs, so app code that reads those headers cannot be fooled (``X-Authgear-Body-Signature``, which signs
@@ -90,7 +90,7 @@ class AuthgearMiddleware:
         else:
             if settings is not None and options:
                 raise ConfigurationError("pass either settings= or keyword settings, not both")
-            self.verifier = Verifier(settings if settings is not None else Settings.from_keywords(**options))
+            self.verifier = Verifier(settings if settings is not None else Settings.load(**options))
         self.settings = self.verifier.settings
         self.allow_anonymous = bool(allow_anonymous)
         self.allow_machine = bool(allow_machine)

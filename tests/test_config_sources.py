@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -170,3 +171,107 @@ def test_cross_setting_rules_name_the_config_keys() -> None:
         Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_MODE": "proxy"})
     with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_JWKS_URI uses plain http"):
         Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_JWKS_URI": "http://keys.example.com"})
+
+
+# -- the environment: one rule for every door --------------------------------------------------------------------
+
+
+def test_the_extension_reads_the_environment_below_app_config_and_keywords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGEAR_ENDPOINT", ENDPOINT)
+    monkeypatch.setenv("AUTHGEAR_LEEWAY", "30")
+    monkeypatch.setenv("AUTHGEAR_REALM", "from-env")
+    monkeypatch.setenv("AUTHGEAR_MODE", "auto")
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_REALM="from-config", AUTHGEAR_MODE="resolver")
+    settings = Authgear(app, mode="jwt").settings
+    assert (settings.endpoint, settings.leeway) == (ENDPOINT, 30.0)  # the environment fills what is not set
+    assert settings.realm == "from-config"  # app.config wins over the environment
+    assert settings.mode == "jwt"  # a keyword wins over both
+
+
+def test_the_middleware_reads_the_environment_below_keywords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGEAR_ENDPOINT", ENDPOINT)
+    monkeypatch.setenv("AUTHGEAR_LEEWAY", "30")
+    settings = AuthgearMiddleware(no_wsgi_app, leeway=5).settings
+    assert (settings.endpoint, settings.leeway) == (ENDPOINT, 5.0)
+
+
+def test_a_ready_settings_object_reads_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGEAR_LEEWAY", "30")
+    assert AuthgearMiddleware(no_wsgi_app, settings=Settings(endpoint=ENDPOINT)).settings.leeway == 60.0
+    assert Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT}).leeway == 60.0
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        pytest.param(lambda: Authgear(Flask(__name__)), "AUTHGEAR_ENDPOINT is required (in app.config or", id="app"),
+        pytest.param(
+            lambda: AuthgearMiddleware(no_wsgi_app), "endpoint is required (or AUTHGEAR_ENDPOINT in the", id="wsgi"
+        ),
+    ],
+)
+def test_a_missing_endpoint_names_every_place_it_can_come_from(build: Any, words: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("where", "label"),
+    [("environment", "AUTHGEAR_LEEWAY (from the environment)"), ("config", "AUTHGEAR_LEEWAY"), ("keyword", "leeway")],
+)
+def test_a_bad_value_is_named_by_where_it_came_from(monkeypatch: pytest.MonkeyPatch, where: str, label: str) -> None:
+    app = Flask(__name__)
+    app.config["AUTHGEAR_ENDPOINT"] = ENDPOINT
+    keywords = {}
+    if where == "environment":
+        monkeypatch.setenv("AUTHGEAR_LEEWAY", "9999")
+    elif where == "config":
+        app.config["AUTHGEAR_LEEWAY"] = 9999
+    else:
+        keywords["leeway"] = 9999
+    with pytest.raises(ConfigurationError) as caught:
+        Authgear(app, **keywords)
+    assert str(caught.value) == f"{label} must be between 0 and 600"
+
+
+def test_a_near_miss_in_the_environment_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGEAR_AUDIANCE", "https://api.example.com")
+    with pytest.warns(UserWarning, match=r"AUTHGEAR_AUDIANCE \(from the environment\) is not a flask-authgear"):
+        Authgear(Flask(__name__), endpoint=ENDPOINT)
+
+
+def test_a_setting_used_after_start_up_is_named_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The cache is opened by the resolver client: its message names AUTHGEAR_CACHE as the user set it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("AUTHGEAR_CACHE", f"sqlite:///{blocker}/cache.db")
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_ENDPOINT=ENDPOINT, AUTHGEAR_MODE="resolver")
+    with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_CACHE \(from the environment\): cannot open"):
+        Authgear(app)
+    app.config["AUTHGEAR_CACHE"] = f"sqlite:///{blocker}/cache.db"
+    with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_CACHE: cannot open"):
+        Authgear(app)
+
+
+# -- optional dependencies: a missing one says how to install it ---------------------------------------------------
+
+
+def test_a_redis_cache_without_redis_gives_the_pip_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed: importing it raises ImportError
+    app = Flask(__name__)
+    app.config.update(AUTHGEAR_ENDPOINT=ENDPOINT, AUTHGEAR_MODE="resolver", AUTHGEAR_CACHE="redis://127.0.0.1:1/0")
+    with pytest.raises(
+        ConfigurationError, match=r"AUTHGEAR_CACHE=redis:// needs .* pip install 'flask-authgear\[redis\]'"
+    ):
+        Authgear(app)
+
+
+def test_a_redis_idempotency_store_without_redis_gives_the_pip_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_authgear.webhooks.dispatch import RedisIdempotencyStore
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'flask-authgear\[redis\]'"):
+        RedisIdempotencyStore.from_url("redis://127.0.0.1:1/0")

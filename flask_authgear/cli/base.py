@@ -156,10 +156,12 @@ def settings_for(endpoint: str | None, **options: Any) -> Settings:
         from ..flask import app_settings
 
         return dataclasses.replace(app_settings(app), **overrides)
-    endpoint = endpoint or os.environ.get("AUTHGEAR_ENDPOINT")
-    if not endpoint:
+    if endpoint is None and not os.environ.get("AUTHGEAR_ENDPOINT"):
         raise CommandError("--endpoint is required (or set AUTHGEAR_ENDPOINT), e.g. https://myapp.authgear.cloud")
-    return Settings(endpoint=endpoint, **overrides)
+    # Options win over AUTHGEAR_* environment variables, as keywords do for the extension and the middleware.
+    if endpoint:
+        overrides["endpoint"] = endpoint
+    return Settings.load(**overrides)
 
 
 # -- output ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import requests
 
+from ..config import ENVIRONMENT_LABEL
 from .base import (
     EXIT_NEGATIVE,
     EXIT_OK,
@@ -75,7 +76,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--secret",
     metavar="SECRET",
-    help=f"The webhook secret (default: ${_SECRET_ENV}, the app's setting, else the running dev server's).",
+    help=f"The webhook secret (default: the app's setting, else ${_SECRET_ENV}, else the running dev server's).",
 )
 @click.option(
     "--id",
@@ -134,8 +135,9 @@ def _event_command(
 def _secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
     """The signing secret and where it came from, for the output, which never shows the secret itself.
 
-    --secret; else $AUTHGEAR_WEBHOOK_SECRET; else the app's under ``flask authgear``; else the dev server's. An
-    explicit --state-file asks for the dev server's. Of several secrets (a rotation), the first signs.
+    --secret; else the app's under ``flask authgear`` (its config, then the environment, as the extension reads
+    it); else $AUTHGEAR_WEBHOOK_SECRET; else the dev server's. An explicit --state-file asks for the dev server's.
+    Of several secrets (a rotation), the first signs.
     """
     from ..webhooks.signature import webhook_secrets
 
@@ -143,15 +145,15 @@ def _secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
         secrets = webhook_secrets(given, "--secret")
         return secrets[0], which_secret(secrets, "--secret")
     if state_file is None:
-        if os.environ.get(_SECRET_ENV):
-            secrets = webhook_secrets(os.environ[_SECRET_ENV], _SECRET_ENV)
-            return secrets[0], which_secret(secrets, f"${_SECRET_ENV}")
         app = flask_app()
         if app is not None:
             from ..webhooks.flask import app_webhook_secrets
 
             secrets = app_webhook_secrets(app)
             return secrets[0], which_secret(secrets, "the app's webhook_secret setting")
+        if os.environ.get(_SECRET_ENV):
+            secrets = webhook_secrets(os.environ[_SECRET_ENV], ENVIRONMENT_LABEL.format(key=_SECRET_ENV))
+            return secrets[0], which_secret(secrets, f"${_SECRET_ENV}")
         from ..testing.devserver import default_state_file
 
         state_file = default_state_file()

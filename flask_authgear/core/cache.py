@@ -175,25 +175,29 @@ def _build_backend(settings: Settings) -> BaseCache:
     if spec.startswith("sqlite:///"):
         path = spec[len("sqlite:///") :]
         if not path:
-            raise ConfigurationError("cache='sqlite:///path' needs a file path")
+            raise ConfigurationError(f"{settings.label('cache')}='sqlite:///path' needs a file path")
         try:
             return SQLiteCache(path, serializer=_ENTRY_FORMAT, wal=True, busy_timeout=int(settings.http_timeout * 1000))
         except Exception as exc:
-            raise ConfigurationError(f"cache: cannot open the sqlite file {path!r}: {type(exc).__name__}") from None
+            raise ConfigurationError(
+                f"{settings.label('cache')}: cannot open the sqlite file {path!r}: {type(exc).__name__}"
+            ) from None
     # redis://, rediss:// and unix:// URLs
     try:
         from redis import Redis
         from requests_cache.backends.redis import RedisCache
     except ImportError:
         raise ConfigurationError(
-            "cache=redis:// needs the redis package: pip install 'flask-authgear[redis]'"
+            f"{settings.label('cache')}=redis:// needs the redis package: pip install 'flask-authgear[redis]'"
         ) from None
     # A cache lookup slower than this is worse than asking the resolver, which is what happens on a timeout.
     timeout = min(settings.http_timeout, _REDIS_TIMEOUT)
     try:
         connection = Redis.from_url(spec, socket_timeout=timeout, socket_connect_timeout=timeout)
     except ValueError:
-        raise ConfigurationError("cache must be a valid redis URL such as redis://localhost:6379/0") from None
+        raise ConfigurationError(
+            f"{settings.label('cache')} must be a valid redis URL such as redis://localhost:6379/0"
+        ) from None
     # ttl_offset=1: Redis deletes each entry a second after it expires (requests-cache's default keeps it
     # an hour for revalidation, which we never do). It also keeps a sub-second TTL from meaning "forever".
     return RedisCache(namespace=_NAMESPACE, connection=connection, serializer=_ENTRY_FORMAT, ttl=True, ttl_offset=1)

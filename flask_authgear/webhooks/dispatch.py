@@ -136,8 +136,12 @@ class RedisIdempotencyStore:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisIdempotencyStore:
         """A store on ``redis://host:port/db``, with short socket deadlines: a blocking hook has 5 s in all."""
-        import redis as redis_module
-
+        try:
+            import redis as redis_module
+        except ImportError:
+            raise ConfigurationError(
+                "RedisIdempotencyStore needs the redis package: pip install 'flask-authgear[redis]'"
+            ) from None
         return cls(redis_module.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0), **options)
 
     def claim(self, event_id: str) -> bool:

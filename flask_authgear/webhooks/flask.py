@@ -14,6 +14,7 @@ middleware, keep the webhook URL out of its ``protect`` prefixes.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
+from ..config import ENVIRONMENT_LABEL
 from ..errors import AuthgearError, ConfigurationError
 from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
@@ -41,10 +43,15 @@ _ENVIRON_EVENT = "authgear.webhook_event"
 
 
 def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
-    """The app's webhook secrets: the extension's setting when initialised, else ``AUTHGEAR_WEBHOOK_SECRET``."""
+    """The app's webhook secrets: the extension's setting when initialised, else ``AUTHGEAR_WEBHOOK_SECRET`` from
+    the app's config or the environment."""
     if EXTENSION_KEY in app.extensions:
         return webhook_secrets(app_settings(app).webhook_secret)
-    return webhook_secrets(app.config.get("AUTHGEAR_WEBHOOK_SECRET"))
+    # Read as the extension would read it: app.config, then the environment.
+    key = "AUTHGEAR_WEBHOOK_SECRET"
+    if app.config.get(key):
+        return webhook_secrets(app.config[key], key)
+    return webhook_secrets(os.environ.get(key), ENVIRONMENT_LABEL.format(key=key))
 
 
 def verify_webhook_request(secret: str | Sequence[str] | None = None) -> WebhookEvent:

@@ -686,3 +686,12 @@ def test_event_with_a_dev_server_state_file_without_a_webhook_secret_says_so(cap
     code, _, err = run(capsys, "event", "user.created", "--to", "http://127.0.0.1:1/", "--state-file", str(state))
     assert code == 2
     assert f"the dev server state file {state} has no webhook secret; restart the dev server" in err
+
+
+def test_every_setting_comes_from_the_environment_below_the_options(capsys, server, monkeypatch):
+    """The rule of the extension and the middleware: an option wins over AUTHGEAR_*, which fills the rest."""
+    monkeypatch.setenv("AUTHGEAR_ENDPOINT", "https://elsewhere.authgear.cloud")
+    assert run(capsys, "verify", server.issue_token(), "--endpoint", server.endpoint)[0] == 0
+    monkeypatch.setenv("AUTHGEAR_AUDIENCE", "https://another-api.example.com")
+    code, out, _ = run(capsys, "verify", server.issue_token(), "--endpoint", server.endpoint)
+    assert code == 1 and "aud" in out
