@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from ..config import CONFIG_PREFIX
 from ..core.jose import b64url_decode, json_object
 from ..core.jwt import is_machine_token
 from ..core.refusals import TokenError
@@ -29,7 +28,7 @@ from .base import (
     safe,
     settings_for,
 )
-from .explain import Explanation, explain_token, utc
+from .explain import Explanation, config_key, explain_token, utc
 
 # -- verify ------------------------------------------------------------------------------------------------
 
@@ -111,7 +110,7 @@ def _setting_hint(setting: str | None, command: click.Command | None) -> str:
     """`` (AUTHGEAR_AUDIENCE in the app, --audience here)``: where the setting that fixes a refusal is set."""
     if setting is None:
         return ""
-    where = [f"{CONFIG_PREFIX}{setting.upper()} in the app"]
+    where = [f"{config_key(setting)} in the app"]
     flags = [p.opts[0] for p in (command.params if command else ()) if p.name == setting and p.opts]
     where.extend(f"{flag} here" for flag in flags)
     return f" ({', '.join(where)})"

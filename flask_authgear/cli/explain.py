@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..config import Settings
+from ..config import CONFIG_PREFIX, Settings
 from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
 from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_machine_token, is_numeric_date
@@ -76,7 +76,15 @@ class Explanation:
             data["reason"] = KEYS_UNAVAILABLE
         elif self.machine_mode:
             data["reason"] = MACHINE_MODE
+        reason = self.reason
+        if reason is not None and reason.fix:
+            data["fix"] = {"text": reason.fix, "setting": config_key(reason.setting)}
         return {**data, "summary": self.summary}
+
+
+def config_key(setting: str | None) -> str | None:
+    """The ``app.config`` key of a :class:`Settings` field (``audience``: ``AUTHGEAR_AUDIENCE``)."""
+    return None if setting is None else f"{CONFIG_PREFIX}{setting.upper()}"
 
 
 def explain_token(token: str, settings: Settings) -> Explanation:

@@ -370,6 +370,9 @@ def test_json_output_for_an_expired_token(capsys, server):
     assert data["valid"] is False and data["reason"] == "expired" and data["user"] is None
     exp = next(c for c in data["checks"] if c["name"] == "exp")
     assert exp["ok"] is False and "expired 10 minutes ago" in exp["detail"]
+    assert data["fix"] == {"text": "get a fresh access token (refresh it)", "setting": None}
+    code, out = verify(capsys, server, server.issue_token(aud=["https://api.example.com"]), "--json")
+    assert json.loads(out)["fix"] == {"text": "accept an audience the token carries", "setting": "AUTHGEAR_AUDIENCE"}
 
 
 def test_json_output_when_unreachable_and_on_bad_input(capsys, server):
