@@ -175,6 +175,20 @@ def check_flask_app(run: Run) -> None:
     assert client.get("/hello", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
 
 
+def check_flask_browser(run: Run) -> None:
+    client = run.namespace["app"].test_client()
+    assert client.get("/").get_data(as_text=True) == "Hello stranger"
+    assert client.get("/", headers=run.bearer("alice")).get_data(as_text=True) == "Hello alice"
+    assert client.get("/", headers={"Authorization": "Bearer not-a-token"}).get_data(as_text=True) == "Hello stranger"
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
+    redirected = client.get("/account?tab=2", headers=browser)
+    assert (redirected.status_code, redirected.headers["Location"]) == (302, "/login?next=%2Faccount%3Ftab%3D2")
+    assert client.get(redirected.headers["Location"], headers=browser).get_data(as_text=True) == "Sign in with Authgear"
+    api = client.get("/account", headers={"Accept": "application/json"})
+    assert (api.status_code, api.headers["WWW-Authenticate"]) == (401, 'Bearer realm="authgear"')
+    assert client.get("/account", headers={**browser, **run.bearer("alice")}).get_json() == {"id": "alice"}
+
+
 def check_flask_blueprint(run: Run) -> None:
     client = run.namespace["app"].test_client()
     member = run.bearer("alice", roles=["member"])
@@ -341,6 +355,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "modes-resolver": check_modes_resolver,
     "flask-app": check_flask_app,
     "flask-blueprint": check_flask_blueprint,
+    "flask-browser": check_flask_browser,
     "flask-error-handler": check_flask_error_handler,
     "readiness": check_readiness,
     "troubleshooting-audience": check_troubleshooting_audience,
