@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wsgi import LimitedStream
 
 from ..config import secret_list
 from ..core.request import SIGNATURE_HEADER
@@ -61,29 +63,40 @@ def sign_body(body: bytes, secret: str) -> str:
 def read_body(environ: WSGIEnvironment) -> bytes:
     """Read a WSGI request's raw body, refusing more than :data:`MAX_BODY_BYTES` before reading it all.
 
-    A stream the server marks as terminated (a chunked body) wins over ``Content-Length``, as in werkzeug. The
+    A stream the server marks as terminated (a chunked body) wins over ``Content-Length``, as in werkzeug, whose
+    ``LimitedStream`` reads either in as many reads as the server needs and tells a client that left early. The
     body is put back as a fresh stream, so a framework can still read it afterwards.
     """
-    stream = environ["wsgi.input"]
-    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
     if environ.get("wsgi.input_terminated"):
-        body = stream.read(MAX_BODY_BYTES + 1)
-    elif raw_length:
-        if not (raw_length.isascii() and raw_length.isdigit()):  # no sign, no spaces, no non-ASCII digits
-            raise WebhookError("The Content-Length header is invalid.")
-        digits = raw_length.lstrip("0") or "0"
-        # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.
-        length = int(digits) if len(digits) <= len(str(MAX_BODY_BYTES)) else MAX_BODY_BYTES + 1
-        if length > MAX_BODY_BYTES:
-            raise WebhookTooLargeError()
-        body = stream.read(length)
+        # werkzeug stops at a maximum without a word: one byte past the cap shows a body that is too large.
+        stream = LimitedStream(environ["wsgi.input"], MAX_BODY_BYTES + 1, is_max=True)
     else:
-        body = b""
+        stream = LimitedStream(environ["wsgi.input"], _content_length(environ.get("CONTENT_LENGTH")))
+    try:
+        body = stream.read()
+    except ClientDisconnected:
+        raise WebhookError("The request body ended before it was complete.") from None
     if len(body) > MAX_BODY_BYTES:
         raise WebhookTooLargeError()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    return bytes(body)
+    return body
+
+
+def _content_length(header: str | None) -> int:
+    """The body's length, 0 without the header; refused before anything is read when malformed or over the cap.
+
+    werkzeug takes a malformed or over-long length as 0, which would hide a broken sender behind a signature error."""
+    raw = (header or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit()):  # no sign, no spaces, no non-ASCII digits
+        raise WebhookError("The Content-Length header is invalid.")
+    digits = raw.lstrip("0") or "0"
+    # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.
+    if len(digits) > len(str(MAX_BODY_BYTES)) or int(digits) > MAX_BODY_BYTES:
+        raise WebhookTooLargeError()
+    return int(digits)
 
 
 def verify_webhook(body: bytes, signature: str | None, secret: str | Sequence[str]) -> WebhookEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +30,7 @@ from flask_authgear.webhooks import (
     WebhookTooLargeError,
     allow,
     deny,
+    read_body,
     verify_webhook,
     webhook_secrets,
 )
@@ -197,6 +199,42 @@ def test_an_oversized_body_is_413_before_hashing() -> None:
     with pytest.raises(WebhookTooLargeError) as caught:
         verify_webhook(body, body_signature(body, SECRET), SECRET)
     assert caught.value.status_code == 413
+
+
+class Trickle(io.RawIOBase):
+    """A server's input stream that answers each read with a few bytes, as a socket may."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece, self.data = self.data[:7], self.data[7:]
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+@pytest.mark.parametrize("terminated", [False, True], ids=["content-length", "chunked"])
+def test_a_body_that_arrives_in_pieces_is_read_whole(terminated: bool) -> None:
+    body = event_body()
+    environ: dict[str, Any] = {"wsgi.input": Trickle(body), "CONTENT_LENGTH": str(len(body))}
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    assert read_body(environ) == body
+    assert environ["wsgi.input"].read() == body  # put back for the framework
+
+
+def test_a_body_shorter_than_its_content_length_is_400() -> None:
+    # The client left before sending what it announced: a malformed request, not a wrong signature.
+    environ = {"wsgi.input": io.BytesIO(b"{}"), "CONTENT_LENGTH": "100"}
+    with pytest.raises(WebhookError) as caught:
+        read_body(environ)
+    assert (caught.value.status_code, caught.value.description) == (
+        400,
+        "The request body ended before it was complete.",
+    )
 
 
 def test_the_body_is_not_parsed_before_the_signature_is_checked() -> None:
