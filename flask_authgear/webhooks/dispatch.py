@@ -35,7 +35,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 from ..core.calls import check_callable, not_awaitable, run_sync
 from ..core.lru import LRU
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Handler",
+    "HandlerOptions",
     "IdempotencyStore",
     "MemoryIdempotencyStore",
     "RedisIdempotencyStore",
@@ -150,6 +151,16 @@ class RedisIdempotencyStore:
 
     def release(self, event_id: str) -> None:
         not_awaitable(self.client.delete(self.prefix + event_id), _SYNC_REDIS)
+
+
+class HandlerOptions(TypedDict, total=False):
+    """The options of :class:`WebhookHandlers`, taken as keywords by every webhook receiver built on it."""
+
+    store: IdempotencyStore | None
+    idempotency: bool
+    max_age: float | None
+    sync_hook_timeout: float
+    clock: Callable[[], float]
 
 
 class WebhookHandlers:

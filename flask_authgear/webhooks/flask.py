@@ -16,9 +16,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, Unpack, cast, overload
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
@@ -27,8 +26,7 @@ from ..config import ENVIRONMENT_LABEL
 from ..errors import AuthgearError, ConfigurationError
 from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
 from .answers import ACKNOWLEDGED, WebhookAnswer
-from .catalogue import SYNC_HOOK_TIMEOUT
-from .dispatch import IdempotencyStore, WebhookHandlers, acceptable
+from .dispatch import HandlerOptions, WebhookHandlers, acceptable
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
 
@@ -86,25 +84,11 @@ def require_webhook(view: Callable[P, R], /) -> Callable[P, Response]: ...
 
 
 @overload
-def require_webhook(
-    *,
-    store: IdempotencyStore | None = None,
-    idempotency: bool = True,
-    max_age: float | None = None,
-    sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
-    clock: Callable[[], float] = time.time,
-) -> Callable[[Callable[P, R]], Callable[P, Response]]: ...
+def require_webhook(**options: Unpack[HandlerOptions]) -> Callable[[Callable[P, R]], Callable[P, Response]]: ...
 
 
 def require_webhook(
-    view: Callable[P, R] | None = None,
-    /,
-    *,
-    store: IdempotencyStore | None = None,
-    idempotency: bool = True,
-    max_age: float | None = None,
-    sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
-    clock: Callable[[], float] = time.time,
+    view: Callable[P, R] | None = None, /, **options: Unpack[HandlerOptions]
 ) -> Callable[P, Response] | Callable[[Callable[P, R]], Callable[P, Response]]:
     """Only let verified Authgear webhooks into a view: ``@require_webhook`` or ``@require_webhook(max_age=60)``.
 
@@ -115,9 +99,7 @@ def require_webhook(
     that raises or answers with an error status for a non-blocking event is logged at ERROR and counted: Authgear
     does not send that event again.
     """
-    rules = WebhookHandlers(
-        store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
-    )
+    rules = WebhookHandlers(**options)
 
     def decorator(func: Callable[P, R]) -> Callable[P, Response]:
         @functools.wraps(func)
@@ -160,15 +142,9 @@ class Webhooks(WebhookHandlers):
         *,
         endpoint: str | None = None,
         secret: str | Sequence[str] | None = None,
-        store: IdempotencyStore | None = None,
-        idempotency: bool = True,
-        max_age: float | None = None,
-        sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
-        clock: Callable[[], float] = time.time,
+        **options: Unpack[HandlerOptions],
     ) -> None:
-        super().__init__(
-            store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
-        )
+        super().__init__(**options)
         self.rule = rule
         # Named after the URL, so two webhook URLs of one app do not overwrite each other's view.
         self.endpoint = endpoint or re.sub(r"\W+", "_", rule).strip("_") or "authgear_webhook"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Unpack
 
 from ..errors import AuthgearError
 from ..wsgi import respond
-from .catalogue import SYNC_HOOK_TIMEOUT
-from .dispatch import IdempotencyStore, WebhookHandlers
+from .dispatch import HandlerOptions, WebhookHandlers
 from .signature import verify_environ, webhook_secrets
 
 if TYPE_CHECKING:
@@ -37,19 +35,8 @@ class WebhookEndpoint(WebhookHandlers):
     one (as ``asyncio.run`` does) before the delivery is answered.
     """
 
-    def __init__(
-        self,
-        secret: str | Sequence[str],
-        *,
-        store: IdempotencyStore | None = None,
-        idempotency: bool = True,
-        max_age: float | None = None,
-        sync_hook_timeout: float = SYNC_HOOK_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            store=store, idempotency=idempotency, max_age=max_age, sync_hook_timeout=sync_hook_timeout, clock=clock
-        )
+    def __init__(self, secret: str | Sequence[str], **options: Unpack[HandlerOptions]) -> None:
+        super().__init__(**options)
         self.secrets = webhook_secrets(secret)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
