@@ -268,33 +268,14 @@ class AuthgearTestServer:
         with self._lock:
             self._state.extra_jwks = [dict(k) for k in keys]
 
-    def claims_for(
-        self,
-        sub: str = "user-1",
-        *,
-        roles: Iterable[str] = (),
-        is_verified: bool = True,
-        is_anonymous: bool = False,
-        can_reauthenticate: bool = True,
-        expires_in: float = 1800,
-        amr: Iterable[str] | None = ("pwd",),
-        auth_time: float | None = None,
-        **claims: Any,
-    ) -> dict[str, Any]:
-        """The claims of an Authgear access token, as :meth:`issue_token` would sign them."""
-        return access_token_claims(
-            sub,
-            issuer=self.endpoint,
-            client_id=self.client_id,
-            roles=roles,
-            is_verified=is_verified,
-            is_anonymous=is_anonymous,
-            can_reauthenticate=can_reauthenticate,
-            expires_in=expires_in,
-            amr=amr,
-            auth_time=auth_time,
-            **claims,
-        )
+    def claims_for(self, sub: str = "user-1", **claims: Any) -> dict[str, Any]:
+        """The claims of an Authgear access token, as :meth:`issue_token` would sign them.
+
+        Takes the keyword arguments of :func:`~flask_authgear.testing.events.access_token_claims` (``roles``,
+        ``is_verified``, ``is_anonymous``, ``can_reauthenticate``, ``expires_in``, ``amr``, ``auth_time``); extra
+        keywords become claims.
+        """
+        return access_token_claims(sub, issuer=self.endpoint, client_id=self.client_id, **claims)
 
     def issue_token(
         self,
