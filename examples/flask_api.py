@@ -35,11 +35,10 @@ def user_json(user: AuthgearUser) -> dict[str, Any]:
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from ``config`` (``AUTHGEAR_*`` keys), or from the environment when None."""
+    """Build the app from ``config`` (``AUTHGEAR_*`` keys); a setting it lacks comes from the ``AUTHGEAR_*``
+    environment variables, as the extension reads them."""
     app = Flask(__name__)
-    if config is None:
-        config = {key: value for key, value in os.environ.items() if key.startswith("AUTHGEAR_")}
-    app.config.update(config)
+    app.config.update(config or {})
     auth = Authgear(app)
 
     @app.get("/public")

@@ -15,7 +15,6 @@ and copy the webhook signature secret into ``AUTHGEAR_WEBHOOK_SECRET``::
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -53,11 +52,10 @@ def _email(event: WebhookEvent) -> str | None:
 
 
 def create_app(config: Mapping[str, Any] | None = None, users: Users | None = None) -> Flask:
-    """Build the app from ``config`` (``AUTHGEAR_*`` keys), or from the environment when None."""
+    """Build the app from ``config`` (``AUTHGEAR_*`` keys); a setting it lacks comes from the ``AUTHGEAR_*``
+    environment variables, as the extension reads them."""
     app = Flask(__name__)
-    if config is None:
-        config = {key: value for key, value in os.environ.items() if key.startswith("AUTHGEAR_")}
-    app.config.update(config)
+    app.config.update(config or {})
     users = users if users is not None else Users()
     app.extensions["example_users"] = users
     hooks = Webhooks(app, "/authgear/webhook")

@@ -20,14 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import run_simple
 
-from flask_authgear import AuthgearMiddleware, AuthgearUser, Settings
+from flask_authgear import AuthgearMiddleware, AuthgearUser
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
-
-#: Keyword arguments of the middleware that are not settings.
-MIDDLEWARE_OPTIONS = ("protect", "public", "allow_anonymous")
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
@@ -50,15 +46,10 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[byt
 def create_app(**settings: Any) -> AuthgearMiddleware:
     """The app wrapped in the middleware; ``/api`` is protected unless ``protect=`` says otherwise.
 
-    Keyword arguments are middleware settings (``endpoint=...``); without ``endpoint`` the ``AUTHGEAR_*``
-    environment variables are read.
+    Keyword arguments are middleware settings (``endpoint=...``); the middleware reads the others from the
+    ``AUTHGEAR_*`` environment variables, as every door of the library does (keywords win).
     """
     settings.setdefault("protect", ["/api"])
-    if "endpoint" not in settings and "settings" not in settings and "verifier" not in settings:
-        # Read like app.config: other Authgear tools' variables (AUTHGEAR_CLIENT_ID ...) are ignored, and
-        # keyword settings win over the environment.
-        keywords = {name: settings.pop(name) for name in list(settings) if name not in MIDDLEWARE_OPTIONS}
-        settings["settings"] = Settings.from_mapping(os.environ, **keywords)
     return AuthgearMiddleware(app, **settings)
 
 
