@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import Settings
+from .core.login import login_redirect
 from .core.request import ENVIRON_USER, is_preflight, varying_start_response
 from .core.requirements import Requirements, RouteOptions
 from .core.verifier import Verifier
@@ -66,7 +67,9 @@ class AuthgearMiddleware:
     forms fall under different prefixes, the options of both apply (``/café`` matches
     ``/café/x`` and ``/caf%C3%A9/x``); a prefix with pattern characters (``*?[]``) is refused at start-up. Only a
     CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) passes unauthenticated. Answers carry
-    ``Vary: Authorization, Cookie`` so a shared cache never serves one user's answer to another.
+    ``Vary: Authorization, Cookie`` so a shared cache never serves one user's answer to another. With
+    ``login_url`` (``AUTHGEAR_LOGIN_URL``) set, a browser asking for a protected page without valid credentials is
+    redirected there instead of the 401, as the Flask extension does.
     """
 
     def __init__(
@@ -128,6 +131,9 @@ class AuthgearMiddleware:
         environ[ENVIRON_USER] = user
         environ[ENVIRON_ERROR] = error
         if error is not None and self.protect and self.is_protected(environ.get("PATH_INFO", "") or "/"):
+            found = login_redirect(environ, error, self.settings.login_url)
+            if found is not None:
+                return self.redirect_response(*found, start_response)
             return self.error_response(error, start_response)
         return self.app(environ, varying_start_response(environ, start_response))
 
@@ -157,6 +163,17 @@ class AuthgearMiddleware:
     def error_response(self, error: AuthgearError, start_response: StartResponse) -> list[bytes]:
         """Answer with the error's status, RFC 6750 challenge, ``Cache-Control: no-store`` and JSON body."""
         return respond(start_response, error.status_code, error.headers(self.settings.realm), error.body())
+
+    def redirect_response(self, status: int, location: str, start_response: StartResponse) -> list[bytes]:
+        """Send a browser to the login page (``AUTHGEAR_LOGIN_URL``); the same request from an API client gets
+        the 401, hence ``Vary: Accept``."""
+        headers = [
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+            ("Vary", "Accept, Authorization, Cookie"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
+        return respond(start_response, status, headers, b"Sign in to see this page.\n")
 
 
 def respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:

@@ -281,3 +281,23 @@ def test_provider_unreachable_is_503_on_protected_paths() -> None:
     )
     assert response.headers["Retry-After"] == "5"
     assert json.loads(client.get("/other", headers=bearer(token)).data)["error"] == [503, "temporarily_unavailable"]
+
+
+# -- a login page for browsers -------------------------------------------------------------------------------------
+
+
+def test_a_browser_is_sent_to_the_login_page_and_an_api_client_gets_the_401(server: AuthgearTestServer) -> None:
+    client = Client(AuthgearMiddleware(echo_app, protect=["/api"], login_url="/login", **server.settings()))
+    browser = {"Accept": "text/html,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
+    response = client.get("/api/orders?page=2", headers=browser)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=%2Fapi%2Forders%3Fpage%3D2"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert {"Accept", "Authorization", "Cookie"} <= {v.strip() for v in response.headers["Vary"].split(",")}
+    assert client.post("/api/orders", headers=browser).status_code == 303
+    # "//api/orders" is protected once normalised; its next stays a path of this site, not the host "api".
+    double = client.get("/", headers=browser, environ_overrides={"PATH_INFO": "//api/orders"})
+    assert (double.status_code, double.headers["Location"]) == (302, "/login?next=%2Fapi%2Forders")
+    assert client.get("/api/orders", headers={"Accept": "application/json"}).status_code == 401
+    assert client.get("/api/orders").status_code == 401
+    assert client.get("/api/orders", headers={**browser, **bearer(server.issue_token("u"))}).status_code == 200
