@@ -14,8 +14,17 @@ import sys
 import flask_authgear
 
 #: Loaded by a mode that needs them, never by the import: the resolver's cache and its backends, the JWT
-#: modules' cryptography, the HTTP client, the test kit.
-HEAVY = ("requests", "requests_cache", "redis", "cryptography", "joserfc.jws", "urllib3", "flask_authgear.testing")
+#: modules' cryptography, the HTTP client, asyncio (for async handlers), the test kit.
+HEAVY = (
+    "requests",
+    "requests_cache",
+    "redis",
+    "cryptography",
+    "joserfc.jws",
+    "urllib3",
+    "asyncio",
+    "flask_authgear.testing",
+)
 
 
 def loaded_after(code: str) -> set[str]:

@@ -13,7 +13,6 @@ single answer, when it is registered.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Callable
@@ -54,6 +53,8 @@ def run_sync(func: F) -> F:
     """
     if not inspect.iscoroutinefunction(func):
         return func
+    # Imported for an async callable only, so that ``import flask_authgear`` does not load asyncio for every app.
+    import asyncio
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
