@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from .snippets import DOCS
+from .snippets import DOCS, README
 
 
 def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
@@ -19,3 +20,10 @@ def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert (tmp_path / "index.html").is_file()
     assert "intersphinx" not in (DOCS / "conf.py").read_text(encoding="utf-8")  # offline: no inventory fetched
+
+
+def test_the_pages_the_readme_names_exist() -> None:
+    named = set(re.findall(r"`(docs/[\w/]+\.rst)`", README.read_text(encoding="utf-8")))
+    assert len(named) >= 8
+    missing = sorted(name for name in named if not (DOCS.parent / name).is_file())
+    assert missing == []
