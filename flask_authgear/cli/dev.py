@@ -195,7 +195,7 @@ def _token_command(
     the token is one Authgear gives a machine-to-machine application for an API resource: aud the --resource,
     sub client_id_CLIENT_ID, the --scope values, no user claims.
     """
-    from ..flask import app_settings
+    from ..flask.state import app_settings
     from ..testing.devserver import SECRET_HEADER, default_state_file
 
     state_file = state_file or default_state_file()

@@ -14,7 +14,7 @@ from ..core.jwt import is_machine_token
 from ..core.refusals import TokenError
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
-from ..flask import EXTENSION_KEY
+from ..flask.state import EXTENSION_KEY
 from .base import (
     EXIT_ERROR,
     EXIT_NEGATIVE,

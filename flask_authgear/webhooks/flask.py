@@ -24,7 +24,10 @@ from flask.blueprints import BlueprintSetupState
 
 from ..config import ENVIRONMENT_LABEL
 from ..errors import AuthgearError, ConfigurationError
-from ..flask import EXTENSION_KEY, _check_async_ready, app_settings, error_response, guarding
+from ..flask.current import _check_async_ready
+from ..flask.decorator_order import guarding
+from ..flask.extension import error_response
+from ..flask.state import EXTENSION_KEY, app_settings
 from .answers import ACKNOWLEDGED, WebhookAnswer
 from .dispatch import HandlerOptions, WebhookHandlers, acceptable
 from .event import WebhookEvent

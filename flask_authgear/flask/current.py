@@ -1,0 +1,176 @@
+"""The request's user: the one call that authenticates it, the app's user loader, current_user."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from flask import current_app, has_app_context
+from werkzeug.local import LocalProxy
+
+from ..core.calls import check_callable, not_awaitable
+from ..core.request import ENVIRON_USER, is_preflight
+from ..core.requirements import Requirements
+from ..errors import AuthgearError, ConfigurationError, InvalidTokenError, MissingCredentialsError
+from ..user import AuthgearUser
+from .state import STATE_KEY, _AppState, _request_environ, _state
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .extension import Authgear
+
+
+#: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
+UserLoader = Callable[[AuthgearUser], Any]
+L = TypeVar("L", bound=UserLoader)
+logger = logging.getLogger("flask_authgear")
+#: Environ key holding ``(AuthgearUser, app user)`` from the user loader.
+_ENVIRON_APP_USER = "authgear.app_user"
+
+
+def authenticate(requirements: Requirements) -> AuthgearUser | None:
+    """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
+    environ = _request_environ()
+    if is_preflight(environ):
+        return None
+    state = _state()
+    try:
+        user = state.verifier.authenticate_environ(environ, requirements)
+        _load_app_user(environ, user, state.extension)
+    except AuthgearError as error:
+        # A refused request keeps no user, not even one that an earlier, more lenient check (an optional route, a
+        # first read of current_user) stored; "no user" is stored, so a later read does not authenticate again.
+        environ[ENVIRON_USER] = None
+        if requirements.optional and isinstance(error, MissingCredentialsError):
+            return None
+        raise
+    environ[ENVIRON_USER] = user
+    return user
+
+
+def get_current_user() -> AuthgearUser | None:
+    """The user authenticated for this request, or None.
+
+    In a request that no check ran for yet (a view without :func:`require_auth`), the first call authenticates
+    the request as ``@require_auth(optional=True)`` would, and the answer is kept for the rest of the request.
+    """
+    try:
+        environ = _request_environ()
+    except RuntimeError:  # outside a request
+        return None
+    if ENVIRON_USER in environ:
+        user: AuthgearUser | None = environ[ENVIRON_USER]
+        return user
+    return _authenticate_on_first_read(environ)
+
+
+#: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
+_FIRST_READ = Requirements(optional=True)
+
+
+def _authenticate_on_first_read(environ: WSGIEnvironment) -> AuthgearUser | None:
+    """Authenticate with optional semantics, where anything but a user reads as no user: missing, invalid or
+    refused credentials, an Authgear outage, a user the loader does not know. Reading :data:`current_user` never
+    raises, so a page that only shows who is signed in keeps working; routes that need a user say so with
+    :func:`require_auth`, and their refusals are answered as usual."""
+    if not has_app_context() or not isinstance(current_app.extensions.get(STATE_KEY), _AppState):
+        return None  # this app verifies nothing: no user, and nothing stored for a check that never ran
+    try:
+        return authenticate(_FIRST_READ)
+    except AuthgearError:
+        return None  # authenticate() stored "no user" for the request
+    except Exception:
+        # The app's user loader failed: the request has no user, and the app learns why from the log.
+        logger.exception("the user loader failed while current_user was read; the request has no user")
+        environ[ENVIRON_USER] = None
+        return None
+
+
+class _NoUser:
+    """What :data:`current_user` stands for when no user was authenticated: falsy, ``is_authenticated`` False and
+    ``is_anonymous`` True, as flask-login's anonymous user, so a template written for flask-login that tests
+    either one shows nobody's page (a missing attribute is falsy in Jinja: ``{% if not current_user.is_anonymous
+    %}`` would otherwise let nobody in). Any other attribute read raises an ``AttributeError`` that says why,
+    never a value that a check could mistake for a user's."""
+
+    __slots__ = ()
+
+    is_authenticated = False
+    is_anonymous = True
+    is_machine = False
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"no user is authenticated in this request, so current_user has no {name!r}: "
+            "test current_user.is_authenticated (or its truth value) first"
+        )
+
+    def __repr__(self) -> str:
+        return "<no authenticated user>"
+
+
+_NO_USER = _NoUser()
+
+
+def _current_user_or_no_user() -> AuthgearUser | _NoUser:
+    user = get_current_user()
+    return _NO_USER if user is None else user
+
+
+#: The current request's :class:`AuthgearUser`, as flask-login's ``current_user``. In a view without
+#: :func:`require_auth` the first read authenticates with ``optional=True`` semantics and never raises. Without a
+#: user (no or invalid credentials outside a protected route, no credentials on an optional one) it is falsy and
+#: ``current_user.is_authenticated`` is False; call :func:`get_current_user` to get the plain object or None.
+current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_user))
+
+
+def _check_async_ready(func: Any, what: str) -> None:
+    """The core's rule for a callable, plus Flask's own: an ``async def`` one needs ``flask[async]``
+    (asgiref), which is better said now than by every request that would run it."""
+    check_callable(func, what)
+    if inspect.iscoroutinefunction(func) and importlib.util.find_spec("asgiref") is None:
+        raise ConfigurationError(f"{what} is async: install Flask's async extra (pip install 'flask[async]')")
+
+
+def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Authgear) -> None:
+    """Run the extension's user loader for ``user`` (its machine loader for a machine), once per request; refuse
+    an identity it does not know with 401."""
+    loader = extension._machine_loader if user.is_machine else extension._user_loader
+    if loader is None:
+        return
+    loaded = environ.get(_ENVIRON_APP_USER)
+    if loaded is not None and loaded[0] == user:
+        return  # a second check in the same request: the loader already answered for this user
+    what = "the machine loader" if user.is_machine else "the user loader"
+    app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
+    if app_user is None:
+        environ.pop(_ENVIRON_APP_USER, None)
+        if user.is_machine:
+            raise InvalidTokenError("The client is not known to this application.")
+        raise InvalidTokenError("The user is not known to this application.")
+    environ[_ENVIRON_APP_USER] = (user, app_user)
+
+
+def get_app_user() -> Any:
+    """The user loader's answer for this request's authenticated user, or None (no user, or no loader)."""
+    user = get_current_user()
+    if user is None:
+        return None
+    loaded = _request_environ().get(_ENVIRON_APP_USER)
+    return loaded[1] if loaded is not None and loaded[0] == user else None
+
+
+#: The user loader's answer for the current request (see :meth:`Authgear.user_loader`); falsy without one.
+current_app_user: Any = LocalProxy(get_app_user)
+
+
+def _template_context() -> dict[str, Any]:
+    """Jinja templates see ``current_user`` and ``current_app_user``, as with flask-login."""
+    return {"current_user": current_user, "current_app_user": current_app_user}

@@ -1,0 +1,227 @@
+"""The Authgear extension: settings per app, the header-removal wrapper, loaders, error answers."""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Unpack, cast
+
+from flask import Blueprint, Flask, Response, after_this_request, current_app, has_app_context, request_started
+from werkzeug.datastructures import Headers
+
+from ..config import Settings
+from ..core.calls import not_awaitable
+from ..core.request import varied, varying_start_response
+from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
+from ..core.verifier import Verifier
+from ..errors import AuthgearError, ConfigurationError
+from .current import L, UserLoader, _check_async_ready, _template_context, authenticate
+from .decorator_order import _check_views_on_first_request, check_view_protection
+from .decorators import redirect_to_login
+from .state import EXTENSION_KEY, STATE_KEY, _AppState, _request_environ
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask.typing import ResponseReturnValue
+
+
+#: A function that turns an :class:`AuthgearError` into the app's own response.
+ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
+
+
+class Authgear:
+    """The Flask extension: ``Authgear(app)``, or ``ext = Authgear()`` and later ``ext.init_app(app)``.
+
+    Settings come from keyword arguments (lowercase, e.g. ``endpoint=...``, ``mode="resolver"``) given here or to
+    :meth:`init_app`, then the app's ``AUTHGEAR_*`` config keys, then ``AUTHGEAR_*`` environment variables: the
+    first that names a setting wins (:meth:`Settings.load <flask_authgear.config.Settings.load>`). One extension
+    object may serve several apps (the application-factory pattern): each app gets its own settings and its own
+    :class:`~flask_authgear.core.verifier.Verifier`, so caches are never shared between apps.
+    """
+
+    def __init__(self, app: Flask | None = None, **settings: Any) -> None:
+        self._defaults = settings
+        self._last: weakref.ref[Flask] | None = None
+        self._error_handler: ErrorHandler | None = None
+        self._user_loader: UserLoader | None = None
+        self._machine_loader: UserLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, **settings: Any) -> None:
+        """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
+        merged = {**self._defaults, **settings}
+        resolved = Settings.load(app.config, **merged)
+        state = _AppState(settings=resolved, verifier=Verifier(resolved), extension=self)
+        self._last = weakref.ref(app)
+        app.extensions[EXTENSION_KEY] = self
+        app.extensions[STATE_KEY] = state
+        # Around the whole Flask app, so no before_request function, view or error handler can read a forged
+        # identity header; the first before_request hook does the same for a request that bypassed the wrapper
+        # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
+        scrubber = app.wsgi_app
+        if isinstance(scrubber, HeaderScrubber):
+            scrubber.verifier = state.verifier
+        else:
+            scrubber = app.wsgi_app = HeaderScrubber(app.wsgi_app, state.verifier)  # type: ignore[method-assign]
+        hooks = app.before_request_funcs.setdefault(None, [])
+        if scrubber.scrub_bypassed not in hooks:
+            hooks.insert(0, scrubber.scrub_bypassed)
+        # An app's own handler for AuthgearError, registered before init_app, is kept.
+        if AuthgearError not in app.error_handler_spec[None][None]:
+            app.register_error_handler(AuthgearError, self._handle_error)
+        _install_app_hooks(app)
+
+    # -- per-app state -----------------------------------------------------------------------------------
+
+    def _state_for(self, app: Flask) -> _AppState:
+        state = app.extensions.get(STATE_KEY)
+        if not isinstance(state, _AppState) or state.extension is not self:
+            raise RuntimeError(
+                "this Authgear extension was not initialised for this app; call Authgear(app) or ext.init_app(app)"
+            )
+        return state
+
+    def _current_state(self) -> _AppState:
+        if has_app_context():
+            return self._state_for(current_app._get_current_object())  # type: ignore[attr-defined]
+        app = self._last() if self._last is not None else None
+        if app is None:
+            raise RuntimeError("the Authgear extension is not initialised: call Authgear(app) or ext.init_app(app)")
+        return self._state_for(app)
+
+    @property
+    def verifier(self) -> Verifier:
+        """The core verifier of the current app (or of the app this extension was last initialised for)."""
+        return self._current_state().verifier
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings of the current app (or of the app this extension was last initialised for)."""
+        return self._current_state().settings
+
+    def health(self, *, warm_up: bool = False) -> dict[str, Any]:
+        """Readiness of the current app's verifier: ``ready``, ``last_error``, JWKS freshness, cache counters.
+
+        With ``warm_up=True`` the signing keys are fetched first when missing or old, so a readiness probe
+        on a process that has not served a token yet can turn ready. See ``Verifier.health``.
+        """
+        verifier = self._current_state().verifier
+        return verifier.warm_up() if warm_up else verifier.health()
+
+    # -- the app's own users, blueprints -----------------------------------------------------------------
+
+    def user_loader(self, func: L) -> L:
+        """Register ``func(user) -> app_user | None`` (usable as a decorator), as flask-login's ``user_loader``.
+
+        It is called once per authenticated request, after every check of the route passed and before the view
+        runs; its result is :data:`current_app_user` and :func:`get_app_user`. None refuses the request with 401
+        (``invalid_token``, "The user is not known to this application."). An exception it raises is the app's
+        own: it reaches Flask's error handling as it is. Every app this extension serves uses this loader.
+        An ``async def`` loader is awaited through ``app.ensure_sync``, as Flask runs async views.
+        """
+        _check_async_ready(func, "the user loader")
+        self._user_loader = func
+        return func
+
+    def machine_loader(self, func: L) -> L:
+        """Register ``func(machine) -> app_client | None`` (usable as a decorator): the app's own record of a machine
+        (``is_machine``; its ``client_id`` names it), as :meth:`user_loader` is for users.
+
+        Machines never reach the user loader. Without a machine loader, a route that allows machines runs with no
+        app user for them (:data:`current_app_user` is falsy); with one, its answer is :data:`current_app_user`,
+        and None refuses the request with 401 ("The client is not known to this application."). An ``async def``
+        loader is awaited through ``app.ensure_sync``, as the user loader is.
+        """
+        _check_async_ready(func, "the machine loader")
+        self._machine_loader = func
+        return func
+
+    def protect(
+        self,
+        blueprint: Blueprint,
+        *,
+        requirements: Requirements = DEFAULT_REQUIREMENTS,
+        **options: Unpack[RouteOptions],
+    ) -> Blueprint:
+        """Protect every view of ``blueprint`` with :func:`require_auth`'s requirements; return the blueprint.
+
+        A view inside that carries its own ``@require_auth(...)`` must pass both checks, so the stricter wins.
+        ``AUTHGEAR_LOGIN_URL`` sends browsers to the login page, as for :func:`require_auth`.
+        """
+        if not isinstance(blueprint, Blueprint):
+            raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
+        requirements = requirements.with_options(**options)
+
+        def authenticate_blueprint_request() -> None:
+            try:
+                authenticate(requirements)
+            except AuthgearError as error:
+                redirect_to_login(error)
+                raise
+
+        blueprint.before_request(authenticate_blueprint_request)
+        return blueprint
+
+    # -- errors ------------------------------------------------------------------------------------------
+
+    def error_handler(self, func: ErrorHandler) -> ErrorHandler:
+        """Register ``func(error) -> response`` to answer every :class:`AuthgearError` (usable as a decorator).
+
+        Flask's own ``@app.errorhandler(AuthgearError)`` (or a subclass such as ``ForbiddenError``) works too.
+        An ``async def`` handler is awaited through ``app.ensure_sync``, as Flask runs its own error handlers.
+        """
+        _check_async_ready(func, "the error handler")
+        self._error_handler = func
+        return func
+
+    def _handle_error(self, error: AuthgearError) -> ResponseReturnValue:
+        if self._error_handler is not None:
+            answer = current_app.ensure_sync(self._error_handler)(error)
+            return cast("ResponseReturnValue", not_awaitable(answer, "the error handler"))
+        return error_response(error, self._current_state().settings.realm)
+
+
+def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
+    """The default answer to an error: its status, RFC 6750 challenge, ``Cache-Control: no-store``, JSON body."""
+    return Response(error.body(), status=error.status_code, headers=error.headers(realm))
+
+
+class HeaderScrubber:
+    """Wraps ``app.wsgi_app``, as werkzeug's ``ProxyFix``: one pass over the environ before Flask sees the request,
+    the core's, as the WSGI middleware makes it. Client-supplied ``X-Authgear-*`` headers are removed (kept in
+    trusted proxy mode from a trusted peer, which overwrites them), and the answer of a request that was
+    authenticated carries ``Vary: Authorization, Cookie``, so a shared HTTP cache never serves one user's answer to
+    another.
+    """
+
+    __slots__ = ("verifier", "wsgi_app")
+
+    def __init__(self, wsgi_app: WSGIApplication, verifier: Verifier) -> None:
+        self.wsgi_app = wsgi_app
+        self.verifier = verifier
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.verifier.scrub_environ(environ)
+        return self.wsgi_app(environ, varying_start_response(environ, start_response))
+
+    def scrub_bypassed(self) -> None:
+        """The app's first ``before_request`` hook: the same core calls for a request that reached the app without
+        passing this wrapper (a mounted app whose dispatcher holds the bare ``wsgi_app``); a no-op otherwise."""
+        environ = _request_environ()
+        if self.verifier.scrub_environ(environ):
+            after_this_request(functools.partial(_varied_response, environ))
+
+
+def _varied_response(environ: WSGIEnvironment, response: Response) -> Response:
+    response.headers = Headers(varied(environ, response.headers.to_wsgi_list()))
+    return response
+
+
+def _install_app_hooks(app: Flask) -> None:
+    """The template context and the decorator-order check, installed once per app."""
+    check_view_protection(app)
+    if _template_context not in app.template_context_processors[None]:
+        app.context_processor(_template_context)
+    request_started.connect(_check_views_on_first_request, sender=app)
