@@ -25,24 +25,36 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
+__all__ = [
+    "CONFIG_PREFIX",
+    "ENVIRONMENT_LABEL",
+    "IPNetwork",
+    "Mode",
+    "Settings",
+    "check_url",
+    "is_loopback_host",
+    "secret_list",
+    "settings_rows",
+]
+
 Mode = Literal["jwt", "resolver", "proxy", "auto"]
-MODES: tuple[str, ...] = get_args(Mode)
+_MODES: tuple[str, ...] = get_args(Mode)
 
 #: Asymmetric JWS algorithms we can verify with public keys from a JWKS.
-ASYMMETRIC_ALGORITHMS = frozenset(
+_ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 )
-SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "none"})
+_SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "none"})
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CONFIG_PREFIX = "AUTHGEAR_"
 
 #: Inclusive (minimum, maximum) of a number setting.
-Bounds = tuple[float, float]
+_Bounds = tuple[float, float]
 
 #: Turns a raw value into a setting's value; called with the value and the setting's name as the user wrote it.
-Parser = Callable[[Any, str], Any]
+_Parser = Callable[[Any, str], Any]
 
 # -- parsers: one per kind of value ---------------------------------------------------------------------------
 
@@ -147,9 +159,9 @@ def _algorithms(value: Any, what: str) -> tuple[str, ...]:
     if not algorithms:
         raise ConfigurationError(f"{what} must not be empty")
     for alg in algorithms:
-        if alg in SYMMETRIC_ALGORITHMS:
+        if alg in _SYMMETRIC_ALGORITHMS:
             raise ConfigurationError(f"{what}: {alg} is not allowed: tokens must be signed with an asymmetric key")
-        if alg not in ASYMMETRIC_ALGORITHMS:
+        if alg not in _ASYMMETRIC_ALGORITHMS:
             raise ConfigurationError(f"{what}: unknown algorithm {alg!r}")
     return algorithms
 
@@ -190,8 +202,8 @@ def _bool(value: Any, what: str) -> bool:
 
 def _mode(value: Any, what: str) -> str:
     mode = value.strip().lower() if isinstance(value, str) else value
-    if mode not in MODES:
-        raise ConfigurationError(f"{what} must be one of {', '.join(MODES)}; got {value!r}")
+    if mode not in _MODES:
+        raise ConfigurationError(f"{what} must be one of {', '.join(_MODES)}; got {value!r}")
     return str(mode)
 
 
@@ -218,31 +230,31 @@ def _cache_secret(value: Any, what: str) -> str | None:
 
 #: The parser of a setting whose row names none, by the field's type (the annotation, a string under
 #: ``from __future__ import annotations``).
-_PARSERS: dict[Any, Parser] = {"float": _number, "int": _number, "bool": _bool, "tuple[str, ...]": _str_list}
+_PARSERS: dict[Any, _Parser] = {"float": _number, "int": _number, "bool": _bool, "tuple[str, ...]": _str_list}
 
 
 # -- the table ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SettingSpec:
+class _SettingSpec:
     """One row of the settings table, kept in the metadata of a :class:`Settings` field."""
 
     #: Inline text as the documentation shows it (`code`, **bold**).
     meaning: str
-    bounds: Bounds | None = None
+    bounds: _Bounds | None = None
     #: None: the parser of the field's type, in :data:`_PARSERS`.
-    parse: Parser | None = None
+    parse: _Parser | None = None
     #: The default as the documentation shows it, when it is derived rather than a plain value.
     shown: str = ""
 
 
-def _setting(default: Any, meaning: str, bounds: Bounds | None = None, *, secret: bool = False, **spec: Any) -> Any:
-    """A :class:`Settings` field that carries its row of the table (``spec``: the rest of :class:`SettingSpec`).
+def _setting(default: Any, meaning: str, bounds: _Bounds | None = None, *, secret: bool = False, **spec: Any) -> Any:
+    """A :class:`Settings` field that carries its row of the table (``spec``: the rest of :class:`_SettingSpec`).
 
     A secret one never shows in ``repr``.
     """
-    return field(default=default, repr=not secret, metadata={"setting": SettingSpec(meaning, bounds, **spec)})
+    return field(default=default, repr=not secret, metadata={"setting": _SettingSpec(meaning, bounds, **spec)})
 
 
 @dataclass(frozen=True)
@@ -256,7 +268,7 @@ class Settings:
 
     # A plain field(), so that type checkers see the one required setting.
     endpoint: str = field(
-        metadata={"setting": SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
+        metadata={"setting": _SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
     )
     mode: Mode = _setting("jwt", "`jwt`, `resolver`, `proxy` or `auto`", parse=_mode)  # noqa: RUF009 - a field()
     audience: tuple[str, ...] = _setting(
@@ -366,7 +378,7 @@ class Settings:
         # A setting given nowhere is named as the door takes it: a config key for an app, else a keyword.
         in_config = config is not None
         labels = {
-            name: labels.get(name) or (CONFIG_PREFIX + name.upper() if in_config else name) for name in SETTING_NAMES
+            name: labels.get(name) or (CONFIG_PREFIX + name.upper() if in_config else name) for name in _SETTING_NAMES
         }
         if "endpoint" not in values:
             where = "in app.config or the environment" if in_config else "or AUTHGEAR_ENDPOINT in the environment"
@@ -386,7 +398,7 @@ class Settings:
         """
         values, found_labels = _prefixed(config, prefix)
         # Messages name each setting as it is spelt in this mapping, or as a keyword when given as one.
-        labels = {name: f"{prefix}{name.upper()}" for name in SETTING_NAMES}
+        labels = {name: f"{prefix}{name.upper()}" for name in _SETTING_NAMES}
         labels.update(found_labels)
         _check_keywords(overrides)
         labels.update((name, name) for name in overrides)
@@ -417,7 +429,7 @@ class Settings:
 
 
 #: The names a setting can be given by (lowercase keywords; ``AUTHGEAR_`` + upper case in a config mapping).
-SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+_SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 #: How a message names a setting read from an environment variable.
 ENVIRONMENT_LABEL = "{key} (from the environment)"
 
@@ -434,7 +446,7 @@ def _prefixed(source: Mapping[str, Any], prefix: str, label: str = "{key}") -> t
         if not (isinstance(key, str) and key.startswith(prefix)):
             continue
         name = key[len(prefix) :].lower()
-        if name in SETTING_NAMES:
+        if name in _SETTING_NAMES:
             values[name], labels[name] = value, label.format(key=key)
         elif guess := _near_miss(name):
             warnings.warn(
@@ -462,7 +474,7 @@ def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None)
         )
     out: dict[str, Any] = {}
     for f in fields(Settings):
-        spec: SettingSpec = f.metadata["setting"]
+        spec: _SettingSpec = f.metadata["setting"]
         value = (spec.parse or _PARSERS[f.type])(values.get(f.name, f.default), label(f.name))
         if spec.bounds and not spec.bounds[0] <= value <= spec.bounds[1]:
             raise ConfigurationError(
@@ -524,7 +536,7 @@ def _audiences(audiences: tuple[str, ...], endpoint: str, issuer: str, what: str
 def _near_miss(name: str) -> str | None:
     """The setting ``name`` is probably a misspelling of, if any (``audiance`` -> ``audience``)."""
     # 0.8 catches a letter or two; Authgear's own keys (client_secret vs cache_secret: 0.72) stay below it.
-    close = difflib.get_close_matches(name, SETTING_NAMES, n=1, cutoff=0.8)
+    close = difflib.get_close_matches(name, _SETTING_NAMES, n=1, cutoff=0.8)
     return close[0] if close else None
 
 
@@ -543,7 +555,7 @@ def _caller_outside_package() -> int:
 def _check_keywords(options: Mapping[str, Any]) -> None:
     """Unknown keyword arguments are an error: they are code, and a typo must not fall back to a default."""
     for name in options:
-        if name not in SETTING_NAMES:
+        if name not in _SETTING_NAMES:
             guess = _near_miss(name)
             hint = f"; did you mean {guess!r}?" if guess else ""
             raise ConfigurationError(f"unknown setting {name!r}{hint}")
@@ -571,7 +583,7 @@ def settings_rows() -> list[tuple[str, str, str]]:
     """
     rows = []
     for f in fields(Settings):
-        spec: SettingSpec = f.metadata["setting"]
+        spec: _SettingSpec = f.metadata["setting"]
         bounds = f"; {_num(spec.bounds[0])} to {_num(spec.bounds[1])}" if spec.bounds else ""
         rows.append((f"`{f.name.upper()}`", spec.shown or _shown(f.default), spec.meaning + bounds))
     return rows

@@ -8,6 +8,19 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
+__all__ = [
+    "CLAIM_CAN_REAUTHENTICATE",
+    "CLAIM_IS_ANONYMOUS",
+    "CLAIM_IS_VERIFIED",
+    "CLAIM_ROLES",
+    "MACHINE_SUBJECT_PREFIX",
+    "NO_CLAIMS",
+    "USER_CLAIM_PREFIX",
+    "AuthgearUser",
+    "Source",
+    "freeze",
+]
+
 Source = Literal["jwt", "resolver", "proxy"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

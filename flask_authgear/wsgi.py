@@ -28,7 +28,7 @@ ENVIRON_ERROR = "authgear.error"
 _PATTERN_CHARACTERS = frozenset("*?[]")
 #: The options a protected prefix may carry (``protect={"/api/orders": {"scopes": [...]}}``): those of
 #: ``@require_auth`` except ``optional``, which is what a path outside ``protect`` already is.
-PATH_OPTIONS = sorted(RouteOptions.__optional_keys__ - {"optional"})
+_PATH_OPTIONS = sorted(RouteOptions.__optional_keys__ - {"optional"})
 
 
 class AuthgearMiddleware:
@@ -201,10 +201,10 @@ def _path_requirements(prefix: Any, options: Any, defaults: Requirements) -> Req
     """The requirements of one protected prefix: its own options over the middleware's."""
     if not isinstance(options, Mapping):
         raise ConfigurationError(f"protect[{prefix!r}] must be a mapping of @require_auth options, got {options!r}")
-    unknown = sorted(str(name) for name in options if name not in PATH_OPTIONS)
+    unknown = sorted(str(name) for name in options if name not in _PATH_OPTIONS)
     if unknown:
         raise ConfigurationError(
-            f"protect[{prefix!r}]: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(PATH_OPTIONS)}"
+            f"protect[{prefix!r}]: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(_PATH_OPTIONS)}"
         )
     try:
         return defaults.with_options(**options)

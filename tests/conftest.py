@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flask_authgear import Settings, Verifier
-from flask_authgear.config import CONFIG_PREFIX, SETTING_NAMES
+from flask_authgear.config import _SETTING_NAMES, CONFIG_PREFIX
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -26,7 +26,7 @@ def no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings are read from ``AUTHGEAR_*`` environment variables too: a developer's shell must not change what
     a test builds. Tests about the environment set what they need."""
     for key in list(os.environ):
-        if key.startswith(CONFIG_PREFIX) and key[len(CONFIG_PREFIX) :].lower() in SETTING_NAMES:
+        if key.startswith(CONFIG_PREFIX) and key[len(CONFIG_PREFIX) :].lower() in _SETTING_NAMES:
             monkeypatch.delenv(key)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from flask_authgear import ForbiddenError, Settings, Verifier
 from flask_authgear.core import RequestData
-from flask_authgear.core.csrf import DESCRIPTION, CSRFGuard
+from flask_authgear.core.csrf import CSRFGuard
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 
 HOST = "app.example.com"
@@ -43,7 +43,7 @@ def test_cross_site_state_changing_cookie_requests_are_403(method: str, headers:
     with pytest.raises(ForbiddenError) as caught:
         guard().check(cookie_request(method, **headers))
     assert caught.value.status_code == 403
-    assert caught.value.description == DESCRIPTION
+    assert caught.value.description == "Cross-site requests authenticated by a session cookie are not allowed."
     assert "evil" not in caught.value.www_authenticate() and "evil" not in caught.value.body().decode()
 
 

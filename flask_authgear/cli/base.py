@@ -33,6 +33,7 @@ __all__ = [
     "main",
     "safe",
     "settings_for",
+    "which_secret",
 ]
 
 EXIT_OK = 0

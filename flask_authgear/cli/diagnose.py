@@ -30,6 +30,8 @@ from .base import (
 )
 from .explain import Explanation, config_key, explain_token, utc
 
+__all__: list[str] = []  # the module registers the `verify`, `resolve` and `health` commands on the group
+
 # -- verify ------------------------------------------------------------------------------------------------
 
 
@@ -43,13 +45,13 @@ from .explain import Explanation, config_key, explain_token, utc
 @click.option("--algorithm", "algorithms", multiple=True, help="An allowed algorithm (default RS256).")
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bool, **options: Any) -> None:
+def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bool, **options: Any) -> None:
     """Explain a JWT access token and check it exactly as the app would.
 
     Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
     Exit status 0 only when the token is valid.
     """
-    token = read_token(token)
+    token = _read_token(token)
     settings = settings_for(endpoint, **options)
     explanation = explain_token(token, settings)
     if as_json:
@@ -57,7 +59,7 @@ def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: boo
         data["endpoint"] = settings.endpoint
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_explanation(explanation, ctx.command))
+        click.echo(_render_explanation(explanation, ctx.command))
     if explanation.keys_error is not None:
         if not as_json:
             err(f"cannot fetch the signing keys of {settings.endpoint}: {safe(explanation.keys_error)}")
@@ -65,7 +67,7 @@ def verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: boo
     ctx.exit(EXIT_OK if explanation.valid else EXIT_NEGATIVE)
 
 
-def render_explanation(explanation: Explanation, command: click.Command | None = None) -> str:
+def _render_explanation(explanation: Explanation, command: click.Command | None = None) -> str:
     """The human-readable report: decoded header and claims, the checks, the verdict and how to fix it.
 
     ``command`` (the ``verify`` command) lets the fix name its option beside the app's setting.
@@ -122,7 +124,7 @@ def _time_hint(name: str, value: Any) -> str:
     return ""
 
 
-def read_token(value: str) -> str:
+def _read_token(value: str) -> str:
     """The token itself: ``-`` reads standard input, a ``Bearer`` prefix is dropped."""
     if value == "-":
         value = sys.stdin.readline()
@@ -147,7 +149,7 @@ def read_token(value: str) -> str:
 @click.option("--resolver-url", help="The resolver URL (default: ENDPOINT/_resolver/resolve).")
 @json_option
 @click.pass_context
-def resolve(
+def _resolve(
     ctx: click.Context, /, token: str | None, cookie: str | None, endpoint: str | None, as_json: bool, **options: Any
 ) -> None:
     """Show what the resolver endpoint answers for a bearer token or a session cookie.
@@ -157,7 +159,7 @@ def resolve(
     if (token is None) == (cookie is None):
         raise click.UsageError("give exactly one of --token and --cookie")
     settings = settings_for(endpoint, **options)
-    authorization = None if token is None else f"Bearer {read_token(token)}"
+    authorization = None if token is None else f"Bearer {_read_token(token)}"
     if cookie is not None:
         cookie = cookie.strip()
         if cookie.lower().startswith("cookie:"):
@@ -191,7 +193,7 @@ def resolve(
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_probe(probe, machine=machine))
+        click.echo(_render_probe(probe, machine=machine))
     if probe.error is not None:
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_OK if user is not None else EXIT_NEGATIVE)
@@ -215,7 +217,7 @@ _MACHINE_HINT = (
 )
 
 
-def render_probe(probe: Probe, *, machine: bool = False) -> str:
+def _render_probe(probe: Probe, *, machine: bool = False) -> str:
     """The resolver's headers and what an app concludes from them."""
     headers: Mapping[str, str] = probe.headers
     lines = [f"GET {probe.url} -> HTTP {probe.status}"]
@@ -249,7 +251,7 @@ def render_probe(probe: Probe, *, machine: bool = False) -> str:
 @cli.command("health")
 @endpoint_options
 @click.pass_context
-def health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
+def _health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
     """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
     # The app's own verifier only when no option asks for other settings (the rule of settings_for).
     given = any(value not in (None, ()) for value in options.values())

@@ -23,11 +23,13 @@ from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
 from ..user import AuthgearUser
 
+__all__ = ["Check", "Explanation", "config_key", "explain_token", "utc"]
+
 #: ``reason`` when the signing keys could not be fetched: no verdict on the token itself.
-KEYS_UNAVAILABLE = "keys_unavailable"
+_KEYS_UNAVAILABLE = "keys_unavailable"
 #: ``reason`` when a machine's valid token meets an app in resolver or proxy mode, and why that refuses it.
-MACHINE_MODE = "machine_mode"
-MACHINE_MODE_MEANING = (
+_MACHINE_MODE = "machine_mode"
+_MACHINE_MODE_MEANING = (
     "a machine's token is verified locally only: Authgear keeps no session for it, so its resolver never vouches "
     "for one and resolver and proxy modes refuse it; use jwt or auto mode"
 )
@@ -65,7 +67,7 @@ class Explanation:
         if self.keys_error is not None:
             return "the project's signing keys could not be fetched"
         if self.machine_mode:
-            return MACHINE_MODE_MEANING
+            return _MACHINE_MODE_MEANING
         return "the token is invalid" if self.reason is None else self.reason.meaning
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,9 +75,9 @@ class Explanation:
         data["checks"] = [dataclasses.asdict(c) for c in self.checks]
         data["user"] = None if self.user is None else self.user.to_dict()
         if self.keys_error is not None:
-            data["reason"] = KEYS_UNAVAILABLE
+            data["reason"] = _KEYS_UNAVAILABLE
         elif self.machine_mode:
-            data["reason"] = MACHINE_MODE
+            data["reason"] = _MACHINE_MODE
         reason = self.reason
         if reason is not None and reason.fix:
             data["fix"] = {"text": reason.fix, "setting": config_key(reason.setting)}
@@ -113,7 +115,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     checks.append(_machine_check(claims) if machine else _user_check(claims))
     refused_mode = machine and settings.mode in ("resolver", "proxy")
     if refused_mode:
-        checks.append(Check("mode", False, f"{settings.mode} mode: {MACHINE_MODE_MEANING}"))
+        checks.append(Check("mode", False, f"{settings.mode} mode: {_MACHINE_MODE_MEANING}"))
 
     if out.keys_error is not None:
         return out

@@ -32,14 +32,13 @@ __all__ = ["CSRFGuard", "CrossSiteRequestError"]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
-DESCRIPTION = "Cross-site requests authenticated by a session cookie are not allowed."
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 class CrossSiteRequestError(ForbiddenError):
     """A cookie-authenticated, state-changing request that came from another site (403)."""
 
-    description = DESCRIPTION
+    description = "Cross-site requests authenticated by a session cookie are not allowed."
 
 
 def _origin_host(origin: str) -> str | None:

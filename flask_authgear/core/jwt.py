@@ -29,6 +29,8 @@ from .jwks import JWKSCache, PublicKey
 from .lru import LRU
 from .refusals import Reason, TokenError, fingerprint
 
+__all__ = ["JWTVerifier", "check_auth_time", "check_sub", "is_machine_token", "is_numeric_date"]
+
 logger = logging.getLogger("flask_authgear")
 
 _MAX_TIME = 2**53  # far beyond any real date, and small enough to add to a float without overflow
@@ -106,7 +108,7 @@ def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
 
 #: What the verified-token cache keeps per token: the user, the time it expires (leeway included) and the
 #: key that verified it.
-CacheEntry = tuple[AuthgearUser, float, PublicKey]
+_CacheEntry = tuple[AuthgearUser, float, PublicKey]
 
 
 class JWTVerifier:
@@ -128,7 +130,7 @@ class JWTVerifier:
         self._issuer = settings.issuer
         self._leeway = settings.leeway
         #: The verified-token cache (stores nothing when ``token_cache_size`` is 0).
-        self.cache: LRU[str, CacheEntry] = LRU(settings.token_cache_size)
+        self.cache: LRU[str, _CacheEntry] = LRU(settings.token_cache_size)
         self.cache_hits = 0
         self.cache_misses = 0
         #: Tokens refused, by reason (``expired``, ``signature``, ``aud`` ...), for monitoring.
@@ -155,7 +157,7 @@ class JWTVerifier:
         self.cache[token] = entry
         return entry[0]
 
-    def _verify(self, token: str) -> CacheEntry:
+    def _verify(self, token: str) -> _CacheEntry:
         claims, key = self.jws.verify(token)
         expires = self.check_claims(claims)
         return _user_from_claims(claims), expires, key

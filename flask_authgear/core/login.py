@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from ..errors import AuthgearError
 
+__all__ = ["login_redirect"]
+
 #: What a browser asks for when it shows a page, against what an API client asks for; on a tie (``*/*``) the
 #: first wins, so a client that accepts anything gets the 401.
 _OFFERS = ["application/json", "text/html"]
@@ -34,7 +36,7 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?%"
 
 
-def prefers_html(environ: WSGIEnvironment) -> bool:
+def _prefers_html(environ: WSGIEnvironment) -> bool:
     """Whether a browser made this request to show a page, rather than a script or an API client."""
     if environ.get("HTTP_X_REQUESTED_WITH", "").lower() == "xmlhttprequest":
         return False
@@ -45,7 +47,7 @@ def prefers_html(environ: WSGIEnvironment) -> bool:
     return accept.best_match(_OFFERS) == "text/html"
 
 
-def next_path(environ: WSGIEnvironment) -> str:
+def _next_path(environ: WSGIEnvironment) -> str:
     """The requested path and query as a relative URL that cannot leave the site."""
     # PATH_INFO and SCRIPT_NAME are the decoded path's bytes as Latin-1 text (PEP 3333).
     path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1", "replace")
@@ -61,9 +63,9 @@ def login_redirect(environ: WSGIEnvironment, error: AuthgearError, login_url: st
     """The status and ``Location`` that send this refused request to the login page, or None to answer
     ``error`` as it is: no login URL is set, the refusal is not a 401, or the client is not a browser showing a
     page. 303 after an unsafe method, so the browser follows with a ``GET``; 302 otherwise."""
-    if login_url is None or error.status_code != 401 or not prefers_html(environ):
+    if login_url is None or error.status_code != 401 or not _prefers_html(environ):
         return None
     separator = "&" if "?" in login_url else "?"
-    location = f"{login_url}{separator}{urlencode({'next': next_path(environ)})}"
+    location = f"{login_url}{separator}{urlencode({'next': _next_path(environ)})}"
     method = environ.get("REQUEST_METHOD", "GET")
     return (302 if method in ("GET", "HEAD") else 303), location

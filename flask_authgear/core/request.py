@@ -28,6 +28,7 @@ __all__ = [
     "direct_peer",
     "is_preflight",
     "strip_proxy_headers",
+    "varied",
     "vary_on_credentials",
     "varying_start_response",
 ]

@@ -24,6 +24,8 @@ from typing import TypedDict, Unpack
 from ..errors import ConfigurationError, ForbiddenError, ReauthenticationRequiredError
 from ..user import AuthgearUser
 
+__all__ = ["DEFAULT_REQUIREMENTS", "Requirements", "RouteOptions"]
+
 #: The options only a user can satisfy: a machine route asking for one could never pass.
 _USER_ONLY = ("roles", "all_roles", "verified", "max_auth_age")
 #: RFC 6749 section 3.3: a scope-token; these characters are also safe inside a ``WWW-Authenticate`` header.

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 
     from .resolver import ResolverClient
 
+__all__ = ["Verifier"]
+
 logger = logging.getLogger("flask_authgear")
 
 #: Largest ``Cookie`` header forwarded to the resolver, in bytes.
-MAX_COOKIE_BYTES = 16384
+_MAX_COOKIE_BYTES = 16384
 _CONTROL_OR_WIDE = re.compile(r"[\x00-\x1f\x7f]|[^\x00-\xff]")
 #: Environ key holding the verifier whose rules removed this request's forged headers, so a second call with the
 #: same rules does not scan the environ again.
@@ -64,7 +66,7 @@ def _cookie(value: str | None) -> str | None:
     value = value.strip(" \t")
     if not value:
         return None
-    if len(value) > MAX_COOKIE_BYTES:
+    if len(value) > _MAX_COOKIE_BYTES:
         raise InvalidRequestError("The Cookie header is too large.")
     # Control characters could split the forwarded header; text beyond Latin-1 cannot be sent as it came.
     # Other bytes pass unchanged (a WSGI server hands header bytes over as Latin-1 text), as long as the

@@ -32,9 +32,11 @@ from .server import SESSION_COOKIES, AuthgearTestServer, TestSession
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+__all__ = ["AuthgearClient", "client_for", "configure", "middleware_for"]
+
 #: Where :func:`configure` records the server in ``app.extensions``.
-TEST_SERVER_EXTENSION = "authgear.test_server"
-PLUGIN_MODULE = "flask_authgear.pytest_plugin"
+_TEST_SERVER_EXTENSION = "authgear.test_server"
+_PLUGIN_MODULE = "flask_authgear.pytest_plugin"
 
 
 def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask:
@@ -45,7 +47,7 @@ def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask
     if EXTENSION_KEY in app.extensions:
         raise RuntimeError("configure the app before Authgear(app) / init_app(app): settings are read once")
     app.config.update(server.flask_config(**overrides))
-    app.extensions[TEST_SERVER_EXTENSION] = server
+    app.extensions[_TEST_SERVER_EXTENSION] = server
     return app
 
 
@@ -96,7 +98,7 @@ class AuthgearClient(FlaskClient):
     def server(self) -> AuthgearTestServer:
         """The server that mints this client's tokens: the one given, else the one the app is configured for."""
         app = self.application
-        server = self._server or app.extensions.get(TEST_SERVER_EXTENSION)
+        server = self._server or app.extensions.get(_TEST_SERVER_EXTENSION)
         if server is None:
             endpoint = _app_endpoint(app)
             server = _fixture_server(endpoint) if endpoint else None
@@ -169,7 +171,7 @@ class AuthgearClient(FlaskClient):
 
 def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
     """The server a pytest fixture of this test started at ``endpoint``, when the plugin is loaded."""
-    plugin = sys.modules.get(PLUGIN_MODULE)
+    plugin = sys.modules.get(_PLUGIN_MODULE)
     found = None if plugin is None else plugin.fixture_server(endpoint)
     return found if isinstance(found, AuthgearTestServer) else None
 

@@ -40,13 +40,23 @@ from .server import AuthgearTestServer, json_response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+__all__ = [
+    "SECRET_HEADER",
+    "STATE_ENV",
+    "DevServer",
+    "MintError",
+    "default_state_file",
+    "read_state",
+    "token_arguments",
+]
+
 SECRET_HEADER = "X-Dev-Server-Secret"
 #: Moves the state file. Neither ``FLASK_`` (``app.config.from_prefixed_env()`` imports those) nor
 #: ``AUTHGEAR_`` (the library's settings): a prefix no settings loader reads.
 STATE_ENV = "FLASKAUTHGEAR_DEV_STATE"
-MINT_PREFIX = "/_dev/"
+_MINT_PREFIX = "/_dev/"
 #: Bounds ``expires_in`` (JSON also carries Infinity and NaN, which no token can hold): ten years.
-MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+_MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 
 
 def default_state_file() -> Path:
@@ -115,7 +125,7 @@ class DevServer(AuthgearTestServer):
         self.remove_state()
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(MINT_PREFIX):
+        if environ.get("PATH_INFO", "").startswith(_MINT_PREFIX):
             return self._mint(Request(environ))(environ, start_response)
         return super().wsgi_app(environ, start_response)
 
@@ -139,13 +149,13 @@ class DevServer(AuthgearTestServer):
             if request.path == "/_dev/token":
                 return json_response({"token": self.issue_token(**token_arguments(params))})
             if request.path == "/_dev/machine":
-                arguments = machine_arguments(params)
+                arguments = _machine_arguments(params)
                 try:
                     return json_response({"token": self.machine_token(**arguments)})
                 except ValueError as exc:  # a resource Authgear refuses (beginning with the endpoint)
                     raise MintError(str(exc)) from None
             if request.path == "/_dev/session":
-                session = self.create_session(**user_arguments(params))
+                session = self.create_session(**_user_arguments(params))
                 return json_response({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
         except MintError as exc:
             return _json_error(str(exc), 400)
@@ -156,7 +166,7 @@ class DevServer(AuthgearTestServer):
 
 def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
-    out: dict[str, Any] = user_arguments(params)
+    out: dict[str, Any] = _user_arguments(params)
     out["expires_in"] = _expires_in(params)
     claims = params.get("claims", {})
     if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
@@ -169,7 +179,7 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def machine_arguments(params: dict[str, Any]) -> dict[str, Any]:
+def _machine_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.machine_token` from a mint request."""
     client_id, resource = params.get("client_id"), params.get("resource")
     if not isinstance(client_id, str) or not client_id:
@@ -183,7 +193,7 @@ def machine_arguments(params: dict[str, Any]) -> dict[str, Any]:
     return {"client_id": client_id, "resource": resource, "scopes": scopes, "expires_in": expires_in}
 
 
-def user_arguments(params: dict[str, Any]) -> dict[str, Any]:
+def _user_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.create_session` from a mint request."""
     sub = params.get("sub", "user-1")
     if not isinstance(sub, str) or not sub:
@@ -205,8 +215,12 @@ def user_arguments(params: dict[str, Any]) -> dict[str, Any]:
 
 def _expires_in(params: dict[str, Any]) -> float:
     expires_in = params.get("expires_in", 3600)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not abs(expires_in) <= MAX_EXPIRES_IN:
-        raise MintError(f"expires_in must be a number of seconds, at most {MAX_EXPIRES_IN} either way")
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not abs(expires_in) <= _MAX_EXPIRES_IN
+    ):
+        raise MintError(f"expires_in must be a number of seconds, at most {_MAX_EXPIRES_IN} either way")
     return float(expires_in)
 
 

@@ -50,6 +50,16 @@ from .events import (
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+__all__ = [
+    "FAILURES",
+    "SESSION_COOKIES",
+    "AuthgearTestServer",
+    "MachineClient",
+    "TestSession",
+    "json_response",
+    "new_signing_key",
+]
+
 #: Cookie names Authgear's resolver reads, in order.
 SESSION_COOKIES = ("app_session", "app_access_token", "session")
 #: What a ``fail(..)`` switch can make an endpoint do.
@@ -65,9 +75,9 @@ FAILURES = (
     "redirect",
     "invalid_answer",
 )
-TARGETS = ("discovery", "jwks", "resolver", "token")
+_TARGETS = ("discovery", "jwks", "resolver", "token")
 #: Authgear's default access-token lifetime, in seconds (``DefaultAccessTokenLifetime``).
-ACCESS_TOKEN_LIFETIME = 1800
+_ACCESS_TOKEN_LIFETIME = 1800
 #: RFC 6749 section 3.3, as Authgear checks the scopes of an API resource (``FormatScopeToken``).
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
@@ -112,7 +122,7 @@ class MachineClient:
     client_secret: str
     #: Resource identifier -> the scopes granted to this client on it.
     resources: Mapping[str, tuple[str, ...]]
-    access_token_lifetime: int = ACCESS_TOKEN_LIFETIME
+    access_token_lifetime: int = _ACCESS_TOKEN_LIFETIME
 
 
 @dataclass
@@ -341,7 +351,7 @@ class AuthgearTestServer:
         *,
         resources: Mapping[str, Iterable[str]],
         client_secret: str | None = None,
-        access_token_lifetime: int = ACCESS_TOKEN_LIFETIME,
+        access_token_lifetime: int = _ACCESS_TOKEN_LIFETIME,
     ) -> MachineClient:
         """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
         resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
@@ -379,7 +389,7 @@ class AuthgearTestServer:
         if resource.startswith(self.endpoint):
             raise ValueError("resource URI must not be a prefixed by authgear endpoint")
         now = int(time.time())
-        lifetime = ACCESS_TOKEN_LIFETIME if expires_in is None else expires_in
+        lifetime = _ACCESS_TOKEN_LIFETIME if expires_in is None else expires_in
         return {
             "jti": hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest(),  # HashToken of the opaque token
             "iss": self.endpoint,
@@ -530,10 +540,10 @@ class AuthgearTestServer:
         """Make ``target`` (discovery, jwks, resolver or all) misbehave: one of :data:`FAILURES`."""
         if mode not in FAILURES:
             raise ValueError(f"unknown failure {mode!r}; choose from {', '.join(FAILURES)}")
-        if target not in (*TARGETS, "all"):
+        if target not in (*_TARGETS, "all"):
             raise ValueError(f"unknown target {target!r}")
         with self._lock:
-            for name in TARGETS if target == "all" else (target,):
+            for name in _TARGETS if target == "all" else (target,):
                 self._state.failures[name] = _Failure(mode, delay, location)
 
     def heal(self, target: str = "all") -> None:

@@ -9,7 +9,7 @@ from types import ModuleType
 from docutils.core import publish_doctree
 
 from flask_authgear import Settings
-from flask_authgear.config import SETTING_NAMES, settings_rows
+from flask_authgear.config import _SETTING_NAMES, settings_rows
 
 from .snippets import DOCS, README
 
@@ -33,8 +33,8 @@ def test_the_settings_page_renders_the_generated_table() -> None:
 
 def test_every_setting_has_one_row() -> None:
     names = [name for name, _, _ in settings_rows()]
-    assert sorted(names) == sorted(f"`{name.upper()}`" for name in SETTING_NAMES)
-    assert {f.name for f in dataclasses.fields(Settings)} == SETTING_NAMES
+    assert sorted(names) == sorted(f"`{name.upper()}`" for name in _SETTING_NAMES)
+    assert {f.name for f in dataclasses.fields(Settings)} == _SETTING_NAMES
 
 
 def test_rows_show_defaults_and_bounds() -> None:
@@ -54,6 +54,6 @@ def test_the_table_is_valid_restructuredtext_with_every_setting() -> None:
     messages = [m.astext() for m in tree.findall(lambda node: node.tagname == "system_message")]
     assert messages == []
     text = tree.astext()
-    for name in SETTING_NAMES:
+    for name in _SETTING_NAMES:
         assert name.upper() in text
     assert "unknown kids; the first after any fetch" in text  # a literal followed by a letter ends where it should

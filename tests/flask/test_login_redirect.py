@@ -14,7 +14,7 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
 from flask_authgear import Authgear, ConfigurationError, Settings, current_user, require_auth, verify_request
-from flask_authgear.core.login import next_path
+from flask_authgear.core.login import _next_path
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
 
@@ -181,7 +181,7 @@ def test_a_double_slash_path_is_not_another_host(client: FlaskClient) -> None:
     ["//evil.example", "/\\evil.example", "\\\\evil.example", "/\\/evil.example", "///evil.example", "", "/\t/x"],
 )
 def test_next_from_any_wsgi_path_stays_on_this_site(path_info: str) -> None:
-    value = next_path({"PATH_INFO": path_info, "QUERY_STRING": "a=//evil.example"})
+    value = _next_path({"PATH_INFO": path_info, "QUERY_STRING": "a=//evil.example"})
     assert value.startswith("/") and value[1:2] not in ("/", "\\")
     assert all(c.isascii() and c.isprintable() and c not in " \\\t" for c in value)
     joined = urlsplit("https://myapp.example" + value)

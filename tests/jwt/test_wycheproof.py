@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from joserfc.errors import JoseError
 
-from flask_authgear.config import ASYMMETRIC_ALGORITHMS, Settings
+from flask_authgear.config import _ASYMMETRIC_ALGORITHMS, Settings
 from flask_authgear.core.jose import b64url_decode, json_object
 from flask_authgear.core.jwks import PublicKey, _parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
@@ -42,7 +42,7 @@ from tests.support.examples import ROOT
 
 ENV_VAR = "AUTHGEAR_WYCHEPROOF_DIR"
 VECTORS = Path(os.environ.get(ENV_VAR) or ROOT.parent / "shared" / "vectors" / "wycheproof")
-ALL_ALGORITHMS = tuple(sorted(ASYMMETRIC_ALGORITHMS))
+ALL_ALGORITHMS = tuple(sorted(_ASYMMETRIC_ALGORITHMS))
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 
 pytestmark = pytest.mark.skipif(
