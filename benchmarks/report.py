@@ -51,9 +51,9 @@ def target_checks(raw: float, overhead: dict[str, float]) -> list[tuple[str, str
     return [
         ("JWT cold overhead (Flask) <= 1.8x raw verify", f"{cold / raw:.2f}x", cold / raw <= 1.8),
         ("JWT cold overhead >= 2.8x lower than PyJWT decorator", f"{pyjwt / cold:.1f}x lower", pyjwt / cold >= 2.8),
-        ("JWT warm overhead (Flask) <= 0.20x raw verify", f"{warm / raw:.3f}x", warm / raw <= 0.20),
-        ("resolver hit overhead (Flask) <= 0.20x raw verify", f"{hit / raw:.3f}x", hit / raw <= 0.20),
-        ("JWT warm overhead (WSGI middleware) <= 0.12x raw verify", f"{wsgi / raw:.3f}x", wsgi / raw <= 0.12),
+        ("JWT warm overhead (Flask) <= 0.26x raw verify", f"{warm / raw:.3f}x", warm / raw <= 0.26),
+        ("resolver hit overhead (Flask) <= 0.28x raw verify", f"{hit / raw:.3f}x", hit / raw <= 0.28),
+        ("JWT warm overhead (WSGI middleware) <= 0.16x raw verify", f"{wsgi / raw:.3f}x", wsgi / raw <= 0.16),
     ]
 
 

@@ -99,7 +99,7 @@ def test_instruction_tables_take_off_the_loop_and_compare_with_the_bare_request(
         instructions.CORE_COLD: 500.0,
         instructions.CORE_WARM: 10.0,
         instructions.FLASK_COLD: 1_700.0,  # overhead 700: 1.75x raw, met
-        instructions.FLASK_WARM: 1_090.0,  # overhead 90: 0.225x raw, not met
+        instructions.FLASK_WARM: 1_110.0,  # overhead 110: 0.275x raw, not met
         instructions.WSGI_WARM: 1_040.0,  # overhead 40: 0.1x raw, met
         instructions.PYJWT: 3_200.0,  # overhead 2,200: 3.1x the cold overhead, met
         instructions.AUTHLIB: 2_000.0,
@@ -109,15 +109,15 @@ def test_instruction_tables_take_off_the_loop_and_compare_with_the_bare_request(
         instructions.DIRECT: 1_020.0,
     }
     added = instructions.overheads(per_call)
-    assert added[instructions.RAW] == 400.0 and added[instructions.FLASK_WARM] == 90.0
+    assert added[instructions.RAW] == 400.0 and added[instructions.FLASK_WARM] == 110.0
     cold, pyjwt, warm, hit, wsgi = instructions.targets(per_call)[1:]
     assert "1.75x" in cold and cold.endswith(" met")
     assert "3.1x lower" in pyjwt and pyjwt.endswith(" met")
-    assert "0.225x" in warm and warm.endswith("NOT MET")
+    assert "0.275x" in warm and warm.endswith("NOT MET")
     assert "0.100x" in hit and hit.endswith(" met")
     assert "0.100x" in wsgi and wsgi.endswith(" met")
     table = "\n".join(instructions.table(per_call))
     assert "1,000" in table and "1.750x" in table and "empty loop" not in table
     assert instructions.NO_WRAPPER not in table
     parts = instructions.breakdown_table(per_call)
-    assert [line.split()[-1] for line in parts[1:]] == ["-", "30", "20", "70"]
+    assert [line.split()[-1] for line in parts[1:]] == ["-", "50", "40", "90"]
