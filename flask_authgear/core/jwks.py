@@ -11,7 +11,7 @@ Rules, and why:
   A thread with an unknown kid that finds a fetch in progress waits for it, since it may bring that kid.
 * A key fetched again unchanged keeps its object identity, so caches keyed on it survive a refresh.
 * When the JWKS endpoint fails, the last good keys keep serving for ``jwks_max_stale`` seconds; with no
-  good keys at all every request gets 503 (fail closed), and fetches are retried with a short backoff.
+  good keys at all every request gets 503 (fail closed), and fetches are tried again after a short backoff.
 * Only asymmetric keys of adequate strength are used; ``oct`` keys, RSA under 2048 bits or with the ROCA
   fingerprint, and keys marked for other uses are ignored. Nothing is ever fetched from a URL found in a token
   or a request.
