@@ -4,8 +4,6 @@ produce and which is checked on the error chain the HTTP stack builds."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
 import socket
 import ssl
@@ -15,15 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from flask_authgear import ProviderUnavailableError, Settings, Verifier
 from flask_authgear.core.http import describe_error, fetch_json, new_session
 from flask_authgear.core.request import RequestData
 from flask_authgear.testing import AuthgearTestServer
+from tests.support.attacks import self_signed_cert
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.usefixtures("reset_server")
@@ -125,19 +122,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _self_signed_files(folder: Path) -> tuple[Path, Path]:
     private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(private, hashes.SHA256())
-    )
+    cert = self_signed_cert(private, "127.0.0.1", ip="127.0.0.1")
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(

@@ -13,6 +13,7 @@ import datetime
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 import warnings
@@ -60,12 +61,11 @@ def flip_last_bit(segment_text: str) -> str:
     return b64url(bytes(raw))
 
 
-def self_signed_certificate(key: RSAKey) -> bytes:
-    """A DER certificate for ``key``, as an attacker would put in ``x5c``."""
-    private = key.private_key
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker.example")])
+def self_signed_cert(private: Any, common_name: str, *, ip: str | None = None) -> x509.Certificate:
+    """A certificate for ``private``'s public key, signed by itself, valid from yesterday to tomorrow."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -73,9 +73,15 @@ def self_signed_certificate(key: RSAKey) -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(private, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.DER)
+    if ip is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False)
+    return builder.sign(private, hashes.SHA256())
+
+
+def self_signed_certificate(key: RSAKey) -> bytes:
+    """A DER certificate for ``key``, as an attacker would put in ``x5c``."""
+    return self_signed_cert(key.private_key, "attacker.example").public_bytes(serialization.Encoding.DER)
 
 
 #: The refusal of a malformed ``Authorization`` header, before any token rule: a 400 ``invalid_request``.
