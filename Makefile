@@ -35,8 +35,8 @@ $(URLLIB3_1_STAMP): setup.py pyproject.toml
 
 # Every test that calls Authgear or reads the resolver cache, on urllib3 1.26 (`make test` runs them on 2.x).
 test-urllib3-1: $(URLLIB3_1_STAMP)
-	$(URLLIB3_1_VENV)/bin/python -m pytest -q tests/test_deadline.py tests/test_resolver.py tests/test_faults.py \
-		tests/jwt/test_jwks.py tests/test_cache.py tests/test_shared_ttl.py tests/test_redis.py $(PYTEST_ARGS)
+	$(URLLIB3_1_VENV)/bin/python -m pytest -q tests/core/test_deadline.py tests/core/test_resolver.py tests/testing/test_faults.py \
+		tests/core/test_jwks.py tests/core/test_cache.py tests/stacks/test_shared_ttl.py tests/stacks/test_redis.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check flask_authgear tests examples benchmarks docs

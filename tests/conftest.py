@@ -1,5 +1,11 @@
 """Shared fixtures. The ``authgear_server`` fixture comes from the package's own pytest plugin.
 
+The suite mirrors the package: ``core/``, ``flask/``, ``webhooks/``, ``cli/`` and ``testing/`` hold the tests of
+those packages, and ``test_<module>.py`` here those of the top-level modules. Three folders are cut across it:
+``attacks/`` (the hostile-input catalogue against the core and every adapter), ``stacks/`` (real proxies, Redis,
+WSGI servers and load, as deployments build them) and ``project/`` (packaging, examples, demo, benchmarks).
+``docs/`` runs the documentation's snippets; ``support/`` holds the helpers and ``vectors/`` the test vectors.
+
 ``server`` is one local Authgear per test module, ``redis_server`` one redis-server; a module that needs a
 different one defines its own.
 Modules pick the clean-up they need with ``pytestmark = pytest.mark.usefixtures(...)``."""

@@ -3,7 +3,7 @@ deliberately and quietly.
 
 "Deliberately" means through one of our own checks, never through the catch-all that turns a surprise into a
 401 (that path logs an error, and any such log fails the test). "Quietly" means no response echoes attacker
-input. The same catalogue runs against the adapters in ``test_attacks_adapters.py``.
+input. The same catalogue runs against the adapters in ``test_adapters.py``.
 """
 
 from __future__ import annotations

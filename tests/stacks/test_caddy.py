@@ -1,4 +1,4 @@
-"""What only the Caddy example does; the behaviour both proxies share runs in tests/proxy/test_end_to_end.py."""
+"""What only the Caddy example does; the behaviour both proxies share runs in tests/stacks/test_proxy_end_to_end.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The shipped proxy configurations overwrite every header the resolver may answer with.
 
-The NGINX and Caddy examples also run for real in tests/proxy/test_end_to_end.py; Traefik is not run here, so its
+The NGINX and Caddy examples also run for real in tests/stacks/test_proxy_end_to_end.py; Traefik is not run here, so its
 file is checked for the settings its security depends on.
 """
 

@@ -126,4 +126,4 @@ def test_the_sdist_carries_the_whole_test_suite(dist: Path, tmp_path: Path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " error" not in result.stdout.splitlines()[-1]
-    assert "tests/test_packaging.py::test_the_sdist_carries_the_whole_test_suite" in result.stdout
+    assert "tests/project/test_packaging.py::test_the_sdist_carries_the_whole_test_suite" in result.stdout

@@ -1,1 +1,0 @@
-"""Proxy mode: which proxies are believed, the shipped configurations, and real Caddy and NGINX in front."""
