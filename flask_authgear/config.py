@@ -1,12 +1,12 @@
-"""One validated settings object, built from keyword arguments or from Flask's ``app.config``.
+"""One validated settings object, built from keyword arguments, Flask's ``app.config`` and the environment.
 
 Every value is checked once, at start-up, so that a typo in production configuration is a readable
 exception before the first request instead of a 500 (or worse, an open door) later.
 
 The fields of :class:`Settings` are the table of settings: each has a type, a default, a meaning, perhaps bounds,
-and a parser when its type does not say how to read it.
-That one table drives validation, the error messages and the documentation's table of settings
-(:func:`settings_rows`). The few rules that tie settings together are in :func:`_checked`.
+and a parser when its type does not say how to read it. That one table drives validation, the error messages and
+the documentation's table of settings (:func:`settings_rows`). The rules that tie settings together are in
+:func:`_checked`.
 """
 
 from __future__ import annotations
@@ -49,9 +49,8 @@ _SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "none"})
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CONFIG_PREFIX = "AUTHGEAR_"
-
-#: Inclusive (minimum, maximum) of a number setting.
-_Bounds = tuple[float, float]
+#: How a message names a setting read from an environment variable.
+ENVIRONMENT_LABEL = "{key} (from the environment)"
 
 #: Turns a raw value into a setting's value; called with the value and the setting's name as the user wrote it.
 _Parser = Callable[[Any, str], Any]
@@ -67,68 +66,62 @@ def is_loopback_host(host: str) -> bool:
         return host == "localhost" or host.endswith(".localhost")
 
 
-def _url(url: object, what: str) -> str:
-    """An absolute http(s) URL without credentials, query or fragment (whether http is allowed comes later)."""
+def _printable(value: Any) -> bool:
+    """A non-empty string of printable ASCII: what a header or a URL can carry."""
+    return isinstance(value, str) and value != "" and value.isascii() and value.isprintable()
+
+
+def _url(url: object, what: str, *, query: bool = False) -> str:
+    """An absolute http(s) URL without credentials or fragment, nor a query unless ``query`` (whether plain http
+    is allowed is :func:`_require_https`'s rule, once every setting is read)."""
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError(f"{what} must be a non-empty URL string, got {type(url).__name__}")
     url = url.strip()
-    if not url.isascii() or not url.isprintable() or " " in url:
-        raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces")
+    if not _printable(url) or " " in url or "\\" in url:
+        raise ConfigurationError(f"{what} must be a URL of printable ASCII characters without spaces or backslashes")
     try:
         parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket
-        raise ConfigurationError(f"{what} is not a valid URL") from None
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL (an unbalanced IPv6 bracket or an invalid port)") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{what} must be an absolute http(s) URL such as https://myapp.authgear.cloud")
     if parts.username or parts.password:
         raise ConfigurationError(f"{what} must not carry credentials")
-    if parts.query or parts.fragment:
-        raise ConfigurationError(f"{what} must not carry a query string or fragment")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ConfigurationError(f"{what} has an invalid port") from exc
+    if parts.fragment or (parts.query and not query):
+        raise ConfigurationError(f"{what} must not carry {'a fragment' if query else 'a query string or fragment'}")
     return url
 
 
-def _optional_url(value: Any, what: str) -> str | None:
-    """A URL, or None when not set (then it is derived from the endpoint, or found by discovery)."""
-    return _url(value, what) if value else None
-
-
-def check_url(url: str, what: str, allow_insecure_http: bool, switch: str = "allow_insecure_http") -> str:
-    """Check that ``url`` is an absolute https URL (http only for loopback, or with the ``switch`` setting on)."""
-    url = _url(url, what)
+def _require_https(url: str, what: str, allow_insecure_http: bool, switch: str) -> str:
+    """``url``, unless it uses plain http to a host that is not this machine and ``switch`` does not allow it."""
     parts = urlsplit(url)
     if parts.scheme == "http" and not (allow_insecure_http or is_loopback_host(parts.hostname or "")):
         raise ConfigurationError(f"{what} uses plain http on a non-loopback host; use https, or set {switch} to true")
     return url
 
 
-def _login_url(value: Any, what: str) -> str | None:
+def check_url(url: str, what: str, allow_insecure_http: bool, switch: str = "allow_insecure_http") -> str:
+    """Check that ``url`` is an absolute https URL (http only for loopback, or with the ``switch`` setting on)."""
+    return _require_https(_url(url, what), what, allow_insecure_http, switch)
+
+
+def _optional(parse: _Parser) -> _Parser:
+    """``parse`` for a setting that may be left unset (None or an empty string): then it is None."""
+    return lambda value, what: None if value is None or value == "" else parse(value, what)
+
+
+def _login_url(value: Any, what: str) -> str:
     """Where browsers sign in: a path of this site (``/login``) or an absolute http(s) URL; a query may follow.
 
     A path must start with exactly one ``/``: ``//host`` and ``/\\host`` are other sites to a browser.
     """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or " " in value:
-        raise ConfigurationError(f"{what} must be a path such as /login or an https URL, without spaces")
-    if "\\" in value or "#" in value:
-        raise ConfigurationError(f"{what} must not contain a backslash or a fragment")
-    if value.startswith("/"):
-        if value.startswith("//"):
-            raise ConfigurationError(f"{what} must be a path of this site (/login) or an absolute URL, not //host")
-        return value
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ConfigurationError(f"{what} is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{what} must be a path such as /login or an absolute http(s) URL")
-    if parts.username or parts.password:
-        raise ConfigurationError(f"{what} must not carry credentials")
+    if not (isinstance(value, str) and value.startswith("/")):
+        return _url(value, what, query=True)
+    if value.startswith("//") or not _printable(value) or {" ", "\\", "#"} & set(value):
+        raise ConfigurationError(
+            f"{what} must be a path of this site such as /login (not //host), without spaces, backslashes or fragment"
+        )
     return value
 
 
@@ -209,17 +202,17 @@ def _mode(value: Any, what: str) -> str:
 
 def _realm(value: Any, what: str) -> str:
     """Text that can sit between the quotes of a ``WWW-Authenticate`` header."""
-    if isinstance(value, str) and value and value.isascii() and value.isprintable() and not {'"', "\\"} & set(value):
-        return value
-    raise ConfigurationError(f"{what} must be printable ASCII, non-empty, without quotes or backslashes")
+    if not _printable(value) or {'"', "\\"} & set(value):
+        raise ConfigurationError(f"{what} must be printable ASCII, non-empty, without quotes or backslashes")
+    return str(value)
 
 
 def _cache(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not (
-        value == "memory" or value.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))
+    if value != "memory" and not (
+        isinstance(value, str) and value.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))
     ):
         raise ConfigurationError(f"{what} must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
-    return value
+    return str(value)
 
 
 def _cache_secret(value: Any, what: str) -> str | None:
@@ -236,25 +229,17 @@ _PARSERS: dict[Any, _Parser] = {"float": _number, "int": _number, "bool": _bool,
 # -- the table ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _SettingSpec:
-    """One row of the settings table, kept in the metadata of a :class:`Settings` field."""
+def _setting(
+    default: Any, meaning: str, bounds: tuple[float, float] | None = None, *, secret: bool = False, **row: Any
+) -> Any:
+    """A :class:`Settings` field that carries its row of the table, in its metadata.
 
-    #: Inline text as the documentation shows it (`code`, **bold**).
-    meaning: str
-    bounds: _Bounds | None = None
-    #: None: the parser of the field's type, in :data:`_PARSERS`.
-    parse: _Parser | None = None
-    #: The default as the documentation shows it, when it is derived rather than a plain value.
-    shown: str = ""
-
-
-def _setting(default: Any, meaning: str, bounds: _Bounds | None = None, *, secret: bool = False, **spec: Any) -> Any:
-    """A :class:`Settings` field that carries its row of the table (``spec``: the rest of :class:`_SettingSpec`).
-
-    A secret one never shows in ``repr``.
+    ``meaning`` is inline text as the documentation shows it (`code`, **bold**); ``bounds`` the inclusive minimum
+    and maximum of a number. ``row`` may add ``parse``, which reads a value when the field's type does not say how
+    (:data:`_PARSERS`), and ``shown``, the default as the documentation shows it when it is derived. A secret
+    never shows in ``repr``.
     """
-    return field(default=default, repr=not secret, metadata={"setting": _SettingSpec(meaning, bounds, **spec)})
+    return field(default=default, repr=not secret, metadata={"meaning": meaning, "bounds": bounds, **row})
 
 
 @dataclass(frozen=True)
@@ -268,7 +253,7 @@ class Settings:
 
     # A plain field(), so that type checkers see the one required setting.
     endpoint: str = field(
-        metadata={"setting": _SettingSpec("the project origin, e.g. `https://myapp.authgear.cloud`", parse=_url)}
+        metadata={"meaning": "the project origin, e.g. `https://myapp.authgear.cloud`", "parse": _url}
     )
     mode: Mode = _setting("jwt", "`jwt`, `resolver`, `proxy` or `auto`", parse=_mode)  # noqa: RUF009 - a field()
     audience: tuple[str, ...] = _setting(
@@ -277,8 +262,8 @@ class Settings:
         "tokens; a list, or one comma-separated string",
         shown="`[ENDPOINT]`",
     )
-    issuer: str = _setting("", "expected `iss` (set it for custom domains)", parse=_optional_url, shown="`ENDPOINT`")
-    jwks_uri: str | None = _setting(None, "where the signing keys are", parse=_optional_url, shown="from discovery")
+    issuer: str = _setting("", "expected `iss` (set it for custom domains)", parse=_optional(_url), shown="`ENDPOINT`")
+    jwks_uri: str | None = _setting(None, "where the signing keys are", parse=_optional(_url), shown="from discovery")
     leeway: float = _setting(60.0, "clock skew allowed for `exp`, `nbf`, `iat`, in seconds", (0, 600))
     algorithms: tuple[str, ...] = _setting(
         ("RS256",), "allowed JWS algorithms; symmetric ones are refused at start-up", parse=_algorithms
@@ -307,7 +292,7 @@ class Settings:
     resolver_url: str = _setting(
         "",
         "where the resolver is (e.g. an internal address); `Host` stays Authgear's",
-        parse=_optional_url,
+        parse=_optional(_url),
         shown="`ENDPOINT/_resolver/resolve`",
     )
     resolver_cache_ttl: float = _setting(
@@ -349,7 +334,7 @@ class Settings:
         None,
         "where a browser asking for a page of a protected view without valid credentials is redirected, with "
         "`next` (a path such as `/login`, or an https URL); API clients still get 401",
-        parse=_login_url,
+        parse=_optional(_login_url),
         shown="none (401)",
     )
 
@@ -366,55 +351,42 @@ class Settings:
         A keyword argument wins over an ``AUTHGEAR_*`` key of ``config`` (Flask's ``app.config``), which wins over
         an ``AUTHGEAR_*`` environment variable (``environ``, by default ``os.environ``). Messages name each
         setting as it was written: ``leeway``, ``AUTHGEAR_LEEWAY`` or ``AUTHGEAR_LEEWAY (from the environment)``.
+
+        Other ``AUTHGEAR_*`` keys are ignored, since other Authgear tools read theirs (``AUTHGEAR_CLIENT_ID`` ...)
+        from the same places; one that is nearly a setting's name (``AUTHGEAR_AUDIANCE``) gets a warning. An
+        unknown keyword is an error: it is code, and a typo must not fall back to a default.
         """
-        values, labels = _prefixed(os.environ if environ is None else environ, CONFIG_PREFIX, ENVIRONMENT_LABEL)
+        for name in keywords:
+            if name not in _SETTING_NAMES:
+                guess = _near_miss(name)
+                raise ConfigurationError(f"unknown setting {name!r}" + (f"; did you mean {guess!r}?" if guess else ""))
+        values, labels = _prefixed(os.environ if environ is None else environ, ENVIRONMENT_LABEL)
         if config is not None:
-            found, found_labels = _prefixed(config, CONFIG_PREFIX)
+            found, found_labels = _prefixed(config)
             values.update(found)
             labels.update(found_labels)
-        _check_keywords(keywords)
-        labels.update((name, name) for name in keywords)
         values.update(keywords)
+        labels.update((name, name) for name in keywords)
         # A setting given nowhere is named as the door takes it: a config key for an app, else a keyword.
-        in_config = config is not None
-        labels = {
-            name: labels.get(name) or (CONFIG_PREFIX + name.upper() if in_config else name) for name in _SETTING_NAMES
-        }
+        for name in _SETTING_NAMES - labels.keys():
+            labels[name] = CONFIG_PREFIX + name.upper() if config is not None else name
         if "endpoint" not in values:
-            where = "in app.config or the environment" if in_config else "or AUTHGEAR_ENDPOINT in the environment"
+            where = (
+                "in app.config or the environment" if config is not None else "or AUTHGEAR_ENDPOINT in the environment"
+            )
             raise ConfigurationError(
                 f"{labels['endpoint']} is required ({where}): the Authgear project origin, "
                 "e.g. https://myapp.authgear.cloud"
             )
-        return cls._labelled(values, labels)
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any], prefix: str = CONFIG_PREFIX, **overrides: Any) -> Settings:
-        """Build settings from the ``AUTHGEAR_*`` keys of ``config`` alone; keyword overrides win. (:meth:`load`
-        adds the environment, as the extension, the middleware and the command line do.)
-
-        Other ``AUTHGEAR_*`` keys are ignored, since other Authgear tools read theirs (``AUTHGEAR_CLIENT_ID`` ...)
-        from the same config; one that is nearly a setting's name (``AUTHGEAR_AUDIANCE``) gets a warning.
-        """
-        values, found_labels = _prefixed(config, prefix)
-        # Messages name each setting as it is spelt in this mapping, or as a keyword when given as one.
-        labels = {name: f"{prefix}{name.upper()}" for name in _SETTING_NAMES}
-        labels.update(found_labels)
-        _check_keywords(overrides)
-        labels.update((name, name) for name in overrides)
-        return cls._labelled({**values, **overrides}, labels)
-
-    @classmethod
-    def from_keywords(cls, **options: Any) -> Settings:
-        """Build settings from lowercase keyword arguments, naming an unknown or missing one readably."""
-        _check_keywords(options)
-        return cls(**_checked(options))
-
-    @classmethod
-    def _labelled(cls, values: Mapping[str, Any], labels: Mapping[str, str]) -> Settings:
         settings = cls(**_checked(values, labels))
-        object.__setattr__(settings, "_labels", dict(labels))
+        object.__setattr__(settings, "_labels", labels)
         return settings
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:
+        """Settings from the ``AUTHGEAR_*`` keys of ``config`` alone, as :meth:`load` reads them; keyword overrides
+        win. (:meth:`load` adds the environment, as the extension, the middleware and the command line do.)"""
+        return cls.load(config, environ={}, **overrides)
 
     def label(self, name: str) -> str:
         """Setting ``name`` as the user wrote it (``cache``, ``AUTHGEAR_CACHE``, ``AUTHGEAR_CACHE (from the
@@ -430,28 +402,23 @@ class Settings:
 
 #: The names a setting can be given by (lowercase keywords; ``AUTHGEAR_`` + upper case in a config mapping).
 _SETTING_NAMES = frozenset(f.name for f in fields(Settings))
-#: How a message names a setting read from an environment variable.
-ENVIRONMENT_LABEL = "{key} (from the environment)"
 
 
-def _prefixed(source: Mapping[str, Any], prefix: str, label: str = "{key}") -> tuple[dict[str, Any], dict[str, str]]:
-    """The settings among the ``prefix``-ed keys of ``source``, and the label of each for messages.
-
-    Other keys with the prefix are ignored (other Authgear tools read theirs from the same place); a near miss of
-    a setting's name gets a warning.
-    """
+def _prefixed(source: Mapping[str, Any], label: str = "{key}") -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings among the ``AUTHGEAR_*`` keys of ``source``, and the label of each for messages; a near miss
+    of a setting's name gets a warning."""
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for key, value in source.items():
-        if not (isinstance(key, str) and key.startswith(prefix)):
+        if not (isinstance(key, str) and key.startswith(CONFIG_PREFIX)):
             continue
-        name = key[len(prefix) :].lower()
+        name = key[len(CONFIG_PREFIX) :].lower()
         if name in _SETTING_NAMES:
             values[name], labels[name] = value, label.format(key=key)
         elif guess := _near_miss(name):
             warnings.warn(
                 f"{label.format(key=key)} is not a flask-authgear setting and is ignored; "
-                f"did you mean {prefix}{guess.upper()}?",
+                f"did you mean {CONFIG_PREFIX}{guess.upper()}?",
                 UserWarning,
                 stacklevel=_caller_outside_package(),
             )
@@ -461,54 +428,32 @@ def _prefixed(source: Mapping[str, Any], prefix: str, label: str = "{key}") -> t
 def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Each setting parsed and within its bounds, then the rules that tie settings together; derived defaults.
 
-    ``labels`` give the name a setting was written by (``AUTHGEAR_LEEWAY``), for messages. The factories check
-    under those names before they build :class:`Settings`, whose own check of the result then passes.
+    ``labels`` give the name a setting was written by (``AUTHGEAR_LEEWAY``), for messages. :meth:`Settings.load`
+    checks under those names before it builds :class:`Settings`, whose own check of the result then passes.
     """
 
     def label(name: str) -> str:
         return labels.get(name, name) if labels else name
 
-    if "endpoint" not in values:
-        raise ConfigurationError(
-            f"{label('endpoint')} is required (the Authgear project origin, e.g. https://myapp.authgear.cloud)"
-        )
     out: dict[str, Any] = {}
     for f in fields(Settings):
-        spec: _SettingSpec = f.metadata["setting"]
-        value = (spec.parse or _PARSERS[f.type])(values.get(f.name, f.default), label(f.name))
-        if spec.bounds and not spec.bounds[0] <= value <= spec.bounds[1]:
-            raise ConfigurationError(
-                f"{label(f.name)} must be between {_num(spec.bounds[0])} and {_num(spec.bounds[1])}"
-            )
+        value = (f.metadata.get("parse") or _PARSERS[f.type])(values.get(f.name, f.default), label(f.name))
+        if (bounds := f.metadata.get("bounds")) and not bounds[0] <= value <= bounds[1]:
+            raise ConfigurationError(f"{label(f.name)} must be between {_num(bounds[0])} and {_num(bounds[1])}")
         # The annotation is the table's type column (a string, under ``from __future__ import annotations``).
         out[f.name] = int(value) if f.type == "int" else value
-
-    def https(name: str, derived: str | None = None) -> Any:
-        """The URL setting ``name`` once it passed the https rule, or ``derived`` when it is not set."""
-        if out[name] is None:
-            return derived
-        return check_url(out[name], label(name), out["allow_insecure_http"], label("allow_insecure_http"))
-
-    parts = urlsplit(https("endpoint"))
+    for name in ("endpoint", "issuer", "jwks_uri", "resolver_url", "login_url"):
+        if out[name] is not None and not out[name].startswith("/"):  # a login page may be a path of this site
+            _require_https(out[name], label(name), out["allow_insecure_http"], label("allow_insecure_http"))
+    parts = urlsplit(out["endpoint"])
     if parts.path not in ("", "/"):
         raise ConfigurationError(f"{label('endpoint')} must be the project origin, without a path")
     # Host names are case-insensitive; Authgear writes its origin (``iss``) in lowercase.
     endpoint = out["endpoint"] = f"{parts.scheme}://{parts.netloc.lower()}"
     # The issuer is compared exactly with ``iss`` and with the discovery document's ``issuer``.
-    out["issuer"] = https("issuer", endpoint)
+    out["issuer"] = out["issuer"] or endpoint
     out["audience"] = _audiences(out["audience"] or (endpoint,), endpoint, out["issuer"], label("audience"))
-    out["jwks_uri"] = https("jwks_uri")
-    out["resolver_url"] = https("resolver_url", f"{endpoint}/_resolver/resolve")
-    login = out["login_url"]
-    if login is not None and not login.startswith("/"):
-        login_parts = urlsplit(login)
-        if login_parts.scheme == "http" and not (
-            out["allow_insecure_http"] or is_loopback_host(login_parts.hostname or "")
-        ):
-            raise ConfigurationError(
-                f"{label('login_url')} uses plain http on a non-loopback host; use https, or set "
-                f"{label('allow_insecure_http')} to true"
-            )
+    out["resolver_url"] = out["resolver_url"] or f"{endpoint}/_resolver/resolve"
     if out["mode"] == "proxy" and not out["trusted_proxies"]:
         raise ConfigurationError(
             f"proxy mode needs {label('trusted_proxies')}: the addresses (IPs or CIDRs) of the proxy that sets "
@@ -522,10 +467,8 @@ def _audiences(audiences: tuple[str, ...], endpoint: str, issuer: str, what: str
     begin with it. Authgear's token endpoint refuses a resource whose URI begins with its issuer, so no token could
     ever carry such an audience: it is a mistake (often the endpoint with a path or a trailing slash)."""
     for audience in audiences:
-        if audience in (endpoint, issuer):
-            continue
         for origin in (endpoint, issuer):
-            if audience.startswith(origin):
+            if audience.startswith(origin) and audience not in (endpoint, issuer):
                 raise ConfigurationError(
                     f"{what}: {audience!r} begins with the Authgear endpoint {origin}; Authgear refuses such an API "
                     f"resource identifier, so no token can carry it (user tokens carry exactly {origin})"
@@ -543,8 +486,8 @@ def _near_miss(name: str) -> str | None:
 def _caller_outside_package() -> int:
     """The ``stacklevel`` of the nearest caller outside flask_authgear, so a warning names the user's own line.
 
-    ``Authgear(app)`` reaches :meth:`Settings.from_mapping` through ``init_app``; a fixed level would name one of
-    those instead.
+    ``Authgear(app)`` reaches :meth:`Settings.load` through ``init_app``; a fixed level would name one of those
+    instead.
     """
     frame, level = inspect.currentframe(), 0
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == __package__:
@@ -552,27 +495,9 @@ def _caller_outside_package() -> int:
     return level
 
 
-def _check_keywords(options: Mapping[str, Any]) -> None:
-    """Unknown keyword arguments are an error: they are code, and a typo must not fall back to a default."""
-    for name in options:
-        if name not in _SETTING_NAMES:
-            guess = _near_miss(name)
-            hint = f"; did you mean {guess!r}?" if guess else ""
-            raise ConfigurationError(f"unknown setting {name!r}{hint}")
-
-
 def _num(x: float) -> str:
-    """A bound as people write it: ``10000000``, ``0.01``."""
+    """A number as people write it: ``10000000``, ``0.01``."""
     return str(int(x)) if x == int(x) else f"{x:g}"
-
-
-def _shown(default: Any) -> str:
-    """A plain default as the documentation shows it."""
-    if default is MISSING:
-        return "required"
-    if isinstance(default, tuple):
-        return "`[" + ", ".join(f'"{v}"' for v in default) + "]`" if default else "none"
-    return f"`{_num(default)}`" if isinstance(default, float) else f"`{default}`"
 
 
 def settings_rows() -> list[tuple[str, str, str]]:
@@ -583,7 +508,13 @@ def settings_rows() -> list[tuple[str, str, str]]:
     """
     rows = []
     for f in fields(Settings):
-        spec: _SettingSpec = f.metadata["setting"]
-        bounds = f"; {_num(spec.bounds[0])} to {_num(spec.bounds[1])}" if spec.bounds else ""
-        rows.append((f"`{f.name.upper()}`", spec.shown or _shown(f.default), spec.meaning + bounds))
+        if f.metadata.get("shown") or f.default is MISSING:
+            default = f.metadata.get("shown") or "required"
+        elif isinstance(f.default, tuple):
+            default = "`[" + ", ".join(f'"{v}"' for v in f.default) + "]`" if f.default else "none"
+        else:
+            default = f"`{_num(f.default) if isinstance(f.default, float) else f.default}`"
+        bounds = f.metadata.get("bounds")
+        shown_bounds = f"; {_num(bounds[0])} to {_num(bounds[1])}" if bounds else ""
+        rows.append((f"`{f.name.upper()}`", default, f.metadata["meaning"] + shown_bounds))
     return rows

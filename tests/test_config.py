@@ -286,11 +286,6 @@ def test_from_mapping_reads_a_flask_config() -> None:
     assert s.algorithms == ("RS256", "ES256")
 
 
-def test_from_mapping_custom_prefix() -> None:
-    s = Settings.from_mapping({"AG_ENDPOINT": ENDPOINT, "AUTHGEAR_LEEWAY": "not read"}, prefix="AG_")
-    assert s.endpoint == ENDPOINT
-
-
 def test_from_mapping_requires_the_endpoint() -> None:
     with pytest.raises(ConfigurationError, match="AUTHGEAR_ENDPOINT is required"):
         Settings.from_mapping({"AUTHGEAR_MODE": "jwt"})
