@@ -4,8 +4,11 @@ It mints tokens shaped exactly like Authgear's (``typ: at+jwt``, the same claims
 resolver answers for (bearer and cookie) by Authgear's rules, serves the client-credentials grant to the
 machine clients registered on it (the only grant its token endpoint serves), sends signed webhook events to the
 app (and asks its ``oidc.jwt.pre_create`` hook before minting, when one is set), and can be told to fail in the
-ways a real network fails, so that tests and the demo exercise the real HTTP path without internet access. It
-knows nothing of the library's adapters: pointing an app at it is ``testing/client.py``'s job.
+ways a real network fails, so that tests and the demo exercise the real HTTP path without internet access.
+
+What it knows (keys, sessions, users, machine clients) is its model, ``testing/model.py``; its fault switches are
+in ``testing/faults.py``; this module runs it and answers its routes. It knows nothing of the library's adapters:
+pointing an app at it is ``testing/client.py``'s job.
 """
 
 from __future__ import annotations
@@ -13,18 +16,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
-import re
 import secrets
 import threading
 import time
-import uuid
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import requests
 from joserfc import jwt
@@ -32,10 +30,8 @@ from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from ..core import json as strict_json
-from ..core.jose import b64url_decode
 from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
-from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT, SYNC_HOOK_TOTAL_TIMEOUT
+from ..webhooks.catalogue import JWT_EVENT, SYNC_HOOK_TIMEOUT, SYNC_HOOK_TOTAL_TIMEOUT
 from .events import (
     EventResponse,
     EventTarget,
@@ -46,6 +42,8 @@ from .events import (
     sample_user,
     send_signed_event,
 )
+from .faults import FAILURES, FaultSwitches, json_response
+from .model import ACCESS_TOKEN_LIFETIME, MachineClient, Project, TestSession, new_signing_key
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -62,98 +60,9 @@ __all__ = [
 
 #: Cookie names Authgear's resolver reads, in order.
 SESSION_COOKIES = ("app_session", "app_access_token", "session")
-#: What a ``fail(..)`` switch can make an endpoint do.
-FAILURES = (
-    "500",
-    "html",
-    "empty",
-    "bad_keys",
-    "garbage",
-    "oversized",
-    "slow",
-    "drip",
-    "redirect",
-    "invalid_answer",
-)
-_TARGETS = ("discovery", "jwks", "resolver", "token")
-#: Authgear's default access-token lifetime, in seconds (``DefaultAccessTokenLifetime``).
-_ACCESS_TOKEN_LIFETIME = 1800
-#: RFC 6749 section 3.3, as Authgear checks the scopes of an API resource (``FormatScopeToken``).
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
-@dataclass
-class TestSession:
-    """A session the resolver accepts, through a bearer token or a cookie."""
-
-    __test__ = False  # not a pytest test class
-
-    id: str
-    user_id: str
-    token: str
-    cookie_value: str
-    roles: tuple[str, ...] = ()
-    is_anonymous: bool = False
-    is_verified: bool = True
-    can_reauthenticate: bool = True
-    amr: tuple[str, ...] = ("pwd",)
-    authenticated_at: int | None = None
-    revoked: bool = False
-    #: The ``app_session`` cookie value of this session (Authgear's app session token).
-    app_session_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-
-    @property
-    def authorization(self) -> str:
-        """The ``Authorization`` header value carrying this session's opaque access token."""
-        return f"Bearer {self.token}"
-
-    @property
-    def cookie(self) -> str:
-        """A ``Cookie`` header value carrying this session."""
-        return f"session={self.cookie_value}"
-
-
-@dataclass(frozen=True)
-class MachineClient:
-    """A machine-to-machine application registered on the server: it gets tokens by the client-credentials grant
-    for the API resources it is associated with, and only with the scopes it was granted on each."""
-
-    client_id: str
-    client_secret: str
-    #: Resource identifier -> the scopes granted to this client on it.
-    resources: Mapping[str, tuple[str, ...]]
-    access_token_lifetime: int = _ACCESS_TOKEN_LIFETIME
-
-
-@dataclass
-class _Failure:
-    mode: str
-    delay: float
-    location: str
-
-
-@dataclass
-class _State:
-    keys: list[RSAKey] = field(default_factory=list)
-    sessions: dict[str, TestSession] = field(default_factory=dict)  # by token and by cookie value
-    revoked_jti: set[str] = field(default_factory=set)
-    disabled_users: set[str] = field(default_factory=set)
-    #: Users whose sessions ended when they were disabled: their JWTs no longer resolve either.
-    ended_users: set[str] = field(default_factory=set)
-    #: API resources (identifier -> scopes) and the machine clients allowed on them.
-    resources: dict[str, set[str]] = field(default_factory=dict)
-    machine_clients: dict[str, MachineClient] = field(default_factory=dict)
-    failures: dict[str, _Failure] = field(default_factory=dict)
-    hits: Counter[str] = field(default_factory=Counter)
-    extra_jwks: list[dict[str, Any]] = field(default_factory=list)
-
-
-def new_signing_key(size: int = 2048) -> RSAKey:
-    """An RSA key like Authgear's: ``use: sig``, ``alg: RS256``, a UUID ``kid``."""
-    return RSAKey.generate_key(size, parameters={"kid": str(uuid.uuid4()), "use": "sig", "alg": "RS256"})
-
-
-class AuthgearTestServer:
+class AuthgearTestServer(Project, FaultSwitches):
     """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
 
     Use it as a context manager (``with AuthgearTestServer() as server:``) or call :meth:`start` and
@@ -163,11 +72,10 @@ class AuthgearTestServer:
     __test__ = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
+        Project.__init__(self, key_size)
+        FaultSwitches.__init__(self)
         self.host = host
         self._port = port
-        self._key_size = key_size
-        self._lock = threading.RLock()
-        self._state = _State(keys=[new_signing_key(key_size)])
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.client_id = "test-client"
@@ -183,7 +91,7 @@ class AuthgearTestServer:
         self.sync_hook_total_timeout = SYNC_HOOK_TOTAL_TIMEOUT
         self._seq = itertools.count(1)
 
-    # -- life cycle --------------------------------------------------------------------------------------
+    # -- life cycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> AuthgearTestServer:
         if self._server is not None:
@@ -222,6 +130,12 @@ class AuthgearTestServer:
         finally:
             self.start()
 
+    def reset(self) -> None:
+        """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
+        self._forget()
+        self.heal()
+        self.reset_hits()
+
     @property
     def port(self) -> int:
         if self._server is None and self._port == 0:
@@ -245,38 +159,7 @@ class AuthgearTestServer:
         """The same settings as ``AUTHGEAR_*`` keys for ``app.config.update(...)``."""
         return {f"AUTHGEAR_{k.upper()}": v for k, v in self.settings(**overrides).items()}
 
-    # -- keys and tokens ---------------------------------------------------------------------------------
-
-    @property
-    def signing_key(self) -> RSAKey:
-        """The private key that signs new tokens (the first key of the JWKS, as in Authgear)."""
-        with self._lock:
-            return self._state.keys[0]
-
-    @property
-    def keys(self) -> list[RSAKey]:
-        with self._lock:
-            return list(self._state.keys)
-
-    def jwks(self) -> dict[str, Any]:
-        with self._lock:
-            return {"keys": [k.as_dict(private=False) for k in self._state.keys]}
-
-    def rotate_keys(self, *, keep_old: bool = True) -> RSAKey:
-        """Put a new signing key first; keep the old ones published unless ``keep_old`` is False."""
-        key = new_signing_key(self._key_size)
-        with self._lock:
-            self._state.keys = [key, *(self._state.keys if keep_old else [])]
-        return key
-
-    def remove_key(self, kid: str) -> None:
-        with self._lock:
-            self._state.keys = [k for k in self._state.keys if k.kid != kid] or self._state.keys
-
-    def publish_jwks(self, keys: Sequence[Mapping[str, Any]]) -> None:
-        """Serve extra raw JWK dicts after the real keys (e.g. weak or symmetric keys an attacker hopes we use)."""
-        with self._lock:
-            self._state.extra_jwks = [dict(k) for k in keys]
+    # -- tokens --------------------------------------------------------------------------------------------------
 
     def claims_for(self, sub: str = "user-1", **claims: Any) -> dict[str, Any]:
         """The claims of an Authgear access token, as :meth:`issue_token` would sign them.
@@ -299,12 +182,56 @@ class AuthgearTestServer:
 
         Accepts the keyword arguments of :meth:`claims_for`; extra keywords become claims.
         """
-        signing = key or self.signing_key
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
         body = self.claims_for(sub, **claims)
         if self.jwt_hook is not None:
             body = self._jwt_pre_create(self.jwt_hook, body)
-        return jwt.encode(head, body, signing, algorithms=[head["alg"]])
+        return self._sign(body, key, header)
+
+    def machine_token(
+        self,
+        client_id: str = "m2m-client",
+        *,
+        resource: str,
+        scopes: Iterable[str] = (),
+        expires_in: float | None = None,
+        key: RSAKey | None = None,
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """Mint the access token Authgear gives a machine for ``resource``, signed like every token here; extra
+        keywords become claims (to build tokens that only claim the shape).
+
+        Its claims come in the order Authgear sets them (``EncodeClientAccessToken``): ``jti``, ``iss``, ``aud``
+        (the resource, as a list of one), ``iat``, ``exp``, ``client_id``, ``scope`` and ``sub``
+        (``client_id_<client_id>``); none of the user claims. Authgear asks no ``oidc.jwt.pre_create`` hook for
+        these tokens, and keeps no session for them: the resolver never vouches for one. The token endpoint checks
+        the client, its secret and its scopes; this method mints for any ``client_id``.
+
+        Raises ``ValueError`` for a resource Authgear's token endpoint refuses (empty, or beginning with the
+        endpoint).
+        """
+        if not resource:
+            raise ValueError("resource is required")
+        if resource.startswith(self.endpoint):
+            raise ValueError("resource URI must not be a prefixed by authgear endpoint")
+        now = int(time.time())
+        body = {
+            "jti": hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest(),  # HashToken of the opaque token
+            "iss": self.endpoint,
+            "aud": [resource],
+            "iat": now,
+            "exp": int(now + (ACCESS_TOKEN_LIFETIME if expires_in is None else expires_in)),
+            "client_id": client_id,
+            "scope": " ".join(scopes),
+            "sub": f"client_id_{client_id}",
+            **claims,
+        }
+        return self._sign(body, key, header)
+
+    def _sign(self, claims: Mapping[str, Any], key: RSAKey | None, header: Mapping[str, Any] | None) -> str:
+        signing = key or self.signing_key
+        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
+        return jwt.encode(head, dict(claims), signing, algorithms=[head["alg"]])
 
     def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
         """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
@@ -319,113 +246,12 @@ class AuthgearTestServer:
         # The only hook of the event here, so the event's total budget bounds it too.
         timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
         try:
-            answer = self.send_event(hook, "oidc.jwt.pre_create", payload, path=self.jwt_hook_path, timeout=timeout)
+            answer = self.send_event(hook, JWT_EVENT, payload, path=self.jwt_hook_path, timeout=timeout)
         except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
             raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
         return apply_jwt_mutations(claims, answer)
 
-    # -- machines and API resources ----------------------------------------------------------------------
-
-    def register_resource(self, uri: str, scopes: Iterable[str] = ()) -> None:
-        """Register an API resource (the portal's API Resources page) and add ``scopes`` to it.
-
-        Raises ``ValueError`` for an identifier or a scope Authgear refuses (``pkg/lib/resourcescope``): an https
-        URI with a host, without user info, query or fragment; scope tokens of RFC 6749 not under
-        ``https://authgear.com``.
-        """
-        _check_resource_uri(uri)
-        scope_list = list(scopes)
-        for scope in scope_list:
-            if (
-                not isinstance(scope, str)
-                or not _SCOPE_TOKEN.fullmatch(scope)
-                or scope.startswith("https://authgear.com")
-            ):
-                raise ValueError(f"invalid scope {scope!r}: RFC 6749 scope tokens, not under https://authgear.com")
-        with self._lock:
-            self._state.resources.setdefault(uri, set()).update(scope_list)
-
-    def register_machine_client(
-        self,
-        client_id: str | None = None,
-        *,
-        resources: Mapping[str, Iterable[str]],
-        client_secret: str | None = None,
-        access_token_lifetime: int = _ACCESS_TOKEN_LIFETIME,
-    ) -> MachineClient:
-        """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
-        resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
-        ``POST {endpoint}/oauth2/token`` with ``grant_type=client_credentials``, as from Authgear."""
-        granted = {uri: tuple(dict.fromkeys(scopes)) for uri, scopes in resources.items()}
-        for uri, scopes in granted.items():
-            self.register_resource(uri, scopes)
-        client = MachineClient(
-            client_id=client_id or secrets.token_hex(8),
-            client_secret=client_secret or secrets.token_urlsafe(32),
-            resources=granted,
-            access_token_lifetime=int(access_token_lifetime),
-        )
-        with self._lock:
-            self._state.machine_clients[client.client_id] = client
-        return client
-
-    def machine_claims_for(
-        self,
-        client_id: str = "m2m-client",
-        *,
-        resource: str,
-        scopes: Iterable[str] = (),
-        expires_in: float | None = None,
-    ) -> dict[str, Any]:
-        """The claims of an access token of the client-credentials grant, in the order Authgear sets them
-        (``EncodeClientAccessToken``): ``jti``, ``iss``, ``aud`` (the resource, as a list of one), ``iat``,
-        ``exp``, ``client_id``, ``scope`` and ``sub`` (``client_id_<client_id>``); none of the user claims.
-
-        Raises ``ValueError`` for a resource Authgear's token endpoint refuses (empty, or beginning with the
-        endpoint).
-        """
-        if not resource:
-            raise ValueError("resource is required")
-        if resource.startswith(self.endpoint):
-            raise ValueError("resource URI must not be a prefixed by authgear endpoint")
-        now = int(time.time())
-        lifetime = _ACCESS_TOKEN_LIFETIME if expires_in is None else expires_in
-        return {
-            "jti": hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest(),  # HashToken of the opaque token
-            "iss": self.endpoint,
-            "aud": [resource],
-            "iat": now,
-            "exp": int(now + lifetime),
-            "client_id": client_id,
-            "scope": " ".join(scopes),
-            "sub": f"client_id_{client_id}",
-        }
-
-    def machine_token(
-        self,
-        client_id: str = "m2m-client",
-        *,
-        resource: str,
-        scopes: Iterable[str] = (),
-        expires_in: float | None = None,
-        key: RSAKey | None = None,
-        header: Mapping[str, Any] | None = None,
-        **claims: Any,
-    ) -> str:
-        """Mint the access token Authgear gives a machine for ``resource`` (see :meth:`machine_claims_for`), signed
-        like every token here; extra keywords become claims (to build tokens that only claim the shape).
-
-        Authgear asks no ``oidc.jwt.pre_create`` hook for these tokens, and keeps no session for them: the
-        resolver never vouches for one. The token endpoint checks the client, its secret and its scopes; this
-        method mints for any ``client_id``.
-        """
-        signing = key or self.signing_key
-        head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
-        body = self.machine_claims_for(client_id, resource=resource, scopes=scopes, expires_in=expires_in)
-        body.update(claims)
-        return jwt.encode(head, body, signing, algorithms=[head["alg"]])
-
-    # -- webhook events ----------------------------------------------------------------------------------
+    # -- webhook events ------------------------------------------------------------------------------------------
 
     def send_event(
         self,
@@ -464,167 +290,22 @@ class AuthgearTestServer:
             timeout=timeout,
         )
 
-    def revoke_token(self, token: str) -> None:
-        """Make the resolver refuse a JWT it issued (local verification still accepts it until exp)."""
-        claims = strict_json.loads_object(b64url_decode(token.split(".")[1]))
-        with self._lock:
-            self._state.revoked_jti.add(claims.get("jti", ""))
-
-    # -- sessions for the resolver -----------------------------------------------------------------------
-
-    def create_session(
-        self,
-        sub: str = "user-1",
-        *,
-        roles: Iterable[str] = (),
-        is_verified: bool = True,
-        is_anonymous: bool = False,
-        can_reauthenticate: bool = True,
-        amr: Iterable[str] = ("pwd",),
-        authenticated_at: int | None = None,
-    ) -> TestSession:
-        """A session the resolver accepts by its opaque bearer token or by its ``session`` cookie."""
-        session = TestSession(
-            id=str(uuid.uuid4()),
-            user_id=sub,
-            token=secrets.token_urlsafe(32),
-            cookie_value=secrets.token_urlsafe(32),
-            roles=tuple(roles),
-            is_verified=is_verified,
-            is_anonymous=is_anonymous,
-            can_reauthenticate=can_reauthenticate,
-            amr=tuple(amr),
-            authenticated_at=int(time.time()) if authenticated_at is None else authenticated_at,
-        )
-        with self._lock:
-            self._state.sessions[session.token] = session
-            self._state.sessions[session.cookie_value] = session
-            self._state.sessions[session.app_session_token] = session
-            self._state.disabled_users.discard(sub)
-            self._state.ended_users.discard(sub)
-        return session
-
-    def revoke(self, session: TestSession | str) -> None:
-        """End a session (by object, opaque token, cookie or app session value), or a JWT's access through the
-        resolver."""
-        if isinstance(session, str):
-            found = self._state.sessions.get(session)
-            if found is None:
-                if session.count(".") == 2:
-                    self.revoke_token(session)
-                return
-            session = found
-        session.revoked = True
-
-    def disable_user(self, sub: str, *, end_sessions: bool = True) -> None:
-        """Disable a user: like Authgear, every session of theirs ends at once, so the resolver no longer knows
-        their credentials (no ``X-Authgear-*`` header; ``Session-Valid: false`` for a ``session`` cookie).
-
-        ``end_sessions=False`` is a user disabled while sessions stay live: a temporary disabling or an account
-        validity period that began after they signed in, which Authgear applies without ending sessions. The
-        resolver then answers ``Session-Valid: false`` for those sessions, bearer tokens included.
-        """
-        with self._lock:
-            self._state.disabled_users.add(sub)
-            if end_sessions:
-                self._state.ended_users.add(sub)
-                for session in self._state.sessions.values():
-                    if session.user_id == sub:
-                        session.revoked = True
-
-    # -- failure switches and counters -------------------------------------------------------------------
-
-    def fail(
-        self, target: str, mode: str, *, delay: float = 2.0, location: str = "http://203.0.113.1/elsewhere"
-    ) -> None:
-        """Make ``target`` (discovery, jwks, resolver or all) misbehave: one of :data:`FAILURES`."""
-        if mode not in FAILURES:
-            raise ValueError(f"unknown failure {mode!r}; choose from {', '.join(FAILURES)}")
-        if target not in (*_TARGETS, "all"):
-            raise ValueError(f"unknown target {target!r}")
-        with self._lock:
-            for name in _TARGETS if target == "all" else (target,):
-                self._state.failures[name] = _Failure(mode, delay, location)
-
-    def heal(self, target: str = "all") -> None:
-        with self._lock:
-            if target == "all":
-                self._state.failures.clear()
-            else:
-                self._state.failures.pop(target, None)
-
-    def hits(self, target: str) -> int:
-        """How many requests ``target`` (discovery, jwks, resolver) has answered."""
-        with self._lock:
-            return self._state.hits[target]
-
-    def reset_hits(self) -> None:
-        with self._lock:
-            self._state.hits.clear()
-
-    @contextmanager
-    def failing(self, target: str, mode: str, **options: Any) -> Iterator[AuthgearTestServer]:
-        """Context manager: ``target`` fails (see :meth:`fail`) inside the block and is healed after it."""
-        self.fail(target, mode, **options)
-        try:
-            yield self
-        finally:
-            self.heal(target)
-
-    def reset(self) -> None:
-        """Forget sessions, revocations, failures and counters; keep the keys (apps may have cached them)."""
-        with self._lock:
-            self._state = _State(keys=self._state.keys)
-
-    # -- the WSGI app ------------------------------------------------------------------------------------
+    # -- the WSGI routes -----------------------------------------------------------------------------------------
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         path = request.path
         if path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
-            response = self._answer("discovery", request, self._discovery)
+            response = self._answer("discovery", self._discovery, request)
         elif path == "/oauth2/jwks":
-            response = self._answer("jwks", request, self._jwks_response)
+            response = self._answer("jwks", lambda _: json_response(self.jwks()), request)  # no Cache-Control
         elif path in ("/_resolver/resolve", "/resolve"):
-            response = self._answer("resolver", request, self._resolve)
+            response = self._answer("resolver", self._resolve, request)
         elif path == "/oauth2/token":
-            response = self._answer("token", request, self._token)
+            response = self._answer("token", self._token, request)
         else:
             response = Response("not found", status=404)
         return response(environ, start_response)
-
-    def _answer(self, target: str, request: Request, handler: Any) -> Response:
-        with self._lock:
-            self._state.hits[target] += 1
-            failure = self._state.failures.get(target)
-        if failure is None:
-            response: Response = handler(request)
-            return response
-        return self._failure_response(failure)
-
-    def _failure_response(self, failure: _Failure) -> Response:
-        mode = failure.mode
-        if mode == "500":
-            return Response("internal error", status=500)
-        if mode == "html":
-            return Response("<html><body>Bad gateway</body></html>", content_type="text/html")
-        if mode == "empty":
-            return json_response({})
-        if mode == "bad_keys":
-            return json_response({"keys": "x"})
-        if mode == "garbage":
-            return Response(b"\x00\xff{not json", content_type="application/json")
-        if mode == "oversized":
-            return json_response({"keys": [], "padding": "x" * (2 * 1024 * 1024)})
-        if mode == "slow":
-            time.sleep(failure.delay)
-            return Response("late", status=504)
-        if mode == "drip":
-            return Response(_drip(failure.delay), content_type="application/json", direct_passthrough=True)
-        if mode == "redirect":
-            return Response("", status=302, headers={"Location": failure.location})
-        # invalid_answer: a resolver answer that no real Authgear sends
-        return Response("", headers={"X-Authgear-Session-Valid": "maybe"})
 
     def _discovery(self, request: Request) -> Response:
         base = self.endpoint
@@ -647,12 +328,6 @@ class AuthgearTestServer:
             }
         )
 
-    def _jwks_response(self, request: Request) -> Response:
-        document = self.jwks()
-        with self._lock:
-            document["keys"].extend(self._state.extra_jwks)
-        return json_response(document)  # like Authgear: no Cache-Control
-
     def _resolve(self, request: Request) -> Response:
         """Authgear's resolver (``pkg/lib/session/middleware.go``, ``pkg/lib/oauth/resolver.go``).
 
@@ -666,47 +341,26 @@ class AuthgearTestServer:
             return Response("", status=405)
         if request.host != self.host_header:
             return Response("", status=404)  # Authgear picks the project by Host
+        scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+        cookies = request.cookies
+        session = (
+            self._access_token_session(bearer if scheme.lower() == "bearer" else None)
+            or self._session_by(cookies.get("app_session"), "app_session_token")
+            or self._access_token_session(cookies.get("app_access_token"))
+            or self._session_by(cookies.get("session"), "cookie_value")
+        )
         response = Response("", status=200)
-        session, invalid = self._session_for_request(request)
-        if session is not None:
-            with self._lock:
-                user_gone = session.user_id in self._state.disabled_users
-            if user_gone:
-                session, invalid = None, True
-        if session is not None:
+        if session is not None and not self._is_disabled(session.user_id):
             _valid_headers(response, session)
-        elif invalid:
+        elif session is not None or "session" in cookies:
             response.headers["X-Authgear-Session-Valid"] = "false"
-            if "session" in request.cookies:
+            if "session" in cookies:
                 response.set_cookie("session", "", max_age=0, path="/", httponly=True)
         return response
 
-    def _session_for_request(self, request: Request) -> tuple[TestSession | None, bool]:
-        """The session the request's credentials resolve to, and whether an IdP ``session`` cookie was invalid."""
-        scheme, space, token = request.headers.get("Authorization", "").partition(" ")
-        if space and scheme.lower() == "bearer" and token:
-            session = self._session_for_bearer(token)
-            if session is not None:
-                return session, False
-        app_session = request.cookies.get("app_session")
-        if app_session is not None:
-            with self._lock:
-                found = self._state.sessions.get(app_session)
-            if found is not None and not found.revoked and app_session == found.app_session_token:
-                return found, False
-        access_token = request.cookies.get("app_access_token")
-        if access_token is not None:
-            session = self._session_for_bearer(access_token)
-            if session is not None:
-                return session, False
-        value = request.cookies.get("session")
-        if value is None:
-            return None, False
-        with self._lock:
-            found = self._state.sessions.get(value)
-        if found is not None and not found.revoked and value == found.cookie_value:
-            return found, False
-        return None, True
+    def _access_token_session(self, token: str | None) -> TestSession | None:
+        """The session of an opaque access token, or of a JWT access token this server issued."""
+        return self._session_by(token, "token") or (self._jwt_session(token, self.endpoint) if token else None)
 
     def _token(self, request: Request) -> Response:
         """Authgear's token endpoint for the client-credentials grant (``pkg/lib/oauth/handler/handler_token.go``):
@@ -724,9 +378,7 @@ class AuthgearTestServer:
             # RFC 6749 appendix B: Basic credentials are form-urlencoded first.
             client_id = unquote((request.authorization.username or "").replace("+", " "))
             client_secret = unquote((request.authorization.password or "").replace("+", " "))
-        with self._lock:
-            client = self._state.machine_clients.get(client_id)
-            resources = {uri: set(scopes) for uri, scopes in self._state.resources.items()}
+        client, resources = self._machine_client(client_id)
         if client is None and client_id != self.client_id:
             return _oauth_error("invalid_client", "invalid client ID")
         grant_type, resource = param("grant_type"), param("resource")
@@ -757,47 +409,6 @@ class AuthgearTestServer:
         answer = {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"}
         return _no_store(json_response(answer))
 
-    def _session_for_bearer(self, token: str) -> TestSession | None:
-        with self._lock:
-            found = self._state.sessions.get(token)
-            if found is not None:
-                return None if found.revoked or token != found.token else found
-        if token.count(".") == 2:
-            return self._session_from_jwt(token)
-        return None
-
-    def _session_from_jwt(self, token: str) -> TestSession | None:
-        """The resolver also accepts the JWT access tokens it issued, while they are valid and not revoked."""
-        try:
-            header = strict_json.loads_object(b64url_decode(token.split(".")[0]))
-            key = {k.kid: k for k in self.keys}[header["kid"]]  # a token without a known kid is refused
-            decoded = jwt.decode(token, key, algorithms=["RS256"])
-        except Exception:
-            return None
-        claims = decoded.claims
-        # Authgear finds the grant of a JWT it issued for a user, whose aud is its origin (DecodeAccessToken); a
-        # machine's token, for an API resource, has no grant and no session behind it.
-        aud = claims.get("aud")
-        if self.endpoint not in (aud if isinstance(aud, list) else [aud]):
-            return None
-        with self._lock:
-            if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.ended_users:
-                return None
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-            return None
-        return TestSession(
-            id=hashlib.sha256(token.encode()).hexdigest()[:16],
-            user_id=claims["sub"],
-            token=token,
-            cookie_value="",
-            roles=tuple(claims.get(CLAIM_ROLES, ())),
-            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
-            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
-            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
-            amr=tuple(claims.get("amr", ())),
-            authenticated_at=claims.get("auth_time"),
-        )
-
 
 class _QuietHandler(WSGIRequestHandler):
     """Werkzeug's handler without the per-request access log line."""
@@ -820,41 +431,12 @@ def _valid_headers(response: Response, session: TestSession) -> None:
         headers["X-Authgear-Session-Authenticated-At"] = str(session.authenticated_at)
 
 
-def _check_resource_uri(uri: str) -> None:
-    """Authgear's rules for an API resource identifier (``FormatResourceURI``); ``ValueError`` says which fails."""
-    if not isinstance(uri, str):
-        raise ValueError("a resource identifier is a string")
-    parts = urlsplit(uri)
-    if parts.scheme != "https" or not parts.netloc.rpartition("@")[2]:
-        raise ValueError(f"resource URI {uri!r} must start with https:// and have a host")
-    if "@" in parts.netloc:
-        raise ValueError("resource URI must not have user info")
-    if parts.query or "?" in uri:
-        raise ValueError("resource URI must not have query")
-    if parts.fragment or "#" in uri:
-        raise ValueError("resource URI must not have fragment")
-
-
-def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+def _oauth_error(error: str, description: str) -> Response:
     """An error of Authgear's token endpoint: 400 (its default) with ``error`` and ``error_description``."""
-    return _no_store(json_response({"error": error, "error_description": description}, status))
+    return _no_store(json_response({"error": error, "error_description": description}, 400))
 
 
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
-
-
-def json_response(value: Any, status: int = 200) -> Response:
-    return Response(json.dumps(value), status=status, content_type="application/json")
-
-
-def _drip(delay: float) -> Iterator[bytes]:
-    """A body that trickles one byte at a time, to test total deadlines rather than per-read timeouts."""
-    end = time.monotonic() + delay
-    yield b'{"keys": ['
-    while time.monotonic() < end:
-        time.sleep(0.05)
-        yield b" "
-    yield b"]}"
