@@ -19,22 +19,7 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ConfigurationError
 
-__all__ = [
-    "EXIT_ERROR",
-    "EXIT_NEGATIVE",
-    "EXIT_OK",
-    "CommandError",
-    "cli",
-    "endpoint_options",
-    "err",
-    "flask_app",
-    "http_url",
-    "json_option",
-    "main",
-    "safe",
-    "settings_for",
-    "which_secret",
-]
+__all__ = ["CommandError", "cli", "main"]  # and the helpers the command modules share
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
@@ -96,37 +81,32 @@ def cli(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (the console script passes it to ``sys.exit``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
+    if not args:  # help on stderr and status 2, whichever click 8 runs
         click.echo(cli.get_help(click.Context(cli, info_name="flask-authgear")), err=True)
         return EXIT_ERROR
     try:
-        code = cli.main(args, prog_name="flask-authgear", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        return 130
-    return code if isinstance(code, int) else EXIT_OK
+        cli.main(args, prog_name="flask-authgear")
+    except SystemExit as exc:  # click's standalone mode ends every run with the command's status
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    return EXIT_OK
 
 
 # -- shared options and settings ---------------------------------------------------------------------------
 
 
-def json_option(f: F, text: str = "Print JSON.") -> F:
+def json_option(text: str = "Print JSON.") -> Callable[[F], F]:
     """``--json``; it also makes a failure print ``{"error": ...}`` on standard output, for scripts."""
 
     def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
         ctx.meta[_JSON] = value
         return value
 
-    return click.option("--json", "as_json", is_flag=True, callback=remember, help=text)(f)
+    return click.option("--json", "as_json", is_flag=True, callback=remember, help=text)
 
 
 def endpoint_options(f: F) -> F:
-    """``--endpoint``, ``--timeout``, ``--allow-insecure-http``: unset, they leave the app's settings alone."""
-    f = click.option(
-        "--allow-insecure-http", is_flag=True, default=None, help="Allow plain http to a non-loopback endpoint."
-    )(f)
+    """``--endpoint`` and ``--timeout``: unset, they leave the app's settings alone. Every other setting is read
+    as the app reads it, from its ``AUTHGEAR_*`` environment variable."""
     f = click.option("--timeout", "http_timeout", type=float, help="HTTP deadline in seconds (default 5).")(f)
     return click.option(
         "--endpoint",
@@ -165,21 +145,30 @@ def settings_for(endpoint: str | None, **options: Any) -> Settings:
     return Settings.load(**overrides)
 
 
+def first_secret(secrets: str | Sequence[str], source: str) -> tuple[str, str]:
+    """The webhook secret that signs, read as the ``webhook_secret`` setting reads it (of several, during a
+    rotation, the first), and words that name it by ``source``: never the secret, which logs and scroll-back
+    would keep."""
+    from ..webhooks.signature import webhook_secrets
+
+    found = webhook_secrets(secrets, source)
+    named = f"the first of the {len(found)} secrets in {source}" if len(found) > 1 else f"the secret in {source}"
+    return found[0], named
+
+
 # -- output ------------------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def _logging_to_stderr(verbose: bool) -> Iterator[None]:
-    """Library records go to stderr with ``-v`` only; otherwise the verdict already says what failed."""
+    """Library records go to stderr with ``-v`` only; otherwise the verdict already says what failed (and the
+    null handler keeps Python's last-resort handler from printing warnings)."""
     logger = logging.getLogger("flask_authgear")
     level = logger.level
-    if verbose:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.setLevel(logging.DEBUG)
-    else:
-        handler = logging.NullHandler()
+    handler = logging.StreamHandler(sys.stderr) if verbose else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else level)
     try:
         yield
     finally:
@@ -189,15 +178,8 @@ def _logging_to_stderr(verbose: bool) -> Iterator[None]:
 
 def safe(text: str) -> str:
     """Escape control characters so that text from a token or a server cannot drive the terminal."""
-    if text.isprintable():
-        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def err(text: str) -> None:
     click.echo(f"flask-authgear: {text}", err=True)
-
-
-def which_secret(secrets: Sequence[str], source: str) -> str:
-    """Which secret signs, named by where it came from; never the secret, which logs and scroll-back would keep."""
-    return f"the first of the {len(secrets)} secrets in {source}" if len(secrets) > 1 else f"the secret in {source}"

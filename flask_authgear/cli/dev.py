@@ -2,70 +2,69 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import requests
 from click.core import ParameterSource
 
 from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT
-from .base import CommandError, F, cli, flask_app, http_url, json_option, safe, which_secret
+from .base import CommandError, F, cli, first_secret, flask_app, http_url, json_option, safe
 
 __all__ = ["read_state"]
 
+_STATE_FILE = click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
+
 
 def _user_options(f: F) -> F:
-    f = click.option(
-        "--expires-in",
-        type=float,
-        default=3600.0,
-        show_default=True,
-        help="Token lifetime in seconds; negative gives an expired token.",
-    )(f)
-    f = click.option("--amr", multiple=True, help="An amr value (repeatable; default pwd).")(f)
-    f = click.option("--anonymous", is_flag=True, help="An anonymous user.")(f)
-    f = click.option("--unverified", is_flag=True, help="is_verified false.")(f)
-    f = click.option("--role", multiple=True, help="A role (repeatable).")(f)
-    return click.option("--sub", default="user-1", show_default=True, help="The user id.")(f)
+    """The user a token is for, and its lifetime, named as the mint route names them (``dev-server``, ``token``)."""
+    options = [
+        click.option("--sub", default="user-1", show_default=True, help="The user id."),
+        click.option("--role", "roles", multiple=True, help="A role (repeatable)."),
+        click.option("--verified/--unverified", "is_verified", default=True, help="is_verified (default: true)."),
+        click.option("--anonymous", "is_anonymous", is_flag=True, help="An anonymous user."),
+        click.option("--amr", multiple=True, default=["pwd"], help="An amr value (repeatable; default pwd)."),
+        click.option(
+            "--expires-in", type=float, default=3600.0, help="Lifetime in seconds (default 3600; < 0: expired)."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
-# -- dev-server and token ----------------------------------------------------------------------------------
+def _mint_params(user: dict[str, Any]) -> dict[str, Any]:
+    """The user options as the mint route reads them: lists, not click's tuples."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in user.items()}
 
 
 @cli.command("dev-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
-@click.option("--state-file", type=click.Path(path_type=Path), help="Where to record endpoint and mint secret.")
-@click.option(
-    "--jwt-hook",
-    metavar="URL",
-    callback=http_url,
-    help="Call this oidc.jwt.pre_create webhook before minting, and add the claims it returns.",
-)
+@_STATE_FILE
+@click.option("--jwt-hook", metavar="URL", callback=http_url, help="An oidc.jwt.pre_create hook to ask before minting.")
 @click.option(
     "--sync-hook-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=SYNC_HOOK_TIMEOUT,
-    show_default=True,
     metavar="SECONDS",
-    help="How long the --jwt-hook may take: your project's hook.sync_hook_timeout_seconds (Authgear's default).",
+    help="How long the hook may take: the project's hook.sync_hook_timeout_seconds (default 5, Authgear's).",
 )
 @click.option(
     "--webhook-secret",
     envvar="AUTHGEAR_WEBHOOK_SECRET",
-    help="The secret that signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, printed; "
-    "a given one is never printed).",
+    help="Signs events (default: $AUTHGEAR_WEBHOOK_SECRET, else a random one, shown).",
 )
 @_user_options
-@functools.partial(json_option, text="Print one JSON line with endpoint, token and webhook secret.")
+@json_option("Print one JSON line with endpoint, token and webhook secret.")
+@click.pass_context
 def _dev_server(
+    ctx: click.Context,
+    /,
     host: str,
     port: int,
     state_file: Path | None,
@@ -80,30 +79,22 @@ def _dev_server(
     Point your app at the printed endpoint; mint tokens with 'flask-authgear token'; send webhook events
     signed with the printed secret with 'flask-authgear event'.
     """
-    from ..testing.devserver import DevServer, MintError, default_state_file, token_arguments
+    from ..testing.devserver import DevServer, default_state_file, token_arguments
     from ..testing.events import HookError
-    from ..webhooks.signature import webhook_secrets
 
-    params = _user_params(**user)
-    try:  # the mint route's own checks, before anything starts
-        arguments = token_arguments({**params, "expires_in": user["expires_in"]})
-    except MintError as exc:
-        raise CommandError(str(exc)) from None
-    try:
+    try:  # the mint route's own checks (a MintError is a ValueError), before anything starts
+        arguments = token_arguments(_mint_params(user))
         server = DevServer(host, port)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    server.jwt_hook = jwt_hook
-    server.sync_hook_timeout = sync_hook_timeout
+    server.jwt_hook, server.sync_hook_timeout = jwt_hook, sync_hook_timeout
     # A secret the command was given is never printed (terminal scroll-back, CI and supervisor logs keep it):
     # only where it came from. A secret it generated is printed, since the app needs it.
     secret_from = "generated"
     if webhook_secret:
-        given = click.get_current_context().get_parameter_source("webhook_secret")
-        source = "$AUTHGEAR_WEBHOOK_SECRET" if given is ParameterSource.ENVIRONMENT else "--webhook-secret"
-        secrets = webhook_secrets(webhook_secret, source)
-        server.webhook_secret = secrets[0]  # of several (a rotation), the first signs
-        secret_from = which_secret(secrets, source)
+        from_env = ctx.get_parameter_source("webhook_secret") is ParameterSource.ENVIRONMENT
+        source = "$AUTHGEAR_WEBHOOK_SECRET" if from_env else "--webhook-secret"
+        server.webhook_secret, secret_from = first_secret(webhook_secret, source)
     state_file = state_file or default_state_file()
     try:
         server.start()
@@ -112,10 +103,7 @@ def _dev_server(
     except SystemExit:  # Werkzeug exits when the port is taken
         raise CommandError(f"cannot listen on {host}:{port}: the port is in use") from None
 
-    def stop(signum: int, frame: FrameType | None) -> NoReturn:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl+C does
     try:
         try:
             server.write_state(state_file)
@@ -127,19 +115,19 @@ def _dev_server(
             token = server.issue_token(**arguments)
         except HookError as exc:  # the app may not be running yet: the server is still useful
             hook_error = safe(str(exc))
+        generated = secret_from == "generated"
         if as_json:
-            line: dict[str, Any] = {"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}
+            line = {"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}
             line["webhook_secret_from"] = secret_from
-            if secret_from == "generated":
+            if generated:
                 line["webhook_secret"] = server.webhook_secret
             if token is None:
                 line["token_error"] = hook_error
             click.echo(json.dumps(line))
         else:
-            roles = ", ".join(params.get("roles", ())) or "none"
             click.echo(f"Authgear dev server running at {server.endpoint}")
             click.echo(f"  set AUTHGEAR_ENDPOINT={server.endpoint} in your app (http is accepted on loopback)")
-            if secret_from == "generated":
+            if generated:
                 click.echo(f"  and AUTHGEAR_WEBHOOK_SECRET={server.webhook_secret} to accept its events")
             else:
                 click.echo(f"  events are signed with {secret_from}: your app needs it too")
@@ -148,13 +136,12 @@ def _dev_server(
             if token is None:
                 click.echo(f"  no start-up token: {hook_error}")
             else:
+                roles = ", ".join(arguments["roles"]) or "none"
                 valid = f"valid {arguments['expires_in']:g} seconds"
-                click.echo(f"  a token for {params['sub']} (roles: {roles}), {valid}:")
-                click.echo(f"  {token}")
+                click.echo(f"  a token for {arguments['sub']} (roles: {roles}), {valid}:\n  {token}")
             click.echo("  more tokens: flask-authgear token --sub alice --role admin")
             click.echo("  send an event: flask-authgear event user.created --to URL")
-            click.echo(f"  state file: {state_file}")
-            click.echo("Press Ctrl+C to stop.")
+            click.echo(f"  state file: {state_file}\nPress Ctrl+C to stop.")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -166,18 +153,14 @@ def _dev_server(
 
 @cli.command("token")
 @click.option("--endpoint", help="The dev server's endpoint, checked against the state file (default: the app's).")
-@click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
+@_STATE_FILE
 @_user_options
 @click.option("--claim", multiple=True, metavar="NAME=VALUE", help="An extra claim (VALUE as JSON or text).")
 @click.option("--session", is_flag=True, help="Create a resolver session: print its opaque token and cookie.")
-@click.option(
-    "--machine",
-    metavar="CLIENT_ID",
-    help="Mint a machine's token (client credentials) instead of a user's; needs --resource.",
-)
+@click.option("--machine", metavar="CLIENT_ID", help="Mint a machine's token (client credentials); needs --resource.")
 @click.option("--resource", metavar="URI", help="The API resource a machine's token is for (its aud).")
 @click.option("--scope", "scopes", multiple=True, help="A scope of the machine's token (repeatable).")
-@json_option
+@json_option()
 def _token_command(
     endpoint: str | None,
     state_file: Path | None,
@@ -200,51 +183,48 @@ def _token_command(
 
     state_file = state_file or default_state_file()
     state = read_state(state_file)
-    recorded, secret = state["endpoint"], state["secret"]
     app = flask_app() if endpoint is None else None
     expected = endpoint if app is None else app_settings(app).endpoint
-    if expected and expected.rstrip("/") != recorded:
+    if expected and expected.rstrip("/") != state["endpoint"]:
         raise CommandError(
-            f"the dev server recorded in {state_file} runs at {recorded}, not {expected}; pass its --state-file"
+            f"the dev server recorded in {state_file} runs at {state['endpoint']}, not {expected}; "
+            "pass its --state-file"
         )
     if machine is not None:
         if session or claim:
             raise CommandError("--machine mints a machine's token: it takes neither --session nor --claim")
         if not resource:
             raise CommandError("--machine needs --resource: the API resource's identifier, the token's aud")
-        params: dict[str, Any] = {
-            "client_id": machine,
-            "resource": resource,
-            "scopes": list(scopes),
-            "expires_in": user["expires_in"],
-        }
         route = "/_dev/machine"
-    else:
-        if resource or scopes:
-            raise CommandError("--resource and --scope describe a machine's token: give --machine CLIENT_ID")
-        params = _user_params(**user)
-        if not session:
-            params["expires_in"] = user["expires_in"]
-            params["claims"] = _parse_claims(claim)
-        elif claim:
+        params = {"client_id": machine, "resource": resource, "scopes": scopes, "expires_in": user["expires_in"]}
+    elif resource or scopes:
+        raise CommandError("--resource and --scope describe a machine's token: give --machine CLIENT_ID")
+    elif session:
+        if claim:
             raise CommandError("--claim applies to JWT tokens, not to --session")
-        route = "/_dev/session" if session else "/_dev/token"
-    try:
+        route, params = "/_dev/session", _mint_params(user)
+    else:
+        route, params = "/_dev/token", {**_mint_params(user), "claims": dict(_claim(item) for item in claim)}
+    try:  # no redirect: the secret goes to the recorded endpoint only
+        headers = {SECRET_HEADER: state["secret"]}
         response = requests.post(
-            recorded + route, json=params, headers={SECRET_HEADER: secret}, timeout=5, allow_redirects=False
+            state["endpoint"] + route, json=params, headers=headers, timeout=5, allow_redirects=False
         )
     except requests.RequestException:
         raise CommandError(
-            f"the dev server recorded in {state_file} does not answer at {recorded}; is it still running?"
+            f"the dev server recorded in {state_file} does not answer at {state['endpoint']}; is it still running?"
         ) from None
-    answer = _json_answer(response)
-    if response.status_code != 200:
-        raise CommandError(f"the dev server refused: {safe(str(answer.get('error', response.status_code)))}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code != 200 or not isinstance(answer, dict):
+        error = answer.get("error") if isinstance(answer, dict) else response.status_code
+        raise CommandError(f"the dev server refused: {safe(str(error))}")
     if as_json:
         click.echo(json.dumps(answer))
     elif session:
-        click.echo(f"Authorization: Bearer {answer['token']}")
-        click.echo(f"Cookie: {answer['cookie']}")
+        click.echo(f"Authorization: Bearer {answer['token']}\nCookie: {answer['cookie']}")
     else:
         click.echo(str(answer["token"]))
 
@@ -265,36 +245,12 @@ def read_state(path: Path) -> dict[str, Any]:
         raise CommandError(f"the dev server state file {path} is not one this program wrote") from None
 
 
-def _user_params(
-    sub: str, role: Sequence[str], unverified: bool, anonymous: bool, amr: Sequence[str], **_: Any
-) -> dict[str, Any]:
-    if not sub:
-        raise CommandError("--sub must not be empty")
-    return {
-        "sub": sub,
-        "roles": list(role),
-        "is_verified": not unverified,
-        "is_anonymous": anonymous,
-        "amr": list(amr or ["pwd"]),
-    }
-
-
-def _parse_claims(items: Sequence[str]) -> dict[str, Any]:
-    claims: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise CommandError(f"--claim takes NAME=VALUE, got {safe(item)!r}")
-        try:
-            claims[name] = json.loads(raw)
-        except ValueError:
-            claims[name] = raw
-    return claims
-
-
-def _json_answer(response: requests.Response) -> dict[str, Any]:
+def _claim(item: str) -> tuple[str, Any]:
+    """``--claim NAME=VALUE``: VALUE as JSON when it is JSON, else as text."""
+    name, sep, raw = item.partition("=")
+    if not sep or not name:
+        raise CommandError(f"--claim takes NAME=VALUE, got {safe(item)!r}")
     try:
-        value = response.json()
+        return name, json.loads(raw)
     except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return name, raw

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from ..core.jose import b64url_decode, json_object
 from ..core.jwt import is_machine_token
-from ..core.refusals import TokenError
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
-from ..flask.state import EXTENSION_KEY
 from .base import (
     EXIT_ERROR,
     EXIT_NEGATIVE,
@@ -23,16 +19,20 @@ from .base import (
     cli,
     endpoint_options,
     err,
-    flask_app,
     json_option,
     safe,
     settings_for,
 )
-from .explain import Explanation, config_key, explain_token, utc
+from .explain import decode, explain_token
 
 __all__: list[str] = []  # the module registers the `verify`, `resolve` and `health` commands on the group
 
-# -- verify ------------------------------------------------------------------------------------------------
+#: Why the resolver never vouches for a machine's token.
+_MACHINE_HINT = (
+    "this is a machine's token (client credentials): Authgear keeps no session for it, so its resolver never "
+    "vouches for one and apps in resolver or proxy mode refuse it; verify it locally (jwt or auto mode, "
+    "`flask-authgear verify`)"
+)
 
 
 @cli.command("verify")
@@ -43,7 +43,7 @@ __all__: list[str] = []  # the module registers the `verify`, `resolve` and `hea
 @click.option("--jwks-uri", help="The JWKS location (default: from discovery).")
 @click.option("--leeway", type=float, help="Clock skew allowed, seconds (default 60).")
 @click.option("--algorithm", "algorithms", multiple=True, help="An allowed algorithm (default RS256).")
-@json_option
+@json_option()
 @click.pass_context
 def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bool, **options: Any) -> None:
     """Explain a JWT access token and check it exactly as the app would.
@@ -51,77 +51,19 @@ def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bo
     Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
     Exit status 0 only when the token is valid.
     """
-    token = _read_token(token)
     settings = settings_for(endpoint, **options)
-    explanation = explain_token(token, settings)
+    explanation = explain_token(_read_token(token), settings)
     if as_json:
-        data = explanation.to_dict()
-        data["endpoint"] = settings.endpoint
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({**explanation.to_dict(), "endpoint": settings.endpoint}, indent=2))
     else:
-        click.echo(_render_explanation(explanation, ctx.command))
+        # The options that try another value of a setting, for the fix to name beside the app's setting.
+        flags = {p.name: p.opts[0] for p in ctx.command.params if isinstance(p, click.Option) and p.name}
+        click.echo(explanation.to_text(flags))
     if explanation.keys_error is not None:
         if not as_json:
             err(f"cannot fetch the signing keys of {settings.endpoint}: {safe(explanation.keys_error)}")
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_OK if explanation.valid else EXIT_NEGATIVE)
-
-
-def _render_explanation(explanation: Explanation, command: click.Command | None = None) -> str:
-    """The human-readable report: decoded header and claims, the checks, the verdict and how to fix it.
-
-    ``command`` (the ``verify`` command) lets the fix name its option beside the app's setting.
-    """
-    lines: list[str] = []
-    for title, section in (("Header", explanation.header), ("Claims", explanation.claims)):
-        if section is None:
-            continue
-        lines.append(title)
-        # Aligned on the longest name (Authgear's claim URLs included); a name longer than any sane claim gets
-        # its value on the next line instead of pushing every other value to the right.
-        width = max((len(k) for k in section if len(k) <= _MAX_ALIGNED), default=0)
-        for name, value in section.items():
-            shown = f"{json.dumps(value)}{_time_hint(name, value)}"
-            if len(name) > _MAX_ALIGNED:
-                lines.extend((f"  {name}", f"  {'':<{width}}  {shown}"))
-            else:
-                lines.append(f"  {name:<{width}}  {shown}")
-    lines.append("Checks")
-    width = max((len(c.name) for c in explanation.checks), default=0)
-    for check in explanation.checks:
-        verdict = {True: "ok", False: "FAIL", None: "-"}[check.ok]
-        lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
-    reason = explanation.reason
-    if explanation.valid and explanation.user is not None:
-        user = explanation.user
-        lines.append(f"Result: VALID, {f'machine {user.client_id}' if user.is_machine else f'user {user.id}'}")
-    elif explanation.keys_error is not None:
-        lines.append("Result: UNKNOWN, the signing keys could not be fetched")
-    else:
-        lines.append(f"Result: INVALID, {explanation.summary}")
-        if reason is not None and reason.fix:
-            lines.append(f"Fix: {reason.fix}{_setting_hint(reason.setting, command)}")
-    return "\n".join(safe(line) for line in lines)
-
-
-#: Longest header or claim name the report aligns the others on.
-_MAX_ALIGNED = 64
-
-
-def _setting_hint(setting: str | None, command: click.Command | None) -> str:
-    """`` (AUTHGEAR_AUDIENCE in the app, --audience here)``: where the setting that fixes a refusal is set."""
-    if setting is None:
-        return ""
-    where = [f"{config_key(setting)} in the app"]
-    flags = [p.opts[0] for p in (command.params if command else ()) if p.name == setting and p.opts]
-    where.extend(f"{flag} here" for flag in flags)
-    return f" ({', '.join(where)})"
-
-
-def _time_hint(name: str, value: Any) -> str:
-    if name in ("exp", "iat", "nbf", "auth_time") and type(value) in (int, float):
-        return f"  ({utc(value)})"
-    return ""
 
 
 def _read_token(value: str) -> str:
@@ -139,15 +81,11 @@ def _read_token(value: str) -> str:
     return value
 
 
-# -- resolve -----------------------------------------------------------------------------------------------
-
-
 @cli.command("resolve")
 @click.option("--token", help="A bearer token (opaque or JWT; '-' reads standard input).")
 @click.option("--cookie", help="A Cookie header ('session=...') or a bare session cookie value.")
 @endpoint_options
-@click.option("--resolver-url", help="The resolver URL (default: ENDPOINT/_resolver/resolve).")
-@json_option
+@json_option()
 @click.pass_context
 def _resolve(
     ctx: click.Context, /, token: str | None, cookie: str | None, endpoint: str | None, as_json: bool, **options: Any
@@ -159,15 +97,15 @@ def _resolve(
     if (token is None) == (cookie is None):
         raise click.UsageError("give exactly one of --token and --cookie")
     settings = settings_for(endpoint, **options)
-    authorization = None if token is None else f"Bearer {_read_token(token)}"
+    token = None if token is None else _read_token(token)
+    authorization = None if token is None else f"Bearer {token}"
     if cookie is not None:
         cookie = cookie.strip()
         if cookie.lower().startswith("cookie:"):
             cookie = cookie[len("cookie:") :].strip()
         cookie = cookie if "=" in cookie else f"session={cookie}"
-    if not all(value.isprintable() for value in (authorization or "", cookie or "")):
+    if not (authorization or cookie or "").isprintable():
         raise CommandError("the credentials contain characters that cannot be sent in a header")
-    machine = token is not None and _is_machine(authorization or "")
     client = ResolverClient(settings)
     try:
         probe = client.probe(authorization, cookie)
@@ -179,6 +117,7 @@ def _resolve(
         raise CommandError(
             f"the resolver at {probe.url} answered HTTP {probe.status}; an app in resolver mode answers 503"
         )
+    machine = token is not None and _is_machine(token)
     user = probe.answer
     if as_json:
         data = {
@@ -193,38 +132,27 @@ def _resolve(
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(_render_probe(probe, machine=machine))
+        click.echo(_render_probe(probe, machine))
     if probe.error is not None:
         ctx.exit(EXIT_ERROR)
     ctx.exit(EXIT_OK if user is not None else EXIT_NEGATIVE)
 
 
-def _is_machine(authorization: str) -> bool:
-    """Whether the bearer token reads as a machine's (client credentials); unverified, only to explain."""
-    parts = authorization.partition(" ")[2].split(".")
+def _is_machine(token: str) -> bool:
+    """Whether the token reads as a machine's (client credentials); unverified, only to explain."""
     try:
-        claims = json_object(b64url_decode(parts[1])) if len(parts) == 3 else None
-    except TokenError:
+        return is_machine_token(decode(token)[1])
+    except ValueError:
         return False
-    return claims is not None and is_machine_token(claims)
 
 
-#: Why the resolver never vouches for a machine's token.
-_MACHINE_HINT = (
-    "this is a machine's token (client credentials): Authgear keeps no session for it, so its resolver never "
-    "vouches for one and apps in resolver or proxy mode refuse it; verify it locally (jwt or auto mode, "
-    "`flask-authgear verify`)"
-)
-
-
-def _render_probe(probe: Probe, *, machine: bool = False) -> str:
+def _render_probe(probe: Probe, machine: bool) -> str:
     """The resolver's headers and what an app concludes from them."""
-    headers: Mapping[str, str] = probe.headers
+    headers = probe.headers
     lines = [f"GET {probe.url} -> HTTP {probe.status}"]
-    if headers:
-        width = max(len(name) for name in headers)
-        lines.extend(f"  {name:<{width}}  {value}" for name, value in headers.items())
-    else:
+    width = max((len(name) for name in headers), default=0)
+    lines.extend(f"  {name:<{width}}  {value}" for name, value in headers.items())
+    if not headers:
         lines.append("  (no X-Authgear-* header)")
     user = probe.answer
     if probe.error is not None:
@@ -245,27 +173,15 @@ def _render_probe(probe: Probe, *, machine: bool = False) -> str:
     return "\n".join(safe(line) for line in lines)
 
 
-# -- health ------------------------------------------------------------------------------------------------
-
-
 @cli.command("health")
 @endpoint_options
 @click.pass_context
 def _health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
     """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
-    # The app's own verifier only when no option asks for other settings (the rule of settings_for).
-    given = any(value not in (None, ()) for value in options.values())
-    app = flask_app() if endpoint is None and not given else None
-    ext = None if app is None else app.extensions.get(EXTENSION_KEY)
-    report: dict[str, Any]
-    if app is not None and ext is not None:
-        with app.app_context():
-            report = ext.health(warm_up=True)
-    else:
-        verifier = Verifier(settings_for(endpoint, **options))
-        try:
-            report = verifier.warm_up()
-        finally:
-            verifier.close()
+    verifier = Verifier(settings_for(endpoint, **options))  # under 'flask authgear', the app's settings
+    try:
+        report = verifier.warm_up()
+    finally:
+        verifier.close()
     click.echo(json.dumps(report, indent=2, default=str))  # JSON escapes control characters
     ctx.exit(EXIT_OK if report.get("ready") else EXIT_NEGATIVE)

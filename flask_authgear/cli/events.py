@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -12,19 +11,8 @@ from typing import Any
 import click
 import requests
 
-from ..config import ENVIRONMENT_LABEL
-from .base import (
-    EXIT_NEGATIVE,
-    EXIT_OK,
-    CommandError,
-    cli,
-    err,
-    flask_app,
-    http_url,
-    json_option,
-    safe,
-    which_secret,
-)
+from ..errors import ConfigurationError
+from .base import EXIT_NEGATIVE, EXIT_OK, CommandError, cli, err, first_secret, flask_app, http_url, json_option, safe
 from .dev import read_state
 
 __all__: list[str] = []  # the module registers the `event` command on the group
@@ -33,7 +21,6 @@ _SECRET_ENV = "AUTHGEAR_WEBHOOK_SECRET"
 
 
 def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..errors import ConfigurationError
     from ..webhooks.catalogue import EVENT_TYPES, check_event_type
 
     try:
@@ -46,14 +33,10 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
     """A JSON object given inline or, after ``@``, as a file name."""
     if value is None:
         return None
-    text = value
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {safe(value[1:])}: {exc.strerror or exc}") from None
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {safe(value[1:])}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}") from None
     if not isinstance(parsed, dict):
@@ -64,29 +47,16 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @cli.command("event")
 @click.argument("event_type", metavar="TYPE", callback=_event_type)
 @click.option("--to", "url", required=True, metavar="URL", callback=http_url, help="The app's webhook URL.")
+@click.option("--payload", metavar="JSON", callback=_json_object, help="JSON or @file.json (default: a sample).")
+@click.option("--context", metavar="JSON", callback=_json_object, help="Context entries as JSON, over the defaults.")
 @click.option(
-    "--payload",
-    metavar="JSON",
-    callback=_json_object,
-    help="The payload as JSON, or @file.json (default: a sample of TYPE).",
+    "--secret", help="The webhook secret (default: the app's, else $AUTHGEAR_WEBHOOK_SECRET, else the dev server's)."
 )
 @click.option(
-    "--context", metavar="JSON", callback=_json_object, help="Context entries as JSON, replacing the defaults."
-)
-@click.option(
-    "--secret",
-    metavar="SECRET",
-    help=f"The webhook secret (default: the app's setting, else ${_SECRET_ENV}, else the running dev server's).",
-)
-@click.option(
-    "--id",
-    "event_id",
-    metavar="ID",
-    help="The event id (default: its sequence number in 16 hex digits, as Authgear's). Authgear sends an event"
-    " once: the same id again is a replay, or the same event at a second hook URL.",
+    "--id", "event_id", metavar="ID", help="The event id (default: seq in 16 hex digits); an id again is a replay."
 )
 @click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
-@functools.partial(json_option, text="Print one JSON line: id, status and body of the answer.")
+@json_option("Print one JSON line: id, status and body of the answer.")
 @click.pass_context
 def _event_command(
     ctx: click.Context,
@@ -105,7 +75,7 @@ def _event_command(
     """
     from ..testing.events import send_signed_event
 
-    signing_secret, secret_from = _secret(secret, state_file)
+    signing_secret, secret_from = _signing_secret(secret, state_file)
     # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
     seq = time.time_ns() // 1000
     event_id = event_id or f"{seq:016x}"  # printed, so that the same event can be sent again
@@ -120,40 +90,34 @@ def _event_command(
         ctx.exit(EXIT_NEGATIVE)
     text = answer.body.decode("utf-8", "replace")
     if as_json:
-        body = answer.json if answer.json is not None else text
+        body = text if answer.json is None else answer.json
         click.echo(json.dumps({"id": event_id, "status": answer.status, "body": body, "signed_with": secret_from}))
     else:
-        click.echo(f"{event_type} {event_id}: HTTP {answer.status}")
-        click.echo(f"signed with {secret_from}")
         if answer.json is not None:
             text = json.dumps(answer.json, indent=2)
+        click.echo(f"{event_type} {event_id}: HTTP {answer.status}\nsigned with {secret_from}")
         for line in text.splitlines():
             click.echo(safe(line))
     ctx.exit(EXIT_OK if answer.ok else EXIT_NEGATIVE)
 
 
-def _secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
-    """The signing secret and where it came from, for the output, which never shows the secret itself.
+def _signing_secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
+    """The signing secret and the words that name it (see :func:`first_secret`).
 
-    --secret; else the app's under ``flask authgear`` (its config, then the environment, as the extension reads
-    it); else $AUTHGEAR_WEBHOOK_SECRET; else the dev server's. An explicit --state-file asks for the dev server's.
-    Of several secrets (a rotation), the first signs.
+    --secret; else the app's under ``flask authgear`` (read as the app reads its settings: its config, then the
+    environment); else $AUTHGEAR_WEBHOOK_SECRET; else the dev server's. An explicit --state-file asks for the
+    dev server's.
     """
-    from ..webhooks.signature import webhook_secrets
-
     if given:
-        secrets = webhook_secrets(given, "--secret")
-        return secrets[0], which_secret(secrets, "--secret")
-    if state_file is None:
-        app = flask_app()
-        if app is not None:
-            from ..webhooks.flask import app_webhook_secrets
+        return first_secret(given, "--secret")
+    app = flask_app() if state_file is None else None
+    if app is not None:
+        from ..webhooks.flask import app_webhook_secrets
 
-            secrets = app_webhook_secrets(app)
-            return secrets[0], which_secret(secrets, "the app's webhook_secret setting")
-        if os.environ.get(_SECRET_ENV):
-            secrets = webhook_secrets(os.environ[_SECRET_ENV], ENVIRONMENT_LABEL.format(key=_SECRET_ENV))
-            return secrets[0], which_secret(secrets, f"${_SECRET_ENV}")
+        return first_secret(app_webhook_secrets(app), "the app's webhook_secret setting")
+    if state_file is None and os.environ.get(_SECRET_ENV):
+        return first_secret(os.environ[_SECRET_ENV], f"${_SECRET_ENV}")
+    if state_file is None:
         from ..testing.devserver import default_state_file
 
         state_file = default_state_file()
@@ -164,4 +128,4 @@ def _secret(given: str | None, state_file: Path | None) -> tuple[str, str]:
     webhook_secret = read_state(state_file).get("webhook_secret")
     if not isinstance(webhook_secret, str) or not webhook_secret:
         raise CommandError(f"the dev server state file {state_file} has no webhook secret; restart the dev server")
-    return webhook_secret, which_secret([webhook_secret], f"the dev server's state file {state_file}")
+    return webhook_secret, f"the secret in the dev server's state file {state_file}"

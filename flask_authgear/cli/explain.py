@@ -9,6 +9,7 @@ so one failure never hides the next. Reasons and their words come from :class:`~
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,18 +22,22 @@ from ..core.jwks import JWKSCache, PublicKey
 from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_machine_token, is_numeric_date
 from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
-from ..user import AuthgearUser
+from .base import safe
 
-__all__ = ["Check", "Explanation", "config_key", "explain_token", "utc"]
+__all__ = ["Check", "Explanation", "decode", "explain_token"]
 
 #: ``reason`` when the signing keys could not be fetched: no verdict on the token itself.
-_KEYS_UNAVAILABLE = "keys_unavailable"
-#: ``reason`` when a machine's valid token meets an app in resolver or proxy mode, and why that refuses it.
-_MACHINE_MODE = "machine_mode"
-_MACHINE_MODE_MEANING = (
-    "a machine's token is verified locally only: Authgear keeps no session for it, so its resolver never vouches "
-    "for one and resolver and proxy modes refuse it; use jwt or auto mode"
-)
+KEYS_UNAVAILABLE = "keys_unavailable"
+#: ``reason`` when a machine's valid token meets an app in resolver or proxy mode.
+MACHINE_MODE = "machine_mode"
+#: What the verdicts that are not a :class:`Reason` of the core mean.
+_VERDICTS = {
+    KEYS_UNAVAILABLE: "the project's signing keys could not be fetched",
+    MACHINE_MODE: "a machine's token is verified locally only: Authgear keeps no session for it, so its resolver "
+    "never vouches for one and resolver and proxy modes refuse it; use jwt or auto mode",
+}
+#: Longest header or claim name the report aligns the others on.
+_MAX_ALIGNED = 64
 
 
 @dataclass(frozen=True)
@@ -48,45 +53,71 @@ class Check:
 class Explanation:
     """A token taken apart: decoded header and claims, each check, and the verifier's verdict."""
 
-    valid: bool = False
-    #: Why the verifier refuses the token, when it does.
-    reason: Reason | None = None
     header: dict[str, Any] | None = None
     claims: dict[str, Any] | None = None
     checks: list[Check] = field(default_factory=list)
-    user: AuthgearUser | None = None
+    #: The verifier's user or machine (:meth:`AuthgearUser.to_dict`); also set when the app's mode refuses a valid
+    #: machine's token.
+    user: dict[str, Any] | None = None
+    #: Why the token is refused: a :class:`Reason`, or ``keys_unavailable`` or ``machine_mode``; None when valid.
+    reason: str | None = None
     #: Why the signing keys could not be had, when they could not: the endpoint is down or misconfigured.
     keys_error: str | None = None
-    #: A valid machine's token that the app's mode (resolver or proxy) refuses all the same.
-    machine_mode: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.user is not None and self.reason is None
 
     @property
     def summary(self) -> str:
-        if self.valid:
+        if self.reason is None:
             return "the token is valid"
-        if self.keys_error is not None:
-            return "the project's signing keys could not be fetched"
-        if self.machine_mode:
-            return _MACHINE_MODE_MEANING
-        return "the token is invalid" if self.reason is None else self.reason.meaning
+        return self.reason.meaning if isinstance(self.reason, Reason) else _VERDICTS[self.reason]
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["checks"] = [dataclasses.asdict(c) for c in self.checks]
-        data["user"] = None if self.user is None else self.user.to_dict()
-        if self.keys_error is not None:
-            data["reason"] = _KEYS_UNAVAILABLE
-        elif self.machine_mode:
-            data["reason"] = _MACHINE_MODE
-        reason = self.reason
-        if reason is not None and reason.fix:
-            data["fix"] = {"text": reason.fix, "setting": config_key(reason.setting)}
-        return {**data, "summary": self.summary}
+        data = {**dataclasses.asdict(self), "valid": self.valid, "summary": self.summary}
+        if isinstance(self.reason, Reason) and self.reason.fix:
+            data["fix"] = {"text": self.reason.fix, "setting": _config_key(self.reason.setting)}
+        return data
 
-
-def config_key(setting: str | None) -> str | None:
-    """The ``app.config`` key of a :class:`Settings` field (``audience``: ``AUTHGEAR_AUDIENCE``)."""
-    return None if setting is None else f"{CONFIG_PREFIX}{setting.upper()}"
+    def to_text(self, flags: Mapping[str, str]) -> str:
+        """The report: decoded header and claims, the checks, the verdict and how to fix it. ``flags`` maps a
+        setting to the option that tries another value of it here (``audience``: ``--audience``)."""
+        lines: list[str] = []
+        for title, section in (("Header", self.header), ("Claims", self.claims)):
+            if section is None:
+                continue
+            lines.append(title)
+            # Aligned on the longest name (Authgear's claim URLs included); a name longer than any sane claim gets
+            # its value on the next line instead of pushing every other value to the right.
+            width = max((len(name) for name in section if len(name) <= _MAX_ALIGNED), default=0)
+            for name, value in section.items():
+                shown = json.dumps(value)
+                if name in ("exp", "iat", "nbf", "auth_time") and is_numeric_date(value):
+                    shown += f"  ({_utc(value)})"
+                if len(name) > _MAX_ALIGNED:
+                    lines.extend((f"  {name}", f"  {'':<{width}}  {shown}"))
+                else:
+                    lines.append(f"  {name:<{width}}  {shown}")
+        lines.append("Checks")
+        width = max((len(check.name) for check in self.checks), default=0)
+        for check in self.checks:
+            verdict = {True: "ok", False: "FAIL", None: "-"}[check.ok]
+            lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
+        if self.valid and self.user is not None:
+            who = f"machine {self.user['client_id']}" if self.user["is_machine"] else f"user {self.user['id']}"
+            lines.append(f"Result: VALID, {who}")
+        elif self.reason == KEYS_UNAVAILABLE:
+            lines.append("Result: UNKNOWN, the signing keys could not be fetched")
+        else:
+            lines.append(f"Result: INVALID, {self.summary}")
+            if isinstance(self.reason, Reason) and self.reason.fix:
+                setting, fix = self.reason.setting, self.reason.fix
+                if setting is not None:
+                    flag = f", {flags[setting]} here" if setting in flags else ""
+                    fix += f" ({_config_key(setting)} in the app{flag})"
+                lines.append(f"Fix: {fix}")
+        return "\n".join(safe(line) for line in lines)
 
 
 def explain_token(token: str, settings: Settings) -> Explanation:
@@ -98,37 +129,55 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     settings = dataclasses.replace(settings, token_cache_size=0)
     verifier = JWTVerifier(settings, JWKSCache(settings))
     out = Explanation()
-    checks = out.checks
-
-    decoded = _decode(token, checks)
-    if decoded is None:
+    try:
+        header, claims = decode(token)
+    except ValueError as exc:
+        out.checks.append(Check("format", False, str(exc)))
         out.reason = Reason.MALFORMED
         return out
-    header, claims = decoded
     out.header, out.claims = header, claims
-
+    out.checks.append(Check("format", True, "a compact JWS: header, payload and signature decode"))
     key = _header_checks(header, verifier, out)
     if key is not None:
-        checks.append(_signature_check(token, header, key, verifier))
-    _claim_checks(claims, verifier, checks, time.time())
-    machine = isinstance(claims.get("sub"), str) and is_machine_token(claims)
-    checks.append(_machine_check(claims) if machine else _user_check(claims))
+        out.checks.append(_signature_check(token, header, key, verifier))
+    _claim_checks(claims, verifier, out.checks, time.time())
+    machine = is_machine_token(claims)
+    out.checks.append(_machine_check(claims) if machine else _user_check(claims))
     refused_mode = machine and settings.mode in ("resolver", "proxy")
     if refused_mode:
-        checks.append(Check("mode", False, f"{settings.mode} mode: {_MACHINE_MODE_MEANING}"))
-
+        out.checks.append(Check("mode", False, f"{settings.mode} mode: {_VERDICTS[MACHINE_MODE]}"))
     if out.keys_error is not None:
+        out.reason = KEYS_UNAVAILABLE
         return out
     try:
-        out.user = verifier.verify(token)
+        out.user = verifier.verify(token).to_dict()
     except TokenError as exc:
         out.reason = exc.reason
     except ProviderUnavailableError:
         out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
+        out.reason = KEYS_UNAVAILABLE
     else:
-        out.valid = not refused_mode
-        out.machine_mode = refused_mode
+        out.reason = MACHINE_MODE if refused_mode else None
     return out
+
+
+def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS, unverified, parsed by the core's strict rules; a ValueError says
+    what is malformed."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        hint = " (an opaque token or a cookie value? try `flask-authgear resolve`)" if len(parts) == 1 else ""
+        raise ValueError(f"a JWT has 3 parts separated by dots, this has {len(parts)}{hint}")
+    decoded: list[dict[str, Any]] = []
+    for name, segment in zip(("header", "payload", "signature"), parts, strict=True):
+        try:
+            raw = b64url_decode(segment)
+            if name != "signature":
+                decoded.append(json_object(raw))
+        except TokenError:
+            what = "base64url" if name == "signature" else "base64url-encoded JSON object without duplicate members"
+            raise ValueError(f"the {name} is not a canonical {what}") from None
+    return decoded[0], decoded[1]
 
 
 def _refusal(rule: Callable[[], object]) -> Reason | None:
@@ -140,67 +189,46 @@ def _refusal(rule: Callable[[], object]) -> Reason | None:
     return None
 
 
-def _decode(token: str, checks: list[Check]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        hint = " (an opaque token or a cookie value? try `flask-authgear resolve`)" if len(parts) == 1 else ""
-        checks.append(Check("format", False, f"a JWT has 3 parts separated by dots, this has {len(parts)}{hint}"))
-        return None
-    decoded: list[dict[str, Any]] = []
-    for name, segment in zip(("header", "payload", "signature"), parts, strict=True):
-        try:
-            raw = b64url_decode(segment)
-            if name != "signature":
-                decoded.append(json_object(raw))
-        except TokenError:
-            what = "base64url" if name == "signature" else "base64url-encoded JSON object without duplicate members"
-            checks.append(Check("format", False, f"the {name} is not a canonical {what}"))
-            return None
-    checks.append(Check("format", True, "a compact JWS: header, payload and signature decode"))
-    return decoded[0], decoded[1]
+def _apply(checks: list[Check], name: str, rule: Callable[[], object], ok: str, fail: str | None = None) -> bool:
+    """Apply one of the core's rules and record its line: ``ok`` when it accepts the token, else ``fail`` or the
+    meaning of the reason it refuses for. Returns whether it accepts."""
+    reason = _refusal(rule)
+    checks.append(Check(name, reason is None, ok if reason is None else fail or reason.meaning))
+    return reason is None
 
 
 def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explanation) -> PublicKey | None:
-    settings, jws, jwks, checks = verifier.settings, verifier.jws, verifier.jwks, out.checks
-    alg = header.get("alg")
-    allowed = ", ".join(settings.algorithms)
-    if _refusal(lambda: jws.check_alg(header)) is None:
-        checks.append(Check("alg", True, f"{alg} is allowed ({allowed})"))
-    else:
-        checks.append(Check("alg", False, f"{alg!r} is not an allowed algorithm (allowed: {allowed})"))
-
-    if _refusal(lambda: jws.check_members(header)) is None:
-        checks.append(Check("header", True, "no member that points at other keys (jwk, jku, x5u, x5c) or crit"))
-    else:
-        what = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
-        checks.append(Check("header", False, f"refused members: {what} (keys or extensions a token may not bring)"))
-
-    typ = header.get("typ")
+    """The header rules; the project's key named by ``kid``, when it has one."""
+    jws, settings, checks = verifier.jws, verifier.settings, out.checks
+    alg, typ, allowed = header.get("alg"), header.get("typ"), ", ".join(settings.algorithms)
+    refused = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
+    ok, fail = f"{alg} is allowed ({allowed})", f"{alg!r} is not an allowed algorithm (allowed: {allowed})"
+    _apply(checks, "alg", lambda: jws.check_alg(header), ok, fail)
+    ok = "no member that points at other keys (jwk, jku, x5u, x5c) or crit"
+    fail = f"refused members: {refused} (keys or extensions a token may not bring)"
+    _apply(checks, "header", lambda: jws.check_members(header), ok, fail)
     if not settings.require_typ:
         checks.append(Check("typ", None, f"{typ!r}, not checked (require_typ is off)"))
-    elif _refusal(lambda: jws.check_typ(header)) is None:
-        checks.append(Check("typ", True, f"{typ} (an RFC 9068 access token)"))
-    elif typ is None:
-        checks.append(Check("typ", False, "missing; access tokens carry typ at+jwt"))
     else:
         hint = ": this looks like an ID token, send the access token instead" if typ == "JWT" else ""
-        checks.append(Check("typ", False, f"{typ!r} is not at+jwt{hint}"))
-
+        missing = "missing; access tokens carry typ at+jwt"
+        fail = missing if typ is None else f"{typ!r} is not at+jwt{hint}"
+        _apply(checks, "typ", lambda: jws.check_typ(header), f"{typ} (an RFC 9068 access token)", fail)
     if _refusal(lambda: jws.check_kid(header)) is not None:
-        checks.append(Check("kid", False, "missing or not a short string"))
+        checks.append(Check("kid", False, Reason.KID.meaning))
         return None
     kid = header["kid"]
     try:  # the core's key lookup, which refetches the JWKS for an unknown kid
-        key = jwks.get(kid)
+        key = verifier.jwks.get(kid)
     except ProviderUnavailableError:
-        out.keys_error = jwks.stats.last_error or "the JWKS could not be fetched"
+        out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
         checks.append(Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched"))
         return None
+    known = sorted(verifier.jwks.keys)
     if key is None:
-        known = ", ".join(sorted(jwks.keys)) or "none"
-        checks.append(Check("kid", False, f"{kid} is not in the project's JWKS (known kids: {known})"))
-        return None
-    checks.append(Check("kid", True, f"{kid} is in the project's JWKS ({len(jwks.keys)} key(s))"))
+        checks.append(Check("kid", False, f"{kid} is not in the project's JWKS (known kids: {', '.join(known)})"))
+    else:
+        checks.append(Check("kid", True, f"{kid} is in the project's JWKS ({len(known)} key(s))"))
     return key
 
 
@@ -225,44 +253,45 @@ def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list
         "auth_time": lambda: check_auth_time(claims),
     }
     for name, rule in rules.items():
-        ok = _refusal(rule) is None
-        if name not in claims:  # the rule itself says whether the claim is required
-            checks.append(Check(name, None, "absent (optional)") if ok else Check(name, False, "missing (required)"))
-            continue
-        detail = _claim_detail(name, claims[name], ok, verifier.settings, now)
-        if name == "aud" and not ok and isinstance(claims.get("sub"), str) and is_machine_token(claims):
-            detail += ": this machine's token is for the API resource it names; accept it with AUTHGEAR_AUDIENCE"
-        checks.append(Check(name, ok, detail))
+        if name in claims:
+            ok, fail = _claim_words(name, claims, verifier.settings, now)
+            _apply(checks, name, rule, ok, fail)
+        elif _refusal(rule) is None:  # the rule itself says whether the claim is required
+            checks.append(Check(name, None, "absent (optional)"))
+        else:
+            checks.append(Check(name, False, "missing (required)"))
 
 
-def _claim_detail(name: str, value: Any, ok: bool, settings: Settings, now: float) -> str:
+def _claim_words(name: str, claims: Mapping[str, Any], settings: Settings, now: float) -> tuple[str, str | None]:
+    """What the check line of a claim the token has says when its rule accepts it, and when the rule refuses it
+    (None: the meaning of the reason)."""
+    value = claims[name]
     if name == "iss":
-        if ok:
-            return f"{value} is the expected issuer"
-        return f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)"
+        return (
+            f"{value} is the expected issuer",
+            f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)",
+        )
     if name == "aud":
         accepted = ", ".join(settings.audience)
-        if ok:
-            return f"includes an accepted audience ({accepted})"
-        return f"{value!r} holds none of the accepted audiences ({accepted})"
+        refused = f"{value!r} holds none of the accepted audiences ({accepted})"
+        if is_machine_token(claims):
+            refused += ": this machine's token is for the API resource it names; accept it with AUTHGEAR_AUDIENCE"
+        return f"includes an accepted audience ({accepted})", refused
     if name == "sub":
-        return f"user id {value}" if ok else "must be a non-empty string"
+        return f"user id {value}", None
     if not is_numeric_date(value):
-        return f"{value!r} is not a number of seconds"
-    when = utc(value)
+        return "", f"{value!r} is not a number of seconds"
     leeway = f"{settings.leeway:g}s clock skew allowed"
+    if value > now:
+        ahead = f"in {_relative(value - now)} ({_utc(value)})"
+        return f"expires {ahead}" if name == "exp" else f"in the future: {ahead}", (
+            f"in the future: {ahead}, beyond the {leeway}; is a clock wrong?"
+        )
+    ago = f"{_relative(now - value)} ago"
     if name == "exp":
-        if value > now:
-            return f"expires {_relative(value - now)} ({when})"
-        if ok:
-            return f"expired {_relative(now - value, past=True)} ({when}), still inside the {leeway}"
-        return f"expired {_relative(now - value, past=True)} ({when}; {leeway})"
-    if name == "auth_time":
-        return f"authenticated {_relative(now - value, past=True)} ({when})" if ok else f"{value!r} is not a time"
-    if value <= now:
-        return f"{'issued' if name == 'iat' else 'valid since'} {_relative(now - value, past=True)} ({when})"
-    future = f"{_relative(value - now)} ({when})"
-    return f"in the future: {future}" + ("" if ok else f", beyond the {leeway}; is a clock wrong?")
+        return f"expired {ago} ({_utc(value)}), still inside the {leeway}", f"expired {ago} ({_utc(value)}; {leeway})"
+    what = {"nbf": "valid since", "iat": "issued", "auth_time": "authenticated"}[name]
+    return f"{what} {ago} ({_utc(value)})", None
 
 
 def _machine_check(claims: Mapping[str, Any]) -> Check:
@@ -280,38 +309,35 @@ def _machine_check(claims: Mapping[str, Any]) -> Check:
 
 
 def _user_check(claims: Mapping[str, Any]) -> Check:
-    # auth_time has its own check line; leave it out so that only the user claims are judged here.
-    claims = {name: value for name, value in claims.items() if name != "auth_time"}
-    try:
-        user = JWTVerifier.to_user(claims) if isinstance(claims.get("sub"), str) else None
-    except TokenError:
-        return Check("roles", False, "an Authgear user claim (roles, is_verified, is_anonymous, amr) has a wrong type")
-    if user is None:
+    if not isinstance(claims.get("sub"), str):
         return Check("roles", None, "not read: no sub")
+    try:  # auth_time has its own check line: only the user claims are judged here
+        user = JWTVerifier.to_user({name: value for name, value in claims.items() if name != "auth_time"})
+    except TokenError as exc:
+        return Check("roles", False, exc.reason.meaning)
     roles = ", ".join(sorted(user.roles)) or "none"
-    flags = [
-        "verified" if user.is_verified else "not verified",
-        "anonymous" if user.is_anonymous else "not anonymous",
-    ]
-    return Check("roles", True, f"roles: {roles}; {', '.join(flags)}")
+    verified = "verified" if user.is_verified else "not verified"
+    anonymous = "anonymous" if user.is_anonymous else "not anonymous"
+    return Check("roles", True, f"roles: {roles}; {verified}, {anonymous}")
 
 
-def utc(value: float) -> str:
+def _config_key(setting: str | None) -> str | None:
+    """The ``app.config`` key of a :class:`Settings` field (``audience``: ``AUTHGEAR_AUDIENCE``)."""
+    return None if setting is None else f"{CONFIG_PREFIX}{setting.upper()}"
+
+
+def _utc(value: float) -> str:
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, ValueError, OSError):
         return "out of range"
 
 
-def _relative(seconds: float, *, past: bool = False) -> str:
-    """``3 minutes ago`` / ``in 29 minutes``: coarse, like a person would say it."""
-    seconds = abs(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+def _relative(seconds: float) -> str:
+    """``3 minutes``: coarse, as a person would say it."""
+    count, unit = int(seconds), "second"
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            count = int(seconds // size)
-            text = f"{count} {unit}{'s' if count != 1 else ''}"
+            count, unit = int(seconds // size), name
             break
-    else:
-        count = int(seconds)
-        text = f"{count} second{'s' if count != 1 else ''}"
-    return f"{text} ago" if past else f"in {text}"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
