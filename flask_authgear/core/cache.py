@@ -48,7 +48,7 @@ from . import json
 from .headers import Answer, answer_headers, parse_answer
 from .lru import LRU
 
-__all__ = ["CredentialKeyer", "MalformedEntry", "RejectedEntry", "SharedCache", "cache_secret", "local_key"]
+__all__ = ["CredentialKeyer", "MalformedEntry", "SharedCache", "cache_secret", "local_key"]
 
 logger = logging.getLogger("flask_authgear")
 
@@ -57,7 +57,7 @@ _MAC_HEADER = "Flask-Authgear-Mac"
 _ANSWERED_HEADER = "Flask-Authgear-Answered-At"
 #: Namespace of the entries in a shared store (Redis key prefix).
 _NAMESPACE = "flask_authgear_resolver"
-#: How often expired entries are purged from a memory or sqlite store (Redis expires its keys itself).
+#: How often expired entries are purged from a sqlite store.
 _PURGE_INTERVAL = 60.0
 #: Deadline of each Redis operation, in seconds (capped by ``http_timeout``).
 _REDIS_TIMEOUT = 1.0
@@ -110,11 +110,6 @@ class MalformedEntry(Exception):
     itself answered."""
 
 
-class RejectedEntry(Exception):
-    """A stored entry in our form that we cannot vouch for: its MAC fails (tampered, or copied from another
-    key) or it holds an answer Authgear never gives. A miss too, counted apart from malformed entries."""
-
-
 def _read_entry(value: str | bytes) -> CachedResponse:
     """Read a stored entry strictly: one that does not read back as an entry of ours raises
     :class:`MalformedEntry`, where requests-cache would read it as absent or let it fail later, so that the
@@ -144,12 +139,6 @@ class _BoundedDictStorage(DictStorage):
     def __init__(self, max_entries: int) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.data: LRU[str, Any] = LRU(max_entries)  # type: ignore[assignment]  # UserDict needs only a mapping
-
-    def purge_expired(self) -> None:
-        """Drop every entry past its store expiry."""
-        for key in self.data:  # LRU iteration walks a copy of the keys
-            if getattr(self.data.get(key), "is_expired", True):
-                self.data.pop(key, None)
 
 
 def cache_secret(settings: Settings) -> bytes:
@@ -204,7 +193,7 @@ def _build_backend(settings: Settings) -> BaseCache:
 
 
 class SharedCache:
-    """The shared level: :meth:`get`, :meth:`put` and :meth:`delete` one answer by our key; requests-cache is
+    """The shared level: :meth:`get` and :meth:`put` one answer by our key; requests-cache is
     the store underneath and stays in this module.
 
     An entry records when the resolver answered (``clock``, wall time, so that every host reads it alike);
@@ -219,34 +208,53 @@ class SharedCache:
         self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
         #: The requests-cache store, read and written by our key only: nothing is ever sent through it.
         self.backend: BaseCache = _build_backend(settings)
+        #: Entries not in our form at all, and entries in our form that we cannot vouch for (see :meth:`get`).
+        self.malformed_entries = 0
+        self.rejected_entries = 0
         self._purge_lock = threading.Lock()
         self._last_purge = clock()
 
     def get(self, key: str) -> tuple[Answer, float] | None:
-        """The answer stored under ``key`` and its age in seconds, or None when the store has none (or has
-        dropped it at its store expiry).
+        """The answer stored under ``key`` and its age in seconds, or None: the store has none (or has dropped
+        it at its store expiry), or holds one we will not use, which is deleted so that the resolver's answer
+        takes its place.
 
-        Raises :class:`MalformedEntry` or :class:`RejectedEntry` for an entry we will not use, and the store's
-        own error when it cannot be read. The age is negative when the writer's clock runs ahead of ours; the
-        caller decides what it accepts.
+        Raises the store's own error when it cannot be read. The age is negative when the writer's clock runs
+        ahead of ours; the caller decides what it accepts.
         """
-        response = self.backend.get_response(key)
+        try:
+            response = self.backend.get_response(key)
+        except MalformedEntry:
+            self.malformed_entries += 1
+            self._discard(key, "was malformed")
+            return None
         if response is None or response.is_expired:
             return None
-        headers = response.headers
-        mac = headers.get(_MAC_HEADER)
-        answered_text = headers.get(_ANSWERED_HEADER)
-        if response.status_code != 200 or not mac or not answered_text:
-            raise RejectedEntry()
-        stored = answer_headers(headers)
-        if not hmac.compare_digest(mac, self.keyer.mac(key, stored, answered_text)):
-            raise RejectedEntry()
-        try:
-            answered_at = float(answered_text)
-            answer = parse_answer(stored, "resolver")
-        except ValueError:  # an unreadable time, or an answer Authgear never gives (MalformedAnswer)
-            raise RejectedEntry() from None
+        entry = self._verified(key, response)
+        if entry is None:
+            self.rejected_entries += 1
+            self._discard(key, "failed verification")
+            return None
+        answer, answered_at = entry
         return answer, self._clock() - answered_at
+
+    def _verified(self, key: str, response: CachedResponse) -> tuple[Answer, float] | None:
+        """The entry's answer and when it was answered, or None when its MAC fails (tampered, or copied from
+        another key) or it holds an answer Authgear never gives."""
+        headers = response.headers
+        answered_text = headers.get(_ANSWERED_HEADER, "")
+        stored = answer_headers(headers)
+        mac = self.keyer.mac(key, stored, answered_text)
+        if response.status_code != 200 or not hmac.compare_digest(headers.get(_MAC_HEADER, ""), mac):
+            return None
+        try:
+            return parse_answer(stored, "resolver"), float(answered_text)
+        except ValueError:  # an answer Authgear never gives (MalformedAnswer), or an unreadable time
+            return None
+
+    def _discard(self, key: str, why: str) -> None:
+        logger.warning("a resolver cache entry %s and was discarded", why)
+        self.backend.delete(key)
 
     def put(self, key: str, answer: Mapping[str, str], ttl: float) -> None:
         """Write one answer: its ``X-Authgear-*`` headers, when it was answered and a MAC; no request data at all.
@@ -273,23 +281,17 @@ class SharedCache:
         self.backend.save_response(entry, key, expires)
         self._maybe_purge()
 
-    def delete(self, key: str) -> None:
-        """Remove the entry under ``key``, if any."""
-        self.backend.delete(key)
-
     def _maybe_purge(self) -> None:
-        """Drop expired entries now and then, so a memory or sqlite store does not grow with old answers."""
-        if self.kind == "redis" or self._clock() - self._last_purge < _PURGE_INTERVAL:
+        """Drop expired entries now and then, so a sqlite file does not grow with old answers (Redis expires its
+        keys itself, and the memory store is bounded)."""
+        store = self.backend
+        if not isinstance(store, SQLiteCache) or self._clock() - self._last_purge < _PURGE_INTERVAL:
             return
         if not self._purge_lock.acquire(blocking=False):
             return
         try:
             self._last_purge = self._clock()
-            cache = self.backend
-            if isinstance(cache, SQLiteCache):
-                cache.delete(expired=True, vacuum=False)
-            elif isinstance(cache.responses, _BoundedDictStorage):
-                cache.responses.purge_expired()
+            store.delete(expired=True, vacuum=False)
         except Exception as exc:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)
         finally:

@@ -34,7 +34,7 @@ from requests.utils import get_environ_proxies
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from .cache import CredentialKeyer, MalformedEntry, RejectedEntry, SharedCache, cache_secret, local_key
+from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
 from .http import describe_error, limit_calls
 from .lru import LRU
@@ -47,18 +47,9 @@ logger = logging.getLogger("flask_authgear")
 _BACKEND_RETRY_AFTER = 5.0
 
 
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """A cookie policy that accepts and returns nothing: one user's Set-Cookie must never reach another."""
-
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
-
-
 def _harden(session: requests.Session, url: str) -> None:
-    session.cookies = RequestsCookieJar(policy=_NoCookies())
+    # A policy that allows no domain accepts and returns no cookie: one user's Set-Cookie must never reach another.
+    session.cookies = RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     # trust_env off: no .netrc may replace the forwarded Authorization; proxies from the environment still apply.
     session.trust_env = False
     session.proxies = dict(get_environ_proxies(url))
@@ -78,10 +69,6 @@ class ResolverStats:
     failures: int = 0
     coalesced: int = 0
     backend_errors: int = 0
-    #: Shared entries that failed verification (tampered, or moved to another key).
-    rejected_entries: int = 0
-    #: Shared entries that were not in our form at all; like a rejected one, a miss, not an outage.
-    malformed_entries: int = 0
     last_error: str | None = None
 
 
@@ -194,6 +181,10 @@ class ResolverClient:
             "misses": s.lookups - s.shared_hits,
             "local_entries": len(self.local),
             **dataclasses.asdict(s),
+            # Shared entries not in our form at all, and entries that failed verification (tampered, or moved
+            # to another key): both are misses, not outages.
+            "malformed_entries": self.shared.malformed_entries,
+            "rejected_entries": self.shared.rejected_entries,
         }
 
     def close(self) -> None:
@@ -217,17 +208,10 @@ class ResolverClient:
             self.stats.local_hits += 1
             return hit[0]
         self.stats.lookups += 1
-        headers = self._headers(authorization, cookie)
         use_backend = self._clock() >= self._backend_down_until
         if use_backend:
             try:
                 stored = self.shared.get(key)
-            except MalformedEntry:
-                self.stats.malformed_entries += 1
-                self._discard(key, "was malformed")
-            except RejectedEntry:  # tampered, or moved to another key
-                self.stats.rejected_entries += 1
-                self._discard(key, "failed verification")
             except Exception as exc:  # the cache backend failed (Redis away, sqlite locked)
                 self._backend_failed("reading", exc)
                 use_backend = False
@@ -242,7 +226,7 @@ class ResolverClient:
                         self.stats.shared_hits += 1
                         self.local[local] = (answer, self._clock() + ttl - age)
                         return answer
-        response = self._get(headers)
+        response = self._get(self._headers(authorization, cookie))
         return self._answer_live(key, local, response, use_backend)
 
     def _local_hit(self, local: bytes) -> tuple[Answer] | None:
@@ -278,14 +262,6 @@ class ResolverClient:
             self._failed(f"GET {self.url} failed: {describe_error(exc)}")
         self.stats.resolver_calls += 1
         return response
-
-    def _discard(self, key: str, why: str) -> None:
-        """Delete a shared entry we will not use; the resolver's answer then takes its place."""
-        logger.warning("a resolver cache entry %s and was discarded", why)
-        try:
-            self.shared.delete(key)
-        except Exception as exc:
-            self._backend_failed("deleting", exc)
 
     def _read_live(self, response: requests.Response) -> tuple[Answer, dict[str, str]]:
         """Check and parse a fresh resolver response; every surprise is a 503."""
