@@ -23,28 +23,19 @@ from ..user import NO_CLAIMS, AuthgearUser, Source
 
 __all__ = ["ANSWER_HEADERS", "ANSWER_PREFIX", "Answer", "MalformedAnswer", "answer_headers", "parse_answer"]
 
-_SESSION_VALID = "x-authgear-session-valid"
-_USER_ID_HEADER = "x-authgear-user-id"
-_USER_ANONYMOUS = "x-authgear-user-anonymous"
-_USER_VERIFIED = "x-authgear-user-verified"
-_USER_CAN_REAUTHENTICATE = "x-authgear-user-can-reauthenticate"
-_USER_ROLES = "x-authgear-user-roles"
-_SESSION_AMR = "x-authgear-session-amr"
-_SESSION_AUTHENTICATED_AT = "x-authgear-session-authenticated-at"
 #: Every header Authgear's resolver may answer with; a proxy must overwrite each one of them.
 ANSWER_HEADERS = (
-    _SESSION_VALID,
-    _USER_ID_HEADER,
-    _USER_ANONYMOUS,
-    _USER_VERIFIED,
-    _USER_CAN_REAUTHENTICATE,
-    _USER_ROLES,
-    _SESSION_AMR,
-    _SESSION_AUTHENTICATED_AT,
+    "x-authgear-session-valid",
+    "x-authgear-user-id",
+    "x-authgear-user-anonymous",
+    "x-authgear-user-verified",
+    "x-authgear-user-can-reauthenticate",
+    "x-authgear-user-roles",
+    "x-authgear-session-amr",
+    "x-authgear-session-authenticated-at",
 )
 #: What the names of an answer's headers begin with (lowercase).
 ANSWER_PREFIX = "x-authgear-"
-_USER_HEADERS = frozenset(ANSWER_HEADERS) - {_SESSION_VALID}
 
 _USER_ID = re.compile(r"[\x21-\x7e]{1,256}")
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
@@ -82,22 +73,22 @@ def parse_answer(headers: Mapping[str, str], source: Source = "resolver") -> Ans
     # Other X-Authgear-* names (a future Authgear header, a client's invention) are simply not read.
     if any(_PLACEHOLDER.search(headers[name]) for name in ANSWER_HEADERS if name in headers):
         raise MalformedAnswer("an X-Authgear-* header holds an unexpanded proxy placeholder")
-    valid = headers.get(_SESSION_VALID)
+    valid = headers.get("x-authgear-session-valid")
     if valid is None:
-        if any(name in _USER_HEADERS for name in headers):
+        if any(name in ANSWER_HEADERS for name in headers):
             raise MalformedAnswer("user headers without X-Authgear-Session-Valid")
         return None  # no credentials, or an invalid bearer token: Authgear sends no header at all
     if valid == "false":
         return None
     if valid != "true":
         raise MalformedAnswer("X-Authgear-Session-Valid is neither true nor false")
-    user_id = headers.get(_USER_ID_HEADER)
+    user_id = headers.get("x-authgear-user-id")
     if user_id is None or _USER_ID.fullmatch(user_id) is None:
         raise MalformedAnswer("a valid session without a usable user id")
-    roles = frozenset(r.strip() for r in headers.get(_USER_ROLES, "").split(",") if r.strip())
-    amr = tuple(a for a in _LIST_SEPARATORS.split(headers.get(_SESSION_AMR, "")) if a)
+    roles = frozenset(r.strip() for r in headers.get("x-authgear-user-roles", "").split(",") if r.strip())
+    amr = tuple(a for a in _LIST_SEPARATORS.split(headers.get("x-authgear-session-amr", "")) if a)
     authenticated_at = None
-    at = headers.get(_SESSION_AUTHENTICATED_AT)
+    at = headers.get("x-authgear-session-authenticated-at")
     if at is not None:
         if _UNIX_SECONDS.fullmatch(at) is None:
             raise MalformedAnswer("X-Authgear-Session-Authenticated-At is not unix seconds")
@@ -107,9 +98,9 @@ def parse_answer(headers: Mapping[str, str], source: Source = "resolver") -> Ans
             raise MalformedAnswer("X-Authgear-Session-Authenticated-At is out of range") from None
     return AuthgearUser(
         id=user_id,
-        is_anonymous=_flag(headers, _USER_ANONYMOUS),
-        is_verified=_flag(headers, _USER_VERIFIED),
-        can_reauthenticate=_flag(headers, _USER_CAN_REAUTHENTICATE),
+        is_anonymous=_flag(headers, "x-authgear-user-anonymous"),
+        is_verified=_flag(headers, "x-authgear-user-verified"),
+        can_reauthenticate=_flag(headers, "x-authgear-user-can-reauthenticate"),
         roles=roles,
         amr=amr,
         authenticated_at=authenticated_at,

@@ -19,6 +19,7 @@ the tests that call out on urllib3 1.26 as well as on 2.x, the two majors the pa
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import io
 import math
 import socket
@@ -31,6 +32,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
@@ -38,7 +40,7 @@ from urllib3.poolmanager import pool_classes_by_scheme as _URLLIB3_POOLS
 
 from . import json
 
-__all__ = ["FetchError", "deadline", "describe_error", "fetch_json", "limit_calls", "new_session"]
+__all__ = ["FetchError", "deadline", "describe_error", "fetch_json", "new_session"]
 
 #: Largest discovery or JWKS document we read.
 _MAX_DOCUMENT_BYTES = 256 * 1024
@@ -152,17 +154,16 @@ class _DeadlineAdapter(HTTPAdapter):
             return super().send(request, stream, (left, left), verify, cert, proxies)  # connect, first read
 
 
-def limit_calls(session: requests.Session, timeout: float) -> None:
-    """Give every call of ``session`` one deadline of ``timeout`` seconds, as a whole."""
+def new_session(timeout: float) -> requests.Session:
+    """A session for calls to Authgear: each call ends within ``timeout`` seconds, sends only our own headers,
+    and keeps no cookie (a policy that allows no domain accepts and returns none), so that one user's
+    ``Set-Cookie`` never reaches another."""
+    session = requests.Session()
     adapter = _DeadlineAdapter(timeout)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-
-
-def new_session(timeout: float) -> requests.Session:
-    """A session for discovery and JWKS: each call ends within ``timeout`` seconds."""
-    session = requests.Session()
-    limit_calls(session, timeout)
+    session.cookies = RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    session.headers.clear()
     session.headers["User-Agent"] = "flask-authgear"
     session.headers["Accept"] = "application/json"
     return session
@@ -219,11 +220,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
     todo = [exc]
     while todo and len(found) < 16:
         current = todo.pop(0)
-        if current in found:
-            continue
-        found.append(current)
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        for linked in (getattr(current, "reason", None), current.__cause__, current.__context__):
-            if isinstance(linked, BaseException):
-                todo.append(linked)
+        if current not in found:
+            found.append(current)
+            linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+            todo.extend(cause for cause in linked if isinstance(cause, BaseException))
     return found

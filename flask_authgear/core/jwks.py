@@ -30,13 +30,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
-from .http import FetchError, deadline, fetch_json, limit_calls, new_session
+from .http import FetchError, deadline, fetch_json, new_session
 
 __all__ = ["MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey"]
 
@@ -168,15 +167,10 @@ class JWKSCache:
     def __init__(
         self,
         settings: Settings,
-        session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        if session is None:
-            session = new_session(settings.http_timeout)
-        else:  # a session passed in gets the deadline too: no call to Authgear goes without one
-            limit_calls(session, settings.http_timeout)
-        self._session = session
+        self._session = new_session(settings.http_timeout)
         self._clock = clock
         self._allowed = frozenset(settings.algorithms)
         self._lock = threading.Lock()

@@ -20,7 +20,6 @@ same credentials make one resolver call; the others wait for its answer.
 from __future__ import annotations
 
 import dataclasses
-import http.cookiejar
 import logging
 import threading
 import time
@@ -29,14 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import requests
-from requests.cookies import RequestsCookieJar
 from requests.utils import get_environ_proxies
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
 from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
-from .http import describe_error, limit_calls
+from .http import describe_error, new_session
 from .lru import LRU
 
 __all__ = ["Probe", "ResolverClient", "ResolverStats"]
@@ -45,16 +43,6 @@ logger = logging.getLogger("flask_authgear")
 
 #: After a cache backend error (Redis down, sqlite locked), go straight to the resolver for this long.
 _BACKEND_RETRY_AFTER = 5.0
-
-
-def _harden(session: requests.Session, url: str) -> None:
-    # A policy that allows no domain accepts and returns no cookie: one user's Set-Cookie must never reach another.
-    session.cookies = RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    # trust_env off: no .netrc may replace the forwarded Authorization; proxies from the environment still apply.
-    session.trust_env = False
-    session.proxies = dict(get_environ_proxies(url))
-    session.headers.clear()
-    session.headers["User-Agent"] = "flask-authgear"
 
 
 @dataclass(slots=True)
@@ -115,9 +103,10 @@ class ResolverClient:
         self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
         self.shared = SharedCache(settings, self.keyer, wall_clock)
         self._clock = clock
-        self._session = requests.Session()
-        _harden(self._session, self.url)
-        limit_calls(self._session, settings.http_timeout)
+        self._session = new_session(settings.http_timeout)
+        # trust_env off: no .netrc may replace the forwarded Authorization; proxies from the environment still apply.
+        self._session.trust_env = False
+        self._session.proxies = dict(get_environ_proxies(self.url))
         self.settings = settings
         self._inflight: dict[str, _Flight] = {}
         self._lock = threading.Lock()

@@ -32,7 +32,6 @@ from .request import RequestData, direct_peer, strip_proxy_headers
 from .requirements import DEFAULT_REQUIREMENTS, Requirements
 
 if TYPE_CHECKING:
-    import requests
     from _typeshed.wsgi import WSGIEnvironment
 
     from .resolver import ResolverClient
@@ -91,7 +90,7 @@ class Verifier:
     Thread-safe: one instance serves every request of an app.
     """
 
-    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         # What a mode needs is imported when a verifier of that mode is built, so ``import flask_authgear`` stays
         # cheap: the JWT modules (joserfc's cryptography, requests) for every mode, since ``verify_token`` reads
         # JWTs in each; the resolver's (requests-cache and its backends) for resolver and auto modes only.
@@ -99,7 +98,7 @@ class Verifier:
         from .jwt import JWTVerifier
 
         self.settings = settings
-        self.jwks = JWKSCache(settings, session)
+        self.jwks = JWKSCache(settings)
         self.jwt = JWTVerifier(settings, self.jwks)
         mode = settings.mode
         self.resolver: ResolverClient | None = None
