@@ -25,7 +25,7 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -138,20 +138,13 @@ class _DeadlineAdapter(HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
         return _use_deadline_pools(super().proxy_manager_for(proxy, **proxy_kwargs))
 
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: bool | str = True,
-        cert: Any = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         with deadline(self.timeout):
             left = _DEADLINE.get() - time.monotonic()
             if left <= 0:
                 raise requests.Timeout("the call's deadline passed before it started")
-            return super().send(request, stream, (left, left), verify, cert, proxies)  # connect, first read
+            kwargs["timeout"] = (left, left)  # connect, first read; requests passes its options by keyword
+            return super().send(request, *args, **kwargs)
 
 
 def new_session(timeout: float) -> requests.Session:

@@ -24,8 +24,10 @@ import binascii
 import dataclasses
 import json
 import logging
+import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,19 +80,11 @@ def _parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, 
     """
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWKS document")
-    keys: dict[str, PublicKey] = {}
-    duplicated: set[str] = set()
-    for entry in document["keys"][:MAX_KEYS]:
-        parsed = _parse_jwk(entry, allowed_algorithms)
-        if parsed is None:
-            continue
-        if parsed.kid in keys:
-            duplicated.add(parsed.kid)
-        keys[parsed.kid] = parsed
-    for kid in duplicated:
-        # Two keys under one kid: we cannot tell which one a token means, so trust neither.
-        del keys[kid]
-    return keys
+    parsed = (_parse_jwk(entry, allowed_algorithms) for entry in document["keys"][:MAX_KEYS])
+    usable = [key for key in parsed if key is not None]
+    # Two keys under one kid: we cannot tell which one a token means, so trust neither.
+    kids = Counter(key.kid for key in usable)
+    return {key.kid: key for key in usable if kids[key.kid] == 1}
 
 
 def _parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | None:
@@ -118,10 +112,8 @@ def _parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | No
         candidates = _RSA_ALGS if kty == "RSA" else _CURVE_ALGS.get(public["crv"], ())
     except (KeyError, TypeError, ValueError, binascii.Error, JoseError):
         return None
-    if isinstance(key, RSAKey):
-        public_key = key.public_key
-        if public_key.key_size < _MIN_RSA_BITS or _roca_fingerprint(public_key.public_numbers().n):
-            return None
+    if isinstance(key, RSAKey) and _roca_fingerprint(key.public_key.public_numbers().n):
+        return None
     algorithms = frozenset(candidates) & allowed_algorithms
     if alg is not None:
         algorithms &= {alg}
@@ -164,18 +156,15 @@ class JWKSStats:
 class JWKSCache:
     """Thread-safe holder of the current verification keys."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._session = new_session(settings.http_timeout)
         self._clock = clock
         self._allowed = frozenset(settings.algorithms)
         self._lock = threading.Lock()
         self._jwks_uri: str | None = settings.jwks_uri
-        self._keys: Mapping[str, PublicKey] = {}
+        #: The current keys by kid; read them, never write them.
+        self.keys: Mapping[str, PublicKey] = {}
         self._fetched_at: float | None = None  # time of the last successful fetch
         self._attempts = 0  # fetch attempts finished so far, successful or not
         self._last_kid_refetch = -float("inf")  # time of the last refetch caused by an unknown kid
@@ -192,7 +181,7 @@ class JWKSCache:
         now = self._clock()
         self._refresh_if_expired(now)
         attempts = self._attempts  # read before the lookup: a fetch finished after it may have brought the kid
-        key = self._keys.get(kid)
+        key = self.keys.get(kid)
         if key is None and self._fetched_at is not None:
             # A fetch in progress may bring the kid: wait for it. Otherwise fetch only when the cooldown allows.
             if self._lock.locked() or not self._kid_refetch_cooling(self._clock()):
@@ -201,7 +190,7 @@ class JWKSCache:
                 self.stats.refetches_refused += 1
                 logger.debug("JWKS refetch for an unknown kid refused: cooldown")
             # Read again: another thread may have installed new keys meanwhile.
-            key = self._keys.get(kid)
+            key = self.keys.get(kid)
         return key
 
     def _kid_refetch_cooling(self, now: float) -> bool:
@@ -212,32 +201,25 @@ class JWKSCache:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
         hit. An old set is refreshed first; an unknown kid never causes a fetch."""
         self._refresh_if_expired(self._clock())
-        return self._keys.get(key.kid) is key
+        return self.keys.get(key.kid) is key
 
     def _refresh_if_expired(self, now: float) -> None:
         fetched_at = self._fetched_at
-        if fetched_at is None:
-            self._refresh(now)
-            return
-        age = now - fetched_at
+        age = math.inf if fetched_at is None else now - fetched_at
         if age >= self.settings.jwks_cache_ttl:
             # While the old keys may still serve, a thread that finds a refresh already running goes on with
             # them instead of queueing behind a slow JWKS endpoint.
             self._refresh(now, wait=age >= self.settings.jwks_max_stale)
-
-    @property
-    def keys(self) -> Mapping[str, PublicKey]:
-        return self._keys
 
     def health(self) -> dict[str, Any]:
         """Freshness of the keys and the last error, for readiness probes."""
         now = self._clock()
         age = None if self._fetched_at is None else now - self._fetched_at
         return {
-            "keys": len(self._keys),
+            "keys": len(self.keys),
             "age_seconds": None if age is None else round(age, 1),  # a tenth of a second says all there is
             "stale": age is not None and age >= self.settings.jwks_cache_ttl,
-            "ready": age is not None and age < self.settings.jwks_max_stale and bool(self._keys),
+            "ready": age is not None and age < self.settings.jwks_max_stale and bool(self.keys),
             **dataclasses.asdict(self.stats),
         }
 
@@ -251,7 +233,7 @@ class JWKSCache:
             self._refresh_if_expired(self._clock())
         except ProviderUnavailableError:
             return False
-        return bool(self._keys)
+        return bool(self.keys)
 
     # -- fetching ----------------------------------------------------------------------------------------
 
@@ -261,9 +243,7 @@ class JWKSCache:
         ``unknown_kid_after``: the fetch is for an unknown kid, looked up when ``_attempts`` had this value.
         """
         unknown_kid = unknown_kid_after is not None
-        if wait:
-            self._lock.acquire()
-        elif not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=wait):  # always True when waiting
             return
         try:
             # Another thread may have fetched while we waited for the lock.
@@ -303,17 +283,17 @@ class JWKSCache:
 
     def _install(self, keys: dict[str, PublicKey]) -> None:
         """Swap in a freshly fetched key set, keeping the objects of unchanged keys (their identity is stable)."""
-        old = self._keys
+        old = self.keys
         merged = {
             kid: old[kid] if kid in old and old[kid].fingerprint == key.fingerprint else key
             for kid, key in keys.items()
         }
-        if old and (merged.keys() != old.keys() or any(merged[kid] is not old[kid] for kid in merged)):
+        added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
+        removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
+        if old and (added or removed):
             # Key rotation, worth a record. These kids come from the project's JWKS, never from a request.
-            added = sorted(kid for kid in merged if old.get(kid) is not merged[kid])
-            removed = sorted(kid for kid in old if old[kid] is not merged.get(kid))
             logger.info("JWKS keys changed: added %s; removed %s", added or "none", removed or "none")
-        self._keys = merged
+        self.keys = merged
         self._fetched_at = self._clock()
         self.stats.last_error = None
 
@@ -325,7 +305,7 @@ class JWKSCache:
             return
         if self._fetched_at is not None:
             logger.error("the last good JWKS is older than jwks_max_stale; refusing tokens until a fetch succeeds")
-            self._keys = {}
+            self.keys = {}
             self._fetched_at = None
         raise ProviderUnavailableError()
 

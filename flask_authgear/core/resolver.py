@@ -24,7 +24,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import requests
@@ -76,13 +77,6 @@ class Probe:
     error: str | None
 
 
-@dataclass(slots=True)
-class _Flight:
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: Answer = None
-    failed: bool = True
-
-
 class ResolverClient:
     """Calls the resolver through the two cache levels, one call per key at a time. Thread-safe.
 
@@ -108,7 +102,8 @@ class ResolverClient:
         self._session.trust_env = False
         self._session.proxies = dict(get_environ_proxies(self.url))
         self.settings = settings
-        self._inflight: dict[str, _Flight] = {}
+        #: The lookup under way for each key: other threads asking for it wait for its answer.
+        self._inflight: dict[str, Future[Answer]] = {}
         self._lock = threading.Lock()
         self._backend_down_until = 0.0
         self.stats = ResolverStats()
@@ -127,21 +122,24 @@ class ResolverClient:
             flight = self._inflight.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._inflight[key] = _Flight()
+                flight = self._inflight[key] = Future()
         if not leader:
             self.stats.coalesced += 1
-            # The leader may try the cache backend and then the resolver, each within the deadline.
-            if not flight.done.wait(2 * self.settings.http_timeout + 1.0) or flight.failed:
-                raise ProviderUnavailableError()
-            return flight.answer
+            try:
+                # The leader may try the cache backend and then the resolver, each within the deadline.
+                return flight.result(timeout=2 * self.settings.http_timeout + 1.0)
+            except Exception:  # the leader failed, or took longer than it can
+                raise ProviderUnavailableError() from None
         try:
-            flight.answer = self._lookup(key, local, authorization, cookie)
-            flight.failed = False
-            return flight.answer
+            answer = self._lookup(key, local, authorization, cookie)
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
-            flight.done.set()
+        flight.set_result(answer)
+        return answer
 
     def probe(self, authorization: str | None, cookie: str | None) -> Probe:
         """Ask the resolver once, past both caches, and keep what it said; never raises for a failed call.
