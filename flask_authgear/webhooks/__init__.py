@@ -13,18 +13,16 @@ HMAC-SHA256 of the raw body under the project's webhook secret. Security notes, 
   once, so an old one is a replay), and the idempotency store of :mod:`flask_authgear.webhooks.dispatch`
   recognises an ``id`` already handled. Nothing protects against an attacker who has the secret: keep it out of
   logs and source control.
+
+The modules, one concept each: :mod:`~.catalogue` (the event types), :mod:`~.signature`, :mod:`~.event`,
+:mod:`~.answers`, :mod:`~.errors`, :mod:`~.dispatch` (the rules of each answer), and the adapters
+:mod:`~.flask` and :mod:`~.wsgi`.
 """
 
 from __future__ import annotations
 
 from .answers import ACKNOWLEDGED, WebhookAnswer, allow, deny
-from .catalogue import (
-    AUTHENTICATION_EVENTS,
-    BLOCKING_EVENTS,
-    EVENT_TYPES,
-    NON_BLOCKING_EVENTS,
-    USER_MUTATION_EVENTS,
-)
+from .catalogue import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
 from .errors import (
     InvalidWebhookError,
     InvalidWebhookSignatureError,
@@ -36,25 +34,15 @@ from .errors import (
     WebhookTooLargeError,
 )
 from .event import WebhookEvent
-from .signature import (
-    MAX_BODY_BYTES,
-    SIGNATURE_HEADER,
-    read_body,
-    sign_body,
-    verify_environ,
-    verify_webhook,
-    webhook_secrets,
-)
+from .signature import MAX_BODY_BYTES, SIGNATURE_HEADER, sign_body, verify_webhook, webhook_secrets
 
 __all__ = [
     "ACKNOWLEDGED",
-    "AUTHENTICATION_EVENTS",
     "BLOCKING_EVENTS",
     "EVENT_TYPES",
     "MAX_BODY_BYTES",
     "NON_BLOCKING_EVENTS",
     "SIGNATURE_HEADER",
-    "USER_MUTATION_EVENTS",
     "InvalidWebhookError",
     "InvalidWebhookSignatureError",
     "StaleWebhookError",
@@ -67,9 +55,7 @@ __all__ = [
     "WebhookTooLargeError",
     "allow",
     "deny",
-    "read_body",
     "sign_body",
-    "verify_environ",
     "verify_webhook",
     "webhook_secrets",
 ]

@@ -2,23 +2,18 @@
 
 Authgear validates a blocking hook's answer against its event's JSON schema (``pkg/api/event/hook_response.go``,
 ``pkg/api/event/blocking/*.go``) and aborts the user's operation when it fails: every schema refuses a key it does
-not list. :func:`answer_problem` is that schema written out once; the answers this library builds and the answers
-the local Authgear server receives are both judged by it.
+not list. :func:`answer_problem` is those schemas written out once, as data; the answers this library builds and
+the answers the local Authgear server receives are both judged by it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .catalogue import (
-    AUTHENTICATION_EVENTS,
-    ID_TOKEN_EVENT,
-    JWT_EVENT,
-    USER_MUTATION_EVENTS,
-)
+from .catalogue import AUTHENTICATION_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
 
 __all__ = ["ACKNOWLEDGED", "AMR_VALUES", "RATE_LIMIT_NAMES", "WebhookAnswer", "allow", "answer_problem", "deny"]
 
@@ -41,23 +36,13 @@ AMR_VALUES = frozenset(
 )
 #: The rate limits an answer's ``rate_limits`` may weigh, each ``{"weight": <number >= 0>}``.
 RATE_LIMIT_NAMES = frozenset({"authentication.general", "authentication.account_enumeration"})
-BOT_PROTECTION_MODES = frozenset({"always", "never"})
-
-#: What an allowing answer of each blocking event may carry beside ``is_allowed``.
-ANSWER_FIELDS: Mapping[str, frozenset[str]] = {
-    **dict.fromkeys(USER_MUTATION_EVENTS | {JWT_EVENT, ID_TOKEN_EVENT}, frozenset({"mutations"})),
-    **dict.fromkeys(AUTHENTICATION_EVENTS, frozenset({"constraints", "bot_protection", "rate_limits"})),
-    "authentication.pre_authenticated": frozenset({"constraints", "rate_limits"}),
-}
 
 
-def thaw(value: Any) -> Any:
-    """A plain JSON-ready copy of a frozen or user-given structure."""
+def _plain(value: Any) -> Any:
+    """A read-only mapping (an event's payload) as JSON encodes it; anything else is not JSON."""
     if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [thaw(v) for v in value]
-    return value
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class WebhookAnswer:
@@ -67,7 +52,7 @@ class WebhookAnswer:
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         try:
-            self._body = json.dumps(thaw(body), separators=(",", ":"), allow_nan=False).encode()
+            self._body = json.dumps(body, default=_plain, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:  # a set, an object, NaN ...: nothing Authgear could read
             raise ValueError(f"a webhook answer must be JSON: {exc}") from None
 
@@ -117,90 +102,85 @@ def deny(reason: str, title: str) -> WebhookAnswer:
 
 def answer_problem(event_type: str, answer: Any) -> str | None:
     """Why Authgear would refuse ``answer`` (parsed JSON) to a ``event_type`` event, or None when it accepts it."""
-    fields = ANSWER_FIELDS.get(event_type)
+    fields = _ANSWER_FIELDS.get(event_type)
     if fields is None:
         return f"{event_type} is not a blocking event: Authgear reads no answer to it"
     if not isinstance(answer, dict):
         return "the answer must be a JSON object"
     if not isinstance(answer.get("is_allowed"), bool):
         return "the answer must carry is_allowed: true or false"
+    rest = {name: value for name, value in answer.items() if name != "is_allowed"}
     if not answer["is_allowed"]:
-        extra = sorted(set(answer) - {"is_allowed", "title", "reason"})
-        if extra:
+        if extra := sorted(rest.keys() - {"title", "reason"}):
             return f"a refusal carries only title and reason, not {', '.join(extra)}"
-        wrong = [name for name in ("title", "reason") if name in answer and not isinstance(answer[name], str)]
+        wrong = [name for name in ("title", "reason") if name in rest and not isinstance(rest[name], str)]
         return f"{wrong[0]} must be a string" if wrong else None
-    extra = sorted(set(answer) - {"is_allowed"} - fields)
-    if extra:
-        accepted = ", ".join(sorted(fields))
-        return f"{event_type} does not accept {', '.join(extra)} in its answer (only {accepted})"
-    for name in sorted(set(answer) - {"is_allowed"}):
-        problem = _FIELD_CHECKS[name](answer[name])
-        if problem is not None:
-            return problem
-    return None
+    if extra := sorted(rest.keys() - fields):
+        return f"{event_type} does not accept {', '.join(extra)} in its answer (only {', '.join(sorted(fields))})"
+    problems = (_ALLOWING[name](rest[name], name) for name in sorted(rest))
+    return next((problem for problem in problems if problem), None)
 
 
-def _object(value: Any, what: str, keys: frozenset[str] | None = None) -> str | None:
-    """None when ``value`` is a JSON object whose keys are among ``keys`` (any, when None)."""
-    if not isinstance(value, dict):
-        return f"{what} must be a JSON object"
-    extra = sorted(set(value) - keys) if keys is not None else []
-    return f"{what} does not accept {', '.join(extra)} (only {', '.join(sorted(keys or ()))})" if extra else None
+#: Why Authgear refuses a value found at a place of an answer (``constraints.amr``), or None.
+_Check = Callable[[Any, str], "str | None"]
 
 
-#: The parts of ``mutations``, and the members of each that must be JSON objects.
-_MUTATION_PARTS = {"user": ("standard_attributes", "custom_attributes"), "jwt": ("payload",), "id_token": ("payload",)}
+def _members(checks: Mapping[str, _Check], *, closed: bool = True) -> _Check:
+    """A JSON object whose members are checked when present; ``closed`` refuses any other member."""
 
-
-def _mutations(value: Any) -> str | None:
-    if problem := _object(value, "mutations", frozenset(_MUTATION_PARTS)):
-        return problem
-    for part, members in _MUTATION_PARTS.items():
-        if part not in value:
-            continue
-        if problem := _object(value[part], f"mutations.{part}"):
-            return problem
-        for member in members:
-            if member in value[part] and (problem := _object(value[part][member], f"mutations.{part}.{member}")):
+    def check(value: Any, where: str) -> str | None:
+        if not isinstance(value, dict):
+            return f"{where} must be a JSON object"
+        if closed and (extra := sorted(value.keys() - checks.keys())):
+            return f"{where} does not accept {', '.join(extra)} (only {', '.join(sorted(checks))})"
+        for name in sorted(value.keys() & checks.keys()):
+            if problem := checks[name](value[name], f"{where}.{name}"):
                 return problem
+        return None
+
+    return check
+
+
+def _among(allowed: frozenset[str], *, array: bool = False) -> _Check:
+    """One of ``allowed``, or with ``array`` a JSON array of them."""
+
+    def check(value: Any, where: str) -> str | None:
+        if not array:
+            if isinstance(value, str) and value in allowed:
+                return None
+            return f"{where} must be " + " or ".join(f'"{v}"' for v in sorted(allowed))
+        if not isinstance(value, list):
+            return f"{where} must be a JSON array"
+        unknown = sorted({str(v) for v in value if not (isinstance(v, str) and v in allowed)})
+        return f"{where} accepts only {', '.join(sorted(allowed))}; not {', '.join(unknown)}" if unknown else None
+
+    return check
+
+
+def _weight(value: Any, where: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        return f"{where} must be a number >= 0"
     return None
 
 
-def _constraints(value: Any) -> str | None:
-    problem = _object(value, "constraints", frozenset({"amr"}))
-    if problem is None and "amr" in value:
-        amr = value["amr"]
-        if not isinstance(amr, list):
-            return "constraints.amr must be a JSON array"
-        unknown = sorted({str(v) for v in amr if not (isinstance(v, str) and v in AMR_VALUES)})
-        if unknown:
-            return f"constraints.amr accepts only {', '.join(sorted(AMR_VALUES))}; not {', '.join(unknown)}"
-    return problem
-
-
-def _bot_protection(value: Any) -> str | None:
-    problem = _object(value, "bot_protection", frozenset({"mode"}))
-    if problem is None and "mode" in value and value["mode"] not in BOT_PROTECTION_MODES:
-        return 'bot_protection.mode must be "always" or "never"'
-    return problem
-
-
-def _rate_limits(value: Any) -> str | None:
-    if problem := _object(value, "rate_limits", RATE_LIMIT_NAMES):
-        return problem
-    for name, requirement in value.items():
-        if problem := _object(requirement, f"rate_limits.{name}", frozenset({"weight"})):
-            return problem
-        weight = requirement.get("weight", 0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (0 <= weight < math.inf):
-            return f"rate_limits.{name}.weight must be a number >= 0"
-    return None
-
-
-_FIELD_CHECKS = {
-    "mutations": _mutations,
-    "constraints": _constraints,
-    "bot_protection": _bot_protection,
-    "rate_limits": _rate_limits,
+#: Any JSON object.
+_OBJECT = _members({}, closed=False)
+#: The members an allowing answer may carry beside ``is_allowed``, each as Authgear's schemas check it.
+_ALLOWING: Mapping[str, _Check] = {
+    "mutations": _members(
+        {
+            "user": _members({"standard_attributes": _OBJECT, "custom_attributes": _OBJECT}, closed=False),
+            "jwt": _members({"payload": _OBJECT}, closed=False),
+            "id_token": _members({"payload": _OBJECT}, closed=False),
+        }
+    ),
+    "constraints": _members({"amr": _among(AMR_VALUES, array=True)}),
+    "bot_protection": _members({"mode": _among(frozenset({"always", "never"}))}),
+    "rate_limits": _members(dict.fromkeys(RATE_LIMIT_NAMES, _members({"weight": _weight}))),
+}
+#: Which of them each blocking event's answer may carry.
+_ANSWER_FIELDS: Mapping[str, frozenset[str]] = {
+    **dict.fromkeys(USER_MUTATION_EVENTS | {JWT_EVENT, ID_TOKEN_EVENT}, frozenset({"mutations"})),
+    **dict.fromkeys(AUTHENTICATION_EVENTS, frozenset({"constraints", "bot_protection", "rate_limits"})),
+    "authentication.pre_authenticated": frozenset({"constraints", "rate_limits"}),
 }

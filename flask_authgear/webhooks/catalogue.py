@@ -28,7 +28,6 @@ __all__ = [
     "JWT_EVENT",
     "NON_BLOCKING_EVENTS",
     "NON_BLOCKING_TIMEOUT",
-    "STAR_ONLY_EVENTS",
     "SYNC_HOOK_TIMEOUT",
     "SYNC_HOOK_TOTAL_TIMEOUT",
     "USER_MUTATION_EVENTS",
@@ -65,10 +64,6 @@ _IDENTITY_EVENTS = tuple(
         ("biometric", ("enabled", "disabled")),
     )
     for change in changes
-)
-#: Sent to a hook subscribed to ``"*"`` only: the configuration's list of event names does not have them.
-STAR_ONLY_EVENTS = frozenset(
-    f"identity.{kind}.{change}" for kind in ("email", "phone") for change in ("verified", "unverified")
 )
 #: Delivered once, after the change; only the status of the answer is read (a non-2xx one is logged by Authgear).
 NON_BLOCKING_EVENTS = (

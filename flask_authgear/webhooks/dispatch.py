@@ -67,7 +67,7 @@ T = TypeVar("T")
 _SYNC_REDIS = "RedisIdempotencyStore's client (it needs redis.Redis, not redis.asyncio.Redis)"
 
 #: How long an event id is remembered by default: a replay of a captured delivery within a week is recognised.
-DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
+_DEFAULT_IDEMPOTENCY_TTL = 7 * 24 * 3600.0
 
 
 class IdempotencyStore(Protocol):
@@ -92,7 +92,7 @@ class MemoryIdempotencyStore:
     def __init__(
         self,
         max_entries: int = 100_000,
-        ttl: float = DEFAULT_IDEMPOTENCY_TTL,
+        ttl: float = _DEFAULT_IDEMPOTENCY_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1 or ttl <= 0:
@@ -122,11 +122,7 @@ class RedisIdempotencyStore:
     """
 
     def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        ttl: float = DEFAULT_IDEMPOTENCY_TTL,
-        prefix: str = "flask_authgear_webhook:",
+        self, client: redis.Redis, *, ttl: float = _DEFAULT_IDEMPOTENCY_TTL, prefix: str = "flask_authgear_webhook:"
     ) -> None:
         if ttl < 1:
             raise ConfigurationError("RedisIdempotencyStore needs ttl >= 1 second")
@@ -226,32 +222,40 @@ class WebhookHandlers:
             handler = self._handlers.get(WILDCARD)
         if handler is None:
             if not event.is_blocking:
-                logger.info("no handler for the webhook event %s (id %s): acknowledged", event.type, event.id)
+                logger.info("no handler for the webhook event %s: acknowledged", _named(event))
                 return ACKNOWLEDGED
-            logger.error("no handler for the blocking webhook event %s (id %s): answering 501", event.type, event.id)
+            logger.error("no handler for the blocking webhook event %s: answering 501", _named(event))
             raise WebhookNotHandledError()
         try:
-            answer = self.run(event, lambda: self.call(handler, event))
+            # Called to completion: an unawaited coroutine is never taken for an answer.
+            answer = self.run(event, lambda: not_awaitable(self.ensure_sync(handler)(event), "the webhook handler"))
         except AuthgearError:
             raise
         except Exception:
             if event.is_blocking:  # a non-blocking one was logged, with its traceback, by run()
                 logger.exception(
-                    "the handler of the blocking webhook event %s (id %s) failed: Authgear aborts the operation",
-                    event.type,
-                    event.id,
+                    "the handler of the blocking webhook event %s failed: the operation aborts", _named(event)
                 )
             raise WebhookHandlerError() from None
+        return self.answer(event, answer)
+
+    def answer(self, event: WebhookEvent, answer: object) -> WebhookAnswer:
+        """What Authgear is sent once the handler of ``event`` returned ``answer``: the acknowledgement of a
+        non-blocking event; for a blocking one, ``answer`` when Authgear accepts it. No answer, or one built by
+        hand that Authgear would refuse, is logged and answered 501, which aborts the operation as Authgear would,
+        with the reason in the app's log."""
         if not event.is_blocking:
             return ACKNOWLEDGED
         if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
+            kind = type(answer).__name__
             logger.error(
-                "the handler of the blocking webhook event %s returned %s instead of allow() or deny()",
-                event.type,
-                type(answer).__name__,
+                "the handler of the blocking webhook event %s returned %s, not allow() or deny()", event.type, kind
             )
             raise WebhookNotHandledError("The webhook handler gave no answer.")
-        return acceptable(event, answer)
+        if problem := answer_problem(event.type, answer.to_dict()):
+            logger.error("the answer to the blocking webhook event %s is one Authgear refuses: %s", event.type, problem)
+            raise WebhookNotHandledError("The webhook handler's answer is not one Authgear accepts.")
+        return answer
 
     def run(
         self, event: WebhookEvent, call: Callable[[], T], handled: Callable[[T], bool] = lambda _: True
@@ -267,17 +271,14 @@ class WebhookHandlers:
         if self.max_age is not None and (
             event.timestamp is None or abs(now - event.timestamp.timestamp()) > self.max_age
         ):  # no timestamp, too old, or implausibly far ahead
-            logger.warning("webhook event %s (id %s) refused: older than max_age", event.type, event.id)
+            logger.warning("webhook event %s refused: older than max_age", _named(event))
             raise StaleWebhookError()
         if event.is_blocking:
             result = call()
             if (elapsed := self._clock() - now) > self.sync_hook_timeout:
+                limit = self.sync_hook_timeout
                 logger.warning(
-                    "the handler of the blocking webhook event %s (id %s) took %.1f s: Authgear gives up after %g s",
-                    event.type,
-                    event.id,
-                    elapsed,
-                    self.sync_hook_timeout,
+                    "blocking webhook event %s took %.1f s: Authgear gives up after %g s", _named(event), elapsed, limit
                 )
             return result
         store = self.store
@@ -288,7 +289,7 @@ class WebhookHandlers:
                 self._lost(event, "the idempotency store failed", exc_info=True)
                 raise WebhookHandlerError() from None
             if not fresh:
-                logger.info("webhook event %s (id %s) was already handled: acknowledged again", event.type, event.id)
+                logger.info("webhook event %s was already handled: acknowledged again", _named(event))
                 return None
         done = False
         try:
@@ -313,10 +314,9 @@ class WebhookHandlers:
         with self._failures_lock:
             self.failures[event.type] += 1
         logger.error(
-            "webhook event %s (id %s) was not handled: %s. Authgear does not send an event twice,"
-            " so it is lost unless the handler recorded it first",
-            event.type,
-            event.id,
+            "webhook event %s was not handled: %s. Authgear does not send an event twice, so it is lost unless the"
+            " handler recorded it first",
+            _named(event),
             why,
             exc_info=exc_info,
         )
@@ -330,17 +330,7 @@ class WebhookHandlers:
         WSGI has none; the Flask adapter uses ``app.ensure_sync`` instead."""
         return run_sync(func)
 
-    def call(self, handler: Handler, event: WebhookEvent) -> WebhookAnswer | None:
-        """Call ``handler`` to completion: its answer, never an unawaited coroutine taken for one."""
-        answer: WebhookAnswer | None = not_awaitable(self.ensure_sync(handler)(event), "the webhook handler")
-        return answer
 
-
-def acceptable(event: WebhookEvent, answer: WebhookAnswer) -> WebhookAnswer:
-    """``answer`` when Authgear accepts it for ``event``; one built by hand that it would refuse is logged and
-    answered 501, which aborts the operation as Authgear would, with the reason in the app's log."""
-    problem = answer_problem(event.type, answer.to_dict())
-    if problem is not None:
-        logger.error("the answer to the blocking webhook event %s is one Authgear refuses: %s", event.type, problem)
-        raise WebhookNotHandledError("The webhook handler's answer is not one Authgear accepts.")
-    return answer
+def _named(event: WebhookEvent) -> str:
+    """An event as the log names it: ``user.created (id 0000000000000001)``; never its payload."""
+    return f"{event.type} (id {event.id})"

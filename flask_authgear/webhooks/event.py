@@ -10,7 +10,7 @@ from typing import Any
 
 from ..core import json
 from ..user import freeze
-from .answers import WebhookAnswer, deny, thaw
+from .answers import WebhookAnswer, deny
 from .catalogue import BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
 from .errors import InvalidWebhookError
 
@@ -101,7 +101,6 @@ class WebhookEvent:
             ValueError: an option or value this event's answer does not accept, or a claim that would change an
                 existing one.
         """
-        self._require_blocking()
         body: dict[str, Any] = {"is_allowed": True}
         user = {
             name: value
@@ -133,13 +132,7 @@ class WebhookEvent:
 
     def deny(self, reason: str, title: str) -> WebhookAnswer:
         """Abort the operation; ``reason`` and ``title`` are shown to the end user."""
-        self._require_blocking()
-        answer = deny(reason, title)
-        return WebhookAnswer.checked(self.type, answer.to_dict())
-
-    def _require_blocking(self) -> None:
-        if not self.is_blocking:
-            raise ValueError(f"{self.type} is not a blocking event: Authgear ignores its answer")
+        return WebhookAnswer.checked(self.type, deny(reason, title).to_dict())
 
     def _require(self, events: frozenset[str] | set[str], what: str) -> None:
         if self.type not in events:
@@ -151,11 +144,11 @@ class WebhookEvent:
         existing = token.get("payload") if isinstance(token, Mapping) else None
         if not isinstance(existing, Mapping):
             raise ValueError(f"this {self.type} event carries no token payload to add claims to")
-        merged: dict[str, Any] = thaw(existing)
-        for name, value in (_mapping(claims, "claims") or {}).items():
-            if merged.setdefault(name, value) != value:  # an existing claim keeps its value, or it is an error
+        added = _mapping(claims, "claims") or {}
+        for name, value in added.items():
+            if name in existing and existing[name] != freeze(value):  # an existing claim keeps its value
                 raise ValueError(f"claim {name!r} already exists in the token and cannot be changed")
-        return merged
+        return {**existing, **added}
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -174,8 +167,7 @@ def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | Non
         return None
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"{what} must be a mapping with string keys")
-    out: dict[str, Any] = thaw(value)
-    return out
+    return dict(value)
 
 
 def _strings(value: Iterable[str] | None, what: str) -> list[str] | None:

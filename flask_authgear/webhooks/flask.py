@@ -29,7 +29,7 @@ from ..flask.decorator_order import guarding
 from ..flask.extension import error_response
 from ..flask.state import EXTENSION_KEY, app_settings
 from .answers import ACKNOWLEDGED, WebhookAnswer
-from .dispatch import HandlerOptions, WebhookHandlers, acceptable
+from .dispatch import HandlerOptions, WebhookHandlers
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
 
@@ -77,7 +77,7 @@ def get_webhook_event() -> WebhookEvent | None:
     return event
 
 
-def answer_response(answer: WebhookAnswer) -> Response:
+def _answer_response(answer: WebhookAnswer) -> Response:
     """A webhook answer as the JSON response Authgear reads."""
     return Response(answer.to_json(), 200, answer.headers())
 
@@ -110,7 +110,7 @@ def require_webhook(
             def call() -> Response:
                 result = current_app.ensure_sync(func)(*args, **kwargs)
                 if isinstance(result, WebhookAnswer):
-                    return answer_response(acceptable(event, result) if event.is_blocking else result)
+                    return _answer_response(rules.answer(event, result))
                 return current_app.make_response(cast(Any, result))
 
             try:
@@ -118,7 +118,7 @@ def require_webhook(
                 response = rules.run(event, call, lambda r: r.status_code < 300)
             except AuthgearError as error:
                 return error_response(error)
-            return answer_response(ACKNOWLEDGED) if response is None else response
+            return _answer_response(ACKNOWLEDGED) if response is None else response
 
         return guarding(func, wrapper)
 
@@ -185,4 +185,4 @@ class Webhooks(WebhookHandlers):
             answer = self.dispatch(verify_webhook_request(self.secret))
         except AuthgearError as error:
             return error_response(error)
-        return answer_response(answer)
+        return _answer_response(answer)

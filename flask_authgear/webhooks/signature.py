@@ -88,9 +88,7 @@ def _content_length(header: str | None) -> int:
 
     werkzeug takes a malformed or over-long length as 0, which would hide a broken sender behind a signature error."""
     raw = (header or "").strip()
-    if not raw:
-        return 0
-    if not (raw.isascii() and raw.isdigit()):  # no sign, no spaces, no non-ASCII digits
+    if raw and not (raw.isascii() and raw.isdigit()):  # no sign, no spaces, no non-ASCII digits
         raise WebhookError("The Content-Length header is invalid.")
     digits = raw.lstrip("0") or "0"
     # int() raises ValueError past 4,300 digits: a length with more digits than the cap is too large anyway.

@@ -16,7 +16,7 @@ import pytest
 
 from flask_authgear.testing.events import EventResponse, HookError, _judge_answer
 from flask_authgear.webhooks import BLOCKING_EVENTS, WebhookAnswer, WebhookEvent
-from flask_authgear.webhooks.answers import AMR_VALUES, ANSWER_FIELDS, RATE_LIMIT_NAMES, answer_problem
+from flask_authgear.webhooks.answers import _ANSWER_FIELDS, AMR_VALUES, RATE_LIMIT_NAMES, answer_problem
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "authgear-hooks"
 CASES = json.loads((VECTORS / "answer_cases.json").read_text())
@@ -28,7 +28,7 @@ TOKEN = {"sub": "user-1", "iss": "https://auth.example.com", "exp": 1_800_000_00
 
 
 def test_the_vectors_cover_every_blocking_event() -> None:
-    assert set(SCHEMAS) == set(ANSWER_FIELDS) == BLOCKING_EVENTS and len(CASES) == 40
+    assert set(SCHEMAS) == set(_ANSWER_FIELDS) == BLOCKING_EVENTS and len(CASES) == 40
     assert {case["event"] for case in CASES} <= BLOCKING_EVENTS
 
 

@@ -30,11 +30,11 @@ from flask_authgear.webhooks import (
     WebhookTooLargeError,
     allow,
     deny,
-    read_body,
     verify_webhook,
     webhook_secrets,
 )
 from flask_authgear.webhooks.dispatch import MemoryIdempotencyStore, RedisIdempotencyStore, WebhookHandlers
+from flask_authgear.webhooks.signature import read_body
 from tests.support.redis_server import RedisServer
 from tests.support.webhooks import body_signature
 
