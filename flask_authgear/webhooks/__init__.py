@@ -15,44 +15,27 @@ HMAC-SHA256 of the raw body under the project's webhook secret. Security notes, 
   logs and source control.
 
 The modules, one concept each: :mod:`~.catalogue` (the event types), :mod:`~.signature`, :mod:`~.event`,
-:mod:`~.answers`, :mod:`~.errors`, :mod:`~.dispatch` (the rules of each answer), and the adapters
-:mod:`~.flask` and :mod:`~.wsgi`.
+:mod:`~.answers`, :mod:`~.errors` (each failure's status), :mod:`~.dispatch` (the rules of each answer), and
+the adapters :mod:`~.flask` and :mod:`~.wsgi`.
 """
 
 from __future__ import annotations
 
-from .answers import ACKNOWLEDGED, WebhookAnswer, allow, deny
+from .answers import WebhookAnswer, allow, deny
 from .catalogue import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
-from .errors import (
-    InvalidWebhookError,
-    InvalidWebhookSignatureError,
-    StaleWebhookError,
-    WebhookError,
-    WebhookHandlerError,
-    WebhookMethodNotAllowedError,
-    WebhookNotHandledError,
-    WebhookTooLargeError,
-)
+from .errors import WebhookError
 from .event import WebhookEvent
 from .signature import MAX_BODY_BYTES, SIGNATURE_HEADER, sign_body, verify_webhook, webhook_secrets
 
 __all__ = [
-    "ACKNOWLEDGED",
     "BLOCKING_EVENTS",
     "EVENT_TYPES",
     "MAX_BODY_BYTES",
     "NON_BLOCKING_EVENTS",
     "SIGNATURE_HEADER",
-    "InvalidWebhookError",
-    "InvalidWebhookSignatureError",
-    "StaleWebhookError",
     "WebhookAnswer",
     "WebhookError",
     "WebhookEvent",
-    "WebhookHandlerError",
-    "WebhookMethodNotAllowedError",
-    "WebhookNotHandledError",
-    "WebhookTooLargeError",
     "allow",
     "deny",
     "sign_body",

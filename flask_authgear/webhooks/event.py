@@ -116,12 +116,10 @@ class WebhookEvent:
             self._require(USER_MUTATION_EVENTS, "user mutations")
             body["mutations"] = {"user": user}
         # Each token event carries its token at payload.<key>.payload and takes it back at mutations.<key>.payload.
-        if jwt_claims is not None:
-            self._require({JWT_EVENT}, "jwt_claims")
-            body["mutations"] = {"jwt": {"payload": self._merged_claims("jwt", jwt_claims)}}
-        if id_token_claims is not None:
-            self._require({ID_TOKEN_EVENT}, "id_token_claims")
-            body["mutations"] = {"id_token": {"payload": self._merged_claims("id_token", id_token_claims)}}
+        for key, event_type, claims in (("jwt", JWT_EVENT, jwt_claims), ("id_token", ID_TOKEN_EVENT, id_token_claims)):
+            if claims is not None:
+                self._require({event_type}, f"{key}_claims")
+                body["mutations"] = {key: {"payload": self._merged_claims(key, claims)}}
         if amr is not None:
             body["constraints"] = {"amr": _strings(amr, "amr")}
         if rate_limits is not None:

@@ -14,26 +14,28 @@ from flask_authgear.core.json import MAX_DEPTH
 from flask_authgear.errors import ConfigurationError
 from flask_authgear.user import freeze
 from flask_authgear.webhooks import (
-    ACKNOWLEDGED,
     BLOCKING_EVENTS,
     EVENT_TYPES,
     MAX_BODY_BYTES,
-    InvalidWebhookError,
-    InvalidWebhookSignatureError,
-    StaleWebhookError,
     WebhookAnswer,
     WebhookError,
     WebhookEvent,
-    WebhookHandlerError,
-    WebhookMethodNotAllowedError,
-    WebhookNotHandledError,
-    WebhookTooLargeError,
     allow,
     deny,
     verify_webhook,
     webhook_secrets,
 )
+from flask_authgear.webhooks.answers import ACKNOWLEDGED
 from flask_authgear.webhooks.dispatch import MemoryIdempotencyStore, RedisIdempotencyStore, WebhookHandlers
+from flask_authgear.webhooks.errors import (
+    InvalidWebhookError,
+    InvalidWebhookSignatureError,
+    StaleWebhookError,
+    WebhookHandlerError,
+    WebhookMethodNotAllowedError,
+    WebhookNotHandledError,
+    WebhookTooLargeError,
+)
 from flask_authgear.webhooks.signature import read_body
 from tests.support.redis_server import RedisServer
 from tests.support.webhooks import body_signature
