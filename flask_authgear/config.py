@@ -45,6 +45,8 @@ _ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 )
 _SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "none"})
+#: The shared caches beside ``memory``, by the start of their URL.
+_CACHE_SCHEMES = ("sqlite:///", "redis://", "rediss://", "unix://")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -208,9 +210,7 @@ def _realm(value: Any, what: str) -> str:
 
 
 def _cache(value: Any, what: str) -> str:
-    if value != "memory" and not (
-        isinstance(value, str) and value.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))
-    ):
+    if not isinstance(value, str) or not (value == "memory" or value.startswith(_CACHE_SCHEMES)):
         raise ConfigurationError(f"{what} must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
     return str(value)
 

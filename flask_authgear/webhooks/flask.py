@@ -110,7 +110,7 @@ def require_webhook(
             def call() -> Response:
                 result = current_app.ensure_sync(func)(*args, **kwargs)
                 if isinstance(result, WebhookAnswer):
-                    return _answer_response(rules.answer(event, result))
+                    return _answer_response(rules.answer(event, result) if event.is_blocking else result)
                 return current_app.make_response(cast(Any, result))
 
             try:
