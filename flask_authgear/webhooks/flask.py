@@ -33,7 +33,7 @@ from .dispatch import HandlerOptions, WebhookHandlers
 from .event import WebhookEvent
 from .signature import verify_environ, webhook_secrets
 
-__all__ = ["Webhooks", "get_webhook_event", "require_webhook", "verify_webhook_request"]
+__all__ = ["Webhooks", "app_webhook_secrets", "get_webhook_event", "require_webhook", "verify_webhook_request"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
