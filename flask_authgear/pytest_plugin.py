@@ -43,15 +43,12 @@ def fixture_server(endpoint: str) -> AuthgearTestServer | None:
     return _held.get(endpoint.rstrip("/").lower())
 
 
-def _new_server() -> AuthgearTestServer:
+@contextmanager
+def _held_server() -> Iterator[AuthgearTestServer]:
+    """A running server, held (findable by its endpoint) while the fixture keeps it."""
     from .testing.server import AuthgearTestServer
 
-    return AuthgearTestServer()
-
-
-@contextmanager
-def _holding(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
-    with server:
+    with AuthgearTestServer() as server:
         _held[server.endpoint] = server
         try:
             yield server
@@ -62,13 +59,13 @@ def _holding(server: AuthgearTestServer) -> Iterator[AuthgearTestServer]:
 @pytest.fixture
 def authgear_server() -> Iterator[AuthgearTestServer]:
     """A running local Authgear-compatible server on 127.0.0.1, stopped after the test."""
-    with _holding(_new_server()) as server:
+    with _held_server() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def _authgear_session_server() -> Iterator[AuthgearTestServer]:
-    with _holding(_new_server()) as server:
+    with _held_server() as server:
         yield server
 
 

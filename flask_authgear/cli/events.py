@@ -73,14 +73,14 @@ def _event_command(
 
     Exit status 0 when the app answers 2xx, 1 otherwise or when it cannot be reached.
     """
-    from ..testing.events import send_signed_event
+    from ..testing.events import EventSender
 
     signing_secret, secret_from = _signing_secret(secret, state_file)
     # Authgear's seq grows with every event of the project; a new process cannot count, the clock can.
     seq = time.time_ns() // 1000
     event_id = event_id or f"{seq:016x}"  # printed, so that the same event can be sent again
     try:
-        answer = send_signed_event(url, event_type, payload, context, secret=signing_secret, id=event_id, seq=seq)
+        answer = EventSender(signing_secret).send_event(url, event_type, payload, context, id=event_id, seq=seq)
     except requests.RequestException as exc:
         why = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
         message = f"cannot reach {safe(url)}: {why}"

@@ -36,7 +36,6 @@ __all__ = ["AuthgearClient", "client_for", "configure", "middleware_for"]
 
 #: Where :func:`configure` records the server in ``app.extensions``.
 _TEST_SERVER_EXTENSION = "authgear.test_server"
-_PLUGIN_MODULE = "flask_authgear.pytest_plugin"
 
 
 def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask:
@@ -98,11 +97,8 @@ class AuthgearClient(FlaskClient):
     def server(self) -> AuthgearTestServer:
         """The server that mints this client's tokens: the one given, else the one the app is configured for."""
         app = self.application
-        server = self._server or app.extensions.get(_TEST_SERVER_EXTENSION)
+        server = self._server or app.extensions.get(_TEST_SERVER_EXTENSION) or _fixture_server(app)
         if server is None:
-            endpoint = _app_endpoint(app)
-            server = _fixture_server(endpoint) if endpoint else None
-        if not isinstance(server, AuthgearTestServer):
             raise RuntimeError(
                 "no AuthgearTestServer for this app's AUTHGEAR_ENDPOINT: configure the app with "
                 "configure(app, server), or with the flask_config() of the authgear_server fixture, "
@@ -169,33 +165,20 @@ class AuthgearClient(FlaskClient):
             self.delete_cookie(name)
 
 
-def _fixture_server(endpoint: str) -> AuthgearTestServer | None:
-    """The server a pytest fixture of this test started at ``endpoint``, when the plugin is loaded."""
-    plugin = sys.modules.get(_PLUGIN_MODULE)
-    found = None if plugin is None else plugin.fixture_server(endpoint)
-    return found if isinstance(found, AuthgearTestServer) else None
-
-
-def _app_endpoint(app: Flask) -> str | None:
-    """The endpoint the app verifies tokens against, if it has one."""
+def _fixture_server(app: Flask) -> AuthgearTestServer | None:
+    """The server a pytest fixture of this test holds at the app's endpoint, when the plugin is loaded."""
+    plugin = sys.modules.get("flask_authgear.pytest_plugin")
     try:
-        return app_settings(app).endpoint
-    except ConfigurationError:
+        return None if plugin is None else plugin.fixture_server(app_settings(app).endpoint)
+    except ConfigurationError:  # the app has no endpoint
         return None
 
 
 def client_for(
-    app: Flask,
-    server: AuthgearTestServer,
-    user: str | AuthgearUser | None = "user-1",
-    *,
-    roles: Iterable[str] | None = None,
-    **claims: Any,
+    app: Flask, server: AuthgearTestServer, user: str | AuthgearUser | None = "user-1", **claims: Any
 ) -> AuthgearClient:
     """A test client for ``app`` signed in as ``user`` with tokens from ``server`` (no ``test_client_class`` needed).
 
-    ``roles`` and other keywords go into the token (see :meth:`AuthgearTestServer.issue_token`).
+    ``roles=`` and other keywords go into the token (see :meth:`AuthgearTestServer.issue_token`).
     """
-    if roles is not None:
-        claims["roles"] = list(roles)
     return AuthgearClient(app, app.response_class, server=server, user=user, **claims)

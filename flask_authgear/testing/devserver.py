@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +54,38 @@ SECRET_HEADER = "X-Dev-Server-Secret"
 #: Moves the state file. Neither ``FLASK_`` (``app.config.from_prefixed_env()`` imports those) nor
 #: ``AUTHGEAR_`` (the library's settings): a prefix no settings loader reads.
 STATE_ENV = "FLASKAUTHGEAR_DEV_STATE"
-_MINT_PREFIX = "/_dev/"
 #: Bounds ``expires_in`` (JSON also carries Infinity and NaN, which no token can hold): ten years.
 _MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_text, value))
+
+
+def _seconds(value: Any) -> bool:
+    """A number of seconds within the bound, so never Infinity or NaN (a float option carries them)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= _MAX_EXPIRES_IN
+
+
+#: What each parameter of a mint request must be: a test of its JSON value, and the words when it fails.
+_PARAMETERS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "sub": (_text, "a non-empty string"),
+    "client_id": (_text, "a non-empty string"),
+    "resource": (_text, "a non-empty string: the API resource's identifier, the token's aud"),
+    "roles": (_texts, "a list of strings"),
+    "amr": (_texts, "a list of strings"),
+    "scopes": (lambda value: _texts(value) and not any(" " in s for s in value), "a list of names without spaces"),
+    "is_verified": (lambda value: isinstance(value, bool), "true or false"),
+    "is_anonymous": (lambda value: isinstance(value, bool), "true or false"),
+    "expires_in": (_seconds, f"a number of seconds, at most {_MAX_EXPIRES_IN} either way"),
+    "claims": (lambda value: isinstance(value, dict), "a JSON object"),
+}
+#: The parameters of a user's token or session.
+_USER = ("sub", "roles", "amr", "is_verified", "is_anonymous")
 
 
 def default_state_file() -> Path:
@@ -70,16 +99,36 @@ def default_state_file() -> Path:
 
 def read_state(path: Path) -> dict[str, Any]:
     """A dev server's state file; OSError when it cannot be read, ValueError when no dev server wrote it."""
-    state = json.loads(path.read_text(encoding="utf-8"))
-    if not (
-        isinstance(state, dict) and isinstance(state.get("endpoint"), str) and isinstance(state.get("secret"), str)
-    ):
+    state = strict_json.loads_object(path.read_bytes())
+    if not (isinstance(state.get("endpoint"), str) and isinstance(state.get("secret"), str)):
         raise ValueError("not a dev server state file")
     return state
 
 
 class MintError(ValueError):
     """A mint request with bad parameters; the message says which."""
+
+
+def _arguments(params: dict[str, Any], names: Iterable[str], **defaults: Any) -> dict[str, Any]:
+    """The ``names`` of a mint request's ``params`` that it gives (else ``defaults``), each checked."""
+    out = dict(defaults)
+    for name in names:
+        if name in params:
+            test, words = _PARAMETERS[name]
+            if not test(params[name]):
+                raise MintError(f"{name} must be {words}")
+            out[name] = params[name]
+    return out
+
+
+def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
+    out = _arguments(params, (*_USER, "expires_in", "claims"), expires_in=3600)
+    claims = out.pop("claims", {})
+    clash = sorted({"sub", "key", "header", *out}.intersection(claims))
+    if clash:
+        raise MintError(f"claims must not set {', '.join(clash)}; use the dedicated options")
+    return {**out, **claims}
 
 
 class DevServer(AuthgearTestServer):
@@ -101,11 +150,10 @@ class DevServer(AuthgearTestServer):
         """
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         state = {"endpoint": self.endpoint, "secret": self.secret, "webhook_secret": self.webhook_secret}
-        data = json.dumps({**state, "pid": os.getpid()})
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
+                json.dump({**state, "pid": os.getpid()}, handle)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -113,116 +161,44 @@ class DevServer(AuthgearTestServer):
             raise
         self.state_file = path
 
-    def remove_state(self) -> None:
-        """Remove the state file if it is still ours (another dev server may have replaced it)."""
+    def stop(self) -> None:
+        """Stop, and remove the state file if it is still ours (another dev server may have replaced it)."""
+        super().stop()
         path, self.state_file = self.state_file, None
         with contextlib.suppress(OSError, ValueError):
             if path is not None and read_state(path)["secret"] == self.secret:
                 path.unlink()
 
-    def stop(self) -> None:
-        super().stop()
-        self.remove_state()
-
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(_MINT_PREFIX):
+        if environ.get("PATH_INFO", "").startswith("/_dev/"):
             return self._mint(Request(environ))(environ, start_response)
         return super().wsgi_app(environ, start_response)
 
     def _mint(self, request: Request) -> Response:
         if not is_loopback_host(request.remote_addr or ""):
-            return _json_error("the mint route answers loopback clients only", 403)
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            return _json_error("a valid X-Dev-Server-Secret header is required", 403)
+            return json_response({"error": "the mint route answers loopback clients only"}, 403)
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self.secret.encode()):
+            return json_response({"error": "a valid X-Dev-Server-Secret header is required"}, 403)
         if request.method != "POST":
-            return _json_error("use POST", 405)
+            return json_response({"error": "use POST"}, 405)
         try:
             params = strict_json.loads_object(request.get_data())
         except ValueError:
-            return _json_error(
-                "the body must be a JSON object (strict: unique names, finite numbers, "
-                f"nesting at most {strict_json.MAX_DEPTH} levels)",
-                400,
-            )
+            words = f"strict: unique names, finite numbers, nesting at most {strict_json.MAX_DEPTH} levels"
+            return json_response({"error": f"the body must be a JSON object ({words})"}, 400)
         try:
             if request.path == "/_dev/token":
                 return json_response({"token": self.issue_token(**token_arguments(params))})
             if request.path == "/_dev/machine":
-                arguments = _machine_arguments(params)
-                try:
-                    return json_response({"token": self.machine_token(**arguments)})
-                except ValueError as exc:  # a resource Authgear refuses (beginning with the endpoint)
-                    raise MintError(str(exc)) from None
+                names = ("client_id", "resource", "scopes", "expires_in")
+                # Without a resource, machine_token says that one is required.
+                arguments = _arguments(params, names, resource="", expires_in=3600)
+                return json_response({"token": self.machine_token(**arguments)})
             if request.path == "/_dev/session":
-                session = self.create_session(**_user_arguments(params))
+                session = self.create_session(**_arguments(params, _USER))
                 return json_response({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
-        except MintError as exc:
-            return _json_error(str(exc), 400)
+        except (MintError, ValueError) as exc:  # a bad parameter, or a resource Authgear refuses
+            return json_response({"error": str(exc)}, 400)
         except HookError as exc:  # the app's oidc.jwt.pre_create hook refused or failed: Authgear mints nothing
-            return _json_error(str(exc), 502)
-        return _json_error("unknown route", 404)
-
-
-def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
-    """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
-    out: dict[str, Any] = _user_arguments(params)
-    out["expires_in"] = _expires_in(params)
-    claims = params.get("claims", {})
-    if not isinstance(claims, dict) or not all(isinstance(k, str) for k in claims):
-        raise MintError("claims must be a JSON object")
-    reserved = {"sub", "key", "header", *out}
-    clash = sorted(reserved.intersection(claims))
-    if clash:
-        raise MintError(f"claims must not set {', '.join(clash)}; use the dedicated options")
-    out.update(claims)
-    return out
-
-
-def _machine_arguments(params: dict[str, Any]) -> dict[str, Any]:
-    """Checked keyword arguments for :meth:`AuthgearTestServer.machine_token` from a mint request."""
-    client_id, resource = params.get("client_id"), params.get("resource")
-    if not isinstance(client_id, str) or not client_id:
-        raise MintError("client_id must be a non-empty string")
-    if not isinstance(resource, str) or not resource:
-        raise MintError("resource is required: the API resource's identifier, the token's aud")
-    scopes = params.get("scopes", [])
-    if not isinstance(scopes, list) or not all(isinstance(s, str) and s and " " not in s for s in scopes):
-        raise MintError("scopes must be a list of scope names without spaces")
-    expires_in = _expires_in(params)
-    return {"client_id": client_id, "resource": resource, "scopes": scopes, "expires_in": expires_in}
-
-
-def _user_arguments(params: dict[str, Any]) -> dict[str, Any]:
-    """Checked keyword arguments for :meth:`AuthgearTestServer.create_session` from a mint request."""
-    sub = params.get("sub", "user-1")
-    if not isinstance(sub, str) or not sub:
-        raise MintError("sub must be a non-empty string")
-    out: dict[str, Any] = {"sub": sub}
-    for name in ("roles", "amr"):
-        if name in params:
-            value = params[name]
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise MintError(f"{name} must be a list of strings")
-            out[name] = value
-    for name in ("is_verified", "is_anonymous"):
-        if name in params:
-            if not isinstance(params[name], bool):
-                raise MintError(f"{name} must be true or false")
-            out[name] = params[name]
-    return out
-
-
-def _expires_in(params: dict[str, Any]) -> float:
-    expires_in = params.get("expires_in", 3600)
-    if (
-        isinstance(expires_in, bool)
-        or not isinstance(expires_in, int | float)
-        or not abs(expires_in) <= _MAX_EXPIRES_IN
-    ):
-        raise MintError(f"expires_in must be a number of seconds, at most {_MAX_EXPIRES_IN} either way")
-    return float(expires_in)
-
-
-def _json_error(message: str, status: int) -> Response:
-    return json_response({"error": message}, status)
+            return json_response({"error": str(exc)}, 502)
+        return json_response({"error": "unknown route"}, 404)

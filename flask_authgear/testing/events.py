@@ -8,6 +8,7 @@ against what Authgear sends, signature included.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import time
@@ -28,6 +29,7 @@ from ..webhooks.catalogue import (
     JWT_EVENT,
     NON_BLOCKING_TIMEOUT,
     SYNC_HOOK_TIMEOUT,
+    SYNC_HOOK_TOTAL_TIMEOUT,
 )
 from ..webhooks.signature import SIGNATURE_HEADER, sign_body
 
@@ -36,15 +38,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EventResponse",
+    "EventSender",
     "EventTarget",
     "HookError",
     "access_token_claims",
-    "apply_jwt_mutations",
     "sample_identity",
     "sample_payload",
     "sample_session",
     "sample_user",
-    "send_signed_event",
 ]
 
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
@@ -55,6 +56,14 @@ _CREATED_AT = "2026-01-01T00:00:00Z"
 _SAMPLE_TIME = 1_767_225_600
 _SAMPLE_ISSUER = "https://test.authgear.local"
 _SAMPLE_CLIENT_ID = "test-client"
+#: The claims of each kind of identity (``login_id`` for email, phone and username).
+_IDENTITY_CLAIMS: dict[str, dict[str, str]] = {
+    "email": {"email": "user@example.com"},
+    "phone": {"phone_number": "+85298765432"},
+    "username": {"preferred_username": "user"},
+    "oauth": {"email": "user@example.com"},
+    "biometric": {},
+}
 
 
 def access_token_claims(
@@ -91,11 +100,15 @@ def access_token_claims(
         CLAIM_CAN_REAUTHENTICATE: can_reauthenticate,
         CLAIM_ROLES: list(roles),
     }
-    amr_list = list(amr or ())
-    if amr_list:  # Authgear omits amr when it is empty
-        body["amr"] = amr_list
-    body.update(claims)
-    return body
+    if amr:  # Authgear omits amr when it is empty
+        body["amr"] = list(amr)
+    return {**body, **claims}
+
+
+def _record(user_id: str, name: str) -> dict[str, Any]:
+    """The fields every record of a user has in Authgear's models: a stable id, and when it was made."""
+    record_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/{name}"))
+    return {"id": record_id, "created_at": _CREATED_AT, "updated_at": _CREATED_AT}
 
 
 def sample_user(
@@ -108,9 +121,8 @@ def sample_user(
 ) -> dict[str, Any]:
     """``payload.user`` as Authgear sends it (``pkg/api/model/user.go``)."""
     return {
+        **_record(user_id, "user"),
         "id": user_id,
-        "created_at": _CREATED_AT,
-        "updated_at": _CREATED_AT,
         "last_login_at": _CREATED_AT,
         "is_anonymous": is_anonymous,
         "is_verified": is_verified,
@@ -133,28 +145,14 @@ def sample_user(
 
 def sample_identity(kind: str = "email", user_id: str = "user-1") -> dict[str, Any]:
     """An identity of the user (``login_id`` for email, phone and username; ``oauth``; ``biometric``)."""
-    claims: dict[str, Any] = {
-        "email": {"email": "user@example.com"},
-        "phone": {"phone_number": "+85298765432"},
-        "username": {"preferred_username": "user"},
-        "oauth": {"email": "user@example.com"},
-        "biometric": {},
-    }.get(kind, {})
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/{kind}")),
-        "created_at": _CREATED_AT,
-        "updated_at": _CREATED_AT,
-        "type": kind if kind in ("oauth", "biometric") else "login_id",
-        "claims": claims,
-    }
+    identity_type = kind if kind in ("oauth", "biometric") else "login_id"
+    return {**_record(user_id, kind), "type": identity_type, "claims": dict(_IDENTITY_CLAIMS.get(kind, {}))}
 
 
 def sample_session(user_id: str = "user-1", amr: Iterable[str] = ("pwd", "x_primary_password")) -> dict[str, Any]:
     """``payload.session`` as Authgear sends it (``pkg/api/model/session.go``: its own camelCase names)."""
     return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/session")),
-        "created_at": _CREATED_AT,
-        "updated_at": _CREATED_AT,
+        **_record(user_id, "session"),
         "type": "idp",
         "amr": list(amr),
         "lastAccessedAt": _CREATED_AT,
@@ -171,26 +169,20 @@ def _authentication_context(event_type: str, user_id: str) -> dict[str, Any]:
     """``payload.authentication_context``: who is signing in, and what they asserted so far."""
     identified = event_type != "authentication.pre_initialize"
     authenticated = event_type == "authentication.pre_authenticated"
+    identification = {"identification": "email", "identity": sample_identity("email", user_id), "id_token": None}
     authenticator = {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/password")),
-        "created_at": _CREATED_AT,
-        "updated_at": _CREATED_AT,
+        **_record(user_id, "password"),
         "user_id": user_id,
         "type": "password",
         "is_default": True,
         "kind": "primary",
     }
+    authentication = {"authentication": "primary_password", "authenticator": authenticator}
     return {
         "authentication_flow": {"type": "login", "name": "default"},
         "user": sample_user(user_id) if identified else None,
-        "asserted_identifications": (
-            [{"identification": "email", "identity": sample_identity("email", user_id), "id_token": None}]
-            if identified
-            else []
-        ),
-        "asserted_authentications": (
-            [{"authentication": "primary_password", "authenticator": authenticator}] if authenticated else []
-        ),
+        "asserted_identifications": [identification] if identified else [],
+        "asserted_authentications": [authentication] if authenticated else [],
         "amr": ["pwd", "x_primary_password"] if authenticated else [],
     }
 
@@ -200,24 +192,21 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     user = sample_user(user_id)
+    identities = [sample_identity("email", user_id)]
     if event_type.startswith("identity."):
         kind, change = event_type.split(".")[1:]
         if change == "updated":
-            return {
-                "user": user,
-                "old_identity": sample_identity(kind, user_id),
-                "new_identity": sample_identity(kind, user_id + "-new"),
-            }
+            old, new = sample_identity(kind, user_id), sample_identity(kind, user_id + "-new")
+            return {"user": user, "old_identity": old, "new_identity": new}
         return {"user": user, "identity": sample_identity(kind, user_id)}
     if event_type.startswith("authentication."):
-        payload: dict[str, Any] = {"authentication_context": _authentication_context(event_type, user_id)}
+        context = _authentication_context(event_type, user_id)
         if event_type == "authentication.post_identified":
-            payload["identification"] = payload["authentication_context"]["asserted_identifications"][0]
-        return payload
+            return {"authentication_context": context, "identification": context["asserted_identifications"][0]}
+        return {"authentication_context": context}
     if event_type == "usage.alert.triggered":
         usage = {"name": "sms", "action": "alert", "period": "month", "quota": 100, "current_value": 80}
         return {"usage": {**usage, "plan_name": "free"}}
-    identities = [sample_identity("email", user_id)]
     if event_type in ("user.pre_create", "user.created"):
         return {"user": user, "identities": identities}
     if event_type == "user.anonymous.promoted":
@@ -225,67 +214,25 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
         return {"anonymous_user": anonymous, "user": user, "identities": identities}
     if event_type in ("user.authenticated", "user.reauthenticated"):
         return {"user": user, "session": sample_session(user_id)}
+    claims = access_token_claims(
+        user_id,
+        issuer=_SAMPLE_ISSUER,
+        client_id=_SAMPLE_CLIENT_ID,
+        now=_SAMPLE_TIME,
+        jti=uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/jti").hex,
+    )
     if event_type == JWT_EVENT:
-        claims = access_token_claims(
-            user_id,
-            issuer=_SAMPLE_ISSUER,
-            client_id=_SAMPLE_CLIENT_ID,
-            now=_SAMPLE_TIME,
-            jti=uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/jti").hex,
-        )
         return {"user": user, "identities": identities, "jwt": {"payload": claims}}
     if event_type == ID_TOKEN_EVENT:
-        claims = {
-            "iss": _SAMPLE_ISSUER,
-            "aud": [_SAMPLE_CLIENT_ID],
-            "sub": user_id,
-            "iat": _SAMPLE_TIME,
-            "exp": _SAMPLE_TIME + 3600,
-            "auth_time": _SAMPLE_TIME,
-            "amr": ["pwd"],
-        }
-        return {"user": user, "identities": identities, "id_token": {"payload": claims}}
+        # An ID token is for the client, lives an hour, and carries the user's claims (none of them here).
+        id_token = {name: claims[name] for name in ("iss", "sub", "iat", "auth_time", "amr")}
+        id_token.update(aud=[_SAMPLE_CLIENT_ID], exp=_SAMPLE_TIME + 3600)
+        return {"user": user, "identities": identities, "id_token": {"payload": id_token}}
     return {"user": user}
 
 
 class HookError(RuntimeError):
     """A blocking hook refused, failed or answered something Authgear would not accept."""
-
-
-def _judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
-    """A blocking hook's answer judged as Authgear judges it: the allowing answer, or :class:`HookError`.
-
-    Authgear aborts the operation on a non-2xx status, on an answer its schema for ``event_type`` refuses (the
-    rule of :func:`flask_authgear.webhooks.answers.answer_problem`, which also checks the answers the library
-    builds) and on ``is_allowed: false``.
-    """
-    if not answer.ok:
-        raise HookError(f"the {event_type} hook answered HTTP {answer.status}: Authgear aborts the operation")
-    body = answer.json
-    problem = answer_problem(event_type, body)
-    if problem is not None:
-        raise HookError(f"Authgear refuses the answer of the {event_type} hook: {problem}")
-    if not body["is_allowed"]:
-        raise HookError(f"the {event_type} hook refused: {body.get('title')}: {body.get('reason')}")
-    return dict(body)
-
-
-def apply_jwt_mutations(claims: Mapping[str, Any], answer: EventResponse) -> dict[str, Any]:
-    """The claims after an ``oidc.jwt.pre_create`` answer, as Authgear applies it.
-
-    The answer is judged by :func:`_judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
-    fields, never change or drop one of the event's.
-    """
-    body = _judge_answer(JWT_EVENT, answer)
-    mutated = body.get("mutations", {}).get("jwt", {}).get("payload", claims)
-    dropped = sorted(k for k in claims if k not in mutated)
-    changed = sorted(k for k in claims if k in mutated and mutated[k] != claims[k])
-    if dropped or changed:
-        raise HookError(
-            "mutations.jwt.payload may only add fields; "
-            f"it drops {dropped or 'none'} and changes {changed or 'none'} of the existing ones"
-        )
-    return dict(mutated)
 
 
 @dataclass
@@ -309,73 +256,134 @@ class EventResponse:
         return 200 <= self.status < 300
 
 
-def _deliver(
-    target: EventTarget, body: bytes, headers: Mapping[str, str], *, path: str = "/", timeout: float = 10.0
-) -> EventResponse:
-    """POST ``body`` to an http(s) URL, or to ``path`` of a Flask app (its test client) or of any WSGI app."""
+def _judge_answer(event_type: str, answer: EventResponse) -> dict[str, Any]:
+    """A blocking hook's answer judged as Authgear judges it: the allowing answer, or :class:`HookError`.
+
+    Authgear aborts the operation on a non-2xx status, on an answer its schema for ``event_type`` refuses (the
+    rule of :func:`flask_authgear.webhooks.answers.answer_problem`, which also checks the answers the library
+    builds) and on ``is_allowed: false``.
+    """
+    if not answer.ok:
+        raise HookError(f"the {event_type} hook answered HTTP {answer.status}: Authgear aborts the operation")
+    body = answer.json
+    problem = answer_problem(event_type, body)
+    if problem is not None:
+        raise HookError(f"Authgear refuses the answer of the {event_type} hook: {problem}")
+    if not body["is_allowed"]:
+        raise HookError(f"the {event_type} hook refused: {body.get('title')}: {body.get('reason')}")
+    return dict(body)
+
+
+class EventSender:
+    """An Authgear project's side of webhooks: it signs and sends events, and asks its ``oidc.jwt.pre_create``
+    hook before it mints a token. :class:`~flask_authgear.testing.AuthgearTestServer` is one; the ``event``
+    command uses one alone, needing no keys."""
+
+    def __init__(self, webhook_secret: str | None = None) -> None:
+        self.client_id = "test-client"
+        self.app_id = "test-app"
+        #: Keys the ``X-Authgear-Body-Signature`` of the events this project sends; set it to the app's.
+        self.webhook_secret = webhook_secret or secrets.token_hex(32)
+        #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
+        self.jwt_hook: EventTarget | None = None
+        self.jwt_hook_path = "/"
+        #: The project's ``hook.sync_hook_timeout_seconds`` and ``sync_hook_total_timeout_seconds`` (Authgear's
+        #: defaults): how long a blocking hook may take, alone and all hooks of one event together.
+        self.sync_hook_timeout = SYNC_HOOK_TIMEOUT
+        self.sync_hook_total_timeout = SYNC_HOOK_TOTAL_TIMEOUT
+        self._seq = itertools.count(1)
+
+    def send_event(
+        self,
+        target: EventTarget,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        seq: int | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        path: str = "/",
+        timeout: float | None = None,
+    ) -> EventResponse:
+        """POST a signed Authgear event to ``target``: an http(s) URL, a Flask app or a WSGI app (at ``path``).
+
+        The event is shaped as Authgear's (``pkg/lib/event``, ``pkg/api/event/context.go``). ``payload`` defaults
+        to a sample of ``type``; ``context`` entries replace the defaults (``user_id`` is None when the event has
+        no user; ``oauth`` is there only when given); ``secret`` defaults to :attr:`webhook_secret` (give another
+        to test a bad signature). ``seq`` defaults to the next of this project, and ``id`` to ``seq`` in 16 hex
+        digits, as Authgear numbers its events. Authgear sends an event once; the same ``id`` and ``timestamp``
+        sent again are what a replay of a captured delivery, or the same event at a second hook URL of the app,
+        looks like. ``timeout`` defaults to how long Authgear waits: 5 s for a blocking event (its default
+        ``sync_hook_timeout_seconds``), 60 s otherwise.
+        """
+        seq = next(self._seq) if seq is None else seq
+        body = dict(payload) if payload is not None else sample_payload(type)
+        event_context: dict[str, Any] = {
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+            "user_id": _user_id(body),
+            "triggered_by": "user",
+            "audit_context": {"http_url": ""},
+            "preferred_languages": [],
+            "language": "en",
+            "ip_address": "127.0.0.1",
+            "geo_location_code": None,
+            "user_agent": "flask-authgear-test",
+            "app_id": self.app_id,
+            "client_id": self.client_id,
+            **(context or {}),
+        }
+        event = {"id": f"{seq:016x}" if id is None else id, "seq": seq, "type": type, "payload": body}
+        raw = json.dumps({**event, "context": event_context}, separators=(",", ":")).encode()
+        signature = sign_body(raw, self.webhook_secret if secret is None else secret)
+        if timeout is None:
+            timeout = SYNC_HOOK_TIMEOUT if type in BLOCKING_EVENTS else NON_BLOCKING_TIMEOUT
+        return _deliver(target, raw, {"Content-Type": "application/json", SIGNATURE_HEADER: signature}, path, timeout)
+
+    def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
+        """The claims after the ``oidc.jwt.pre_create`` hook, asked as Authgear asks it before it signs; raises
+        :class:`HookError`.
+
+        The answer is judged by :func:`_judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
+        fields, never change or drop one of the event's.
+        """
+        user = sample_user(
+            claims["sub"],
+            roles=list(claims.get(CLAIM_ROLES, [])),
+            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
+            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
+            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
+        )
+        payload = {"user": user, "identities": [sample_identity("email", claims["sub"])], "jwt": {"payload": claims}}
+        # The only hook of the event here, so the event's total budget bounds it too.
+        timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
+        try:
+            answer = self.send_event(hook, JWT_EVENT, payload, path=self.jwt_hook_path, timeout=timeout)
+        except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
+            raise HookError(f"the {JWT_EVENT} hook could not be reached: {type(exc).__name__}") from exc
+        mutated = _judge_answer(JWT_EVENT, answer).get("mutations", {}).get("jwt", {}).get("payload", claims)
+        dropped = sorted(k for k in claims if k not in mutated)
+        changed = sorted(k for k in claims if k in mutated and mutated[k] != claims[k])
+        if dropped or changed:
+            raise HookError(
+                "mutations.jwt.payload may only add fields; "
+                f"it drops {dropped or 'none'} and changes {changed or 'none'} of the existing ones"
+            )
+        return dict(mutated)
+
+
+def _deliver(target: EventTarget, body: bytes, headers: dict[str, str], path: str, timeout: float) -> EventResponse:
+    """POST ``body`` to an http(s) URL, or to ``path`` of a Flask app or any WSGI app."""
     if isinstance(target, str):
         if not target.startswith(("http://", "https://")):
             raise ValueError("an event target URL must be http:// or https://")
-        answer = requests.post(target, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False)
+        answer = requests.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False)
         return EventResponse(answer.status_code, dict(answer.headers), answer.content)
     if not callable(target):
         raise TypeError("an event target is a URL, a Flask app or a WSGI app")
-    test_client = getattr(target, "test_client", None)  # a Flask app: its own test client, app context and all
-    client = test_client() if callable(test_client) else Client(target)
-    reply = client.post(path, data=body, headers=dict(headers))
+    reply = Client(target).post(path, data=body, headers=headers)
     return EventResponse(reply.status_code, dict(reply.headers), reply.get_data())
-
-
-def send_signed_event(
-    target: EventTarget,
-    type: str,
-    payload: Mapping[str, Any] | None = None,
-    context: Mapping[str, Any] | None = None,
-    *,
-    secret: str,
-    seq: int,
-    id: str | None = None,
-    timestamp: int | None = None,
-    app_id: str = "test-app",
-    client_id: str = _SAMPLE_CLIENT_ID,
-    path: str = "/",
-    timeout: float | None = None,
-) -> EventResponse:
-    """POST an Authgear event signed with ``secret`` to ``target`` (see :meth:`AuthgearTestServer.send_event`,
-    which fills ``secret``, ``seq`` and the project's ids in; the CLI calls this directly, needing no keys).
-
-    The event is shaped as Authgear's (``pkg/lib/event``, ``pkg/api/event/context.go``): its ``id`` is ``seq`` as
-    16 lowercase hex digits unless given; ``context`` always has ``user_id`` (None when the event has no user),
-    ``audit_context`` and ``preferred_languages``, and ``oauth`` only when given. ``timeout`` defaults to how long
-    Authgear waits: 5 s for a blocking event (its default ``sync_hook_timeout_seconds``), 60 s otherwise.
-    """
-    body = dict(payload) if payload is not None else sample_payload(type)
-    event_context: dict[str, Any] = {
-        "timestamp": int(time.time()) if timestamp is None else timestamp,
-        "user_id": _user_id(body),
-        "triggered_by": "user",
-        "audit_context": {"http_url": ""},
-        "preferred_languages": [],
-        "language": "en",
-        "ip_address": "127.0.0.1",
-        "geo_location_code": None,
-        "user_agent": "flask-authgear-test",
-        "app_id": app_id,
-        "client_id": client_id,
-    }
-    event_context.update(context or {})
-    event = {
-        "id": f"{seq:016x}" if id is None else id,
-        "seq": seq,
-        "type": type,
-        "payload": body,
-        "context": event_context,
-    }
-    raw = json.dumps(event, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(raw, secret)}
-    if timeout is None:
-        timeout = SYNC_HOOK_TIMEOUT if type in BLOCKING_EVENTS else NON_BLOCKING_TIMEOUT
-    return _deliver(target, raw, headers, path=path, timeout=timeout)
 
 
 def _user_id(payload: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,8 @@ app (and asks its ``oidc.jwt.pre_create`` hook before minting, when one is set),
 ways a real network fails, so that tests and the demo exercise the real HTTP path without internet access.
 
 What it knows (keys, sessions, users, machine clients) is its model, ``testing/model.py``; its fault switches are
-in ``testing/faults.py``; this module runs it and answers its routes. It knows nothing of the library's adapters:
+in ``testing/faults.py``; its webhooks in ``testing/events.py``; this module runs it, mints its tokens and answers
+its routes. It knows nothing of the library's adapters:
 pointing an app at it is ``testing/client.py``'s job.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import secrets
 import threading
 import time
@@ -24,24 +24,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
-from ..webhooks.catalogue import JWT_EVENT, SYNC_HOOK_TIMEOUT, SYNC_HOOK_TOTAL_TIMEOUT
-from .events import (
-    EventResponse,
-    EventTarget,
-    HookError,
-    access_token_claims,
-    apply_jwt_mutations,
-    sample_identity,
-    sample_user,
-    send_signed_event,
-)
+from .events import EventSender, access_token_claims
 from .faults import FAILURES, FaultSwitches, json_response
 from .model import ACCESS_TOKEN_LIFETIME, MachineClient, Project, TestSession, new_signing_key
 
@@ -62,7 +50,7 @@ __all__ = [
 SESSION_COOKIES = ("app_session", "app_access_token", "session")
 
 
-class AuthgearTestServer(Project, FaultSwitches):
+class AuthgearTestServer(Project, FaultSwitches, EventSender):
     """An in-process Authgear look-alike, served by Werkzeug in a thread on a random loopback port.
 
     Use it as a context manager (``with AuthgearTestServer() as server:``) or call :meth:`start` and
@@ -74,22 +62,11 @@ class AuthgearTestServer(Project, FaultSwitches):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
         Project.__init__(self, key_size)
         FaultSwitches.__init__(self)
+        EventSender.__init__(self)
         self.host = host
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self.client_id = "test-client"
-        self.app_id = "test-app"
-        #: Keys the ``X-Authgear-Body-Signature`` of the events this server sends; set it to the app's.
-        self.webhook_secret = secrets.token_hex(32)
-        #: Where minting sends ``oidc.jwt.pre_create`` (a URL, a Flask or WSGI app; None: no hook), at which path.
-        self.jwt_hook: EventTarget | None = None
-        self.jwt_hook_path = "/"
-        #: The project's ``hook.sync_hook_timeout_seconds`` and ``sync_hook_total_timeout_seconds`` (Authgear's
-        #: defaults): how long a blocking hook may take, alone and all hooks of one event together.
-        self.sync_hook_timeout = SYNC_HOOK_TIMEOUT
-        self.sync_hook_total_timeout = SYNC_HOOK_TOTAL_TIMEOUT
-        self._seq = itertools.count(1)
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
@@ -232,63 +209,6 @@ class AuthgearTestServer(Project, FaultSwitches):
         signing = key or self.signing_key
         head: dict[str, Any] = {"alg": "RS256", "typ": "at+jwt", "kid": signing.kid, **(header or {})}
         return jwt.encode(head, dict(claims), signing, algorithms=[head["alg"]])
-
-    def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
-        """Ask the ``oidc.jwt.pre_create`` hook, as Authgear does before it signs; raises ``HookError``."""
-        user = sample_user(
-            claims["sub"],
-            roles=list(claims.get(CLAIM_ROLES, [])),
-            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
-            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
-            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
-        )
-        payload = {"user": user, "identities": [sample_identity("email", claims["sub"])], "jwt": {"payload": claims}}
-        # The only hook of the event here, so the event's total budget bounds it too.
-        timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
-        try:
-            answer = self.send_event(hook, JWT_EVENT, payload, path=self.jwt_hook_path, timeout=timeout)
-        except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
-            raise HookError(f"the oidc.jwt.pre_create hook could not be reached: {type(exc).__name__}") from exc
-        return apply_jwt_mutations(claims, answer)
-
-    # -- webhook events ------------------------------------------------------------------------------------------
-
-    def send_event(
-        self,
-        target: EventTarget,
-        type: str,
-        payload: Mapping[str, Any] | None = None,
-        context: Mapping[str, Any] | None = None,
-        *,
-        id: str | None = None,
-        seq: int | None = None,
-        timestamp: int | None = None,
-        secret: str | None = None,
-        path: str = "/",
-        timeout: float | None = None,
-    ) -> EventResponse:
-        """POST a signed Authgear event to ``target``: an http(s) URL, a Flask app or a WSGI app (at ``path``).
-
-        ``payload`` defaults to a sample of ``type``; ``context`` entries replace the defaults; ``secret``
-        defaults to :attr:`webhook_secret` (give another to test a bad signature). ``seq`` defaults to the next of
-        this server, and ``id`` to ``seq`` in 16 hex digits, as Authgear numbers its events. Authgear sends an
-        event once; the same ``id`` and ``timestamp`` sent again are what a replay of a captured delivery, or the
-        same event at a second hook URL of the app, looks like.
-        """
-        return send_signed_event(
-            target,
-            type,
-            payload,
-            context,
-            secret=self.webhook_secret if secret is None else secret,
-            id=id,
-            seq=next(self._seq) if seq is None else seq,
-            timestamp=timestamp,
-            app_id=self.app_id,
-            client_id=self.client_id,
-            path=path,
-            timeout=timeout,
-        )
 
     # -- the WSGI routes -----------------------------------------------------------------------------------------
 
