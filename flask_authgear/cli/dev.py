@@ -179,10 +179,9 @@ def _token_command(
     sub client_id_CLIENT_ID, the --scope values, no user claims.
     """
     from ..flask.state import app_settings
-    from ..testing.devserver import SECRET_HEADER, default_state_file
+    from ..testing.devserver import SECRET_HEADER
 
-    state_file = state_file or default_state_file()
-    state = read_state(state_file)
+    state_file, state = read_state(state_file)
     app = flask_app() if endpoint is None else None
     expected = endpoint if app is None else app_settings(app).endpoint
     if expected and expected.rstrip("/") != state["endpoint"]:
@@ -229,15 +228,17 @@ def _token_command(
         click.echo(str(answer["token"]))
 
 
-def read_state(path: Path) -> dict[str, Any]:
-    """The running dev server's state file: its endpoint, its mint secret, its webhook secret."""
-    from ..testing.devserver import read_state
+def read_state(path: Path | None, missing: str = "") -> tuple[Path, dict[str, Any]]:
+    """The running dev server's state file (by default where it writes it), and what it holds: its endpoint, its
+    mint secret, its webhook secret. ``missing`` is the message when there is none."""
+    from ..testing.devserver import default_state_file, read_state
 
+    path = path or default_state_file()
     try:
-        return read_state(path)
+        return path, read_state(path)
     except FileNotFoundError:
         raise CommandError(
-            f"no running dev server found ({path} is missing); start `flask-authgear dev-server`"
+            missing or f"no running dev server found ({path} is missing); start `flask-authgear dev-server`"
         ) from None
     except OSError as exc:
         raise CommandError(f"cannot read the dev server state file {path}: {exc}") from None

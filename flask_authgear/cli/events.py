@@ -110,22 +110,17 @@ def _signing_secret(given: str | None, state_file: Path | None) -> tuple[str, st
     """
     if given:
         return first_secret(given, "--secret")
-    app = flask_app() if state_file is None else None
-    if app is not None:
-        from ..webhooks.flask import app_webhook_secrets
-
-        return first_secret(app_webhook_secrets(app), "the app's webhook_secret setting")
-    if state_file is None and os.environ.get(_SECRET_ENV):
-        return first_secret(os.environ[_SECRET_ENV], f"${_SECRET_ENV}")
     if state_file is None:
-        from ..testing.devserver import default_state_file
+        app = flask_app()
+        if app is not None:
+            from ..webhooks.flask import app_webhook_secrets
 
-        state_file = default_state_file()
-        if not state_file.exists():
-            raise CommandError(
-                f"no webhook secret: pass --secret, set {_SECRET_ENV}, or start `flask-authgear dev-server`"
-            )
-    webhook_secret = read_state(state_file).get("webhook_secret")
-    if not isinstance(webhook_secret, str) or not webhook_secret:
+            return first_secret(app_webhook_secrets(app), "the app's webhook_secret setting")
+        if os.environ.get(_SECRET_ENV):
+            return first_secret(os.environ[_SECRET_ENV], f"${_SECRET_ENV}")
+    missing = f"no webhook secret: pass --secret, set {_SECRET_ENV}, or start `flask-authgear dev-server`"
+    state_file, state = read_state(state_file, "" if state_file else missing)
+    secret = state.get("webhook_secret")
+    if not isinstance(secret, str) or not secret:
         raise CommandError(f"the dev server state file {state_file} has no webhook secret; restart the dev server")
-    return webhook_secret, f"the secret in the dev server's state file {state_file}"
+    return secret, f"the secret in the dev server's state file {state_file}"

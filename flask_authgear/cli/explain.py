@@ -137,7 +137,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
         return out
     out.header, out.claims = header, claims
     out.checks.append(Check("format", True, "a compact JWS: header, payload and signature decode"))
-    key = _header_checks(header, verifier, out)
+    key = _header_checks(header, verifier, out.checks)
     if key is not None:
         out.checks.append(_signature_check(token, header, key, verifier))
     _claim_checks(claims, verifier, out.checks, time.time())
@@ -146,9 +146,6 @@ def explain_token(token: str, settings: Settings) -> Explanation:
     refused_mode = machine and settings.mode in ("resolver", "proxy")
     if refused_mode:
         out.checks.append(Check("mode", False, f"{settings.mode} mode: {_VERDICTS[MACHINE_MODE]}"))
-    if out.keys_error is not None:
-        out.reason = KEYS_UNAVAILABLE
-        return out
     try:
         out.user = verifier.verify(token).to_dict()
     except TokenError as exc:
@@ -197,9 +194,9 @@ def _apply(checks: list[Check], name: str, rule: Callable[[], object], ok: str, 
     return reason is None
 
 
-def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explanation) -> PublicKey | None:
+def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check]) -> PublicKey | None:
     """The header rules; the project's key named by ``kid``, when it has one."""
-    jws, settings, checks = verifier.jws, verifier.settings, out.checks
+    jws, settings = verifier.jws, verifier.settings
     alg, typ, allowed = header.get("alg"), header.get("typ"), ", ".join(settings.algorithms)
     refused = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
     ok, fail = f"{alg} is allowed ({allowed})", f"{alg!r} is not an allowed algorithm (allowed: {allowed})"
@@ -220,8 +217,7 @@ def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, out: Explan
     kid = header["kid"]
     try:  # the core's key lookup, which refetches the JWKS for an unknown kid
         key = verifier.jwks.get(kid)
-    except ProviderUnavailableError:
-        out.keys_error = verifier.jwks.stats.last_error or "the JWKS could not be fetched"
+    except ProviderUnavailableError:  # the verdict says why
         checks.append(Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched"))
         return None
     known = sorted(verifier.jwks.keys)
