@@ -99,7 +99,6 @@ class AuthgearError(Exception):
 class MissingCredentialsError(AuthgearError):
     """No credentials were sent. RFC 6750 3.1: the challenge then carries no ``error`` attribute."""
 
-    status_code = 401
     error = None
     description = "Authentication is required."
 
@@ -113,17 +112,14 @@ class InvalidRequestError(AuthgearError):
 
 
 class InvalidTokenError(AuthgearError):
-    """The credentials were read but do not prove an identity: bad signature, expired, wrong audience ..."""
+    """The credentials were read but do not prove an identity: bad signature, expired, wrong audience ...
 
-    status_code = 401
-    error = "invalid_token"
-    description = "The access token is invalid."
+    Its status, code and description are :class:`AuthgearError`'s defaults."""
 
 
 class ReauthenticationRequiredError(AuthgearError):
     """The user authenticated too long ago for this route (RFC 9470 step-up challenge with ``max_age``)."""
 
-    status_code = 401
     error = "insufficient_user_authentication"
     description = "A more recent authentication is required."
 

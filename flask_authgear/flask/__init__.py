@@ -32,11 +32,10 @@ Security notes, in plain words:
 
 from .current import UserLoader, current_app_user, current_user, get_app_user, get_current_user
 from .decorators import require_auth, verify_request
-from .extension import Authgear, ErrorHandler, error_response
+from .extension import Authgear, error_response
 
 __all__ = [
     "Authgear",
-    "ErrorHandler",
     "UserLoader",
     "current_app_user",
     "current_user",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Unpack, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Unpack
 
 from flask import Blueprint, Flask, Response, after_this_request, current_app, has_app_context, request_started
 from werkzeug.datastructures import Headers
 
 from ..config import Settings
-from ..core.calls import not_awaitable
 from ..core.request import varied, varying_start_response
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..core.verifier import Verifier
@@ -23,11 +22,6 @@ from .state import EXTENSION_KEY, STATE_KEY, _AppState, _request_environ
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from flask.typing import ResponseReturnValue
-
-
-#: A function that turns an :class:`AuthgearError` into the app's own response.
-ErrorHandler = Callable[[AuthgearError], "ResponseReturnValue"]
 
 
 class Authgear:
@@ -43,7 +37,6 @@ class Authgear:
     def __init__(self, app: Flask | None = None, **settings: Any) -> None:
         self._defaults = settings
         self._last: weakref.ref[Flask] | None = None
-        self._error_handler: ErrorHandler | None = None
         self._user_loader: UserLoader | None = None
         self._machine_loader: UserLoader | None = None
         if app is not None:
@@ -68,9 +61,10 @@ class Authgear:
         hooks = app.before_request_funcs.setdefault(None, [])
         if scrubber.scrub_bypassed not in hooks:
             hooks.insert(0, scrubber.scrub_bypassed)
-        # An app's own handler for AuthgearError, registered before init_app, is kept.
+        # An app's own handler for AuthgearError, registered before init_app, is kept; one registered after
+        # replaces this one, as Flask's handlers do.
         if AuthgearError not in app.error_handler_spec[None][None]:
-            app.register_error_handler(AuthgearError, self._handle_error)
+            app.register_error_handler(AuthgearError, error_response)
         _install_app_hooks(app)
 
     # -- per-app state -----------------------------------------------------------------------------------
@@ -164,27 +158,17 @@ class Authgear:
         blueprint.before_request(authenticate_blueprint_request)
         return blueprint
 
-    # -- errors ------------------------------------------------------------------------------------------
 
-    def error_handler(self, func: ErrorHandler) -> ErrorHandler:
-        """Register ``func(error) -> response`` to answer every :class:`AuthgearError` (usable as a decorator).
+def error_response(error: AuthgearError) -> Response:
+    """The default answer to ``error``: its status, RFC 6750 challenge in the current app's realm,
+    ``Cache-Control: no-store`` and JSON body.
 
-        Flask's own ``@app.errorhandler(AuthgearError)`` (or a subclass such as ``ForbiddenError``) works too.
-        An ``async def`` handler is awaited through ``app.ensure_sync``, as Flask runs its own error handlers.
-        """
-        _check_async_ready(func, "the error handler")
-        self._error_handler = func
-        return func
-
-    def _handle_error(self, error: AuthgearError) -> ResponseReturnValue:
-        if self._error_handler is not None:
-            answer = current_app.ensure_sync(self._error_handler)(error)
-            return cast("ResponseReturnValue", not_awaitable(answer, "the error handler"))
-        return error_response(error, self._current_state().settings.realm)
-
-
-def error_response(error: AuthgearError, realm: str = "authgear") -> Response:
-    """The default answer to an error: its status, RFC 6750 challenge, ``Cache-Control: no-store``, JSON body."""
+    The extension answers every :class:`AuthgearError` with it. To change the answers, register Flask's own
+    ``@app.errorhandler(AuthgearError)`` (or a subclass such as ``ForbiddenError``) and call this inside it for
+    the default answer to add to.
+    """
+    state = current_app.extensions.get(STATE_KEY)
+    realm = state.settings.realm if isinstance(state, _AppState) else "authgear"
     return Response(error.body(), status=error.status_code, headers=error.headers(realm))
 
 

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from flask_authgear import (
     Authgear,
+    AuthgearError,
     current_app_user,
     current_user,
     get_app_user,
@@ -194,10 +195,10 @@ def test_decorated_views_keep_their_strict_answers(client: FlaskClient, server: 
 def test_a_refused_request_never_shows_a_user_after_the_refusal(server: AuthgearTestServer) -> None:
     """A valid token refused for its roles: the error handler, after_request and the template see nobody, even
     though the same token would pass an optional check."""
-    app, auth = build_app(server)
+    app, _ = build_app(server)
     after: list[Any] = []
 
-    @auth.error_handler
+    @app.errorhandler(AuthgearError)
     def handle(error: Any) -> tuple[str, int]:
         return render_template_string("{{ current_user.is_authenticated }}"), error.status_code
 

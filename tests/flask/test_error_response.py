@@ -1,10 +1,9 @@
-"""error_response, exported for handlers that wrap the library's default answer."""
+"""error_response: the default answer, for an app's own ``@app.errorhandler(AuthgearError)`` to add to."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from flask import Flask, Response
 
 from flask_authgear import Authgear, AuthgearError, error_response, require_auth
@@ -14,12 +13,12 @@ from tests.support.auth import bearer
 
 def test_a_handler_can_wrap_the_default_answer(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
-    app.config.update(server.flask_config())
-    auth = Authgear(app)
+    app.config.update(server.flask_config(), AUTHGEAR_REALM="shop")
+    Authgear(app)
 
-    @auth.error_handler
+    @app.errorhandler(AuthgearError)
     def with_request_id(error: AuthgearError) -> Response:
-        response = error_response(error, auth.settings.realm)
+        response = error_response(error)
         response.headers["X-Request-Id"] = "r-1"
         return response
 
@@ -32,21 +31,21 @@ def test_a_handler_can_wrap_the_default_answer(server: AuthgearTestServer) -> No
     assert response.status_code == 401
     assert response.headers["X-Request-Id"] == "r-1"
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="authgear", error="invalid_token"')
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="shop", error="invalid_token"')
     assert response.get_json()["error"] == "invalid_token"
 
 
 def test_an_async_error_handler_is_awaited(server: AuthgearTestServer) -> None:
     app = Flask(__name__)
     app.config.update(server.flask_config())
-    auth = Authgear(app)
+    Authgear(app)
     handled: list[str | None] = []
 
-    @auth.error_handler
+    @app.errorhandler(AuthgearError)
     async def with_request_id(error: AuthgearError) -> Response:
         await asyncio.sleep(0)
         handled.append(error.error)
-        response = error_response(error, auth.settings.realm)
+        response = error_response(error)
         response.headers["X-Request-Id"] = "r-2"
         return response
 
@@ -65,22 +64,13 @@ def test_an_async_error_handler_is_awaited(server: AuthgearTestServer) -> None:
     assert handled == ["invalid_token", None]  # no error code without credentials (RFC 6750)
 
 
-def test_an_error_handler_that_returns_an_unawaited_coroutine_is_an_error(server: AuthgearTestServer) -> None:
+def test_an_app_without_the_extension_answers_in_the_default_realm() -> None:
     app = Flask(__name__)
-    app.config.update(server.flask_config())
-    auth = Authgear(app)
 
-    async def answer(error: AuthgearError) -> Response:
-        return error_response(error, auth.settings.realm)
+    @app.get("/")
+    def refuse() -> Response:
+        return error_response(AuthgearError())
 
-    auth.error_handler(lambda error: answer(error))  # not itself async: nobody would await its answer
-
-    @app.get("/me")
-    @require_auth
-    def me() -> str:
-        return "me"
-
-    assert app.test_client().get("/me", headers=bearer("not-a-token")).status_code == 500
-    app.testing = True  # now Flask lets the error through, to show which one it was
-    with pytest.raises(TypeError, match="the error handler returned coroutine"):
-        app.test_client().get("/me", headers=bearer("not-a-token"))
+    response = app.test_client().get("/")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="authgear", error="invalid_token"')

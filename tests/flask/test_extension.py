@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, request
 
 from flask_authgear import (
     Authgear,
@@ -238,27 +238,6 @@ def test_header_scrubber_is_installed_once(server: AuthgearTestServer) -> None:
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
-
-
-def test_extension_error_handler_replaces_the_response(server: AuthgearTestServer) -> None:
-    app = Flask(__name__)
-    app.config.update(server.flask_config())
-    ext = Authgear(app)
-    add_me_route(app)
-    calls: list[AuthgearError] = []
-
-    @ext.error_handler
-    def handle(error: AuthgearError) -> tuple[Response, int, dict[str, str]]:
-        calls.append(error)
-        return jsonify(message="please sign in", code=error.error), error.status_code, {"X-App": "1"}
-
-    response = app.test_client().get("/me", headers=bearer("garbage"))
-    assert response.status_code == 401
-    assert response.get_json() == {"message": "please sign in", "code": "invalid_token"}
-    assert response.headers["X-App"] == "1"
-    assert "WWW-Authenticate" not in response.headers
-    assert len(calls) == 1
-    assert (calls[0].status_code, calls[0].error) == (401, "invalid_token")
 
 
 def test_flask_errorhandler_after_init(server: AuthgearTestServer) -> None:
