@@ -19,7 +19,7 @@ from .user import AuthgearUser
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware", "respond"]
+__all__ = ["ENVIRON_ERROR", "ENVIRON_USER", "AuthgearMiddleware"]
 
 #: Environ key holding the :class:`~flask_authgear.errors.AuthgearError` that explains why there is no user.
 ENVIRON_ERROR = "authgear.error"
@@ -85,33 +85,25 @@ class AuthgearMiddleware:
         verifier: Verifier | None = None,
         **options: Any,
     ) -> None:
+        if (verifier is not None) + (settings is not None) + bool(options) > 1:
+            raise ConfigurationError("pass one of verifier=, settings= or keyword settings, not several")
         self.app = app
-        if verifier is not None:
-            if settings is not None or options:
-                raise ConfigurationError("pass either verifier=, settings= or keyword settings, not several")
-            self.verifier = verifier
-        else:
-            if settings is not None and options:
-                raise ConfigurationError("pass either settings= or keyword settings, not both")
-            self.verifier = Verifier(settings if settings is not None else Settings.load(**options))
+        self.verifier = verifier or Verifier(settings or Settings.load(**options))
         self.settings = self.verifier.settings
-        self.allow_anonymous = bool(allow_anonymous)
-        self.allow_machine = bool(allow_machine)
         #: What a request outside ``protect`` must be for its user to be stored: not anonymous, not a machine,
         #: unless the middleware allows them.
-        self.annotation = Requirements(allow_anonymous=allow_anonymous, allow_machine=allow_machine)
-        defaults = self.annotation.with_options(scopes=scopes)
+        self._annotation = Requirements(allow_anonymous=allow_anonymous, allow_machine=allow_machine)
+        defaults = self._annotation.with_options(scopes=scopes)
         entries = protect if isinstance(protect, Mapping) else {key: {} for key in _items(protect)}
         #: The requirements of each protected prefix, in the encoding of ``PATH_INFO``.
-        self.rules: dict[str, Requirements] = {
+        self._rules = {
             _prefix(prefix, "protect"): _path_requirements(prefix, options, defaults)
             for prefix, options in entries.items()
         }
-        self.protect = tuple(self.rules)
-        self.public = tuple(_prefix(item, "public") for item in _items(public))
+        self._public = tuple(_prefix(item, "public") for item in _items(public))
         # When every protected prefix asks what the annotation asks, the path need not be read on a request that
         # authenticates: only a refusal has to know whether it is answered here.
-        self._uniform = all(rule == self.annotation for rule in self.rules.values())
+        self._uniform = all(rule == self._annotation for rule in self._rules.values())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.verifier.scrub_environ(environ)
@@ -120,9 +112,10 @@ class AuthgearMiddleware:
         if not is_preflight(environ):
             try:
                 if self._uniform:
-                    user = self.verifier.authenticate_environ(environ, self.annotation)
+                    user = self.verifier.authenticate_environ(environ, self._annotation)
                 else:
-                    first, *others = self.requirements_for(environ.get("PATH_INFO", "") or "/")
+                    path = environ.get("PATH_INFO", "") or "/"
+                    first, *others = self._rules_for(path) or [self._annotation]
                     user = self.verifier.authenticate_environ(environ, first)
                     for rule in others:
                         rule.check(user)
@@ -130,50 +123,36 @@ class AuthgearMiddleware:
                 user, error = None, exc
         environ[ENVIRON_USER] = user
         environ[ENVIRON_ERROR] = error
-        if error is not None and self.protect and self.is_protected(environ.get("PATH_INFO", "") or "/"):
+        if error is not None and self.is_protected(environ.get("PATH_INFO", "") or "/"):
             found = login_redirect(environ, error, self.settings.login_url)
             if found is not None:
-                return self.redirect_response(*found, start_response)
+                return respond(start_response, *found)
             return self.error_response(error, start_response)
         return self.app(environ, varying_start_response(environ, start_response))
 
     def is_protected(self, path: str) -> bool:
         """Whether the middleware itself refuses unauthenticated requests to ``path``, a ``PATH_INFO`` (the
         decoded path's bytes as Latin-1 text, as WSGI servers hand it over)."""
-        return self._protected(path) or self._protected(_normalise(path))
+        return bool(self._rules_for(path))
 
-    def _protected(self, path: str) -> bool:
-        return _under(path, self.protect) and not _under(path, self.public)
-
-    def requirements_for(self, path: str) -> tuple[Requirements, ...]:
-        """The requirements a request to ``path`` (a ``PATH_INFO``) is held to: those of the longest protected
-        prefix of its raw form and of its dot-segment-resolved form (both, when they differ), or the
-        annotation's outside ``protect``."""
+    def _rules_for(self, path: str) -> list[Requirements]:
+        """The requirements of the longest protected prefix of ``path`` (a ``PATH_INFO``) and of its
+        dot-segment-resolved form, both when they differ; none outside ``protect`` or under ``public``, where
+        only the annotation's apply."""
         found = []
         for form in (path, _normalise(path)):
-            if _under(form, self.public):
-                continue
-            matches = [prefix for prefix in self.protect if form == prefix or form.startswith(prefix + "/")]
-            if matches:
-                rule = self.rules[max(matches, key=len)]
+            prefixes = [prefix for prefix in self._rules if _under(form, prefix)]
+            if prefixes and not any(_under(form, prefix) for prefix in self._public):
+                rule = self._rules[max(prefixes, key=len)]
                 if rule not in found:
                     found.append(rule)
-        return tuple(found) or (self.annotation,)
+        return found
 
-    def error_response(self, error: AuthgearError, start_response: StartResponse) -> list[bytes]:
-        """Answer with the error's status, RFC 6750 challenge, ``Cache-Control: no-store`` and JSON body."""
+    def error_response(self, error: AuthgearError, start_response: StartResponse) -> Iterable[bytes]:
+        """The answer to a refused request under ``protect``: the error's status, RFC 6750 challenge,
+        ``Cache-Control: no-store`` and JSON body. To answer differently, override it in a subclass (call it
+        for the default answer); the error never carries request data, so it is safe to show."""
         return respond(start_response, error.status_code, error.headers(self.settings.realm), error.body())
-
-    def redirect_response(self, status: int, location: str, start_response: StartResponse) -> list[bytes]:
-        """Send a browser to the login page (``AUTHGEAR_LOGIN_URL``); the same request from an API client gets
-        the 401, hence ``Vary: Accept``."""
-        headers = [
-            ("Location", location),
-            ("Cache-Control", "no-store"),
-            ("Vary", "Accept, Authorization, Cookie"),
-            ("Content-Type", "text/plain; charset=utf-8"),
-        ]
-        return respond(start_response, status, headers, b"Sign in to see this page.\n")
 
 
 def respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
@@ -212,8 +191,9 @@ def _path_requirements(prefix: Any, options: Any, defaults: Requirements) -> Req
         raise ConfigurationError(f"protect[{prefix!r}]: {exc}") from None
 
 
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+def _under(path: str, prefix: str) -> bool:
+    """Whether ``prefix`` covers ``path`` by whole segments: ``/api`` covers ``/api`` and ``/api/x``, not ``/apix``."""
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _normalise(path: str) -> str:

@@ -59,13 +59,21 @@ def _next_path(environ: WSGIEnvironment) -> str:
     return out
 
 
-def login_redirect(environ: WSGIEnvironment, error: AuthgearError, login_url: str | None) -> tuple[int, str] | None:
-    """The status and ``Location`` that send this refused request to the login page, or None to answer
+def login_redirect(
+    environ: WSGIEnvironment, error: AuthgearError, login_url: str | None
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """The answer (status, headers, body) that sends this refused request to the login page, or None to answer
     ``error`` as it is: no login URL is set, the refusal is not a 401, or the client is not a browser showing a
-    page. 303 after an unsafe method, so the browser follows with a ``GET``; 302 otherwise."""
+    page. 303 after an unsafe method, so the browser follows with a ``GET``; 302 otherwise. The same request
+    from an API client gets the 401, hence ``Vary: Accept``."""
     if login_url is None or error.status_code != 401 or not _prefers_html(environ):
         return None
     separator = "&" if "?" in login_url else "?"
-    location = f"{login_url}{separator}{urlencode({'next': _next_path(environ)})}"
-    method = environ.get("REQUEST_METHOD", "GET")
-    return (302 if method in ("GET", "HEAD") else 303), location
+    headers = [
+        ("Location", f"{login_url}{separator}{urlencode({'next': _next_path(environ)})}"),
+        ("Cache-Control", "no-store"),
+        ("Vary", "Accept, Authorization, Cookie"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ]
+    status = 302 if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD") else 303
+    return status, headers, b"Sign in to see this page.\n"

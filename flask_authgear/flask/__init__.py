@@ -30,8 +30,8 @@ Security notes, in plain words:
   cache never serves one user's page to another; error answers carry ``Cache-Control: no-store``.
 """
 
-from .current import UserLoader, current_app_user, current_user, get_app_user, get_current_user
-from .decorators import require_auth, verify_request
+from .current import UserLoader, current_app_user, current_user, get_app_user, get_current_user, verify_request
+from .decorators import require_auth
 from .extension import Authgear, error_response
 
 __all__ = [

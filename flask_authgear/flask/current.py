@@ -6,14 +6,14 @@ import importlib.util
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
-from flask import current_app, has_app_context
+from flask import current_app
 from werkzeug.local import LocalProxy
 
 from ..core.calls import check_callable, not_awaitable
 from ..core.request import ENVIRON_USER, is_preflight
-from ..core.requirements import Requirements
+from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..errors import AuthgearError, ConfigurationError, InvalidTokenError, MissingCredentialsError
 from ..user import AuthgearUser
 from .state import STATE_KEY, _AppState, _request_environ, _state
@@ -23,17 +23,31 @@ if TYPE_CHECKING:
 
     from .extension import Authgear
 
-
 #: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
 UserLoader = Callable[[AuthgearUser], Any]
 L = TypeVar("L", bound=UserLoader)
-logger = logging.getLogger("flask_authgear")
+_logger = logging.getLogger("flask_authgear")
 #: Environ key holding ``(AuthgearUser, app user)`` from the user loader.
 _ENVIRON_APP_USER = "authgear.app_user"
+#: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
+_FIRST_READ = Requirements(optional=True)
 
 
-def authenticate(requirements: Requirements) -> AuthgearUser | None:
-    """The work behind :func:`verify_request`, with pre-built requirements (used by the decorator)."""
+def verify_request(
+    *, requirements: Requirements = DEFAULT_REQUIREMENTS, **options: Unpack[RouteOptions]
+) -> AuthgearUser | None:
+    """Authenticate the current request and check the route's requirements; return the user.
+
+    Returns None for a CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) and, with
+    ``optional=True``, for a request without credentials. Runs the extension's :meth:`~Authgear.user_loader` once
+    per request. Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503
+    response). The requirements are those of :func:`require_auth`.
+    """
+    return _authenticate(requirements.with_options(**options))
+
+
+def _authenticate(requirements: Requirements) -> AuthgearUser | None:
+    """The work of :func:`verify_request`, with the requirements a decorator built when its route was declared."""
     environ = _request_environ()
     if is_preflight(environ):
         return None
@@ -57,6 +71,9 @@ def get_current_user() -> AuthgearUser | None:
 
     In a request that no check ran for yet (a view without :func:`require_auth`), the first call authenticates
     the request as ``@require_auth(optional=True)`` would, and the answer is kept for the rest of the request.
+    There anything but a user reads as no user: missing, invalid or refused credentials, an Authgear outage, a
+    user the loader does not know. Reading :data:`current_user` never raises, so a page that only shows who is
+    signed in keeps working; routes that need a user say so with :func:`require_auth`.
     """
     try:
         environ = _request_environ()
@@ -65,27 +82,15 @@ def get_current_user() -> AuthgearUser | None:
     if ENVIRON_USER in environ:
         user: AuthgearUser | None = environ[ENVIRON_USER]
         return user
-    return _authenticate_on_first_read(environ)
-
-
-#: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
-_FIRST_READ = Requirements(optional=True)
-
-
-def _authenticate_on_first_read(environ: WSGIEnvironment) -> AuthgearUser | None:
-    """Authenticate with optional semantics, where anything but a user reads as no user: missing, invalid or
-    refused credentials, an Authgear outage, a user the loader does not know. Reading :data:`current_user` never
-    raises, so a page that only shows who is signed in keeps working; routes that need a user say so with
-    :func:`require_auth`, and their refusals are answered as usual."""
-    if not has_app_context() or not isinstance(current_app.extensions.get(STATE_KEY), _AppState):
+    if not isinstance(current_app.extensions.get(STATE_KEY), _AppState):
         return None  # this app verifies nothing: no user, and nothing stored for a check that never ran
     try:
-        return authenticate(_FIRST_READ)
+        return _authenticate(_FIRST_READ)
     except AuthgearError:
-        return None  # authenticate() stored "no user" for the request
+        return None  # _authenticate stored "no user" for the request
     except Exception:
         # The app's user loader failed: the request has no user, and the app learns why from the log.
-        logger.exception("the user loader failed while current_user was read; the request has no user")
+        _logger.exception("the user loader failed while current_user was read; the request has no user")
         environ[ENVIRON_USER] = None
         return None
 
@@ -118,17 +123,11 @@ class _NoUser:
 
 _NO_USER = _NoUser()
 
-
-def _current_user_or_no_user() -> AuthgearUser | _NoUser:
-    user = get_current_user()
-    return _NO_USER if user is None else user
-
-
 #: The current request's :class:`AuthgearUser`, as flask-login's ``current_user``. In a view without
 #: :func:`require_auth` the first read authenticates with ``optional=True`` semantics and never raises. Without a
 #: user (no or invalid credentials outside a protected route, no credentials on an optional one) it is falsy and
 #: ``current_user.is_authenticated`` is False; call :func:`get_current_user` to get the plain object or None.
-current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(_current_user_or_no_user))
+current_user: AuthgearUser = cast(AuthgearUser, LocalProxy(lambda: get_current_user() or _NO_USER))
 
 
 def _check_async_ready(func: Any, what: str) -> None:
@@ -151,10 +150,8 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     what = "the machine loader" if user.is_machine else "the user loader"
     app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
     if app_user is None:
-        environ.pop(_ENVIRON_APP_USER, None)
-        if user.is_machine:
-            raise InvalidTokenError("The client is not known to this application.")
-        raise InvalidTokenError("The user is not known to this application.")
+        who = "client" if user.is_machine else "user"
+        raise InvalidTokenError(f"The {who} is not known to this application.")
     environ[_ENVIRON_APP_USER] = (user, app_user)
 
 

@@ -1,4 +1,4 @@
-"""require_auth and verify_request: the doors to the one call, and the browser's way to sign in."""
+"""require_auth and auth.protect's hook: verify_request for a view, and the browser's way to sign in."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import inspect
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar, Unpack, cast, overload
 
-from flask import abort, current_app, redirect
+from flask import Response, abort, current_app
 
 from ..core.login import login_redirect
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..errors import AuthgearError
-from ..user import AuthgearUser
-from .current import authenticate
+from .current import _authenticate
 from .decorator_order import guarding
 from .state import _request_environ, _state
 
@@ -21,31 +20,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def redirect_to_login(error: AuthgearError) -> None:
-    """Answer a protected view's refusal with a redirect to ``AUTHGEAR_LOGIN_URL`` (raised through ``abort``)
-    when the request is a browser's asking for a page and ``error`` is a 401; return otherwise, so the caller
-    raises ``error``. The rule is the core's (:func:`~flask_authgear.core.login.login_redirect`)."""
-    found = login_redirect(_request_environ(), error, _state().settings.login_url)
-    if found is None:
-        return
-    status, location = found
-    response = redirect(location, code=status)
-    response.headers["Cache-Control"] = "no-store"
-    response.vary.add("Accept")  # the same request from an API client gets the 401
-    abort(response)
-
-
-def verify_request(
-    *, requirements: Requirements = DEFAULT_REQUIREMENTS, **options: Unpack[RouteOptions]
-) -> AuthgearUser | None:
-    """Authenticate the current request and check the route's requirements; return the user.
-
-    Returns None for a CORS preflight (``OPTIONS`` with ``Access-Control-Request-Method``) and, with
-    ``optional=True``, for a request without credentials. Runs the extension's :meth:`~Authgear.user_loader` once
-    per request. Raises an :class:`AuthgearError` otherwise (the extension turns it into the 400/401/403/503
-    response). The requirements are those of :func:`require_auth`.
-    """
-    return authenticate(requirements.with_options(**options))
+def _protect_view(requirements: Requirements) -> None:
+    """Authenticate for a protected view (``@require_auth``, ``auth.protect``) as ``verify_request`` does; a
+    browser asking for the page without valid credentials is sent to ``AUTHGEAR_LOGIN_URL`` instead of the 401
+    (the core's rule, :func:`~flask_authgear.core.login.login_redirect`), through ``abort``."""
+    try:
+        _authenticate(requirements)
+    except AuthgearError as error:
+        found = login_redirect(_request_environ(), error, _state().verifier.settings.login_url)
+        if found is not None:
+            status, headers, body = found
+            abort(Response(body, status, headers))
+        raise
 
 
 @overload
@@ -74,7 +60,7 @@ def require_auth(
 
     A CORS preflight passes without authentication; any other ``OPTIONS`` request is checked. Async views work
     through ``app.ensure_sync``. With ``AUTHGEAR_LOGIN_URL`` set, a browser asking for the page without valid
-    credentials is redirected there instead of the 401 (see :func:`redirect_to_login`).
+    credentials is redirected there instead of the 401.
     """
     requirements = requirements.with_options(**options)
 
@@ -85,17 +71,11 @@ def require_auth(
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                authenticate(requirements)
-            except AuthgearError as error:
-                redirect_to_login(error)
-                raise
+            _protect_view(requirements)
             if is_async:
                 return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
             return func(*args, **kwargs)
 
         return guarding(func, wrapper)
 
-    if view is not None:
-        return decorator(view)
-    return decorator
+    return decorator if view is None else decorator(view)

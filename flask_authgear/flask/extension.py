@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Unpack
 
 from flask import Blueprint, Flask, Response, after_this_request, current_app, has_app_context, request_started
@@ -15,9 +15,9 @@ from ..core.request import varied, varying_start_response
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..core.verifier import Verifier
 from ..errors import AuthgearError, ConfigurationError
-from .current import L, UserLoader, _check_async_ready, _template_context, authenticate
+from .current import L, UserLoader, _check_async_ready, _template_context
 from .decorator_order import _check_views_on_first_request, check_view_protection
-from .decorators import redirect_to_login
+from .decorators import _protect_view
 from .state import EXTENSION_KEY, STATE_KEY, _AppState, _request_environ
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class Authgear:
 
     def __init__(self, app: Flask | None = None, **settings: Any) -> None:
         self._defaults = settings
-        self._last: weakref.ref[Flask] | None = None
+        self._last: Callable[[], Flask | None] = lambda: None
         self._user_loader: UserLoader | None = None
         self._machine_loader: UserLoader | None = None
         if app is not None:
@@ -44,20 +44,18 @@ class Authgear:
 
     def init_app(self, app: Flask, **settings: Any) -> None:
         """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
-        merged = {**self._defaults, **settings}
-        resolved = Settings.load(app.config, **merged)
-        state = _AppState(settings=resolved, verifier=Verifier(resolved), extension=self)
+        verifier = Verifier(Settings.load(app.config, **{**self._defaults, **settings}))
         self._last = weakref.ref(app)
         app.extensions[EXTENSION_KEY] = self
-        app.extensions[STATE_KEY] = state
+        app.extensions[STATE_KEY] = _AppState(verifier, self)
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
         # identity header; the first before_request hook does the same for a request that bypassed the wrapper
         # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
         scrubber = app.wsgi_app
-        if isinstance(scrubber, HeaderScrubber):
-            scrubber.verifier = state.verifier
+        if isinstance(scrubber, _HeaderScrubber):
+            scrubber.verifier = verifier
         else:
-            scrubber = app.wsgi_app = HeaderScrubber(app.wsgi_app, state.verifier)  # type: ignore[method-assign]
+            scrubber = app.wsgi_app = _HeaderScrubber(app.wsgi_app, verifier)  # type: ignore[method-assign]
         hooks = app.before_request_funcs.setdefault(None, [])
         if scrubber.scrub_bypassed not in hooks:
             hooks.insert(0, scrubber.scrub_bypassed)
@@ -65,25 +63,20 @@ class Authgear:
         # replaces this one, as Flask's handlers do.
         if AuthgearError not in app.error_handler_spec[None][None]:
             app.register_error_handler(AuthgearError, error_response)
-        _install_app_hooks(app)
-
-    # -- per-app state -----------------------------------------------------------------------------------
-
-    def _state_for(self, app: Flask) -> _AppState:
-        state = app.extensions.get(STATE_KEY)
-        if not isinstance(state, _AppState) or state.extension is not self:
-            raise RuntimeError(
-                "this Authgear extension was not initialised for this app; call Authgear(app) or ext.init_app(app)"
-            )
-        return state
+        if _template_context not in app.template_context_processors[None]:
+            app.context_processor(_template_context)
+        check_view_protection(app)
+        request_started.connect(_check_views_on_first_request, sender=app)
 
     def _current_state(self) -> _AppState:
-        if has_app_context():
-            return self._state_for(current_app._get_current_object())  # type: ignore[attr-defined]
-        app = self._last() if self._last is not None else None
-        if app is None:
-            raise RuntimeError("the Authgear extension is not initialised: call Authgear(app) or ext.init_app(app)")
-        return self._state_for(app)
+        """The state of the current app, or of the app this extension was last initialised for."""
+        app = current_app._get_current_object() if has_app_context() else self._last()  # type: ignore[attr-defined]
+        state = None if app is None else app.extensions.get(STATE_KEY)
+        if not isinstance(state, _AppState) or state.extension is not self:
+            raise RuntimeError(
+                "this Authgear extension is not initialised for this app: call Authgear(app) or ext.init_app(app)"
+            )
+        return state
 
     @property
     def verifier(self) -> Verifier:
@@ -93,7 +86,7 @@ class Authgear:
     @property
     def settings(self) -> Settings:
         """The validated settings of the current app (or of the app this extension was last initialised for)."""
-        return self._current_state().settings
+        return self.verifier.settings
 
     def health(self, *, warm_up: bool = False) -> dict[str, Any]:
         """Readiness of the current app's verifier: ``ready``, ``last_error``, JWKS freshness, cache counters.
@@ -101,8 +94,7 @@ class Authgear:
         With ``warm_up=True`` the signing keys are fetched first when missing or old, so a readiness probe
         on a process that has not served a token yet can turn ready. See ``Verifier.health``.
         """
-        verifier = self._current_state().verifier
-        return verifier.warm_up() if warm_up else verifier.health()
+        return self.verifier.warm_up() if warm_up else self.verifier.health()
 
     # -- the app's own users, blueprints -----------------------------------------------------------------
 
@@ -146,16 +138,7 @@ class Authgear:
         """
         if not isinstance(blueprint, Blueprint):
             raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
-        requirements = requirements.with_options(**options)
-
-        def authenticate_blueprint_request() -> None:
-            try:
-                authenticate(requirements)
-            except AuthgearError as error:
-                redirect_to_login(error)
-                raise
-
-        blueprint.before_request(authenticate_blueprint_request)
+        blueprint.before_request(functools.partial(_protect_view, requirements.with_options(**options)))
         return blueprint
 
 
@@ -168,11 +151,11 @@ def error_response(error: AuthgearError) -> Response:
     the default answer to add to.
     """
     state = current_app.extensions.get(STATE_KEY)
-    realm = state.settings.realm if isinstance(state, _AppState) else "authgear"
+    realm = state.verifier.settings.realm if isinstance(state, _AppState) else "authgear"
     return Response(error.body(), status=error.status_code, headers=error.headers(realm))
 
 
-class HeaderScrubber:
+class _HeaderScrubber:
     """Wraps ``app.wsgi_app``, as werkzeug's ``ProxyFix``: one pass over the environ before Flask sees the request,
     the core's, as the WSGI middleware makes it. Client-supplied ``X-Authgear-*`` headers are removed (kept in
     trusted proxy mode from a trusted peer, which overwrites them), and the answer of a request that was
@@ -201,11 +184,3 @@ class HeaderScrubber:
 def _varied_response(environ: WSGIEnvironment, response: Response) -> Response:
     response.headers = Headers(varied(environ, response.headers.to_wsgi_list()))
     return response
-
-
-def _install_app_hooks(app: Flask) -> None:
-    """The template context and the decorator-order check, installed once per app."""
-    check_view_protection(app)
-    if _template_context not in app.template_context_processors[None]:
-        app.context_processor(_template_context)
-    request_started.connect(_check_views_on_first_request, sender=app)

@@ -24,11 +24,10 @@ STATE_KEY = "authgear.state"
 
 @dataclass(frozen=True, slots=True)
 class _AppState:
-    """What one app needs per request: its settings and its verifier."""
+    """What one app needs per request: its verifier (which holds its settings) and the extension that made it,
+    whose loaders serve the app."""
 
-    settings: Settings
     verifier: Verifier
-    #: The extension that made this state: its user loader serves the app.
     extension: Authgear
 
 
@@ -38,7 +37,7 @@ def app_settings(app: Flask) -> Settings:
     that may have no extension."""
     state = app.extensions.get(STATE_KEY)
     if isinstance(state, _AppState):
-        return state.settings
+        return state.verifier.settings
     return Settings.load(app.config)
 
 

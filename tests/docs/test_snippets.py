@@ -259,6 +259,19 @@ def check_wsgi_middleware(run: Run) -> None:
     assert client.get("/", headers={"Authorization": "Bearer not-a-token"}).get_data() == b"hello stranger"
 
 
+def check_wsgi_error_answer(run: Run) -> None:
+    client = Client(run.namespace["application"])
+    refusals = (({}, 401), ({"Authorization": "Bearer not-a-token"}, 401), ({"Authorization": "Basic x"}, 400))
+    for headers, status in refusals:
+        answer = client.get("/api/orders", headers=headers)
+        assert answer.status_code == status
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["X-Request-Id"])
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="authgear"')
+        assert answer.json["error"] in ("unauthorized", "invalid_token", "invalid_request")
+    assert client.get("/api/orders", headers=run.bearer("alice")).get_data() == b"hello alice"
+    assert "X-Request-Id" not in client.get("/api/orders", headers=run.bearer("alice")).headers
+
+
 def check_core_verifier(run: Run) -> None:
     who_is = run.namespace["who_is"]
     assert who_is({}) == (
@@ -361,6 +374,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "troubleshooting-audience": check_troubleshooting_audience,
     "webhooks-app": check_webhooks_app,
     "wsgi-middleware": check_wsgi_middleware,
+    "wsgi-error-answer": check_wsgi_error_answer,
     "core-verifier": check_core_verifier,
     "testing-myapp": check_testing_myapp,
     "testing-tests": check_testing_tests,
