@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -211,7 +210,6 @@ class SharedCache:
         #: Entries not in our form at all, and entries in our form that we cannot vouch for (see :meth:`get`).
         self.malformed_entries = 0
         self.rejected_entries = 0
-        self._purge_lock = threading.Lock()
         self._last_purge = clock()
 
     def get(self, key: str) -> tuple[Answer, float] | None:
@@ -268,13 +266,12 @@ class SharedCache:
         headers[_MAC_HEADER] = self.keyer.mac(key, answer, answered_text)
         created = datetime.fromtimestamp(answered_at, tz=timezone.utc)
         expires = created + timedelta(seconds=ttl)
+        # requests-cache stores a URL with each entry: the resolver's, never anything of a request.
         entry = CachedResponse(
-            content=b"",
             headers=headers,
             status_code=200,
-            reason="OK",
             url=self.url,
-            request=CachedRequest(method="GET", url=self.url, headers=CaseInsensitiveDict(), body=b""),
+            request=CachedRequest(url=self.url),
             expires=expires,
             created_at=created,
         )
@@ -287,15 +284,11 @@ class SharedCache:
         store = self.backend
         if not isinstance(store, SQLiteCache) or self._clock() - self._last_purge < _PURGE_INTERVAL:
             return
-        if not self._purge_lock.acquire(blocking=False):
-            return
+        self._last_purge = self._clock()  # at once, so that the writers that follow skip the purge
         try:
-            self._last_purge = self._clock()
             store.delete(expired=True, vacuum=False)
         except Exception as exc:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)
-        finally:
-            self._purge_lock.release()
 
     def close(self) -> None:
         self.backend.close()  # type: ignore[no-untyped-call]
