@@ -312,7 +312,7 @@ class Settings:
         secret=True,
     )
     resolver_local_cache_size: int = _setting(
-        10_000, "answers kept in process (0 disables); also bounds the `memory` store (at least 1000)", (0, 10_000_000)
+        10_000, "answers kept in process (0 disables them; with `memory` the whole cache)", (0, 10_000_000)
     )
     trusted_proxies: tuple[IPNetwork, ...] = _setting(
         (),

@@ -6,10 +6,11 @@ Two levels, both keyed by exactly the credentials forwarded to the resolver (``A
   answers, keyed by a BLAKE2b digest of the (Authorization, Cookie) pair (:func:`local_key`), so a repeated
   request costs one hash and one lookup, and an entry's size does not depend on the credentials'. It never
   leaves the process.
-* The shared level: a requests-cache store on the configured backend (memory, sqlite or Redis),
-  so every worker and host behind one Redis sees one cache. It can leave the process (a sqlite file, a Redis
-  dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``, of the credentials (length-prefixed so no
-  two pairs encode alike) and of the resolver asked: raw credentials are never a key there and never stored.
+* The shared level, when ``cache`` names one: a requests-cache store on sqlite (the workers of a host) or Redis
+  (every worker and host behind it); with ``cache="memory"`` the in-process level is the whole cache. It can
+  leave the process (a sqlite file, a Redis dump), so it is keyed by an HMAC-SHA256, under ``cache_secret``,
+  of the credentials (length-prefixed so no two pairs encode alike) and of the resolver asked: raw credentials
+  are never a key there and never stored.
 
 requests-cache's defaults are unsafe for credentials (``Authorization`` is redacted before keying, so two
 users share one entry; cookies are stored raw; entries never expire; ``stale_if_error`` serves revoked
@@ -31,10 +32,9 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from requests.structures import CaseInsensitiveDict
-from requests_cache.backends.base import BaseCache, DictStorage
+from requests_cache.backends.base import BaseCache
 from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.models.request import CachedRequest
 from requests_cache.models.response import CachedResponse
@@ -45,7 +45,6 @@ from ..config import Settings
 from ..errors import ConfigurationError
 from . import json
 from .headers import Answer, answer_headers, parse_answer
-from .lru import LRU
 
 __all__ = ["CredentialKeyer", "MalformedEntry", "SharedCache", "cache_secret", "local_key"]
 
@@ -60,8 +59,6 @@ _NAMESPACE = "flask_authgear_resolver"
 _PURGE_INTERVAL = 60.0
 #: Deadline of each Redis operation, in seconds (capped by ``http_timeout``).
 _REDIS_TIMEOUT = 1.0
-#: Smallest bound of the in-memory shared store.
-_MIN_MEMORY_ENTRIES = 1000
 
 
 def _encode(value: str | None) -> str:
@@ -132,34 +129,21 @@ def _read_entry(value: str | bytes) -> CachedResponse:
 _ENTRY_FORMAT = Stage(dumps=json_serializer.dumps, loads=_read_entry)
 
 
-class _BoundedDictStorage(DictStorage):
-    """requests-cache's in-memory storage, bounded by an :class:`LRU`."""
-
-    def __init__(self, max_entries: int) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.data: LRU[str, Any] = LRU(max_entries)  # type: ignore[assignment]  # UserDict needs only a mapping
-
-
 def cache_secret(settings: Settings) -> bytes:
     """The configured secret, or a random one for this process (then a shared store is not shared)."""
     if settings.cache_secret is not None:
         return settings.cache_secret.encode("utf-8")
-    if settings.cache != "memory":
-        logger.warning(
-            "cache=%s without cache_secret: this process keys entries with a random secret, so no other "
-            "process can use them; set the same cache_secret on every worker",
-            settings.cache.split(":", 1)[0],
-        )
+    logger.warning(
+        "cache=%s without cache_secret: this process keys entries with a random secret, so no other "
+        "process can use them; set the same cache_secret on every worker",
+        settings.cache.split(":", 1)[0],
+    )
     return secrets.token_bytes(32)
 
 
 def _build_backend(settings: Settings) -> BaseCache:
     """The requests-cache backend for ``settings.cache``; a readable error at start-up when it cannot work."""
     spec = settings.cache
-    if spec == "memory":
-        backend = BaseCache(cache_name=_NAMESPACE)
-        backend.responses = _BoundedDictStorage(max(settings.resolver_local_cache_size, _MIN_MEMORY_ENTRIES))
-        return backend
     if spec.startswith("sqlite:///"):
         path = spec[len("sqlite:///") :]
         if not path:
@@ -192,8 +176,8 @@ def _build_backend(settings: Settings) -> BaseCache:
 
 
 class SharedCache:
-    """The shared level: :meth:`get` and :meth:`put` one answer by our key; requests-cache is
-    the store underneath and stays in this module.
+    """The shared level: :meth:`get` and :meth:`put` the answer for some credentials, stored under their
+    :class:`CredentialKeyer` key; requests-cache is the store underneath and stays in this module.
 
     An entry records when the resolver answered (``clock``, wall time, so that every host reads it alike);
     each reader decides from that age and its own TTL whether the answer is still good enough for it.
@@ -204,7 +188,7 @@ class SharedCache:
         self.url = settings.resolver_url
         self._clock = clock
         spec = settings.cache
-        self.kind = "memory" if spec == "memory" else "sqlite" if spec.startswith("sqlite:") else "redis"
+        self.kind = "sqlite" if spec.startswith("sqlite:") else "redis"
         #: The requests-cache store, read and written by our key only: nothing is ever sent through it.
         self.backend: BaseCache = _build_backend(settings)
         #: Entries not in our form at all, and entries in our form that we cannot vouch for (see :meth:`get`).
@@ -212,14 +196,15 @@ class SharedCache:
         self.rejected_entries = 0
         self._last_purge = clock()
 
-    def get(self, key: str) -> tuple[Answer, float] | None:
-        """The answer stored under ``key`` and its age in seconds, or None: the store has none (or has dropped
+    def get(self, authorization: str | None, cookie: str | None) -> tuple[Answer, float] | None:
+        """The answer stored for these credentials and its age in seconds, or None: the store has none (or has dropped
         it at its store expiry), or holds one we will not use, which is deleted so that the resolver's answer
         takes its place.
 
         Raises the store's own error when it cannot be read. The age is negative when the writer's clock runs
         ahead of ours; the caller decides what it accepts.
         """
+        key = self.keyer.key(authorization, cookie)
         try:
             response = self.backend.get_response(key)
         except MalformedEntry:
@@ -254,11 +239,12 @@ class SharedCache:
         logger.warning("a resolver cache entry %s and was discarded", why)
         self.backend.delete(key)
 
-    def put(self, key: str, answer: Mapping[str, str], ttl: float) -> None:
+    def put(self, authorization: str | None, cookie: str | None, answer: Mapping[str, str], ttl: float) -> None:
         """Write one answer: its ``X-Authgear-*`` headers, when it was answered and a MAC; no request data at all.
 
         The store drops the entry after this writer's ``ttl``; readers may stop using it sooner.
         """
+        key = self.keyer.key(authorization, cookie)
         answered_at = self._clock()
         answered_text = repr(answered_at)
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(answer)

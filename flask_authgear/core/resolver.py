@@ -92,18 +92,21 @@ class ResolverClient:
     ) -> None:
         self.url = settings.resolver_url
         self.host = settings.authgear_host
-        self.keyer = CredentialKeyer(cache_secret(settings), f"{self.url}\n{self.host}")
         #: In-process answers with their expiry on ``clock``, by :func:`local_key`.
         self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
-        self.shared = SharedCache(settings, self.keyer, wall_clock)
+        #: The store other processes share (sqlite, Redis); with ``cache="memory"`` the local level is the cache.
+        self.shared: SharedCache | None = None
+        if settings.cache != "memory":
+            keyer = CredentialKeyer(cache_secret(settings), f"{self.url}\n{self.host}")
+            self.shared = SharedCache(settings, keyer, wall_clock)
         self._clock = clock
         self._session = new_session(settings.http_timeout)
         # trust_env off: no .netrc may replace the forwarded Authorization; proxies from the environment still apply.
         self._session.trust_env = False
         self._session.proxies = dict(get_environ_proxies(self.url))
         self.settings = settings
-        #: The lookup under way for each key: other threads asking for it wait for its answer.
-        self._inflight: dict[str, Future[Answer]] = {}
+        #: The lookup under way for each local key: other threads asking for it wait for its answer.
+        self._inflight: dict[bytes, Future[Answer]] = {}
         self._lock = threading.Lock()
         self._backend_down_until = 0.0
         self.stats = ResolverStats()
@@ -117,12 +120,11 @@ class ResolverClient:
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
-        key = self.keyer.key(authorization, cookie)
         with self._lock:
-            flight = self._inflight.get(key)
+            flight = self._inflight.get(local)
             leader = flight is None
             if flight is None:
-                flight = self._inflight[key] = Future()
+                flight = self._inflight[local] = Future()
         if not leader:
             self.stats.coalesced += 1
             try:
@@ -131,13 +133,13 @@ class ResolverClient:
             except Exception:  # the leader failed, or took longer than it can
                 raise ProviderUnavailableError() from None
         try:
-            answer = self._lookup(key, local, authorization, cookie)
+            answer = self._lookup(local, authorization, cookie)
         except BaseException as exc:
             flight.set_exception(exc)
             raise
         finally:
             with self._lock:
-                self._inflight.pop(key, None)
+                self._inflight.pop(local, None)
         flight.set_result(answer)
         return answer
 
@@ -162,22 +164,24 @@ class ResolverClient:
     def health(self) -> dict[str, Any]:
         """Cache and resolver counters for :meth:`Verifier.health`; never calls anything."""
         s = self.stats
+        shared = self.shared
         return {
-            "backend": self.shared.kind,
+            "backend": "memory" if shared is None else shared.kind,
             "hits": s.local_hits + s.shared_hits,
             "misses": s.lookups - s.shared_hits,
             "local_entries": len(self.local),
             **dataclasses.asdict(s),
             # Shared entries not in our form at all, and entries that failed verification (tampered, or moved
             # to another key): both are misses, not outages.
-            "malformed_entries": self.shared.malformed_entries,
-            "rejected_entries": self.shared.rejected_entries,
+            "malformed_entries": 0 if shared is None else shared.malformed_entries,
+            "rejected_entries": 0 if shared is None else shared.rejected_entries,
         }
 
     def close(self) -> None:
         """Release connections and the cache backend."""
         self._session.close()
-        self.shared.close()
+        if self.shared is not None:
+            self.shared.close()
 
     # -- the steps ---------------------------------------------------------------------------------------
 
@@ -189,19 +193,19 @@ class ResolverClient:
             headers["Cookie"] = cookie
         return headers
 
-    def _lookup(self, key: str, local: bytes, authorization: str | None, cookie: str | None) -> Answer:
+    def _lookup(self, local: bytes, authorization: str | None, cookie: str | None) -> Answer:
         hit = self._local_hit(local)  # another leader may have finished just before this one started
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
         self.stats.lookups += 1
-        use_backend = self._clock() >= self._backend_down_until
-        if use_backend:
+        shared = self.shared if self._clock() >= self._backend_down_until else None
+        if shared is not None:
             try:
-                stored = self.shared.get(key)
+                stored = shared.get(authorization, cookie)
             except Exception as exc:  # the cache backend failed (Redis away, sqlite locked)
                 self._backend_failed("reading", exc)
-                use_backend = False
+                shared = None
             else:
                 if stored is not None:
                     answer, age = stored
@@ -213,8 +217,16 @@ class ResolverClient:
                         self.stats.shared_hits += 1
                         self.local[local] = (answer, self._clock() + ttl - age)
                         return answer
-        response = self._get(self._headers(authorization, cookie))
-        return self._answer_live(key, local, response, use_backend)
+        answer, headers = self._read_live(self._get(self._headers(authorization, cookie)))
+        ttl = self._ttl(answer)
+        if ttl > 0:
+            self.local[local] = (answer, self._clock() + ttl)
+            if shared is not None:
+                try:
+                    shared.put(authorization, cookie, headers, ttl)
+                except Exception as exc:
+                    self._backend_failed("writing", exc)
+        return answer
 
     def _local_hit(self, local: bytes) -> tuple[Answer] | None:
         """``(answer,)`` while the in-process entry is fresh, else None (so a cached None differs from a miss)."""
@@ -226,18 +238,6 @@ class ResolverClient:
     def _ttl(self, answer: Answer) -> float:
         """How long this process reuses an answer: the one rule for both cache levels."""
         return self.settings.resolver_cache_ttl if answer is not None else self.settings.resolver_negative_ttl
-
-    def _answer_live(self, key: str, local: bytes, response: requests.Response, use_backend: bool) -> Answer:
-        answer, stored = self._read_live(response)
-        ttl = self._ttl(answer)
-        if ttl > 0:
-            self.local[local] = (answer, self._clock() + ttl)
-            if use_backend:
-                try:
-                    self.shared.put(key, stored, ttl)
-                except Exception as exc:
-                    self._backend_failed("writing", exc)
-        return answer
 
     def _get(self, headers: dict[str, str]) -> requests.Response:
         """One GET to the resolver, or :class:`ProviderUnavailableError`."""

@@ -15,12 +15,9 @@ import pytest
 
 from flask_authgear import ConfigurationError, InvalidTokenError, Settings, Verifier
 from flask_authgear.core.cache import (
-    _MIN_MEMORY_ENTRIES,
     _PURGE_INTERVAL,
     CredentialKeyer,
     SharedCache,
-    _BoundedDictStorage,
-    _build_backend,
 )
 from flask_authgear.core.lru import LRU
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
@@ -66,30 +63,35 @@ def test_keys_are_keyed_by_the_secret_and_the_target_and_never_contain_the_crede
 # -- the shared level: get and put ------------------------------------------------------------------------
 
 
-def test_the_shared_level_gets_the_answer_and_its_age_or_nothing() -> None:
-    settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver")
+def _shared(tmp_path: Path, clock: Callable[[], float] = time.time) -> SharedCache:
+    settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver", cache=_sqlite(tmp_path), cache_secret=SECRET)
+    return SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url), clock)
+
+
+def test_the_shared_level_gets_the_answer_and_its_age_or_nothing(tmp_path: Path) -> None:
     clock = wall_clock()
-    shared = SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url), clock)
-    shared.put("rita", {"x-authgear-session-valid": "true", "x-authgear-user-id": "rita"}, ttl=60)
-    shared.put("nobody", {"x-authgear-session-valid": "false"}, ttl=60)
+    shared = _shared(tmp_path, clock)
+    shared.put("Bearer rita", None, {"x-authgear-session-valid": "true", "x-authgear-user-id": "rita"}, ttl=60)
+    shared.put(None, "s=nobody", {"x-authgear-session-valid": "false"}, ttl=60)
     clock.advance(2.5)
-    found = shared.get("rita")
+    found = shared.get("Bearer rita", None)
     assert found is not None and found[0] is not None
     assert (found[0].id, found[1]) == ("rita", 2.5)
-    assert shared.get("nobody") == (None, 2.5)  # a negative answer is an answer, not "nothing"
-    assert shared.get("sam") is None
+    assert shared.get(None, "s=nobody") == (None, 2.5)  # a negative answer is an answer, not "nothing"
+    assert shared.get("Bearer sam", None) is None
+    assert shared.get(None, "Bearer rita") is None  # the same text as a cookie is other credentials
 
 
-def test_an_entry_copied_to_another_key_is_rejected_not_served() -> None:
-    settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver")
-    shared = SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url))
-    shared.put("admin", {"x-authgear-session-valid": "true", "x-authgear-user-id": "admin"}, ttl=60)
-    entry = shared.backend.get_response("admin")
+def test_an_entry_copied_to_another_key_is_rejected_not_served(tmp_path: Path) -> None:
+    shared = _shared(tmp_path)
+    shared.put("Bearer admin", None, {"x-authgear-session-valid": "true", "x-authgear-user-id": "admin"}, ttl=60)
+    entry = shared.backend.get_response(shared.keyer.key("Bearer admin", None))
     assert entry is not None
-    shared.backend.save_response(entry, "mallory")  # what a writer with access to the store could do
-    assert shared.get("mallory") is None
+    mallory = shared.keyer.key("Bearer mallory", None)
+    shared.backend.save_response(entry, mallory)  # what a writer with access to the store could do
+    assert shared.get("Bearer mallory", None) is None
     assert shared.rejected_entries == 1
-    assert shared.backend.get_response("mallory") is None  # deleted, so the resolver's answer takes its place
+    assert shared.backend.get_response(mallory) is None  # deleted, so the resolver's answer takes its place
 
 
 # -- the LRU and the local level ------------------------------------------------------------------------
@@ -143,14 +145,16 @@ def test_local_entries_expire_by_their_kind_on_the_injected_clock(
     assert server.hits("resolver") == 5
 
 
-def test_memory_store_is_bounded() -> None:
-    storage = _BoundedDictStorage(5)
-    for i in range(50):
-        storage[f"k{i}"] = i
-    assert list(storage.keys()) == [f"k{i}" for i in range(45, 50)]
-    backend = _build_backend(Settings(endpoint="https://a.example", resolver_local_cache_size=0))
-    assert isinstance(backend.responses, _BoundedDictStorage)
-    assert backend.responses.data.size == _MIN_MEMORY_ENTRIES
+def test_the_memory_cache_is_the_local_level_alone(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
+    session = server.create_session("max")
+    verifier = make_verifier(resolver_local_cache_size=1)
+    assert verifier.resolver is not None and verifier.resolver.shared is None
+    verifier.authenticate(bearer_request(session.token))
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(bearer_request("other"))  # evicts max's answer: nothing else holds it
+    verifier.authenticate(bearer_request(session.token))
+    assert server.hits("resolver") == 3
+    assert verifier.health()["resolver"]["backend"] == "memory"
 
 
 def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
@@ -162,10 +166,12 @@ def test_local_level_answers_without_the_shared_level(server: AuthgearTestServer
     assert (health["local_hits"], health["shared_hits"], health["resolver_calls"]) == (4, 0, 1)
 
 
-def test_local_entries_never_outlive_the_shared_entry(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
+def test_local_entries_never_outlive_the_shared_entry(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
+) -> None:
     session = server.create_session("mia")
     clock = wall_clock()
-    first = clocked(make_verifier(resolver_cache_ttl=2.0), clock)
+    first = clocked(make_verifier(cache=f"sqlite:///{tmp_path / 'resolver.sqlite'}", resolver_cache_ttl=2.0), clock)
     first.authenticate(bearer_request(session.token))
     assert first.resolver is not None
     first.resolver.local.clear()
@@ -261,8 +267,8 @@ def test_tampered_sqlite_entries_are_refused(
     verifier.authenticate(bearer_request(mallory.token))
     rows = _rows(tmp_path)
     assert verifier.resolver is not None
-    admin_key = verifier.resolver.keyer.key(admin.authorization, None)
-    mallory_key = verifier.resolver.keyer.key(mallory.authorization, None)
+    admin_key = verifier.resolver.shared.keyer.key(admin.authorization, None)
+    mallory_key = verifier.resolver.shared.keyer.key(mallory.authorization, None)
     victim: TestSession
     if attack == "edit-user":
         target, value = mallory_key, rows[mallory_key][0]
@@ -307,7 +313,7 @@ def test_a_malformed_sqlite_entry_is_a_miss_not_an_outage(
     verifier = make_verifier(cache=_sqlite(tmp_path), cache_secret=SECRET, resolver_local_cache_size=0)
     assert verifier.authenticate(bearer_request(session.token)).id == "rita"
     assert verifier.resolver is not None
-    key = verifier.resolver.keyer.key(session.authorization, None)
+    key = verifier.resolver.shared.keyer.key(session.authorization, None)
     entry = MALFORMED[damage](_rows(tmp_path)[key][0])
     with sqlite3.connect(tmp_path / "cache" / "resolver.sqlite") as con:
         value = entry if isinstance(entry, str) else json.dumps(entry)
@@ -331,7 +337,7 @@ def test_a_malformed_sqlite_entry_is_a_miss_not_an_outage(
 def test_redis_cache_without_the_redis_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # what "not installed" looks like to an import
     with pytest.raises(ConfigurationError, match=r"flask-authgear\[redis\]"):
-        _build_backend(Settings(endpoint="https://a.example", mode="resolver", cache="redis://127.0.0.1:6379/0"))
+        Verifier(Settings(endpoint="https://a.example", mode="resolver", cache="redis://127.0.0.1:6379/0"))
 
 
 @pytest.mark.parametrize("spec", ["sqlite:///", "sqlite:////dev/null/cannot/be/here.sqlite"], ids=["empty", "bad"])

@@ -412,8 +412,8 @@ def test_waiters_of_a_failed_call_get_503_too(server: AuthgearTestServer, make_v
 
 @pytest.mark.parametrize(
     ("cache", "local_size"),
-    [("memory", 10_000), ("memory", 0), ("sqlite", 10_000), ("sqlite", 0)],
-    ids=["memory+local", "memory-only", "sqlite+local", "sqlite-only"],
+    [("memory", 10_000), ("sqlite", 10_000), ("sqlite", 0)],
+    ids=["memory", "sqlite+local", "sqlite-only"],
 )
 def test_interleaved_users_never_get_each_others_identity(
     server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path, cache: str, local_size: int
@@ -448,9 +448,11 @@ def test_interleaved_users_never_get_each_others_identity(
     assert server.hits("resolver") <= 65
 
 
-def test_health_counts_hits_misses_calls_and_failures(server: AuthgearTestServer, make_verifier: MakeVerifier) -> None:
+def test_health_counts_hits_misses_calls_and_failures(
+    server: AuthgearTestServer, make_verifier: MakeVerifier, tmp_path: Path
+) -> None:
     session = server.create_session("kim")
-    verifier = make_verifier(resolver_local_cache_size=0)
+    verifier = make_verifier(cache=f"sqlite:///{tmp_path / 'resolver.sqlite'}", resolver_local_cache_size=0)
     verifier.authenticate(bearer_request(session.token))  # miss, call
     verifier.authenticate(bearer_request(session.token))  # shared hit
     server.fail("resolver", "500")
@@ -459,7 +461,7 @@ def test_health_counts_hits_misses_calls_and_failures(server: AuthgearTestServer
     health = verifier.health()
     assert health["mode"] == "resolver"
     resolver = health["resolver"]
-    assert resolver["backend"] == "memory"
+    assert resolver["backend"] == "sqlite"
     assert (resolver["hits"], resolver["shared_hits"], resolver["local_hits"]) == (1, 1, 0)
     assert (resolver["misses"], resolver["resolver_calls"], resolver["failures"]) == (2, 2, 1)
     assert "500" in resolver["last_error"]

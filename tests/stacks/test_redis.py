@@ -164,7 +164,7 @@ def test_an_entry_copied_to_another_key_in_redis_is_refused(
     verifier.authenticate(bearer_request(admin.token))
     verifier.authenticate(bearer_request(mallory.token))
     assert verifier.resolver is not None
-    keyer = verifier.resolver.keyer
+    keyer = verifier.resolver.shared.keyer
     admin_entry = client.get(f"{_NAMESPACE}:{keyer.key(admin.authorization, None)}")
     assert admin_entry is not None
     client.set(f"{_NAMESPACE}:{keyer.key(mallory.authorization, None)}", admin_entry, ex=60)
@@ -182,7 +182,7 @@ def test_a_malformed_redis_entry_is_replaced_and_redis_stays_in_use(
     verifier = make_verifier(resolver_local_cache_size=0)
     verifier.authenticate(bearer_request(session.token))
     assert verifier.resolver is not None
-    name = f"{_NAMESPACE}:{verifier.resolver.keyer.key(session.authorization, None)}"
+    name = f"{_NAMESPACE}:{verifier.resolver.shared.keyer.key(session.authorization, None)}"
     entry = json.loads(client.get(name) or b"{}")
     client.set(name, json.dumps({**entry, field: {"status_code": "OK", "headers": "x", "expires": "soon"}[field]}))
     hits = server.hits("resolver")
