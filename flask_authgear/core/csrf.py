@@ -41,20 +41,16 @@ class CrossSiteRequestError(ForbiddenError):
     description = "Cross-site requests authenticated by a session cookie are not allowed."
 
 
-def _origin_host(origin: str) -> str | None:
-    """The ``host[:port]`` of an Origin, lowercase, without the scheme's default port; None if unusable."""
+def _names_host(origin: str, host: str | None) -> bool:
+    """Whether a usable Origin names the request's own ``Host``: lowercase, the scheme's default port aside."""
     try:
         parts = urlsplit(origin)
     except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or parts.path or parts.query or parts.fragment:
-        return None
-    return _strip_default_port(parts.netloc.lower(), parts.scheme)
-
-
-def _strip_default_port(host: str, scheme: str) -> str:
-    default = _DEFAULT_PORTS.get(scheme, "")
-    return host[: -len(default)] if default and host.endswith(default) else host
+        return False
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if default is None or not parts.netloc or parts.path or parts.query or parts.fragment or not host:
+        return False
+    return parts.netloc.lower().removesuffix(default) == host.strip().lower().removesuffix(default)
 
 
 class CSRFGuard:
@@ -76,11 +72,5 @@ class CSRFGuard:
             if fetch_site.strip().lower() in _ALLOWED_FETCH_SITES:
                 return
             raise CrossSiteRequestError()
-        if origin is None:
-            return
-        origin_host = _origin_host(origin.strip())
-        if origin_host is None or not request.host:
-            raise CrossSiteRequestError()
-        own_host = _strip_default_port(request.host.strip().lower(), urlsplit(origin.strip()).scheme)
-        if origin_host != own_host:
+        if origin is not None and not _names_host(origin.strip(), request.host):
             raise CrossSiteRequestError()

@@ -241,14 +241,12 @@ class ResolverClient:
 
     def _get(self, headers: dict[str, str]) -> requests.Response:
         """One GET to the resolver, or :class:`ProviderUnavailableError`."""
+        self.stats.resolver_calls += 1
         try:
             # The session's deadline adapter bounds the whole call.
-            response = self._session.get(self.url, headers=headers, allow_redirects=False, stream=True)
+            return self._session.get(self.url, headers=headers, allow_redirects=False, stream=True)
         except Exception as exc:
-            self.stats.resolver_calls += 1
             self._failed(f"GET {self.url} failed: {describe_error(exc)}")
-        self.stats.resolver_calls += 1
-        return response
 
     def _read_live(self, response: requests.Response) -> tuple[Answer, dict[str, str]]:
         """Check and parse a fresh resolver response; every surprise is a 503."""
