@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from enum import IntEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -21,9 +23,16 @@ from ..errors import ConfigurationError
 
 __all__ = ["CommandError", "cli", "main"]  # and the helpers the command modules share
 
-EXIT_OK = 0
-EXIT_NEGATIVE = 1
-EXIT_ERROR = 2
+
+class Status(IntEnum):
+    """The exit status: a positive answer (a valid token, an authenticated session), a negative one, or an error
+    (bad input, an endpoint that cannot be reached)."""
+
+    OK = 0
+    NEGATIVE = 1
+    ERROR = 2
+
+
 #: ``ctx.meta`` key set by ``--json``: errors are then also printed as a JSON object on standard output.
 _JSON = "flask_authgear.json"
 
@@ -31,13 +40,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CommandError(Exception):
-    """A failure to report in one line with exit status 2."""
+    """A failure to report in one line, with exit status 2; or with ``Status.NEGATIVE``, a negative answer that is
+    no error of the command (an app that cannot be reached), said without ``error:``."""
+
+    def __init__(self, message: str, status: Status = Status.ERROR) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Group(click.Group):
     """Runs a command so that every failure is one line on stderr and exit status 2, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        status = Status.ERROR
         try:
             try:
                 with _logging_to_stderr(bool(ctx.params.get("verbose"))):
@@ -49,19 +64,19 @@ class _Group(click.Group):
         except BrokenPipeError:
             # What the Python docs recommend: point stdout at devnull so the final flush cannot fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            ctx.exit(EXIT_NEGATIVE)
+            ctx.exit(Status.NEGATIVE)
         except KeyboardInterrupt:
             ctx.exit(130)
         except CommandError as exc:
-            message = str(exc)
+            message, status = str(exc), exc.status
         except ConfigurationError as exc:
             message = f"bad setting: {exc}"
         except Exception as exc:  # never a traceback for the user
             message = f"unexpected {type(exc).__name__}: {safe(str(exc))}"
         if ctx.meta.get(_JSON):
             click.echo(json.dumps({"error": message}))
-        err(f"error: {message}")
-        ctx.exit(EXIT_ERROR)
+        err(f"error: {message}" if status is Status.ERROR else message)
+        ctx.exit(status)
 
 
 @click.group(
@@ -83,12 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:  # help on stderr and status 2, whichever click 8 runs
         click.echo(cli.get_help(click.Context(cli, info_name="flask-authgear")), err=True)
-        return EXIT_ERROR
+        return Status.ERROR
     try:
         cli.main(args, prog_name="flask-authgear")
     except SystemExit as exc:  # click's standalone mode ends every run with the command's status
-        return exc.code if isinstance(exc.code, int) else EXIT_OK
-    return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else Status.OK
+    return Status.OK
 
 
 # -- shared options and settings ---------------------------------------------------------------------------
@@ -112,6 +127,10 @@ def endpoint_options(f: F) -> F:
         "--endpoint",
         help="The Authgear project origin (default: the app's under 'flask authgear', else $AUTHGEAR_ENDPOINT).",
     )(f)
+
+
+#: The dev server's state file, for the commands that read it (default: where the dev server writes it).
+state_file_option = click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
 
 
 def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -179,6 +198,21 @@ def _logging_to_stderr(verbose: bool) -> Iterator[None]:
 def safe(text: str) -> str:
     """Escape control characters so that text from a token or a server cannot drive the terminal."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def columns(rows: Iterable[tuple[str, str]], widest: int = 64) -> list[str]:
+    """Indented name and value columns, aligned on the longest name up to ``widest`` characters: a longer name
+    (beyond any sane claim's) stands on its own line, its value below in the column, instead of pushing every
+    other value to the right."""
+    rows = list(rows)
+    width = max((len(name) for name, _ in rows if len(name) <= widest), default=0)
+    lines = []
+    for name, value in rows:
+        if len(name) > widest:
+            lines.append(f"  {name}")
+            name = ""
+        lines.append(f"  {name:<{width}}  {value}")
+    return lines
 
 
 def err(text: str) -> None:

@@ -13,11 +13,9 @@ import requests
 from click.core import ParameterSource
 
 from ..webhooks.catalogue import SYNC_HOOK_TIMEOUT
-from .base import CommandError, F, cli, first_secret, flask_app, http_url, json_option, safe
+from .base import CommandError, F, cli, first_secret, flask_app, http_url, json_option, safe, state_file_option
 
 __all__ = ["read_state"]
-
-_STATE_FILE = click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
 
 
 def _user_options(f: F) -> F:
@@ -45,7 +43,7 @@ def _mint_params(user: dict[str, Any]) -> dict[str, Any]:
 @cli.command("dev-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
-@_STATE_FILE
+@state_file_option
 @click.option("--jwt-hook", metavar="URL", callback=http_url, help="An oidc.jwt.pre_create hook to ask before minting.")
 @click.option(
     "--sync-hook-timeout",
@@ -153,7 +151,7 @@ def _dev_server(
 
 @cli.command("token")
 @click.option("--endpoint", help="The dev server's endpoint, checked against the state file (default: the app's).")
-@_STATE_FILE
+@state_file_option
 @_user_options
 @click.option("--claim", multiple=True, metavar="NAME=VALUE", help="An extra claim (VALUE as JSON or text).")
 @click.option("--session", is_flag=True, help="Create a resolver session: print its opaque token and cookie.")

@@ -11,28 +11,10 @@ import click
 from ..core.jwt import is_machine_token
 from ..core.resolver import Probe, ResolverClient
 from ..core.verifier import Verifier
-from .base import (
-    EXIT_ERROR,
-    EXIT_NEGATIVE,
-    EXIT_OK,
-    CommandError,
-    cli,
-    endpoint_options,
-    err,
-    json_option,
-    safe,
-    settings_for,
-)
-from .explain import decode, explain_token
+from .base import CommandError, Status, cli, columns, endpoint_options, err, json_option, safe, settings_for
+from .explain import MACHINE_ONLY_LOCAL, decode, explain_token
 
 __all__: list[str] = []  # the module registers the `verify`, `resolve` and `health` commands on the group
-
-#: Why the resolver never vouches for a machine's token.
-_MACHINE_HINT = (
-    "this is a machine's token (client credentials): Authgear keeps no session for it, so its resolver never "
-    "vouches for one and apps in resolver or proxy mode refuse it; verify it locally (jwt or auto mode, "
-    "`flask-authgear verify`)"
-)
 
 
 @cli.command("verify")
@@ -51,8 +33,9 @@ def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bo
     Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
     Exit status 0 only when the token is valid.
     """
+    token = _read_token(token)
     settings = settings_for(endpoint, **options)
-    explanation = explain_token(_read_token(token), settings)
+    explanation = explain_token(token, settings)
     if as_json:
         click.echo(json.dumps({**explanation.to_dict(), "endpoint": settings.endpoint}, indent=2))
     else:
@@ -62,8 +45,8 @@ def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bo
     if explanation.keys_error is not None:
         if not as_json:
             err(f"cannot fetch the signing keys of {settings.endpoint}: {safe(explanation.keys_error)}")
-        ctx.exit(EXIT_ERROR)
-    ctx.exit(EXIT_OK if explanation.valid else EXIT_NEGATIVE)
+        ctx.exit(Status.ERROR)
+    ctx.exit(Status.OK if explanation.valid else Status.NEGATIVE)
 
 
 def _read_token(value: str) -> str:
@@ -134,8 +117,8 @@ def _resolve(
     else:
         click.echo(_render_probe(probe, machine))
     if probe.error is not None:
-        ctx.exit(EXIT_ERROR)
-    ctx.exit(EXIT_OK if user is not None else EXIT_NEGATIVE)
+        ctx.exit(Status.ERROR)
+    ctx.exit(Status.OK if user is not None else Status.NEGATIVE)
 
 
 def _is_machine(token: str) -> bool:
@@ -150,10 +133,7 @@ def _render_probe(probe: Probe, machine: bool) -> str:
     """The resolver's headers and what an app concludes from them."""
     headers = probe.headers
     lines = [f"GET {probe.url} -> HTTP {probe.status}"]
-    width = max((len(name) for name in headers), default=0)
-    lines.extend(f"  {name:<{width}}  {value}" for name, value in headers.items())
-    if not headers:
-        lines.append("  (no X-Authgear-* header)")
+    lines += columns(headers.items()) or ["  (no X-Authgear-* header)"]
     user = probe.answer
     if probe.error is not None:
         lines.append(f"Result: MALFORMED, {probe.error}; an app in resolver mode answers 503")
@@ -164,7 +144,7 @@ def _render_probe(probe: Probe, machine: bool) -> str:
         extra = "; the resolver also clears the cookie" if probe.clears_cookie else ""
         lines.append(f"Result: NOT AUTHENTICATED, the session is no longer valid{extra}")
     elif machine:
-        lines.append(f"Result: NOT AUTHENTICATED, {_MACHINE_HINT}")
+        lines.append(f"Result: NOT AUTHENTICATED, this is a machine's token (client credentials): {MACHINE_ONLY_LOCAL}")
     else:
         lines.append(
             "Result: NOT AUTHENTICATED, no credentials recognised "
@@ -184,4 +164,4 @@ def _health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None
     finally:
         verifier.close()
     click.echo(json.dumps(report, indent=2, default=str))  # JSON escapes control characters
-    ctx.exit(EXIT_OK if report.get("ready") else EXIT_NEGATIVE)
+    ctx.exit(Status.OK if report.get("ready") else Status.NEGATIVE)

@@ -12,7 +12,7 @@ import click
 import requests
 
 from ..errors import ConfigurationError
-from .base import EXIT_NEGATIVE, EXIT_OK, CommandError, cli, err, first_secret, flask_app, http_url, json_option, safe
+from .base import CommandError, Status, cli, first_secret, flask_app, http_url, json_option, safe, state_file_option
 from .dev import read_state
 
 __all__: list[str] = []  # the module registers the `event` command on the group
@@ -55,7 +55,7 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--id", "event_id", metavar="ID", help="The event id (default: seq in 16 hex digits); an id again is a replay."
 )
-@click.option("--state-file", type=click.Path(path_type=Path), help="The dev server's state file.")
+@state_file_option
 @json_option("Print one JSON line: id, status and body of the answer.")
 @click.pass_context
 def _event_command(
@@ -83,11 +83,7 @@ def _event_command(
         answer = EventSender(signing_secret).send_event(url, event_type, payload, context, id=event_id, seq=seq)
     except requests.RequestException as exc:
         why = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
-        message = f"cannot reach {safe(url)}: {why}"
-        if as_json:
-            click.echo(json.dumps({"error": message}))
-        err(message)
-        ctx.exit(EXIT_NEGATIVE)
+        raise CommandError(f"cannot reach {safe(url)}: {why}", Status.NEGATIVE) from None
     text = answer.body.decode("utf-8", "replace")
     if as_json:
         body = text if answer.json is None else answer.json
@@ -98,7 +94,7 @@ def _event_command(
         click.echo(f"{event_type} {event_id}: HTTP {answer.status}\nsigned with {secret_from}")
         for line in text.splitlines():
             click.echo(safe(line))
-    ctx.exit(EXIT_OK if answer.ok else EXIT_NEGATIVE)
+    ctx.exit(Status.OK if answer.ok else Status.NEGATIVE)
 
 
 def _signing_secret(given: str | None, state_file: Path | None) -> tuple[str, str]:

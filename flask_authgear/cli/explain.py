@@ -22,22 +22,24 @@ from ..core.jwks import JWKSCache, PublicKey
 from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_machine_token, is_numeric_date
 from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
-from .base import safe
+from .base import columns, safe
 
-__all__ = ["Check", "Explanation", "decode", "explain_token"]
+__all__ = ["MACHINE_ONLY_LOCAL", "Check", "Explanation", "decode", "explain_token"]
 
 #: ``reason`` when the signing keys could not be fetched: no verdict on the token itself.
 KEYS_UNAVAILABLE = "keys_unavailable"
 #: ``reason`` when a machine's valid token meets an app in resolver or proxy mode.
 MACHINE_MODE = "machine_mode"
+#: Why only local verification accepts a machine's token (``verify`` and ``resolve`` say it).
+MACHINE_ONLY_LOCAL = (
+    "Authgear keeps no session for it, so its resolver never vouches for one and resolver and proxy modes refuse "
+    "it; verify it locally (jwt or auto mode)"
+)
 #: What the verdicts that are not a :class:`Reason` of the core mean.
 _VERDICTS = {
     KEYS_UNAVAILABLE: "the project's signing keys could not be fetched",
-    MACHINE_MODE: "a machine's token is verified locally only: Authgear keeps no session for it, so its resolver "
-    "never vouches for one and resolver and proxy modes refuse it; use jwt or auto mode",
+    MACHINE_MODE: f"a machine's token is verified locally only: {MACHINE_ONLY_LOCAL}",
 }
-#: Longest header or claim name the report aligns the others on.
-_MAX_ALIGNED = 64
 
 
 @dataclass(frozen=True)
@@ -85,25 +87,10 @@ class Explanation:
         setting to the option that tries another value of it here (``audience``: ``--audience``)."""
         lines: list[str] = []
         for title, section in (("Header", self.header), ("Claims", self.claims)):
-            if section is None:
-                continue
-            lines.append(title)
-            # Aligned on the longest name (Authgear's claim URLs included); a name longer than any sane claim gets
-            # its value on the next line instead of pushing every other value to the right.
-            width = max((len(name) for name in section if len(name) <= _MAX_ALIGNED), default=0)
-            for name, value in section.items():
-                shown = json.dumps(value)
-                if name in ("exp", "iat", "nbf", "auth_time") and is_numeric_date(value):
-                    shown += f"  ({_utc(value)})"
-                if len(name) > _MAX_ALIGNED:
-                    lines.extend((f"  {name}", f"  {'':<{width}}  {shown}"))
-                else:
-                    lines.append(f"  {name:<{width}}  {shown}")
-        lines.append("Checks")
-        width = max((len(check.name) for check in self.checks), default=0)
-        for check in self.checks:
-            verdict = {True: "ok", False: "FAIL", None: "-"}[check.ok]
-            lines.append(f"  {verdict:<4}  {check.name:<{width}}  {check.detail}")
+            if section is not None:
+                lines += [title, *columns((name, _shown(name, value)) for name, value in section.items())]
+        verdicts = {True: "ok", False: "FAIL", None: "-"}
+        lines += ["Checks", *columns((f"{verdicts[check.ok]:<4}  {check.name}", check.detail) for check in self.checks)]
         if self.valid and self.user is not None:
             who = f"machine {self.user['client_id']}" if self.user["is_machine"] else f"user {self.user['id']}"
             lines.append(f"Result: VALID, {who}")
@@ -315,6 +302,13 @@ def _user_check(claims: Mapping[str, Any]) -> Check:
     verified = "verified" if user.is_verified else "not verified"
     anonymous = "anonymous" if user.is_anonymous else "not anonymous"
     return Check("roles", True, f"roles: {roles}; {verified}, {anonymous}")
+
+
+def _shown(name: str, value: Any) -> str:
+    """A header member or claim as JSON, and a time claim's date."""
+    if name in ("exp", "iat", "nbf", "auth_time") and is_numeric_date(value):
+        return f"{json.dumps(value)}  ({_utc(value)})"
+    return json.dumps(value)
 
 
 def _config_key(setting: str | None) -> str | None:
