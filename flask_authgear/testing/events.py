@@ -46,6 +46,7 @@ __all__ = [
     "sample_payload",
     "sample_session",
     "sample_user",
+    "user_flags",
 ]
 
 #: Where an event goes: an http(s) URL, or a Flask app or any WSGI app (called in process).
@@ -105,6 +106,17 @@ def access_token_claims(
     return {**body, **claims}
 
 
+def user_flags(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's roles and flags as an access token's claims carry them: keywords of :func:`sample_user` and of
+    :class:`~flask_authgear.testing.TestSession`."""
+    return {
+        "roles": tuple(claims.get(CLAIM_ROLES, ())),
+        "is_anonymous": bool(claims.get(CLAIM_IS_ANONYMOUS)),
+        "is_verified": bool(claims.get(CLAIM_IS_VERIFIED)),
+        "can_reauthenticate": bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
+    }
+
+
 def _record(user_id: str, name: str) -> dict[str, Any]:
     """The fields every record of a user has in Authgear's models: a stable id, and when it was made."""
     record_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/{name}"))
@@ -114,7 +126,7 @@ def _record(user_id: str, name: str) -> dict[str, Any]:
 def sample_user(
     user_id: str = "user-1",
     *,
-    roles: list[str] | None = None,
+    roles: Iterable[str] = (),
     is_anonymous: bool = False,
     is_verified: bool = True,
     can_reauthenticate: bool = True,
@@ -138,7 +150,7 @@ def sample_user(
         },
         "custom_attributes": {},
         "x_web3": {},
-        "roles": list(roles or []),
+        "roles": list(roles),
         "groups": [],
     }
 
@@ -348,13 +360,7 @@ class EventSender:
         The answer is judged by :func:`_judge_answer`. ``mutations.jwt.payload`` is the WHOLE payload: it may add
         fields, never change or drop one of the event's.
         """
-        user = sample_user(
-            claims["sub"],
-            roles=list(claims.get(CLAIM_ROLES, [])),
-            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
-            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
-            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
-        )
+        user = sample_user(claims["sub"], **user_flags(claims))
         payload = {"user": user, "identities": [sample_identity("email", claims["sub"])], "jwt": {"payload": claims}}
         # The only hook of the event here, so the event's total budget bounds it too.
         timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)

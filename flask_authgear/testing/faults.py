@@ -3,13 +3,13 @@ count the requests they answer, so that tests see what the library does when Aut
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Self
 
 from werkzeug.wrappers import Request, Response
@@ -20,19 +20,12 @@ __all__ = ["FAILURES", "FaultSwitches", "json_response"]
 _TARGETS = ("discovery", "jwks", "resolver", "token")
 
 
-@dataclass
-class _Failure:
-    mode: str
-    delay: float
-    location: str
-
-
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status=status, content_type="application/json")
 
 
-def _slow(failure: _Failure) -> Response:
-    time.sleep(failure.delay)
+def _slow(delay: float, location: str) -> Response:
+    time.sleep(delay)
     return Response("late", status=504)
 
 
@@ -46,19 +39,19 @@ def _drip(delay: float) -> Iterator[bytes]:
     yield b"]}"
 
 
-#: What each failure answers instead of the endpoint.
-_ANSWERS: dict[str, Callable[[_Failure], Response]] = {
-    "500": lambda failure: Response("internal error", status=500),
-    "html": lambda failure: Response("<html><body>Bad gateway</body></html>", content_type="text/html"),
-    "empty": lambda failure: json_response({}),
-    "bad_keys": lambda failure: json_response({"keys": "x"}),
-    "garbage": lambda failure: Response(b"\x00\xff{not json", content_type="application/json"),
-    "oversized": lambda failure: json_response({"keys": [], "padding": "x" * (2 * 1024 * 1024)}),
+#: What each failure answers instead of the endpoint, given the switch's ``delay`` and redirect ``location``.
+_ANSWERS: dict[str, Callable[[float, str], Response]] = {
+    "500": lambda delay, location: Response("internal error", status=500),
+    "html": lambda delay, location: Response("<html><body>Bad gateway</body></html>", content_type="text/html"),
+    "empty": lambda delay, location: json_response({}),
+    "bad_keys": lambda delay, location: json_response({"keys": "x"}),
+    "garbage": lambda delay, location: Response(b"\x00\xff{not json", content_type="application/json"),
+    "oversized": lambda delay, location: json_response({"keys": [], "padding": "x" * (2 * 1024 * 1024)}),
     "slow": _slow,
-    "drip": lambda failure: Response(_drip(failure.delay), content_type="application/json", direct_passthrough=True),
-    "redirect": lambda failure: Response("", status=302, headers={"Location": failure.location}),
+    "drip": lambda delay, location: Response(_drip(delay), content_type="application/json", direct_passthrough=True),
+    "redirect": lambda delay, location: Response("", status=302, headers={"Location": location}),
     # a resolver answer that no real Authgear sends
-    "invalid_answer": lambda failure: Response("", headers={"X-Authgear-Session-Valid": "maybe"}),
+    "invalid_answer": lambda delay, location: Response("", headers={"X-Authgear-Session-Valid": "maybe"}),
 }
 #: What a ``fail(..)`` switch can make an endpoint do.
 FAILURES = tuple(_ANSWERS)
@@ -69,7 +62,8 @@ class FaultSwitches:
 
     def __init__(self) -> None:
         self._switches_lock = threading.Lock()
-        self._failures: dict[str, _Failure] = {}
+        #: The switched endpoints, each with the answer it gives instead.
+        self._failures: dict[str, Callable[[], Response]] = {}
         self._hits: Counter[str] = Counter()
 
     def fail(
@@ -82,7 +76,7 @@ class FaultSwitches:
             raise ValueError(f"unknown target {target!r}")
         with self._switches_lock:
             for name in _TARGETS if target == "all" else (target,):
-                self._failures[name] = _Failure(mode, delay, location)
+                self._failures[name] = functools.partial(_ANSWERS[mode], delay, location)
 
     def heal(self, target: str = "all") -> None:
         with self._switches_lock:
@@ -114,4 +108,4 @@ class FaultSwitches:
         with self._switches_lock:
             self._hits[target] += 1
             failure = self._failures.get(target)
-        return handler(request) if failure is None else _ANSWERS[failure.mode](failure)
+        return handler(request) if failure is None else failure()

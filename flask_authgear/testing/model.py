@@ -22,7 +22,7 @@ from joserfc.jwk import RSAKey
 
 from ..core import json as strict_json
 from ..core.jose import b64url_decode
-from ..user import CLAIM_CAN_REAUTHENTICATE, CLAIM_IS_ANONYMOUS, CLAIM_IS_VERIFIED, CLAIM_ROLES
+from .events import user_flags
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "MachineClient", "Project", "TestSession", "new_signing_key"]
 
@@ -75,7 +75,6 @@ class MachineClient:
     client_secret: str
     #: Resource identifier -> the scopes granted to this client on it.
     resources: Mapping[str, tuple[str, ...]]
-    access_token_lifetime: int = ACCESS_TOKEN_LIFETIME
 
 
 def new_signing_key(size: int = 2048) -> RSAKey:
@@ -174,7 +173,6 @@ class Project:
         *,
         resources: Mapping[str, Iterable[str]],
         client_secret: str | None = None,
-        access_token_lifetime: int = ACCESS_TOKEN_LIFETIME,
     ) -> MachineClient:
         """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
         resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
@@ -186,7 +184,6 @@ class Project:
             client_id=client_id or secrets.token_hex(8),
             client_secret=client_secret or secrets.token_urlsafe(32),
             resources=granted,
-            access_token_lifetime=int(access_token_lifetime),
         )
         with self._lock:
             self._state.machine_clients[client.client_id] = client
@@ -290,16 +287,8 @@ class Project:
                 return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
             return None
-        return TestSession(
-            user_id=claims["sub"],
-            roles=tuple(claims.get(CLAIM_ROLES, ())),
-            is_anonymous=bool(claims.get(CLAIM_IS_ANONYMOUS)),
-            is_verified=bool(claims.get(CLAIM_IS_VERIFIED)),
-            can_reauthenticate=bool(claims.get(CLAIM_CAN_REAUTHENTICATE)),
-            amr=tuple(claims.get("amr", ())),
-            authenticated_at=claims.get("auth_time"),
-            token=token,
-        )
+        amr, authenticated_at = tuple(claims.get("amr", ())), claims.get("auth_time")
+        return TestSession(claims["sub"], amr=amr, authenticated_at=authenticated_at, token=token, **user_flags(claims))
 
 
 def _check_resource_uri(uri: str) -> None:

@@ -324,9 +324,9 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
         for scope in scopes:
             if scope not in allowed:
                 return _oauth_error("invalid_scope", f"specified scope is not allowed: {scope}")
-        lifetime = client.access_token_lifetime
-        token = self.machine_token(client.client_id, resource=resource, scopes=scopes, expires_in=lifetime)
-        answer = {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"}
+        token = self.machine_token(client.client_id, resource=resource, scopes=scopes)
+        lifetime, scope = ACCESS_TOKEN_LIFETIME, " ".join(scopes)
+        answer = {"access_token": token, "expires_in": lifetime, "scope": scope, "token_type": "Bearer"}
         return _no_store(json_response(answer))
 
 
