@@ -8,7 +8,9 @@ events (samples in ``events``); ``MachineClient`` is a machine application regis
 
 from .client import AuthgearClient, client_for, configure, middleware_for
 from .events import EventResponse, HookError
-from .server import FAILURES, AuthgearTestServer, MachineClient, TestSession, new_signing_key
+from .faults import FAILURES
+from .model import MachineClient, TestSession, new_signing_key
+from .server import AuthgearTestServer
 
 __all__ = [
     "FAILURES",

@@ -27,13 +27,16 @@ from ..errors import ConfigurationError
 from ..flask.state import EXTENSION_KEY, app_settings
 from ..user import AuthgearUser
 from ..wsgi import AuthgearMiddleware
-from .server import SESSION_COOKIES, AuthgearTestServer, TestSession
+from .model import TestSession
+from .server import AuthgearTestServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["AuthgearClient", "client_for", "configure", "middleware_for"]
 
+#: The cookies Authgear's resolver reads: a client that logs out sends none of them.
+_SESSION_COOKIES = ("app_session", "app_access_token", "session")
 #: Where :func:`configure` records the server in ``app.extensions``.
 _TEST_SERVER_EXTENSION = "authgear.test_server"
 
@@ -109,15 +112,14 @@ class AuthgearClient(FlaskClient):
     def login(self, user: str | AuthgearUser = "user-1", **claims: Any) -> str:
         """Mint a token for ``user`` and send it from now on; return the token."""
         if isinstance(user, AuthgearUser):
-            defaults: dict[str, Any] = {
+            defaults = {
                 "roles": sorted(user.roles),
                 "is_verified": user.is_verified,
                 "is_anonymous": user.is_anonymous,
                 "can_reauthenticate": user.can_reauthenticate,
                 "amr": list(user.amr) or None,
+                "auth_time": user.authenticated_at.timestamp() if user.authenticated_at else None,  # None: now
             }
-            if user.authenticated_at is not None:
-                defaults["auth_time"] = user.authenticated_at.timestamp()
             claims = {**defaults, **claims}
             user = user.id
         token = self.server.issue_token(user, **claims)
@@ -149,11 +151,12 @@ class AuthgearClient(FlaskClient):
         self.token = token
         self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
-    def use_session(self, session: TestSession, *, cookie: bool = False, cookie_name: str = "session") -> None:
-        """Authenticate as a resolver session: its opaque bearer token, or its cookie with ``cookie=True``."""
+    def use_session(self, session: TestSession, *, cookie: bool = False) -> None:
+        """Authenticate as a resolver session: its opaque bearer token, or its ``session`` cookie with
+        ``cookie=True``."""
         if cookie:
             self.logout()
-            self.set_cookie(cookie_name, session.cookie_value)
+            self.set_cookie("session", session.cookie_value)
         else:
             self.use_token(session.token)
 
@@ -161,7 +164,7 @@ class AuthgearClient(FlaskClient):
         """Send no credentials any more (neither the token nor a session cookie)."""
         self.token = None
         self.environ_base.pop("HTTP_AUTHORIZATION", None)
-        for name in SESSION_COOKIES:
+        for name in _SESSION_COOKIES:
             self.delete_cookie(name)
 
 

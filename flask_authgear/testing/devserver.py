@@ -35,7 +35,8 @@ from werkzeug.wrappers import Request, Response
 from ..config import is_loopback_host
 from ..core import json as strict_json
 from .events import HookError
-from .server import AuthgearTestServer, json_response
+from .faults import json_response
+from .server import AuthgearTestServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

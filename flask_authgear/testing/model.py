@@ -168,11 +168,7 @@ class Project:
             self._state.resources.setdefault(uri, set()).update(scope_list)
 
     def register_machine_client(
-        self,
-        client_id: str | None = None,
-        *,
-        resources: Mapping[str, Iterable[str]],
-        client_secret: str | None = None,
+        self, client_id: str | None = None, *, resources: Mapping[str, Iterable[str]], client_secret: str | None = None
     ) -> MachineClient:
         """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
         resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
@@ -228,16 +224,13 @@ class Project:
     def revoke(self, session: TestSession | str) -> None:
         """End a session (by object, opaque token, cookie or app session value), or a JWT's access through the
         resolver."""
-        if isinstance(session, str):
-            with self._lock:
-                found = self._state.sessions.get(session)
-                if found is None and session.count(".") == 2:
-                    claims = strict_json.loads_object(b64url_decode(session.split(".")[1]))
-                    self._state.revoked_jti.add(claims.get("jti", ""))
-            if found is None:
-                return
-            session = found
-        session.revoked = True
+        with self._lock:
+            found = self._state.sessions.get(session) if isinstance(session, str) else session
+            if found is not None:
+                found.revoked = True
+            elif isinstance(session, str) and session.count(".") == 2:  # a JWT it issued
+                claims = strict_json.loads_object(b64url_decode(session.split(".")[1]))
+                self._state.revoked_jti.add(claims.get("jti", ""))
 
     def disable_user(self, sub: str, *, end_sessions: bool = True) -> None:
         """Disable a user: like Authgear, every session of theirs ends at once, so the resolver no longer knows

@@ -30,24 +30,13 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .events import EventSender, access_token_claims
-from .faults import FAILURES, FaultSwitches, json_response
-from .model import ACCESS_TOKEN_LIFETIME, MachineClient, Project, TestSession, new_signing_key
+from .faults import FaultSwitches, json_response
+from .model import ACCESS_TOKEN_LIFETIME, Project, TestSession
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = [
-    "FAILURES",
-    "SESSION_COOKIES",
-    "AuthgearTestServer",
-    "MachineClient",
-    "TestSession",
-    "json_response",
-    "new_signing_key",
-]
-
-#: Cookie names Authgear's resolver reads, in order.
-SESSION_COOKIES = ("app_session", "app_access_token", "session")
+__all__ = ["AuthgearTestServer", "TestSession"]
 
 
 class AuthgearTestServer(Project, FaultSwitches, EventSender):
@@ -148,12 +137,7 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
         return access_token_claims(sub, issuer=self.endpoint, client_id=self.client_id, **claims)
 
     def issue_token(
-        self,
-        sub: str = "user-1",
-        *,
-        key: RSAKey | None = None,
-        header: Mapping[str, Any] | None = None,
-        **claims: Any,
+        self, sub: str = "user-1", *, key: RSAKey | None = None, header: Mapping[str, Any] | None = None, **claims: Any
     ) -> str:
         """Mint an Authgear-shaped JWT access token; a negative ``expires_in`` gives an expired one.
 
