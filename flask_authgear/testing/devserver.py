@@ -191,9 +191,8 @@ class DevServer(AuthgearTestServer):
             if request.path == "/_dev/token":
                 return json_response({"token": self.issue_token(**token_arguments(params))})
             if request.path == "/_dev/machine":
-                names = ("client_id", "resource", "scopes", "expires_in")
-                # Without a resource, machine_token says that one is required.
-                arguments = _arguments(params, names, resource="", expires_in=3600)
+                required = {"client_id": "", "resource": ""}  # absent, each is refused as an empty one is
+                arguments = _arguments({**required, **params}, (*required, "scopes", "expires_in"), expires_in=3600)
                 return json_response({"token": self.machine_token(**arguments)})
             if request.path == "/_dev/session":
                 session = self.create_session(**_arguments(params, _USER))

@@ -297,6 +297,31 @@ def test_malformed_mint_bodies_get_400_json(dev_server, body, message):
     assert error.startswith(message) if message else error.startswith("expires_in must be a number of seconds")
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"resource": "https://api.example.com"}, "client_id must be a non-empty string", id="no-client"),
+        pytest.param({"client_id": "svc"}, "resource must be a non-empty string", id="no-resource"),
+        pytest.param({"client_id": "svc", "resource": "{endpoint}/api"}, "prefixed by authgear", id="own-origin"),
+        pytest.param(
+            {"client_id": "svc", "resource": "https://api.example.com", "scopes": ["read write"]},
+            "scopes must be a list of names without spaces",
+            id="scope-with-space",
+        ),
+    ],
+)
+def test_malformed_machine_mint_bodies_get_400_json(dev_server, body, message):
+    body = {
+        name: value.format(endpoint=dev_server.endpoint) if name == "resource" else value
+        for name, value in body.items()
+    }
+    response = requests.post(
+        dev_server.endpoint + "/_dev/machine", json=body, headers={SECRET_HEADER: dev_server.secret}, timeout=5
+    )
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
 def test_the_state_variable_is_not_a_flask_or_library_setting():
     assert not STATE_ENV.startswith(("FLASK_", "AUTHGEAR_"))
 
