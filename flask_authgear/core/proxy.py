@@ -14,7 +14,6 @@ Only the exact value ``true`` of ``X-Authgear-Session-Valid`` authenticates.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from functools import lru_cache
 
 from ..config import IPNetwork, Settings
@@ -23,7 +22,7 @@ from ..user import AuthgearUser
 from .headers import MalformedAnswer, parse_answer
 from .request import RequestData
 
-__all__ = ["ProxyHeaderReader", "networks_description"]
+__all__ = ["ProxyHeaderReader"]
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -61,8 +60,3 @@ class ProxyHeaderReader:
         if not request.authorization and not request.cookie:
             raise MissingCredentialsError()
         raise InvalidTokenError("The session or access token is invalid.")
-
-
-def networks_description(networks: Iterable[IPNetwork]) -> str:
-    """The trusted networks as text, for start-up logs and health output."""
-    return ", ".join(str(n) for n in networks)

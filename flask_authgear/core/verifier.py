@@ -26,7 +26,7 @@ from ..user import AuthgearUser
 from .credentials import bearer_token, is_b64token
 from .csrf import CSRFGuard
 from .jose import looks_like_jwt
-from .proxy import ProxyHeaderReader, networks_description
+from .proxy import ProxyHeaderReader
 from .refusals import TokenError
 from .request import RequestData, direct_peer, strip_proxy_headers
 from .requirements import DEFAULT_REQUIREMENTS, Requirements
@@ -224,7 +224,7 @@ class Verifier:
             out["resolver"] = self.resolver.health()
             out["last_error"] = out["last_error"] or out["resolver"]["last_error"]
         if self.proxy is not None:
-            out["trusted_proxies"] = networks_description(self.proxy.networks)
+            out["trusted_proxies"] = ", ".join(str(network) for network in self.proxy.networks)
         return out
 
     def warm_up(self) -> dict[str, Any]:

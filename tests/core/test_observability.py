@@ -288,3 +288,8 @@ def test_no_credential_reaches_the_logs(server, logs):
         for start in range(0, max(len(secret) - 16, 0) + 1, 4):
             assert secret[start : start + 16] not in text, "a credential fragment reached the logs"
     assert attacker_kid not in text
+
+
+def test_proxy_mode_health_names_the_trusted_networks() -> None:
+    verifier = Verifier(Settings(endpoint="https://a.example", mode="proxy", trusted_proxies=["10.0.0.0/8", "::1"]))
+    assert verifier.health()["trusted_proxies"] == "10.0.0.0/8, ::1/128"
