@@ -42,9 +42,7 @@ __all__ = [
     "EventTarget",
     "HookError",
     "access_token_claims",
-    "sample_identity",
     "sample_payload",
-    "sample_session",
     "sample_user",
     "user_flags",
 ]
@@ -155,18 +153,18 @@ def sample_user(
     }
 
 
-def sample_identity(kind: str = "email", user_id: str = "user-1") -> dict[str, Any]:
+def _identity(kind: str, user_id: str) -> dict[str, Any]:
     """An identity of the user (``login_id`` for email, phone and username; ``oauth``; ``biometric``)."""
     identity_type = kind if kind in ("oauth", "biometric") else "login_id"
     return {**_record(user_id, kind), "type": identity_type, "claims": dict(_IDENTITY_CLAIMS.get(kind, {}))}
 
 
-def sample_session(user_id: str = "user-1", amr: Iterable[str] = ("pwd", "x_primary_password")) -> dict[str, Any]:
+def _session(user_id: str) -> dict[str, Any]:
     """``payload.session`` as Authgear sends it (``pkg/api/model/session.go``: its own camelCase names)."""
     return {
         **_record(user_id, "session"),
         "type": "idp",
-        "amr": list(amr),
+        "amr": ["pwd", "x_primary_password"],
         "lastAccessedAt": _CREATED_AT,
         "createdByIP": "127.0.0.1",
         "lastAccessedByIP": "127.0.0.1",
@@ -181,7 +179,7 @@ def _authentication_context(event_type: str, user_id: str) -> dict[str, Any]:
     """``payload.authentication_context``: who is signing in, and what they asserted so far."""
     identified = event_type != "authentication.pre_initialize"
     authenticated = event_type == "authentication.pre_authenticated"
-    identification = {"identification": "email", "identity": sample_identity("email", user_id), "id_token": None}
+    identification = {"identification": "email", "identity": _identity("email", user_id), "id_token": None}
     authenticator = {
         **_record(user_id, "password"),
         "user_id": user_id,
@@ -204,13 +202,13 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     user = sample_user(user_id)
-    identities = [sample_identity("email", user_id)]
+    identities = [_identity("email", user_id)]
     if event_type.startswith("identity."):
         kind, change = event_type.split(".")[1:]
         if change == "updated":
-            old, new = sample_identity(kind, user_id), sample_identity(kind, user_id + "-new")
+            old, new = _identity(kind, user_id), _identity(kind, user_id + "-new")
             return {"user": user, "old_identity": old, "new_identity": new}
-        return {"user": user, "identity": sample_identity(kind, user_id)}
+        return {"user": user, "identity": _identity(kind, user_id)}
     if event_type.startswith("authentication."):
         context = _authentication_context(event_type, user_id)
         if event_type == "authentication.post_identified":
@@ -225,7 +223,7 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
         anonymous = sample_user(user_id, is_anonymous=True, is_verified=False)
         return {"anonymous_user": anonymous, "user": user, "identities": identities}
     if event_type in ("user.authenticated", "user.reauthenticated"):
-        return {"user": user, "session": sample_session(user_id)}
+        return {"user": user, "session": _session(user_id)}
     claims = access_token_claims(
         user_id,
         issuer=_SAMPLE_ISSUER,
@@ -361,7 +359,7 @@ class EventSender:
         fields, never change or drop one of the event's.
         """
         user = sample_user(claims["sub"], **user_flags(claims))
-        payload = {"user": user, "identities": [sample_identity("email", claims["sub"])], "jwt": {"payload": claims}}
+        payload = {"user": user, "identities": [_identity("email", claims["sub"])], "jwt": {"payload": claims}}
         # The only hook of the event here, so the event's total budget bounds it too.
         timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
         try:
