@@ -198,9 +198,8 @@ def _under(path: str, prefix: str) -> bool:
 
 def _normalise(path: str) -> str:
     """Resolve ``.`` and ``..`` segments and repeated slashes, as a normalising router would."""
+    # One leading slash in, one out: normpath keeps a leading "//" only when it is given one.
     resolved = posixpath.normpath("/" + path.lstrip("/"))
-    if resolved.startswith("//"):
-        resolved = "/" + resolved.lstrip("/")
     if path.endswith("/") and resolved != "/":
         resolved += "/"
     return resolved

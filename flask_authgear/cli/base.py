@@ -153,7 +153,7 @@ def settings_for(endpoint: str | None, **options: Any) -> Settings:
     overrides = {name: value for name, value in options.items() if value not in (None, ())}
     app = flask_app() if endpoint is None else None
     if app is not None:
-        from ..flask.state import app_settings
+        from ..flask.extension import app_settings
 
         return dataclasses.replace(app_settings(app), **overrides)
     if endpoint is None and not os.environ.get("AUTHGEAR_ENDPOINT"):

@@ -176,7 +176,7 @@ def _token_command(
     the token is one Authgear gives a machine-to-machine application for an API resource: aud the --resource,
     sub client_id_CLIENT_ID, the --scope values, no user claims.
     """
-    from ..flask.state import app_settings
+    from ..flask.extension import app_settings
     from ..testing.devserver import SECRET_HEADER
 
     state_file, state = read_state(state_file)

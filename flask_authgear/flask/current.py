@@ -1,4 +1,5 @@
-"""The request's user: the one call that authenticates it, the app's user loader, current_user."""
+"""The request's user: the app's state it is checked with, the one call that authenticates it, the app's user
+loader, current_user."""
 
 from __future__ import annotations
 
@@ -6,23 +7,26 @@ import importlib.util
 import inspect
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from ..core.calls import check_callable, not_awaitable
 from ..core.request import ENVIRON_USER, is_preflight
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
+from ..core.verifier import Verifier
 from ..errors import AuthgearError, ConfigurationError, InvalidTokenError, MissingCredentialsError
 from ..user import AuthgearUser
-from .state import STATE_KEY, _AppState, _request_environ, _state
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from .extension import Authgear
 
+#: ``app.extensions`` key of the app's own state, found there in one read per request.
+STATE_KEY = "authgear.state"
 #: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.
 UserLoader = Callable[[AuthgearUser], Any]
 L = TypeVar("L", bound=UserLoader)
@@ -31,6 +35,32 @@ _logger = logging.getLogger("flask_authgear")
 _ENVIRON_APP_USER = "authgear.app_user"
 #: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
 _FIRST_READ = Requirements(optional=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _AppState:
+    """What one app needs per request: its verifier (which holds its settings) and the extension that made it,
+    whose loaders serve the app."""
+
+    verifier: Verifier
+    extension: Authgear
+
+
+def _request_environ() -> WSGIEnvironment:
+    """The current request's environ, read through werkzeug's documented ``_get_current_object``: reading
+    ``request.environ`` through the proxy first fails a lookup on the proxy itself, which builds an
+    AttributeError message on every read, several times per request."""
+    environ: WSGIEnvironment = request._get_current_object().environ  # type: ignore[attr-defined]
+    return environ
+
+
+def _state() -> _AppState:
+    state = current_app._get_current_object().extensions.get(STATE_KEY)  # type: ignore[attr-defined]
+    if not isinstance(state, _AppState):
+        raise RuntimeError(
+            "flask-authgear is not initialised for this app: call Authgear(app) or ext.init_app(app) first"
+        )
+    return state
 
 
 def verify_request(
@@ -75,10 +105,9 @@ def get_current_user() -> AuthgearUser | None:
     user the loader does not know. Reading :data:`current_user` never raises, so a page that only shows who is
     signed in keeps working; routes that need a user say so with :func:`require_auth`.
     """
-    try:
-        environ = _request_environ()
-    except RuntimeError:  # outside a request
+    if not has_request_context():
         return None
+    environ = _request_environ()
     if ENVIRON_USER in environ:
         user: AuthgearUser | None = environ[ENVIRON_USER]
         return user

@@ -12,9 +12,8 @@ from flask import Response, abort, current_app
 from ..core.login import login_redirect
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..errors import AuthgearError
-from .current import _authenticate
+from .current import _authenticate, _request_environ, _state
 from .decorator_order import guarding
-from .state import _request_environ, _state
 
 P = ParamSpec("P")
 R = TypeVar("R")

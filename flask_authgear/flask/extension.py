@@ -15,13 +15,15 @@ from ..core.request import varied, varying_start_response
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..core.verifier import Verifier
 from ..errors import AuthgearError, ConfigurationError
-from .current import L, UserLoader, _check_async_ready, _template_context
+from .current import STATE_KEY, L, UserLoader, _AppState, _check_async_ready, _request_environ, _template_context
 from .decorator_order import _check_views_on_first_request, check_view_protection
 from .decorators import _protect_view
-from .state import EXTENSION_KEY, STATE_KEY, _AppState, _request_environ
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: ``app.extensions`` key of the :class:`Authgear` extension, as Flask's convention wants.
+EXTENSION_KEY = "authgear"
 
 
 class Authgear:
@@ -140,6 +142,16 @@ class Authgear:
             raise ConfigurationError("Authgear.protect() takes a flask.Blueprint")
         blueprint.before_request(functools.partial(_protect_view, requirements.with_options(**options)))
         return blueprint
+
+
+def app_settings(app: Flask) -> Settings:
+    """The settings ``app`` verifies with: its extension's when initialised, else read as the extension would
+    (its ``AUTHGEAR_*`` config, then the environment); the CLI, the test client and webhooks use it for an app
+    that may have no extension."""
+    state = app.extensions.get(STATE_KEY)
+    if isinstance(state, _AppState):
+        return state.verifier.settings
+    return Settings.load(app.config)
 
 
 def error_response(error: AuthgearError) -> Response:

@@ -24,7 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ..errors import ConfigurationError
-from ..flask.state import EXTENSION_KEY, app_settings
+from ..flask.extension import EXTENSION_KEY, app_settings
 from ..user import AuthgearUser
 from ..wsgi import AuthgearMiddleware
 from .model import TestSession

@@ -26,8 +26,7 @@ from ..config import ENVIRONMENT_LABEL
 from ..errors import AuthgearError, ConfigurationError
 from ..flask.current import _check_async_ready
 from ..flask.decorator_order import guarding
-from ..flask.extension import error_response
-from ..flask.state import EXTENSION_KEY, app_settings
+from ..flask.extension import EXTENSION_KEY, app_settings, error_response
 from .answers import ACKNOWLEDGED, WebhookAnswer
 from .dispatch import HandlerOptions, WebhookHandlers
 from .event import WebhookEvent
