@@ -18,19 +18,20 @@ from .base import CommandError, F, cli, first_secret, flask_app, http_url, json_
 __all__ = ["read_state"]
 
 
+#: The user a token is for, and its lifetime, named as the mint route names them (``dev-server``, ``token``).
+_USER_OPTIONS = [
+    click.option("--sub", default="user-1", show_default=True, help="The user id."),
+    click.option("--role", "roles", multiple=True, help="A role (repeatable)."),
+    click.option("--verified/--unverified", "is_verified", default=True, help="is_verified (default: true)."),
+    click.option("--anonymous", "is_anonymous", is_flag=True, help="An anonymous user."),
+    click.option("--amr", multiple=True, default=["pwd"], help="An amr value (repeatable; default pwd)."),
+    click.option("--expires-in", type=float, default=3600.0, help="Lifetime in seconds (default 3600; < 0: expired)."),
+]
+
+
 def _user_options(f: F) -> F:
-    """The user a token is for, and its lifetime, named as the mint route names them (``dev-server``, ``token``)."""
-    options = [
-        click.option("--sub", default="user-1", show_default=True, help="The user id."),
-        click.option("--role", "roles", multiple=True, help="A role (repeatable)."),
-        click.option("--verified/--unverified", "is_verified", default=True, help="is_verified (default: true)."),
-        click.option("--anonymous", "is_anonymous", is_flag=True, help="An anonymous user."),
-        click.option("--amr", multiple=True, default=["pwd"], help="An amr value (repeatable; default pwd)."),
-        click.option(
-            "--expires-in", type=float, default=3600.0, help="Lifetime in seconds (default 3600; < 0: expired)."
-        ),
-    ]
-    for option in reversed(options):
+    """Adds the user options to a command."""
+    for option in reversed(_USER_OPTIONS):
         f = option(f)
     return f
 
@@ -202,11 +203,9 @@ def _token_command(
         route, params = "/_dev/session", _mint_params(user)
     else:
         route, params = "/_dev/token", {**_mint_params(user), "claims": dict(_claim(item) for item in claim)}
+    url, headers = state["endpoint"] + route, {SECRET_HEADER: state["secret"]}
     try:  # no redirect: the secret goes to the recorded endpoint only
-        headers = {SECRET_HEADER: state["secret"]}
-        response = requests.post(
-            state["endpoint"] + route, json=params, headers=headers, timeout=5, allow_redirects=False
-        )
+        response = requests.post(url, json=params, headers=headers, timeout=5, allow_redirects=False)
     except requests.RequestException:
         raise CommandError(
             f"the dev server recorded in {state_file} does not answer at {state['endpoint']}; is it still running?"

@@ -49,12 +49,8 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--to", "url", required=True, metavar="URL", callback=http_url, help="The app's webhook URL.")
 @click.option("--payload", metavar="JSON", callback=_json_object, help="JSON or @file.json (default: a sample).")
 @click.option("--context", metavar="JSON", callback=_json_object, help="Context entries as JSON, over the defaults.")
-@click.option(
-    "--secret", help="The webhook secret (default: the app's, else $AUTHGEAR_WEBHOOK_SECRET, else the dev server's)."
-)
-@click.option(
-    "--id", "event_id", metavar="ID", help="The event id (default: seq in 16 hex digits); an id again is a replay."
-)
+@click.option("--secret", help="Default: the app's, else $AUTHGEAR_WEBHOOK_SECRET, else the dev server's.")
+@click.option("--id", "event_id", metavar="ID", help="Default: seq in 16 hex digits; the same id again is a replay.")
 @state_file_option
 @json_option("Print one JSON line: id, status and body of the answer.")
 @click.pass_context

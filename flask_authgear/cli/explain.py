@@ -129,7 +129,7 @@ def explain_token(token: str, settings: Settings) -> Explanation:
         out.checks.append(_signature_check(token, header, key, verifier))
     _claim_checks(claims, verifier, out.checks, time.time())
     machine = is_machine_token(claims)
-    out.checks.append(_machine_check(claims) if machine else _user_check(claims))
+    out.checks.append(_identity_check(claims, machine))
     refused_mode = machine and settings.mode in ("resolver", "proxy")
     if refused_mode:
         out.checks.append(Check("mode", False, f"{settings.mode} mode: {_VERDICTS[MACHINE_MODE]}"))
@@ -250,10 +250,8 @@ def _claim_words(name: str, claims: Mapping[str, Any], settings: Settings, now: 
     (None: the meaning of the reason)."""
     value = claims[name]
     if name == "iss":
-        return (
-            f"{value} is the expected issuer",
-            f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)",
-        )
+        refused = f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)"
+        return f"{value} is the expected issuer", refused
     if name == "aud":
         accepted = ", ".join(settings.audience)
         refused = f"{value!r} holds none of the accepted audiences ({accepted})"
@@ -267,9 +265,8 @@ def _claim_words(name: str, claims: Mapping[str, Any], settings: Settings, now: 
     leeway = f"{settings.leeway:g}s clock skew allowed"
     if value > now:
         ahead = f"in {_relative(value - now)} ({_utc(value)})"
-        return f"expires {ahead}" if name == "exp" else f"in the future: {ahead}", (
-            f"in the future: {ahead}, beyond the {leeway}; is a clock wrong?"
-        )
+        refused = f"in the future: {ahead}, beyond the {leeway}; is a clock wrong?"
+        return f"expires {ahead}" if name == "exp" else f"in the future: {ahead}", refused
     ago = f"{_relative(now - value)} ago"
     if name == "exp":
         return f"expired {ago} ({_utc(value)}), still inside the {leeway}", f"expired {ago} ({_utc(value)}; {leeway})"
@@ -277,27 +274,22 @@ def _claim_words(name: str, claims: Mapping[str, Any], settings: Settings, now: 
     return f"{what} {ago} ({_utc(value)})", None
 
 
-def _machine_check(claims: Mapping[str, Any]) -> Check:
-    """What a machine's token grants: which client, which API resource, which scopes a route may ask for."""
-    scope = claims.get("scope")
-    scopes = ", ".join(sorted(scope.split())) if isinstance(scope, str) and scope.strip() else "none"
-    aud = claims.get("aud")
-    resources = ", ".join(aud) if isinstance(aud, list) else str(aud)
-    return Check(
-        "machine",
-        True,
-        f"client {claims['client_id']} (client credentials, not a user) for {resources}; scopes: {scopes}; "
-        "accepted only by routes with allow_machine=True, and their scopes=[...] must all be here",
-    )
-
-
-def _user_check(claims: Mapping[str, Any]) -> Check:
+def _identity_check(claims: Mapping[str, Any], machine: bool) -> Check:
+    """Who the token is for, as the core reads it: a machine's client, API resource and scopes (what a route may
+    ask of it), or a user's roles and flags."""
     if not isinstance(claims.get("sub"), str):
         return Check("roles", None, "not read: no sub")
-    try:  # auth_time has its own check line: only the user claims are judged here
+    try:  # auth_time has its own check line: only the other claims are judged here
         user = JWTVerifier.to_user({name: value for name, value in claims.items() if name != "auth_time"})
     except TokenError as exc:
         return Check("roles", False, exc.reason.meaning)
+    if machine:
+        aud = claims.get("aud")
+        resources = ", ".join(aud) if isinstance(aud, list) else str(aud)
+        scopes = ", ".join(sorted(user.scopes)) or "none"
+        grants = f"client {user.client_id} (client credentials, not a user) for {resources}; scopes: {scopes}"
+        routes = "accepted only by routes with allow_machine=True, and their scopes=[...] must all be here"
+        return Check("machine", True, f"{grants}; {routes}")
     roles = ", ".join(sorted(user.roles)) or "none"
     verified = "verified" if user.is_verified else "not verified"
     anonymous = "anonymous" if user.is_anonymous else "not anonymous"

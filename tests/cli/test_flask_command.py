@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from flask_authgear import Authgear
@@ -156,8 +157,13 @@ def test_verify_options_override_the_app_settings(server):
     assert result.exit_code == 0, result.output
 
 
-def test_event_signs_with_the_app_webhook_secret(server, monkeypatch):
-    monkeypatch.delenv("AUTHGEAR_WEBHOOK_SECRET", raising=False)
+@pytest.mark.parametrize("environment", [None, "whsec-of-another-app"], ids=["no-variable", "another-variable"])
+def test_event_signs_with_the_app_webhook_secret(server, monkeypatch, environment):
+    """The app's setting signs, read as the app reads it: an AUTHGEAR_WEBHOOK_SECRET it overrides does not."""
+    if environment is None:
+        monkeypatch.delenv("AUTHGEAR_WEBHOOK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("AUTHGEAR_WEBHOOK_SECRET", environment)
     app = make_app(server, webhook_secret=["whsec-new", "whsec-old"])
     seen: list[WebhookEvent] = []
     Webhooks(app, "/hook").on("user.created")(seen.append)
@@ -165,7 +171,9 @@ def test_event_signs_with_the_app_webhook_secret(server, monkeypatch):
         url = f"http://127.0.0.1:{served.port}/hook"
         result = app.test_cli_runner().invoke(cli, ["event", "user.created", "--to", url, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["status"] == 200
+    answer = json.loads(result.output)
+    assert answer["status"] == 200
+    assert answer["signed_with"] == "the first of the 2 secrets in the app's webhook_secret setting"
     assert [e.type for e in seen] == ["user.created"]
 
 
