@@ -52,8 +52,7 @@ class ResolverStats:
 
     local_hits: int = 0
     shared_hits: int = 0
-    #: Lookups that got past the local level (shared hits plus misses).
-    lookups: int = 0
+    #: Calls to the resolver: one for each lookup that neither cache level answered.
     resolver_calls: int = 0
     failures: int = 0
     coalesced: int = 0
@@ -168,7 +167,7 @@ class ResolverClient:
         return {
             "backend": "memory" if shared is None else shared.kind,
             "hits": s.local_hits + s.shared_hits,
-            "misses": s.lookups - s.shared_hits,
+            "misses": s.resolver_calls,
             "local_entries": len(self.local),
             **dataclasses.asdict(s),
             # Shared entries not in our form at all, and entries that failed verification (tampered, or moved
@@ -198,7 +197,6 @@ class ResolverClient:
         if hit is not None:
             self.stats.local_hits += 1
             return hit[0]
-        self.stats.lookups += 1
         shared = self.shared if self._clock() >= self._backend_down_until else None
         if shared is not None:
             try:
