@@ -162,8 +162,9 @@ def new_session(timeout: float) -> requests.Session:
     return session
 
 
-def fetch_json(session: requests.Session, url: str) -> Any:
-    """GET ``url`` and parse strict JSON, or raise :class:`FetchError`; the session's deadline bounds the call."""
+def fetch_json(session: requests.Session, url: str) -> dict[str, Any]:
+    """GET ``url`` and parse a strict JSON object, or raise :class:`FetchError`; the session's deadline bounds the
+    call."""
     try:
         with session.get(url, allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
@@ -178,9 +179,9 @@ def fetch_json(session: requests.Session, url: str) -> Any:
     except requests.RequestException as exc:
         raise FetchError(f"GET {url} failed: {describe_error(exc)}") from None
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads_object(b"".join(chunks))
     except ValueError:
-        raise FetchError(f"GET {url} did not answer JSON") from None
+        raise FetchError(f"GET {url} did not answer a JSON object") from None
 
 
 def describe_error(exc: Exception) -> str:

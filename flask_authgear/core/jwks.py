@@ -73,12 +73,12 @@ class PublicKey:
     fingerprint: str = field(default="", compare=False)
 
 
-def _parse_jwks(document: Any, allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
+def _parse_jwks(document: Mapping[str, Any], allowed_algorithms: frozenset[str]) -> dict[str, PublicKey]:
     """Return the usable keys of a JWKS document by kid; silently skip keys our policy refuses.
 
     Raises ValueError when the document is not a JWKS at all.
     """
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+    if not isinstance(document.get("keys"), list):
         raise ValueError("not a JWKS document")
     parsed = (_parse_jwk(entry, allowed_algorithms) for entry in document["keys"][:MAX_KEYS])
     usable = [key for key in parsed if key is not None]
@@ -325,8 +325,6 @@ class JWKSCache:
     def _discover(self) -> str:
         url = f"{self.settings.endpoint}/.well-known/openid-configuration"
         document = fetch_json(self._session, url)
-        if not isinstance(document, dict):
-            raise ValueError("the discovery document is not a JSON object")
         issuer = document.get("issuer")
         if issuer != self.settings.issuer:
             # Both values and the setting: a wrong issuer answers every request 503, like an outage would.

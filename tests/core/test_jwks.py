@@ -168,7 +168,21 @@ def test_documents_nested_deeper_than_the_bound_are_a_failed_fetch(clock: Clock,
             return
         with pytest.raises(ProviderUnavailableError):
             cache.get(key.kid or "")
-        assert "did not answer JSON" in (cache.health()["last_error"] or "")
+        assert "did not answer a JSON object" in (cache.health()["last_error"] or "")
+
+
+@pytest.mark.parametrize("document", ["discovery", "jwks"])
+@pytest.mark.parametrize("answer", [[], "keys", None], ids=["array", "string", "null"])
+def test_a_document_that_is_not_a_json_object_is_a_failed_fetch(clock: Clock, document: str, answer: Any) -> None:
+    key = new_signing_key()
+    documents: dict[str, Any] = {"/.well-known/openid-configuration": {}, "/keys": {"keys": [public(key)]}}
+    with serve_json(documents) as (endpoint, _):
+        documents["/.well-known/openid-configuration"] = {"issuer": endpoint, "jwks_uri": f"{endpoint}/keys"}
+        documents["/.well-known/openid-configuration" if document == "discovery" else "/keys"] = answer
+        cache = JWKSCache(Settings(endpoint=endpoint, http_timeout=2), clock=clock)
+        with pytest.raises(ProviderUnavailableError):
+            cache.get(key.kid or "")
+        assert "did not answer a JSON object" in (cache.health()["last_error"] or "")
 
 
 # -- TTL and rotation ------------------------------------------------------------------------------------------
@@ -583,8 +597,8 @@ def test_a_refused_duplicate_does_not_hide_a_good_key() -> None:
 
 @pytest.mark.parametrize(
     "document",
-    [[], {}, {"keys": "x"}, {"keys": None}, "keys", None],
-    ids=["list", "empty-object", "keys-string", "keys-null", "string", "null"],
+    [{}, {"keys": "x"}, {"keys": None}],
+    ids=["empty-object", "keys-string", "keys-null"],
 )
 def test_not_a_jwks(document: Any) -> None:
     with pytest.raises(ValueError):
