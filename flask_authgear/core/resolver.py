@@ -120,10 +120,8 @@ class ResolverClient:
             self.stats.local_hits += 1
             return hit[0]
         with self._lock:
-            flight = self._inflight.get(local)
-            leader = flight is None
-            if flight is None:
-                flight = self._inflight[local] = Future()
+            leader = local not in self._inflight
+            flight = self._inflight.setdefault(local, Future())
         if not leader:
             self.stats.coalesced += 1
             try:
