@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import inspect
 import json
 import os
 import secrets
@@ -34,7 +35,7 @@ from werkzeug.wrappers import Request, Response
 
 from ..config import is_loopback_host
 from ..core import json as strict_json
-from .events import HookError
+from .events import HookError, access_token_claims
 from .faults import json_response
 from .server import AuthgearTestServer
 
@@ -85,6 +86,8 @@ _PARAMETERS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "expires_in": (_seconds, f"a number of seconds, at most {_MAX_EXPIRES_IN} either way"),
     "claims": (lambda value: isinstance(value, dict), "a JSON object"),
 }
+#: What a mint request's claims must not name: the keywords of ``issue_token``, which take no claim of any shape.
+_KEYWORDS = {"key", "header", *inspect.signature(access_token_claims).parameters} - {"claims"}
 #: The parameters of a user's token or session.
 _USER = ("sub", "roles", "amr", "is_verified", "is_anonymous")
 
@@ -126,9 +129,9 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """Checked keyword arguments for :meth:`AuthgearTestServer.issue_token` from a mint request."""
     out = _arguments(params, (*_USER, "expires_in", "claims"), expires_in=3600)
     claims = out.pop("claims", {})
-    clash = sorted({"sub", "key", "header", *out}.intersection(claims))
+    clash = sorted(_KEYWORDS.intersection(claims))
     if clash:
-        raise MintError(f"claims must not set {', '.join(clash)}; use the dedicated options")
+        raise MintError(f"claims must not set {', '.join(clash)}: the request's options and the server set them")
     return {**out, **claims}
 
 

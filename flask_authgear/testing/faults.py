@@ -1,5 +1,9 @@
 """The local server's fault switches: its endpoints fail in the ways a network or a broken Authgear fails, and
-count the requests they answer, so that tests see what the library does when Authgear misbehaves."""
+count the requests they answer, so that tests see what the library does when Authgear misbehaves.
+
+A server that refuses connections altogether is the server stopped and started again:
+:meth:`AuthgearTestServer.unreachable() <flask_authgear.testing.AuthgearTestServer.unreachable>`.
+"""
 
 from __future__ import annotations
 

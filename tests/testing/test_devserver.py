@@ -282,6 +282,10 @@ def test_a_planted_world_writable_file_is_not_reused(dev_server, tmp_path):
         pytest.param(b'{"expires_in": 1e300}', None, id="expires-in-huge"),
         pytest.param(b'{"claims": [1]}', "claims must be a JSON object", id="claims-array"),
         pytest.param(b'{"is_verified": "yes"}', "is_verified must be true or false", id="flag-string"),
+        pytest.param(b'{"claims": {"issuer": "x"}}', "claims must not set issuer", id="claims-issuer"),
+        pytest.param(b'{"claims": {"client_id": "x"}}', "claims must not set client_id", id="claims-client-id"),
+        pytest.param(b'{"claims": {"roles": 5}}', "claims must not set roles", id="claims-roles-number"),
+        pytest.param(b'{"claims": {"auth_time": []}}', "claims must not set auth_time", id="claims-auth-time-list"),
     ],
 )
 def test_malformed_mint_bodies_get_400_json(dev_server, body, message):
