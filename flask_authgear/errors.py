@@ -141,4 +141,4 @@ class ProviderUnavailableError(AuthgearError):
 
     def www_authenticate(self, realm: str = "authgear") -> str:
         # RFC 6750 has no code for this; the challenge stays a plain Bearer one.
-        return f'Bearer realm="{realm}"'
+        return f'Bearer realm="{_safe(realm, "authgear")}"'

@@ -58,10 +58,6 @@ def run_sync(func: F) -> F:
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no loop in this thread, as in every WSGI server's worker threads
-            return asyncio.run(func(*args, **kwargs))
-        raise RuntimeError(f"{func.__qualname__} is async and this thread already runs an event loop")
+        return asyncio.run(func(*args, **kwargs))
 
     return run  # type: ignore[return-value]

@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypedDict, Unpack
 
 from ..errors import ConfigurationError, ForbiddenError, ReauthenticationRequiredError
@@ -83,8 +83,6 @@ class Requirements:
     allow_machine: bool = False
     scopes: str | Iterable[str] | None = None
     max_auth_age: float | None = None
-    #: ``scopes`` as the RFC 6750 ``scope`` attribute of a refusal (sorted, space-separated).
-    scope_param: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         age = self.max_auth_age
@@ -92,13 +90,11 @@ class Requirements:
             isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age) or age < 0
         ):
             raise ConfigurationError("max_auth_age must be a number of seconds >= 0")
-        scopes = _names(self.scopes, "scopes", _SCOPE_TOKEN.fullmatch)
         normalised = {
             "roles": _names(self.roles, "roles", bool),
             "all_roles": _names(self.all_roles, "all_roles", bool),
-            "scopes": scopes,
+            "scopes": _names(self.scopes, "scopes", _SCOPE_TOKEN.fullmatch),
             "max_auth_age": None if age is None else float(age),
-            "scope_param": " ".join(sorted(scopes)) if scopes else "",
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -125,7 +121,8 @@ class Requirements:
         if self.all_roles is not None and not user.roles.issuperset(self.all_roles):
             raise ForbiddenError("The user does not have a required role.")
         if self.scopes is not None and not user.scopes.issuperset(self.scopes):
-            raise ForbiddenError("The access token lacks a required scope.", scope=self.scope_param)
+            # RFC 6750 section 3: the scopes the resource needs, space-separated.
+            raise ForbiddenError("The access token lacks a required scope.", scope=" ".join(sorted(self.scopes)))
         if self.max_auth_age is not None:
             at = user.authenticated_at
             # Unknown authentication time: fail closed, the client can still re-authenticate.
