@@ -100,10 +100,9 @@ class _State:
 class Project:
     """The keys, sessions, users, API resources and machine clients of the local server, safe across threads."""
 
-    def __init__(self, key_size: int = 2048) -> None:
-        self._key_size = key_size
+    def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._keys = [new_signing_key(key_size)]
+        self._keys = [new_signing_key()]
         self._state = _State()
 
     def _forget(self) -> None:
@@ -132,7 +131,7 @@ class Project:
 
     def rotate_keys(self, *, keep_old: bool = True) -> RSAKey:
         """Put a new signing key first; keep the old ones published unless ``keep_old`` is False."""
-        key = new_signing_key(self._key_size)
+        key = new_signing_key()
         with self._lock:
             self._keys = [key, *(self._keys if keep_old else [])]
         return key

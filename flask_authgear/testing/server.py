@@ -48,8 +48,8 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
 
     __test__ = False
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, key_size: int = 2048) -> None:
-        Project.__init__(self, key_size)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        Project.__init__(self)
         FaultSwitches.__init__(self)
         EventSender.__init__(self)
         self.host = host
