@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -280,8 +280,8 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
         client_id, client_secret = param("client_id"), param("client_secret")
         if not client_id and not client_secret and request.authorization and request.authorization.type == "basic":
             # RFC 6749 appendix B: Basic credentials are form-urlencoded first.
-            client_id = unquote((request.authorization.username or "").replace("+", " "))
-            client_secret = unquote((request.authorization.password or "").replace("+", " "))
+            client_id = unquote_plus(request.authorization.username or "")
+            client_secret = unquote_plus(request.authorization.password or "")
         client, resources = self._machine_client(client_id)
         if client is None and client_id != self.client_id:
             return _oauth_error("invalid_client", "invalid client ID")
