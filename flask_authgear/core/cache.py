@@ -46,7 +46,7 @@ from ..errors import ConfigurationError
 from . import json
 from .headers import Answer, answer_headers, parse_answer
 
-__all__ = ["CredentialKeyer", "MalformedEntry", "SharedCache", "cache_secret", "local_key"]
+__all__ = ["CredentialKeyer", "MalformedEntry", "SharedCache", "local_key"]
 
 logger = logging.getLogger("flask_authgear")
 
@@ -129,7 +129,7 @@ def _read_entry(value: str | bytes) -> CachedResponse:
 _ENTRY_FORMAT = Stage(dumps=json_serializer.dumps, loads=_read_entry)
 
 
-def cache_secret(settings: Settings) -> bytes:
+def _cache_secret(settings: Settings) -> bytes:
     """The configured secret, or a random one for this process (then a shared store is not shared)."""
     if settings.cache_secret is not None:
         return settings.cache_secret.encode("utf-8")
@@ -183,9 +183,10 @@ class SharedCache:
     each reader decides from that age and its own TTL whether the answer is still good enough for it.
     """
 
-    def __init__(self, settings: Settings, keyer: CredentialKeyer, clock: Callable[[], float] = time.time) -> None:
-        self.keyer = keyer
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.url = settings.resolver_url
+        #: Keys entries by the credentials and by the resolver asked: its URL and the host it is asked for.
+        self.keyer = CredentialKeyer(_cache_secret(settings), f"{self.url}\n{settings.authgear_host}")
         self._clock = clock
         spec = settings.cache
         self.kind = "sqlite" if spec.startswith("sqlite:") else "redis"

@@ -33,7 +33,7 @@ from requests.utils import get_environ_proxies
 
 from ..config import Settings
 from ..errors import ProviderUnavailableError
-from .cache import CredentialKeyer, SharedCache, cache_secret, local_key
+from .cache import SharedCache, local_key
 from .headers import ANSWER_PREFIX, Answer, MalformedAnswer, answer_headers, parse_answer
 from .http import describe_error, new_session
 from .lru import LRU
@@ -94,10 +94,7 @@ class ResolverClient:
         #: In-process answers with their expiry on ``clock``, by :func:`local_key`.
         self.local: LRU[bytes, tuple[Answer, float]] = LRU(settings.resolver_local_cache_size)
         #: The store other processes share (sqlite, Redis); with ``cache="memory"`` the local level is the cache.
-        self.shared: SharedCache | None = None
-        if settings.cache != "memory":
-            keyer = CredentialKeyer(cache_secret(settings), f"{self.url}\n{self.host}")
-            self.shared = SharedCache(settings, keyer, wall_clock)
+        self.shared = None if settings.cache == "memory" else SharedCache(settings, wall_clock)
         self._clock = clock
         self._session = new_session(settings.http_timeout)
         # trust_env off: no .netrc may replace the forwarded Authorization; proxies from the environment still apply.

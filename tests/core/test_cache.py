@@ -65,7 +65,7 @@ def test_keys_are_keyed_by_the_secret_and_the_target_and_never_contain_the_crede
 
 def _shared(tmp_path: Path, clock: Callable[[], float] = time.time) -> SharedCache:
     settings = Settings(endpoint="http://127.0.0.1:9", mode="resolver", cache=_sqlite(tmp_path), cache_secret=SECRET)
-    return SharedCache(settings, CredentialKeyer(b"k" * 32, settings.resolver_url), clock)
+    return SharedCache(settings, clock)
 
 
 def test_the_shared_level_gets_the_answer_and_its_age_or_nothing(tmp_path: Path) -> None:
