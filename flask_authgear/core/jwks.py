@@ -184,18 +184,10 @@ class JWKSCache:
         key = self.keys.get(kid)
         if key is None and self._fetched_at is not None:
             # A fetch in progress may bring the kid: wait for it. Otherwise fetch only when the cooldown allows.
-            if self._lock.locked() or not self._kid_refetch_cooling(self._clock()):
-                self._refresh(now, unknown_kid_after=attempts)
-            else:
-                self.stats.refetches_refused += 1
-                logger.debug("JWKS refetch for an unknown kid refused: cooldown")
+            self._refresh(now, unknown_kid_after=attempts)
             # Read again: another thread may have installed new keys meanwhile.
             key = self.keys.get(kid)
         return key
-
-    def _kid_refetch_cooling(self, now: float) -> bool:
-        """Whether an unknown-kid refetch happened less than ``jwks_refetch_cooldown`` ago."""
-        return now - self._last_kid_refetch < self.settings.jwks_refetch_cooldown
 
     def still_current(self, key: PublicKey) -> bool:
         """Whether ``key`` is still the key published under its kid: what a verified-token cache asks on every
@@ -251,8 +243,9 @@ class JWKSCache:
                 if unknown_kid:
                     if self._attempts != unknown_kid_after:
                         return
-                    if self._kid_refetch_cooling(self._clock()):
+                    if self._clock() - self._last_kid_refetch < self.settings.jwks_refetch_cooldown:
                         self.stats.refetches_refused += 1
+                        logger.debug("JWKS refetch for an unknown kid refused: cooldown")
                         return
                 elif now - self._fetched_at < self.settings.jwks_cache_ttl:
                     return
