@@ -267,7 +267,7 @@ class SharedCache:
 
     def _maybe_purge(self) -> None:
         """Drop expired entries now and then, so a sqlite file does not grow with old answers (Redis expires its
-        keys itself, and the memory store is bounded)."""
+        keys itself)."""
         store = self.backend
         if not isinstance(store, SQLiteCache) or self._clock() - self._last_purge < _PURGE_INTERVAL:
             return
