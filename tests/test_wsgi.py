@@ -259,6 +259,13 @@ def test_settings_object_or_shared_verifier(server: AuthgearTestServer) -> None:
             {"verifier": Verifier(Settings(endpoint="https://y.example")), "endpoint": "https://x.example"},
             id="verifier-and-keywords",
         ),
+        pytest.param(
+            {
+                "verifier": Verifier(Settings(endpoint="https://y.example")),
+                "settings": Settings(endpoint="https://y.example"),
+            },
+            id="verifier-and-settings",
+        ),
     ],
 )
 def test_bad_construction_fails_at_start_up(kwargs: dict[str, Any]) -> None:
