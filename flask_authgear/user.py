@@ -38,8 +38,8 @@ USER_CLAIM_PREFIX = "https://authgear.com/claims/user/"
 MACHINE_SUBJECT_PREFIX = "client_id_"
 
 
-#: JSON values that are immutable already (``bool`` is an ``int``).
-_SCALARS = (str, int, float, type(None))
+#: The JSON scalar types: immutable, so kept as they are.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def freeze(value: Any) -> Any:
@@ -48,16 +48,16 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    # Scalars (most claims) are kept without a call, and arrays are tested before the Mapping ABC, whose
-    # isinstance is the slow one: this runs on every claim of every new token.
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, (list, tuple)):
-        return tuple([item if isinstance(item, _SCALARS) else freeze(item) for item in value])
+    # Scalars (most claims) are kept without a call; arrays are tested before the Mapping ABC, whose isinstance
+    # is the slow one.
+    if isinstance(value, list | tuple):
+        return tuple([item if type(item) in _IMMUTABLE else freeze(item) for item in value])
     if isinstance(value, Mapping):
-        return MappingProxyType(
-            {key: item if isinstance(item, _SCALARS) else freeze(item) for key, item in value.items()}
-        )
+        copy = dict(value)
+        for key, item in copy.items():
+            if type(item) not in _IMMUTABLE:
+                copy[key] = freeze(item)  # replacing a value leaves the dict's size and order, so iterating goes on
+        return MappingProxyType(copy)
     return value
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from ..config import CONFIG_PREFIX, Settings
 from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
 from ..core.jwks import JWKSCache, PublicKey
-from ..core.jwt import JWTVerifier, check_auth_time, check_sub, is_machine_token, is_numeric_date
+from ..core.jwt import JWTVerifier, is_machine_token, is_numeric_date, user_from_claims
 from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
 from .base import columns, safe
@@ -164,41 +164,30 @@ def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return decoded[0], decoded[1]
 
 
-def _refusal(rule: Callable[[], object]) -> Reason | None:
-    """The reason one of the core's rules refuses the token for, or None when the rule accepts it."""
-    try:
-        rule()
-    except TokenError as exc:
-        return exc.reason
-    return None
-
-
-def _apply(checks: list[Check], name: str, rule: Callable[[], object], ok: str, fail: str | None = None) -> bool:
-    """Apply one of the core's rules and record its line: ``ok`` when it accepts the token, else ``fail`` or the
-    meaning of the reason it refuses for. Returns whether it accepts."""
-    reason = _refusal(rule)
+def _apply(checks: list[Check], name: str, reason: Reason | None, ok: str, fail: str | None = None) -> None:
+    """Record the line of one of the core's rules: ``ok`` when it accepts the token, else ``fail`` or the
+    meaning of the ``reason`` it refuses for."""
     checks.append(Check(name, reason is None, ok if reason is None else fail or reason.meaning))
-    return reason is None
 
 
 def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check]) -> PublicKey | None:
     """The header rules; the project's key named by ``kid``, when it has one."""
-    jws, settings = verifier.jws, verifier.settings
+    settings, refused = verifier.settings, verifier.jws.header_refusals(header)
     alg, typ, allowed = header.get("alg"), header.get("typ"), ", ".join(settings.algorithms)
-    refused = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
+    members = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
     ok, fail = f"{alg} is allowed ({allowed})", f"{alg!r} is not an allowed algorithm (allowed: {allowed})"
-    _apply(checks, "alg", lambda: jws.check_alg(header), ok, fail)
+    _apply(checks, "alg", refused.get("alg"), ok, fail)
     ok = "no member that points at other keys (jwk, jku, x5u, x5c) or crit"
-    fail = f"refused members: {refused} (keys or extensions a token may not bring)"
-    _apply(checks, "header", lambda: jws.check_members(header), ok, fail)
+    fail = f"refused members: {members} (keys or extensions a token may not bring)"
+    _apply(checks, "header", refused.get("header"), ok, fail)
     if not settings.require_typ:
         checks.append(Check("typ", None, f"{typ!r}, not checked (require_typ is off)"))
     else:
         hint = ": this looks like an ID token, send the access token instead" if typ == "JWT" else ""
         missing = "missing; access tokens carry typ at+jwt"
         fail = missing if typ is None else f"{typ!r} is not at+jwt{hint}"
-        _apply(checks, "typ", lambda: jws.check_typ(header), f"{typ} (an RFC 9068 access token)", fail)
-    if _refusal(lambda: jws.check_kid(header)) is not None:
+        _apply(checks, "typ", refused.get("typ"), f"{typ} (an RFC 9068 access token)", fail)
+    if "kid" in refused:
         checks.append(Check("kid", False, Reason.KID.meaning))
         return None
     kid = header["kid"]
@@ -216,9 +205,10 @@ def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, checks: lis
 
 
 def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, verifier: JWTVerifier) -> Check:
-    reason = _refusal(lambda: verifier.check_header(header))
-    if reason is not None:
-        return Check("signature", None, f"not checked: {reason.meaning}")
+    try:
+        verifier.jws.check_header(header)
+    except TokenError as exc:
+        return Check("signature", None, f"not checked: {exc.reason.meaning}")
     signing_input, _, signature = token.rpartition(".")
     if verifier.jws.check_signature(header["alg"], signing_input.encode("ascii"), b64url_decode(signature), key):
         return Check("signature", True, f"valid {header['alg']} signature by key {key.kid}")
@@ -226,20 +216,12 @@ def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, veri
 
 
 def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check], now: float) -> None:
-    rules: dict[str, Callable[[], object]] = {
-        "iss": lambda: verifier.check_iss(claims),
-        "aud": lambda: verifier.check_aud(claims),
-        "sub": lambda: check_sub(claims),
-        "exp": lambda: verifier.check_exp(claims, now),
-        "nbf": lambda: verifier.check_not_future(claims, "nbf", now),
-        "iat": lambda: verifier.check_not_future(claims, "iat", now),
-        "auth_time": lambda: check_auth_time(claims),
-    }
-    for name, rule in rules.items():
+    refused = verifier.claim_refusals(claims, now)
+    for name in ("iss", "aud", "sub", "exp", "nbf", "iat", "auth_time"):
         if name in claims:
             ok, fail = _claim_words(name, claims, verifier.settings, now)
-            _apply(checks, name, rule, ok, fail)
-        elif _refusal(rule) is None:  # the rule itself says whether the claim is required
+            _apply(checks, name, refused.get(name), ok, fail)
+        elif name not in refused:  # the rule itself says whether the claim is required
             checks.append(Check(name, None, "absent (optional)"))
         else:
             checks.append(Check(name, False, "missing (required)"))
@@ -280,7 +262,7 @@ def _identity_check(claims: Mapping[str, Any], machine: bool) -> Check:
     if not isinstance(claims.get("sub"), str):
         return Check("roles", None, "not read: no sub")
     try:  # auth_time has its own check line: only the other claims are judged here
-        user = JWTVerifier.to_user({name: value for name, value in claims.items() if name != "auth_time"})
+        user = user_from_claims({name: value for name, value in claims.items() if name != "auth_time"})
     except TokenError as exc:
         return Check("roles", False, exc.reason.meaning)
     if machine:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from joserfc.errors import JoseError
 
 from . import json
-from .refusals import Reason, TokenError
+from .refusals import Reason, TokenError, first_refusal
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -105,19 +105,20 @@ class JWSVerifier:
         header = None if checked is not None else json_object(b64url_decode(header_seg))
         payload = json_object(b64url_decode(payload_seg))
         signature = b64url_decode(signature_seg)
-        if checked is None:
-            checked = self._check_header_fields(header)  # type: ignore[arg-type]
-        alg, kid = checked
-        key = self.key_for(alg, kid)
+        if header is None:
+            alg, kid = checked  # type: ignore[misc]
+            key = self.key_for(alg, kid)
+        else:
+            key = self.check_header(header)
+            alg, kid = header["alg"], header["kid"]
         signing_input = token[: len(header_seg) + len(payload_seg) + 1].encode("ascii")
         if not self.check_signature(alg, signing_input, signature, key):
             raise TokenError(Reason.SIGNATURE)
         if header is not None:
             # Only headers that led to a valid signature are remembered, so nobody can fill this with junk.
-            headers = self._headers
-            if len(headers) >= self.header_cache_size:
-                headers.clear()
-            headers[header_seg] = checked
+            if len(self._headers) >= self.header_cache_size:
+                self._headers.clear()
+            self._headers[header_seg] = (alg, kid)
         return payload, key
 
     def check_signature(self, alg: str, signing_input: bytes, signature: bytes, key: PublicKey) -> bool:
@@ -130,40 +131,28 @@ class JWSVerifier:
 
     def check_header(self, header: Mapping[str, Any]) -> PublicKey:
         """Apply the header rules and return the key to verify with."""
-        return self.key_for(*self._check_header_fields(header))
+        refused = self.header_refusals(header)
+        if refused:
+            raise first_refusal(refused)
+        return self.key_for(header["alg"], header["kid"])
 
-    def _check_header_fields(self, header: Mapping[str, Any]) -> tuple[str, str]:
-        """The header rules that need no key, in order; returns (alg, kid)."""
-        alg = self.check_alg(header)
-        self.check_members(header)
-        self.check_typ(header)
-        return alg, self.check_kid(header)
-
-    # Each header rule on its own, so that a tool can report every rule a header breaks, not only the first.
-
-    def check_alg(self, header: Mapping[str, Any]) -> str:
+    def header_refusals(self, header: Mapping[str, Any]) -> dict[str, Reason]:
+        """Every header rule that needs no key and that ``header`` breaks, by name, in the order they apply (the
+        first is the token's refusal); empty when it keeps them all. All are listed so that a tool can report
+        each one, not only the first."""
+        refused = {}
         alg = header.get("alg")
         if type(alg) is not str or alg not in self._algorithms:
-            raise TokenError(Reason.ALG)
-        return alg
-
-    @staticmethod
-    def check_members(header: Mapping[str, Any]) -> None:
+            refused["alg"] = Reason.ALG
         if not FORBIDDEN_HEADERS.isdisjoint(header):
-            raise TokenError(Reason.HEADER)
-
-    def check_typ(self, header: Mapping[str, Any]) -> None:
-        if self._require_typ:
-            typ = header.get("typ")
-            if type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES:
-                raise TokenError(Reason.TYP)
-
-    @staticmethod
-    def check_kid(header: Mapping[str, Any]) -> str:
+            refused["header"] = Reason.HEADER
+        typ = header.get("typ")
+        if self._require_typ and (type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES):
+            refused["typ"] = Reason.TYP
         kid = header.get("kid")
         if type(kid) is not str or not kid or len(kid) > _MAX_KID:
-            raise TokenError(Reason.KID)
-        return kid
+            refused["kid"] = Reason.KID
+        return refused
 
     def key_for(self, alg: str, kid: str) -> PublicKey:
         """The project's key for ``kid`` (refetching the JWKS for an unknown one), if it may verify ``alg``."""

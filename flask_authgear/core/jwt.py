@@ -27,13 +27,17 @@ from ..user import (
 from .jose import JWSVerifier
 from .jwks import JWKSCache, PublicKey
 from .lru import LRU
-from .refusals import Reason, TokenError, fingerprint
+from .refusals import Reason, TokenError, fingerprint, first_refusal
 
-__all__ = ["JWTVerifier", "check_auth_time", "check_sub", "is_machine_token", "is_numeric_date"]
+__all__ = ["JWTVerifier", "is_machine_token", "is_numeric_date", "user_from_claims"]
 
 logger = logging.getLogger("flask_authgear")
 
 _MAX_TIME = 2**53  # far beyond any real date, and small enough to add to a float without overflow
+
+
+#: Claims that are optional and, when present, not after now (leeway included), with the reason that refuses them.
+_NOT_AFTER_NOW = (("nbf", Reason.NBF), ("iat", Reason.IAT))
 
 
 def is_numeric_date(value: Any) -> bool:
@@ -41,34 +45,8 @@ def is_numeric_date(value: Any) -> bool:
     return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
-def _bool_claim(claims: Mapping[str, Any], name: str) -> bool:
-    value = claims.get(name, False)
-    if type(value) is not bool:
-        raise TokenError(Reason.CLAIM_TYPE)
-    return value
-
-
-def _str_list_claim(claims: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    if name not in claims:
-        return ()
-    value = claims[name]
-    if not isinstance(value, list | tuple):
-        raise TokenError(Reason.CLAIM_TYPE)
-    for item in value:
-        if type(item) is not str:
-            raise TokenError(Reason.CLAIM_TYPE)
-    return tuple(value)
-
-
-def check_sub(claims: Mapping[str, Any]) -> None:
-    sub = claims.get("sub")
-    if type(sub) is not str or not sub:
-        raise TokenError(Reason.SUB)
-
-
-def check_auth_time(claims: Mapping[str, Any]) -> None:
-    if "auth_time" in claims and not is_numeric_date(claims["auth_time"]):
-        raise TokenError(Reason.AUTH_TIME)
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(type(item) is str for item in value)
 
 
 def is_machine_token(claims: Mapping[str, Any]) -> bool:
@@ -82,24 +60,38 @@ def is_machine_token(claims: Mapping[str, Any]) -> bool:
     return not ("auth_time" in claims or "amr" in claims or any(name.startswith(USER_CLAIM_PREFIX) for name in claims))
 
 
-def _user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
-    """Build the user (or machine) from claims that passed :meth:`JWTVerifier.check_claims`."""
+def user_from_claims(claims: Mapping[str, Any]) -> AuthgearUser:
+    """The user (or machine) of claims that keep :meth:`JWTVerifier.claim_refusals` (raises :class:`TokenError` for
+    mistyped user claims)."""
     sub: str = claims["sub"]
     # One prefix test on the path of every new user token; the whole shape only for a candidate machine.
     if sub.startswith(MACHINE_SUBJECT_PREFIX) and is_machine_token(claims):
         return AuthgearUser(id=sub, claims=claims, source="jwt", is_machine=True)
     auth_time = claims.get("auth_time")
     try:
-        authenticated_at = datetime.fromtimestamp(auth_time, tz=timezone.utc) if auth_time is not None else None
+        authenticated_at = datetime.fromtimestamp(auth_time, timezone.utc) if auth_time is not None else None
     except (OverflowError, ValueError, OSError, TypeError):
         raise TokenError(Reason.AUTH_TIME) from None
+    is_anonymous = claims.get(CLAIM_IS_ANONYMOUS, False)
+    is_verified = claims.get(CLAIM_IS_VERIFIED, False)
+    can_reauthenticate = claims.get(CLAIM_CAN_REAUTHENTICATE, False)
+    roles = claims.get(CLAIM_ROLES, ())
+    amr = claims.get("amr", ())
+    if not (
+        type(is_anonymous) is bool
+        and type(is_verified) is bool
+        and type(can_reauthenticate) is bool
+        and _is_str_list(roles)
+        and _is_str_list(amr)
+    ):
+        raise TokenError(Reason.CLAIM_TYPE)
     return AuthgearUser(
         id=sub,
-        is_anonymous=_bool_claim(claims, CLAIM_IS_ANONYMOUS),
-        is_verified=_bool_claim(claims, CLAIM_IS_VERIFIED),
-        can_reauthenticate=_bool_claim(claims, CLAIM_CAN_REAUTHENTICATE),
-        roles=frozenset(_str_list_claim(claims, CLAIM_ROLES)),
-        amr=_str_list_claim(claims, "amr"),
+        is_anonymous=is_anonymous,
+        is_verified=is_verified,
+        can_reauthenticate=can_reauthenticate,
+        roles=frozenset(roles),
+        amr=tuple(amr),
         authenticated_at=authenticated_at,
         claims=claims,  # AuthgearUser stores a read-only deep copy
         source="jwt",
@@ -159,61 +151,36 @@ class JWTVerifier:
 
     def _verify(self, token: str) -> _CacheEntry:
         claims, key = self.jws.verify(token)
-        expires = self.check_claims(claims)
-        return _user_from_claims(claims), expires, key
+        refused = self.claim_refusals(claims, self._clock())
+        if refused:
+            raise first_refusal(refused, self._audience_error)
+        return user_from_claims(claims), claims["exp"] + self._leeway, key
 
-    def check_header(self, header: Mapping[str, Any]) -> PublicKey:
-        """Apply the header rules and return the key to verify with (see :class:`JWSVerifier`)."""
-        return self.jws.check_header(header)
-
-    def check_claims(self, claims: Mapping[str, Any]) -> float:
-        """Apply the registered-claim rules; return the time after which the token is expired."""
-        now = self._clock()
-        expires = self.check_exp(claims, now)
-        self.check_not_future(claims, "nbf", now)
-        self.check_not_future(claims, "iat", now)
-        self.check_iss(claims)
-        self.check_aud(claims)
-        check_sub(claims)
-        check_auth_time(claims)
-        return expires
-
-    # Each claim rule on its own, so that a tool can report every rule a token breaks, not only the first.
-
-    def check_exp(self, claims: Mapping[str, Any], now: float) -> float:
-        exp: float = claims.get("exp")  # type: ignore[assignment]
+    def claim_refusals(self, claims: Mapping[str, Any], now: float) -> dict[str, Reason]:
+        """Every registered-claim rule that ``claims`` break, by claim, in the order they apply (the first is the
+        token's refusal); empty when they keep them all. All are listed so that a tool can report each one."""
+        refused = {}
+        exp: Any = claims.get("exp")
         if not is_numeric_date(exp):
-            raise TokenError(Reason.EXP)
-        expires = exp + self._leeway
-        if now >= expires:  # "on or after" exp is expired (RFC 7519 4.1.4)
-            raise TokenError(Reason.EXPIRED)
-        return expires
-
-    def check_not_future(self, claims: Mapping[str, Any], name: str, now: float) -> None:
-        """``nbf`` and ``iat``: optional, and when present not after now (leeway included)."""
-        if name in claims:
-            value = claims[name]
-            if not is_numeric_date(value) or value > now + self._leeway:
-                raise TokenError(Reason[name.upper()])
-
-    def check_iss(self, claims: Mapping[str, Any]) -> None:
-        iss = claims.get("iss")
-        if type(iss) is not str or iss != self._issuer:
-            raise TokenError(Reason.ISS)
-
-    def check_aud(self, claims: Mapping[str, Any]) -> None:
+            refused["exp"] = Reason.EXP
+        elif now >= exp + self._leeway:  # "on or after" exp is expired (RFC 7519 4.1.4)
+            refused["exp"] = Reason.EXPIRED
+        for name, reason in _NOT_AFTER_NOW:
+            if name in claims and (not is_numeric_date(claims[name]) or claims[name] > now + self._leeway):
+                refused[name] = reason
+        if claims.get("iss") != self._issuer:
+            refused["iss"] = Reason.ISS
         aud = claims.get("aud")
-        if type(aud) is str:
-            aud = [aud]
-        if not isinstance(aud, list) or not aud:
-            raise TokenError(Reason.AUD, self._audience_error)
-        for audience in aud:
-            if type(audience) is not str:
-                raise TokenError(Reason.AUD, self._audience_error)
-        if self._audience.isdisjoint(aud):
-            raise TokenError(Reason.AUD, self._audience_error)
-
-    @staticmethod
-    def to_user(claims: Mapping[str, Any]) -> AuthgearUser:
-        """The user of claims that passed :meth:`check_claims` (raises :class:`TokenError` for mistyped ones)."""
-        return _user_from_claims(claims)
+        audiences = [aud] if type(aud) is str else aud
+        if (
+            not isinstance(audiences, list)
+            or not all(type(audience) is str for audience in audiences)
+            or self._audience.isdisjoint(audiences)
+        ):
+            refused["aud"] = Reason.AUD
+        sub = claims.get("sub")
+        if type(sub) is not str or not sub:
+            refused["sub"] = Reason.SUB
+        if "auth_time" in claims and not is_numeric_date(claims["auth_time"]):
+            refused["auth_time"] = Reason.AUTH_TIME
+        return refused

@@ -60,13 +60,15 @@ class LRU(MutableMapping[K, V]):
         if self.size <= 0:
             return
         with self._lock:
-            # Room is made before a new key goes in, so that a reader, which takes no lock, never sees more
-            # than ``size`` entries.
-            if key not in self._entries:
-                while len(self._entries) >= self.size:
-                    self._entries.popitem(last=False)
-            self._entries[key] = value
-            self._entries.move_to_end(key)
+            entries = self._entries
+            if key in entries:
+                entries.move_to_end(key)
+            else:
+                # Room is made before a new key goes in, so that a reader, which takes no lock, never sees more
+                # than ``size`` entries.
+                while len(entries) >= self.size:
+                    entries.popitem(last=False)
+            entries[key] = value
 
     def __delitem__(self, key: K) -> None:
         with self._lock:

@@ -10,11 +10,12 @@ rules (:mod:`.jose`) and the claim rules (:mod:`.jwt`) raise them; responses, lo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from enum import StrEnum
 
 from ..errors import InvalidTokenError
 
-__all__ = ["Reason", "TokenError", "fingerprint"]
+__all__ = ["Reason", "TokenError", "fingerprint", "first_refusal"]
 
 
 class Reason(StrEnum):
@@ -134,6 +135,13 @@ class TokenError(InvalidTokenError):
     def __init__(self, reason: Reason, description: str | None = None) -> None:
         super().__init__(reason.description if description is None else description)
         self.reason = reason
+
+
+def first_refusal(refused: Mapping[str, Reason], aud_description: str | None = None) -> TokenError:
+    """The error for the first rule broken in ``refused`` (the answer of a set of rules, never empty);
+    ``aud_description`` answers :attr:`Reason.AUD` more precisely."""
+    reason = next(iter(refused.values()))
+    return TokenError(reason, aud_description if reason is Reason.AUD else None)
 
 
 def fingerprint(token: str) -> str:

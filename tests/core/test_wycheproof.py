@@ -131,7 +131,7 @@ def signature_layer(verifier: Verifier, token: str) -> bool:
     """The verifier's steps up to and including the signature, without the claim rules.
 
     Strict compact parsing (three canonical base64url segments, a JSON object header), the header rules and key
-    choice of :meth:`JWTVerifier.check_header`, then the configured joserfc algorithm. Returns True only for a
+    choice of :meth:`JWSVerifier.check_header`, then the configured joserfc algorithm. Returns True only for a
     signature that verifies with a key the policy accepted.
     """
     parts = token.split(".")
@@ -141,7 +141,7 @@ def signature_layer(verifier: Verifier, token: str) -> bool:
         header = json_object(b64url_decode(parts[0]))
         b64url_decode(parts[1])
         signature = b64url_decode(parts[2])
-        key: PublicKey = verifier.jwt.check_header(header)
+        key: PublicKey = verifier.jwt.jws.check_header(header)
     except TokenError:
         return False
     return check_signature(verifier.jwt, header["alg"], f"{parts[0]}.{parts[1]}".encode("ascii"), signature, key)
