@@ -23,9 +23,8 @@ __all__ = [
 
 Source = Literal["jwt", "resolver", "proxy"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: The claims of a user that no JWT proved (resolver and proxy modes).
-NO_CLAIMS = _EMPTY
+NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
 #: Authgear's namespaced user claims in JWT access tokens.
 CLAIM_IS_ANONYMOUS = "https://authgear.com/claims/user/is_anonymous"
@@ -79,7 +78,7 @@ class AuthgearUser:
     #: When the user authenticated (``auth_time`` / ``X-Authgear-Session-Authenticated-At``), if known.
     authenticated_at: datetime | None = None
     #: The verified JWT claims; empty for resolver and proxy modes.
-    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+    claims: Mapping[str, Any] = field(default_factory=lambda: NO_CLAIMS, compare=False)
     source: Source = "jwt"
     #: A machine-to-machine token (client credentials), not a person; see :attr:`client_id` and :attr:`scopes`.
     is_machine: bool = False
@@ -91,7 +90,7 @@ class AuthgearUser:
             setter(self, "roles", frozenset(self.roles))
         if not isinstance(self.amr, tuple):
             setter(self, "amr", tuple(self.amr))
-        if self.claims is not _EMPTY:
+        if self.claims is not NO_CLAIMS:
             setter(self, "claims", freeze(self.claims))
 
     def __repr__(self) -> str:

@@ -1,8 +1,8 @@
 """The one bounded, thread-safe LRU map of the library.
 
 Every in-process cache that holds an entry per credential uses it: the resolver's answers
-(:mod:`flask_authgear.core.resolver`), the in-memory shared store (:mod:`flask_authgear.core.cache`), the
-verified-token cache (:mod:`flask_authgear.core.jwt`) and webhook idempotency.
+(:mod:`flask_authgear.core.resolver`), the verified-token cache (:mod:`flask_authgear.core.jwt`) and webhook
+idempotency.
 The bound is what keeps a flood of distinct junk credentials from growing memory; expiry is the caller's
 business, because each caller has its own rule for when an entry stops being true.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, MutableMapping
-from typing import TypeVar, overload
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar, overload
 
 __all__ = ["LRU"]
 
@@ -22,7 +22,7 @@ D = TypeVar("D")
 _MISSING = object()
 
 
-class LRU(MutableMapping[K, V]):
+class LRU(Generic[K, V]):
     """A map of at most ``size`` entries; storing one more forgets the least recently read or written.
 
     Threads may share an instance. Writes hold one lock, so the bound holds. Reads take none: the dictionary
@@ -35,18 +35,12 @@ class LRU(MutableMapping[K, V]):
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __getitem__(self, key: K) -> V:
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value  # type: ignore[return-value]
-
     @overload
     def get(self, key: K, default: None = None) -> V | None: ...
     @overload
     def get(self, key: K, default: V | D) -> V | D: ...
     def get(self, key: K, default: object = None) -> object:
-        """The value (now the most recent entry), or ``default`` without raising."""
+        """The value (now the most recent entry), or ``default``."""
         value = self._entries.get(key, _MISSING)
         if value is _MISSING:
             return default
@@ -70,19 +64,9 @@ class LRU(MutableMapping[K, V]):
                     entries.popitem(last=False)
             entries[key] = value
 
-    def __delitem__(self, key: K) -> None:
-        with self._lock:
-            del self._entries[key]
-
-    @overload
-    def pop(self, key: K) -> V: ...
-    @overload
-    def pop(self, key: K, default: V | D) -> V | D: ...
-    def pop(self, key: K, default: object = _MISSING) -> object:
+    def pop(self, key: K, default: V | None = None) -> V | None:
         """Remove and return the value, atomically (two threads never both get it)."""
         with self._lock:
-            if default is _MISSING:
-                return self._entries.pop(key)
             return self._entries.pop(key, default)
 
     def clear(self) -> None:
