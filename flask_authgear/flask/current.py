@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from .extension import Authgear
 
+__all__ = ["UserLoader", "current_app_user", "current_user", "get_app_user", "get_current_user", "verify_request"]
+
 #: ``app.extensions`` key of the app's own state, found there in one read per request.
 STATE_KEY = "authgear.state"
 #: A function that turns an authenticated :class:`AuthgearUser` into the app's own user, or None if unknown.

@@ -10,6 +10,8 @@ from flask import Flask, request_started
 
 from ..errors import ConfigurationError
 
+__all__ = ["check_view_protection", "guarding"]
+
 #: Functions that a guarding decorator (require_auth, require_webhook) wrapped, and the wrappers it returned
 #: (weakly held: they die with their module).
 _protected_views: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()

@@ -15,6 +15,8 @@ from ..errors import AuthgearError
 from .current import _authenticate, _request_environ, _state
 from .decorator_order import guarding
 
+__all__ = ["require_auth"]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

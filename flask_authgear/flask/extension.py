@@ -22,6 +22,8 @@ from .decorators import _protect_view
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+__all__ = ["EXTENSION_KEY", "Authgear", "app_settings", "error_response"]
+
 #: ``app.extensions`` key of the :class:`Authgear` extension, as Flask's convention wants.
 EXTENSION_KEY = "authgear"
 
