@@ -47,11 +47,11 @@ def freeze(value: Any) -> Any:
     Verified identities are shared (a cached token serves every request that presents it), so nothing
     reachable from a user may be mutable.
     """
-    # Scalars (most claims) are kept without a call; arrays are tested before the Mapping ABC, whose isinstance
-    # is the slow one.
+    # Scalars (most claims) are kept without a call; arrays and dicts are tested before the Mapping ABC, whose
+    # isinstance is the slow one.
     if isinstance(value, list | tuple):
         return tuple([item if type(item) in _IMMUTABLE else freeze(item) for item in value])
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         copy = dict(value)
         for key, item in copy.items():
             if type(item) not in _IMMUTABLE:

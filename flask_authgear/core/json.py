@@ -64,11 +64,8 @@ _decoder = json.JSONDecoder(
 def _check_depth(text: str) -> None:
     """Raise :class:`ValueError` when arrays and objects in ``text`` nest deeper than :data:`MAX_DEPTH`.
 
-    Counting brackets outside strings gives the parser's own depth at every point it reaches; a text with no
-    more opening brackets than the bound (every real token) needs no scan at all.
+    Counting brackets outside strings gives the parser's own depth at every point it reaches.
     """
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return
     depth = 0
     for bracket in _BRACKET.findall(_STRING.sub("", text)):
         if bracket in _OPENING:
@@ -82,7 +79,8 @@ def _check_depth(text: str) -> None:
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document strictly (see the module's rules); :class:`ValueError` when it breaks one."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data  # UnicodeDecodeError is a ValueError
-    _check_depth(text)
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot nest deeper (every real token): no scan
+        _check_depth(text)
     return _decoder.decode(text)
 
 
