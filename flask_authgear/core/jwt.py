@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..config import Settings
 from ..user import (
@@ -45,8 +45,13 @@ def is_numeric_date(value: Any) -> bool:
     return (type(value) is int or (type(value) is float and math.isfinite(value))) and -_MAX_TIME < value < _MAX_TIME
 
 
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(type(item) is str for item in value)
+def _is_str_list(value: Any) -> TypeGuard[list[str] | tuple[str, ...]]:
+    if not isinstance(value, list | tuple):
+        return False
+    for item in value:  # noqa: SIM110 - a loop, not all() over a generator: this runs for every new token
+        if type(item) is not str:
+            return False
+    return True
 
 
 def is_machine_token(claims: Mapping[str, Any]) -> bool:
@@ -172,11 +177,7 @@ class JWTVerifier:
             refused["iss"] = Reason.ISS
         aud = claims.get("aud")
         audiences = [aud] if type(aud) is str else aud
-        if (
-            not isinstance(audiences, list)
-            or not all(type(audience) is str for audience in audiences)
-            or self._audience.isdisjoint(audiences)
-        ):
+        if not _is_str_list(audiences) or self._audience.isdisjoint(audiences):
             refused["aud"] = Reason.AUD
         sub = claims.get("sub")
         if type(sub) is not str or not sub:
