@@ -144,22 +144,19 @@ class JWTVerifier:
             self.cache.pop(token, None)
         self.cache_misses += 1
         try:
-            entry = self._verify(token)
+            claims, key = self.jws.verify(token)
+            refused = self.claim_refusals(claims, self._clock())
+            if refused:
+                raise first_refusal(refused, self._audience_error)
+            user = user_from_claims(claims)
         except TokenError as exc:
             # Counted and logged by reason, with a fingerprint that tells tokens apart: never the token itself,
             # nor its kid (attacker input).
             self.rejections[exc.reason.value] += 1
             logger.info("JWT access token refused: %s (token sha256:%s)", exc.reason.value, fingerprint(token))
             raise
-        self.cache[token] = entry
-        return entry[0]
-
-    def _verify(self, token: str) -> _CacheEntry:
-        claims, key = self.jws.verify(token)
-        refused = self.claim_refusals(claims, self._clock())
-        if refused:
-            raise first_refusal(refused, self._audience_error)
-        return user_from_claims(claims), claims["exp"] + self._leeway, key
+        self.cache[token] = (user, claims["exp"] + self._leeway, key)
+        return user
 
     def claim_refusals(self, claims: Mapping[str, Any], now: float) -> dict[str, Reason]:
         """Every registered-claim rule that ``claims`` break, by claim, in the order they apply (the first is the

@@ -193,7 +193,7 @@ def test_unexpected_failure_inside_verification_is_503(server: AuthgearTestServe
     verifier = Verifier(Settings(**server.settings()))
 
     class Broken(JWTVerifier):
-        def _verify(self, token: str) -> Any:
+        def claim_refusals(self, claims: Any, now: float) -> Any:
             raise RuntimeError("boom")
 
     verifier.jwt = Broken(verifier.settings, verifier.jwks)
