@@ -3,7 +3,8 @@
 Used by ``flask-authgear verify`` to answer "why is this token rejected?". Nothing is judged here: the verdict
 is the answer of a :class:`JWTVerifier`, the class the app runs, built from the same settings (with its token
 cache off), and each check line is one of the core's rules applied on its own to the token's header or claims,
-so one failure never hides the next. Reasons and their words come from :class:`~flask_authgear.core.refusals.Reason`.
+so one failure never hides the next. A line shows the token's value beside what the settings expect; a broken
+rule adds the meaning of its :class:`~flask_authgear.core.refusals.Reason`, the words the core has for it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from ..config import CONFIG_PREFIX, Settings
 from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
-from ..core.jwks import JWKSCache, PublicKey
+from ..core.jwks import JWKSCache
 from ..core.jwt import JWTVerifier, is_machine_token, is_numeric_date, user_from_claims
 from ..core.refusals import Reason, TokenError
 from ..errors import ProviderUnavailableError
@@ -40,6 +41,7 @@ _VERDICTS = {
     KEYS_UNAVAILABLE: "the project's signing keys could not be fetched",
     MACHINE_MODE: f"a machine's token is verified locally only: {MACHINE_ONLY_LOCAL}",
 }
+_TIMES = ("exp", "nbf", "iat", "auth_time")
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Explanation:
         lines: list[str] = []
         for title, section in (("Header", self.header), ("Claims", self.claims)):
             if section is not None:
-                lines += [title, *columns((name, _shown(name, value)) for name, value in section.items())]
+                lines += [title, *columns((name, _shown(section, name)) for name in section)]
         verdicts = {True: "ok", False: "FAIL", None: "-"}
         lines += ["Checks", *columns((f"{verdicts[check.ok]:<4}  {check.name}", check.detail) for check in self.checks)]
         if self.valid and self.user is not None:
@@ -124,15 +126,13 @@ def explain_token(token: str, settings: Settings) -> Explanation:
         return out
     out.header, out.claims = header, claims
     out.checks.append(Check("format", True, "a compact JWS: header, payload and signature decode"))
-    key = _header_checks(header, verifier, out.checks)
-    if key is not None:
-        out.checks.append(_signature_check(token, header, key, verifier))
-    _claim_checks(claims, verifier, out.checks, time.time())
+    out.checks += _header_checks(token, header, verifier)
+    out.checks += _claim_checks(claims, verifier)
     machine = is_machine_token(claims)
     out.checks.append(_identity_check(claims, machine))
     refused_mode = machine and settings.mode in ("resolver", "proxy")
     if refused_mode:
-        out.checks.append(Check("mode", False, f"{settings.mode} mode: {_VERDICTS[MACHINE_MODE]}"))
+        out.checks.append(Check("mode", False, f"{settings.mode} mode refuses a machine's token"))
     try:
         out.user = verifier.verify(token).to_dict()
     except TokenError as exc:
@@ -164,101 +164,72 @@ def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return decoded[0], decoded[1]
 
 
-def _apply(checks: list[Check], name: str, reason: Reason | None, ok: str, fail: str | None = None) -> None:
-    """Record the line of one of the core's rules: ``ok`` when it accepts the token, else ``fail`` or the
-    meaning of the ``reason`` it refuses for."""
-    checks.append(Check(name, reason is None, ok if reason is None else fail or reason.meaning))
+def _line(name: str, shown: str, reason: Reason | None) -> Check:
+    """The line of one of the core's rules: what it read, and the meaning of the ``reason`` it refuses for."""
+    return Check(name, reason is None, shown if reason is None else f"{shown}: {reason.meaning}")
 
 
-def _header_checks(header: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check]) -> PublicKey | None:
-    """The header rules; the project's key named by ``kid``, when it has one."""
+def _header_checks(token: str, header: Mapping[str, Any], verifier: JWTVerifier) -> list[Check]:
+    """The header rules, then the project's key named by ``kid`` and its signature, when the rules allow them."""
     settings, refused = verifier.settings, verifier.jws.header_refusals(header)
-    alg, typ, allowed = header.get("alg"), header.get("typ"), ", ".join(settings.algorithms)
     members = ", ".join(sorted(FORBIDDEN_HEADERS.intersection(header)))
-    ok, fail = f"{alg} is allowed ({allowed})", f"{alg!r} is not an allowed algorithm (allowed: {allowed})"
-    _apply(checks, "alg", refused.get("alg"), ok, fail)
-    ok = "no member that points at other keys (jwk, jku, x5u, x5c) or crit"
-    fail = f"refused members: {members} (keys or extensions a token may not bring)"
-    _apply(checks, "header", refused.get("header"), ok, fail)
-    if not settings.require_typ:
-        checks.append(Check("typ", None, f"{typ!r}, not checked (require_typ is off)"))
+    typ = _shown(header, "typ")
+    checks = [
+        _line("alg", f"{_shown(header, 'alg')} (allowed: {', '.join(settings.algorithms)})", refused.get("alg")),
+        _line("header", members or "no member that points at other keys or names an extension", refused.get("header")),
+    ]
+    if settings.require_typ:
+        checks.append(_line("typ", f"{typ} (expected: at+jwt)", refused.get("typ")))
     else:
-        hint = ": this looks like an ID token, send the access token instead" if typ == "JWT" else ""
-        missing = "missing; access tokens carry typ at+jwt"
-        fail = missing if typ is None else f"{typ!r} is not at+jwt{hint}"
-        _apply(checks, "typ", refused.get("typ"), f"{typ} (an RFC 9068 access token)", fail)
+        checks.append(Check("typ", None, f"{typ}, not checked (require_typ is off)"))
     if "kid" in refused:
-        checks.append(Check("kid", False, Reason.KID.meaning))
-        return None
+        return [*checks, _line("kid", _shown(header, "kid"), Reason.KID)]
     kid = header["kid"]
     try:  # the core's key lookup, which refetches the JWKS for an unknown kid
         key = verifier.jwks.get(kid)
     except ProviderUnavailableError:  # the verdict says why
-        checks.append(Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched"))
-        return None
-    known = sorted(verifier.jwks.keys)
+        return [*checks, Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched")]
+    known = f"{_shown(header, 'kid')} (the project's JWKS: {', '.join(sorted(verifier.jwks.keys))})"
+    checks.append(_line("kid", known, None if key else Reason.UNKNOWN_KID))
     if key is None:
-        checks.append(Check("kid", False, f"{kid} is not in the project's JWKS (known kids: {', '.join(known)})"))
-    else:
-        checks.append(Check("kid", True, f"{kid} is in the project's JWKS ({len(known)} key(s))"))
-    return key
-
-
-def _signature_check(token: str, header: Mapping[str, Any], key: PublicKey, verifier: JWTVerifier) -> Check:
+        return checks
     try:
         verifier.jws.check_header(header)
     except TokenError as exc:
-        return Check("signature", None, f"not checked: {exc.reason.meaning}")
+        return [*checks, Check("signature", None, f"not checked: {exc.reason.meaning}")]
     signing_input, _, signature = token.rpartition(".")
-    if verifier.jws.check_signature(header["alg"], signing_input.encode("ascii"), b64url_decode(signature), key):
-        return Check("signature", True, f"valid {header['alg']} signature by key {key.kid}")
-    return Check("signature", False, f"does not match key {key.kid}: the token was altered or signed by another key")
+    valid = verifier.jws.check_signature(header["alg"], signing_input.encode("ascii"), b64url_decode(signature), key)
+    return [*checks, _line("signature", f"{header['alg']} by key {kid}", None if valid else Reason.SIGNATURE)]
 
 
-def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier, checks: list[Check], now: float) -> None:
+def _claim_checks(claims: Mapping[str, Any], verifier: JWTVerifier) -> list[Check]:
+    """The registered-claim rules, with what the settings expect of each claim the token has."""
+    settings, now = verifier.settings, time.time()
     refused = verifier.claim_refusals(claims, now)
-    for name in ("iss", "aud", "sub", "exp", "nbf", "iat", "auth_time"):
-        if name in claims:
-            ok, fail = _claim_words(name, claims, verifier.settings, now)
-            _apply(checks, name, refused.get(name), ok, fail)
-        elif name not in refused:  # the rule itself says whether the claim is required
-            checks.append(Check(name, None, "absent (optional)"))
-        else:
-            checks.append(Check(name, False, "missing (required)"))
-
-
-def _claim_words(name: str, claims: Mapping[str, Any], settings: Settings, now: float) -> tuple[str, str | None]:
-    """What the check line of a claim the token has says when its rule accepts it, and when the rule refuses it
-    (None: the meaning of the reason)."""
-    value = claims[name]
-    if name == "iss":
-        refused = f"{value!r} is not the expected issuer {settings.issuer!r} (a custom domain?)"
-        return f"{value} is the expected issuer", refused
-    if name == "aud":
-        accepted = ", ".join(settings.audience)
-        refused = f"{value!r} holds none of the accepted audiences ({accepted})"
-        if is_machine_token(claims):
-            refused += ": this machine's token is for the API resource it names; accept it with AUTHGEAR_AUDIENCE"
-        return f"includes an accepted audience ({accepted})", refused
-    if name == "sub":
-        return f"user id {value}", None
-    if not is_numeric_date(value):
-        return "", f"{value!r} is not a number of seconds"
     leeway = f"{settings.leeway:g}s clock skew allowed"
-    if value > now:
-        ahead = f"in {_relative(value - now)} ({_utc(value)})"
-        refused = f"in the future: {ahead}, beyond the {leeway}; is a clock wrong?"
-        return f"expires {ahead}" if name == "exp" else f"in the future: {ahead}", refused
-    ago = f"{_relative(now - value)} ago"
-    if name == "exp":
-        return f"expired {ago} ({_utc(value)}), still inside the {leeway}", f"expired {ago} ({_utc(value)}; {leeway})"
-    what = {"nbf": "valid since", "iat": "issued", "auth_time": "authenticated"}[name]
-    return f"{what} {ago} ({_utc(value)})", None
+    expected = {
+        "iss": f"expected: {settings.issuer}",
+        "aud": f"accepted: {', '.join(settings.audience)}",
+        **dict.fromkeys(("exp", "nbf", "iat"), leeway),
+    }
+    checks = []
+    for name in ("iss", "aud", "sub", *_TIMES):
+        value: Any = claims.get(name)
+        if name not in claims and name not in refused:
+            checks.append(Check(name, None, "absent (optional)"))
+            continue
+        shown = _shown(claims, name)
+        if name in _TIMES and is_numeric_date(value):
+            shown = f"in {_relative(value - now)}" if value > now else f"{_relative(now - value)} ago"
+        if name in claims and name in expected:
+            shown += f" ({expected[name]})"
+        checks.append(_line(name, shown, refused.get(name)))
+    return checks
 
 
 def _identity_check(claims: Mapping[str, Any], machine: bool) -> Check:
-    """Who the token is for, as the core reads it: a machine's client, API resource and scopes (what a route may
-    ask of it), or a user's roles and flags."""
+    """Who the token is for, as the core reads it: a machine's client, API resource and scopes, or a user's roles
+    and flags."""
     if not isinstance(claims.get("sub"), str):
         return Check("roles", None, "not read: no sub")
     try:  # auth_time has its own check line: only the other claims are judged here
@@ -266,21 +237,21 @@ def _identity_check(claims: Mapping[str, Any], machine: bool) -> Check:
     except TokenError as exc:
         return Check("roles", False, exc.reason.meaning)
     if machine:
-        aud = claims.get("aud")
-        resources = ", ".join(aud) if isinstance(aud, list) else str(aud)
         scopes = ", ".join(sorted(user.scopes)) or "none"
-        grants = f"client {user.client_id} (client credentials, not a user) for {resources}; scopes: {scopes}"
-        routes = "accepted only by routes with allow_machine=True, and their scopes=[...] must all be here"
-        return Check("machine", True, f"{grants}; {routes}")
+        grants = f"client {user.client_id} (client credentials, not a user) for {_shown(claims, 'aud')}"
+        return Check("machine", True, f"{grants}; scopes: {scopes}; only routes with allow_machine=True accept it")
     roles = ", ".join(sorted(user.roles)) or "none"
     verified = "verified" if user.is_verified else "not verified"
     anonymous = "anonymous" if user.is_anonymous else "not anonymous"
     return Check("roles", True, f"roles: {roles}; {verified}, {anonymous}")
 
 
-def _shown(name: str, value: Any) -> str:
-    """A header member or claim as JSON, and a time claim's date."""
-    if name in ("exp", "iat", "nbf", "auth_time") and is_numeric_date(value):
+def _shown(section: Mapping[str, Any], name: str) -> str:
+    """A header member or claim of the token as JSON (a time claim with its date), or ``absent``."""
+    if name not in section:
+        return "absent"
+    value = section[name]
+    if name in _TIMES and is_numeric_date(value):
         return f"{json.dumps(value)}  ({_utc(value)})"
     return json.dumps(value)
 

@@ -68,7 +68,7 @@ def test_valid_token_exits_zero_and_shows_header_claims_and_every_check(capsys, 
     assert "sub  " in out or '"alice"' in out
     for name in ("format", "alg", "header", "typ", "kid", "signature", "iss", "aud", "sub", "exp", "iat", "roles"):
         assert check_line(out, name).lstrip().startswith("ok"), name
-    assert "expires in 29 minutes" in check_line(out, "exp")
+    assert "in 29 minutes (60s clock skew allowed)" in check_line(out, "exp")
     assert "roles: admin, editor" in check_line(out, "roles")
     assert out.rstrip().endswith("Result: VALID, user alice")
 
@@ -126,8 +126,7 @@ def test_expired_token_says_how_long_ago(capsys, server):
     assert code == 1
     line = check_line(out, "exp")
     assert line.lstrip().startswith("FAIL")
-    assert "expired 3 minutes ago" in line
-    assert "60s clock skew allowed" in line
+    assert "3 minutes ago (60s clock skew allowed): the token has expired" in line
     assert result(out) == "Result: INVALID, the token has expired"
     assert fix(out) == "Fix: get a fresh access token (refresh it)"
 
@@ -135,7 +134,8 @@ def test_expired_token_says_how_long_ago(capsys, server):
 def test_expired_inside_the_leeway_is_valid_and_says_so(capsys, server):
     code, out = verify(capsys, server, server.issue_token(expires_in=-10))
     assert code == 0
-    assert "still inside the 60s clock skew" in check_line(out, "exp")
+    line = check_line(out, "exp")
+    assert line.lstrip().startswith("ok") and "ago (60s clock skew allowed)" in line
 
 
 def test_wrong_audience(capsys, server):
@@ -156,7 +156,7 @@ def test_wrong_issuer_suggests_the_custom_domain_setting(capsys, server):
     code, out = verify(capsys, server, server.issue_token(iss="https://auth.example.com"))
     assert code == 1
     line = check_line(out, "iss")
-    assert line.lstrip().startswith("FAIL") and "custom domain" in line
+    assert line.lstrip().startswith("FAIL") and '"https://auth.example.com" (expected: http' in line
     assert fix(out) == (
         "Fix: expect the issuer the project's tokens carry, such as its custom domain "
         "(AUTHGEAR_ISSUER in the app, --issuer here)"
@@ -178,7 +178,7 @@ def test_wrong_issuer_suggests_the_custom_domain_setting(capsys, server):
 def test_id_token_typ_is_explained(capsys, server):
     code, out = verify(capsys, server, server.issue_token(header={"typ": "JWT"}))
     assert code == 1
-    assert "looks like an ID token" in check_line(out, "typ")
+    assert '"JWT" (expected: at+jwt): ' in check_line(out, "typ")
     assert "not an access token" in result(out)
     assert fix(out) == "Fix: send the access token, not the ID token"
 
@@ -208,18 +208,18 @@ def test_symmetric_algorithm_is_refused(capsys, server):
     payload = b64url(json.dumps(server.claims_for()).encode())
     code, out = verify(capsys, server, f"{header}.{payload}.{b64url(b'x' * 32)}")
     assert code == 1
-    assert "'HS256' is not an allowed algorithm" in check_line(out, "alg")
+    assert '"HS256" (allowed: RS256): the signing algorithm is not allowed' in check_line(out, "alg")
 
 
 def test_header_pointing_at_other_keys_is_refused(capsys, server):
     code, out = verify(capsys, server, server.issue_token(header={"jku": "https://evil.example/jwks"}))
     assert code == 1
-    assert "refused members: jku" in check_line(out, "header")
+    assert "jku: the header carries a member that could point at other keys" in check_line(out, "header")
 
 
 @pytest.mark.parametrize(
     ("claim", "offset", "words"),
-    [("nbf", 3600, "in the future: in 59 minutes"), ("iat", 7200, "in the future: in 1 hour")],
+    [("nbf", 3600, "in 59 minutes"), ("iat", 7200, "in 1 hour")],
     ids=["nbf-future", "iat-future"],
 )
 def test_time_claims_in_the_future(capsys, server, claim, offset, words):
@@ -364,7 +364,7 @@ def test_json_output_for_an_expired_token(capsys, server):
     data = json.loads(out)
     assert data["valid"] is False and data["reason"] == "expired" and data["user"] is None
     exp = next(c for c in data["checks"] if c["name"] == "exp")
-    assert exp["ok"] is False and "expired 10 minutes ago" in exp["detail"]
+    assert exp["ok"] is False and exp["detail"].startswith("10 minutes ago")
     assert data["fix"] == {"text": "get a fresh access token (refresh it)", "setting": None}
     code, out = verify(capsys, server, server.issue_token(aud=["https://api.example.com"]), "--json")
     assert json.loads(out)["fix"] == {"text": "accept an audience the token carries", "setting": "AUTHGEAR_AUDIENCE"}
