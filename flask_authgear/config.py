@@ -40,11 +40,10 @@ __all__ = [
 Mode = Literal["jwt", "resolver", "proxy", "auto"]
 _MODES: tuple[str, ...] = get_args(Mode)
 
-#: Asymmetric JWS algorithms we can verify with public keys from a JWKS.
+#: Asymmetric JWS algorithms we can verify with public keys from a JWKS: the only ones allowed.
 _ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 )
-_SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "none"})
 #: The shared caches beside ``memory``, by the start of their URL.
 _CACHE_SCHEMES = ("sqlite:///", "redis://", "rediss://", "unix://")
 
@@ -154,10 +153,8 @@ def _algorithms(value: Any, what: str) -> tuple[str, ...]:
     if not algorithms:
         raise ConfigurationError(f"{what} must not be empty")
     for alg in algorithms:
-        if alg in _SYMMETRIC_ALGORITHMS:
-            raise ConfigurationError(f"{what}: {alg} is not allowed: tokens must be signed with an asymmetric key")
         if alg not in _ASYMMETRIC_ALGORITHMS:
-            raise ConfigurationError(f"{what}: unknown algorithm {alg!r}")
+            raise ConfigurationError(f"{what}: {alg!r} is not allowed: tokens must be signed with an asymmetric key")
     return algorithms
 
 
@@ -247,7 +244,7 @@ class Settings:
     """Validated settings shared by the core and both adapters.
 
     ``Settings(endpoint=...)`` checks every value, and so does ``dataclasses.replace``; messages name a setting by
-    its keyword. :meth:`from_mapping` reads ``AUTHGEAR_*`` keys and names each as written there. Derived defaults
+    its keyword. :meth:`load` reads ``AUTHGEAR_*`` keys too and names each as written there. Derived defaults
     (issuer, audience, resolver URL) are filled in here, once.
     """
 
@@ -349,7 +346,8 @@ class Settings:
         """Settings by the one rule every door follows (the Flask extension, the WSGI middleware, the command line).
 
         A keyword argument wins over an ``AUTHGEAR_*`` key of ``config`` (Flask's ``app.config``), which wins over
-        an ``AUTHGEAR_*`` environment variable (``environ``, by default ``os.environ``). Messages name each
+        an ``AUTHGEAR_*`` environment variable (``environ``, by default ``os.environ``; ``environ={}`` reads
+        ``config`` alone). Messages name each
         setting as it was written: ``leeway``, ``AUTHGEAR_LEEWAY`` or ``AUTHGEAR_LEEWAY (from the environment)``.
 
         Other ``AUTHGEAR_*`` keys are ignored, since other Authgear tools read theirs (``AUTHGEAR_CLIENT_ID`` ...)
@@ -381,12 +379,6 @@ class Settings:
         settings = cls(**_checked(values, labels))
         object.__setattr__(settings, "_labels", labels)
         return settings
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:
-        """Settings from the ``AUTHGEAR_*`` keys of ``config`` alone, as :meth:`load` reads them; keyword overrides
-        win. (:meth:`load` adds the environment, as the extension, the middleware and the command line do.)"""
-        return cls.load(config, environ={}, **overrides)
 
     def label(self, name: str) -> str:
         """Setting ``name`` as the user wrote it (``cache``, ``AUTHGEAR_CACHE``, ``AUTHGEAR_CACHE (from the

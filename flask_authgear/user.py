@@ -115,14 +115,9 @@ class AuthgearUser:
         return True
 
     def has_role(self, role: str) -> bool:
-        """Whether the user holds ``role`` (Authgear role keys are case-sensitive)."""
+        """Whether the user holds ``role`` (Authgear role keys are case-sensitive). For several, test the set:
+        ``user.roles & {"admin", "editor"}`` (any of them), ``user.roles >= {"admin", "editor"}`` (all)."""
         return role in self.roles
-
-    def has_any_role(self, *roles: str) -> bool:
-        return not self.roles.isdisjoint(roles)
-
-    def has_all_roles(self, *roles: str) -> bool:
-        return self.roles.issuperset(roles)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary of the identity (claims left out), for APIs, logs of one's own and the CLI."""

@@ -40,7 +40,7 @@ def no_wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
 def test_other_authgear_keys_are_ignored_silently(key: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        s = Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://app.example.com/x,y"})
+        s = Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://app.example.com/x,y"}, environ={})
     assert s == Settings(endpoint=ENDPOINT)
 
 
@@ -48,7 +48,7 @@ def test_other_authgear_keys_are_ignored_silently(key: str) -> None:
 def test_unrelated_authgear_keys_are_ignored(key: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: 1}).endpoint == ENDPOINT
+        assert Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, key: 1}, environ={}).endpoint == ENDPOINT
 
 
 def test_a_flask_app_shared_with_an_authgear_client_starts() -> None:
@@ -77,7 +77,7 @@ def test_a_near_miss_is_ignored_with_a_warning_naming_the_setting(key: str, mean
     with pytest.warns(
         UserWarning, match=f"^{key} is not a flask-authgear setting and is ignored; did you mean {meant}"
     ):
-        s = Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://api.example.com"})
+        s = Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, key: "https://api.example.com"}, environ={})
     assert s.audience == (ENDPOINT,)
 
 
@@ -94,7 +94,7 @@ def test_a_near_miss_warns_through_the_flask_extension() -> None:
     [
         pytest.param(lambda app: Authgear(app), id="extension"),
         pytest.param(lambda app: Authgear().init_app(app), id="init_app"),
-        pytest.param(lambda app: Settings.from_mapping(app.config), id="from_mapping"),
+        pytest.param(lambda app: Settings.load(app.config, environ={}), id="config-alone"),
     ],
 )
 def test_a_near_miss_warning_points_at_the_callers_line(build: Any) -> None:
@@ -120,7 +120,7 @@ def test_unknown_keyword_names_the_setting_it_probably_means() -> None:
     [
         pytest.param(lambda: Authgear(Flask(__name__), endpoint=ENDPOINT, audiance="x"), id="flask-extension"),
         pytest.param(lambda: AuthgearMiddleware(no_wsgi_app, endpoint=ENDPOINT, audiance="x"), id="wsgi-middleware"),
-        pytest.param(lambda: Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT}, audiance="x"), id="overrides"),
+        pytest.param(lambda: Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT}, environ={}, audiance="x"), id="overrides"),
     ],
 )
 def test_unknown_keywords_are_an_error_in_every_adapter(build: Any) -> None:
@@ -141,7 +141,7 @@ def test_messages_from_app_config_use_the_config_keys() -> None:
     with pytest.raises(
         ConfigurationError, match=r"^AUTHGEAR_ENDPOINT uses plain http.* set AUTHGEAR_ALLOW_INSECURE_HTTP"
     ):
-        Settings.from_mapping(config)
+        Settings.load(config, environ={})
 
 
 def test_messages_from_keywords_use_the_keywords() -> None:
@@ -153,19 +153,19 @@ def test_messages_from_keywords_use_the_keywords() -> None:
 
 def test_messages_name_the_key_as_written() -> None:
     with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_Leeway must be between 0 and 600"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_Leeway": 601})
+        Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_Leeway": 601}, environ={})
 
 
 def test_an_override_is_named_as_a_keyword() -> None:
     with pytest.raises(ConfigurationError, match=r"^leeway must be between 0 and 600"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_LEEWAY": 5}, leeway=601)
+        Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_LEEWAY": 5}, environ={}, leeway=601)
 
 
 def test_cross_setting_rules_name_the_config_keys() -> None:
     with pytest.raises(ConfigurationError, match=r"^proxy mode needs AUTHGEAR_TRUSTED_PROXIES"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_MODE": "proxy"})
+        Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_MODE": "proxy"}, environ={})
     with pytest.raises(ConfigurationError, match=r"^AUTHGEAR_JWKS_URI uses plain http"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_JWKS_URI": "http://keys.example.com"})
+        Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT, "AUTHGEAR_JWKS_URI": "http://keys.example.com"}, environ={})
 
 
 # -- the environment: one rule for every door --------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_the_middleware_reads_the_environment_below_keywords(monkeypatch: pytest
 def test_a_ready_settings_object_reads_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHGEAR_LEEWAY", "30")
     assert AuthgearMiddleware(no_wsgi_app, settings=Settings(endpoint=ENDPOINT)).settings.leeway == 60.0
-    assert Settings.from_mapping({"AUTHGEAR_ENDPOINT": ENDPOINT}).leeway == 60.0
+    assert Settings.load({"AUTHGEAR_ENDPOINT": ENDPOINT}, environ={}).leeway == 60.0
 
 
 @pytest.mark.parametrize(

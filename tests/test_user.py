@@ -48,10 +48,6 @@ def test_every_field_comes_from_the_claims(server: AuthgearTestServer, verifier:
     assert user.scopes == frozenset({"openid", "offline_access"})
     assert user.has_role("admin")
     assert not user.has_role("Admin")
-    assert user.has_any_role("viewer", "editor")
-    assert not user.has_any_role("viewer")
-    assert user.has_all_roles("admin", "editor")
-    assert not user.has_all_roles("admin", "viewer")
 
 
 def test_flags_are_read_from_their_own_claims(server: AuthgearTestServer, verifier: Verifier) -> None:

@@ -92,14 +92,6 @@ class Authgear:
         """The validated settings of the current app (or of the app this extension was last initialised for)."""
         return self.verifier.settings
 
-    def health(self, *, warm_up: bool = False) -> dict[str, Any]:
-        """Readiness of the current app's verifier: ``ready``, ``last_error``, JWKS freshness, cache counters.
-
-        With ``warm_up=True`` the signing keys are fetched first when missing or old, so a readiness probe
-        on a process that has not served a token yet can turn ready. See ``Verifier.health``.
-        """
-        return self.verifier.warm_up() if warm_up else self.verifier.health()
-
     # -- the app's own users, blueprints -----------------------------------------------------------------
 
     def user_loader(self, func: L) -> L:

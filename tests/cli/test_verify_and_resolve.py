@@ -297,7 +297,7 @@ def test_jwks_failing_with_500_exits_two(capsys, server):
         (["verify", "tok", "--endpoint", "ftp://example.com"], "bad setting: endpoint must be an absolute"),
         (["verify", "tok", "--endpoint", "http://auth.example.com"], "plain http on a non-loopback host"),
         (["verify", "  ", "--endpoint", "https://example.com"], "the token is empty"),
-        (["verify", "tok", "--endpoint", "https://example.com", "--algorithm", "HS256"], "HS256 is not allowed"),
+        (["verify", "tok", "--endpoint", "https://example.com", "--algorithm", "HS256"], "'HS256' is not allowed"),
         (["resolve", "--token", "t"], "--endpoint is required"),
     ],
     ids=["no-endpoint", "bad-scheme", "insecure-http", "empty-token", "symmetric-alg", "resolve-no-endpoint"],

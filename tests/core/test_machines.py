@@ -338,8 +338,8 @@ def test_middleware_wide_scopes_apply_to_every_protected_prefix(server: Authgear
 
 
 def test_audience_from_a_comma_separated_string(server: AuthgearTestServer) -> None:
-    settings = Settings.from_mapping(
-        {"AUTHGEAR_ENDPOINT": server.endpoint, "AUTHGEAR_AUDIENCE": f"{API}, {server.endpoint}"}
+    settings = Settings.load(
+        {"AUTHGEAR_ENDPOINT": server.endpoint, "AUTHGEAR_AUDIENCE": f"{API}, {server.endpoint}"}, environ={}
     )
     assert settings.audience == (API, server.endpoint)
 
@@ -352,7 +352,7 @@ def test_an_audience_under_the_endpoint_is_refused(audience: str) -> None:
     with pytest.raises(ConfigurationError, match="begins with the Authgear endpoint"):
         Settings(endpoint="https://myapp.authgear.cloud", audience=[audience])
     with pytest.raises(ConfigurationError, match="AUTHGEAR_AUDIENCE"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud", "AUTHGEAR_AUDIENCE": audience})
+        Settings.load({"AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud", "AUTHGEAR_AUDIENCE": audience}, environ={})
     assert Settings(endpoint="https://myapp.authgear.cloud", audience=["https://myapp.authgear.cloud", API]).audience
 
 

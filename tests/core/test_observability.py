@@ -197,11 +197,11 @@ def test_extension_health_for_a_readiness_route(server):
 
     @app.get("/ready")
     def ready():
-        health = ext.health(warm_up=True)
+        health = ext.verifier.warm_up()
         return jsonify(health), 200 if health["ready"] else 503
 
     with app.app_context():
-        assert ext.health()["ready"] is False
+        assert ext.verifier.health()["ready"] is False
     client = app.test_client()
     response = client.get("/ready")
     assert response.status_code == 200 and response.get_json()["jwks"]["keys"] == 1

@@ -199,11 +199,11 @@ def test_the_host_header_never_chooses_the_login_page(client: FlaskClient) -> No
 )
 def test_a_login_url_that_could_leave_the_site_by_mistake_is_refused(value: Any) -> None:
     with pytest.raises(ConfigurationError, match="AUTHGEAR_LOGIN_URL"):
-        Settings.from_mapping({"AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud", "AUTHGEAR_LOGIN_URL": value})
+        Settings.load({"AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud", "AUTHGEAR_LOGIN_URL": value}, environ={})
 
 
 def test_a_plain_http_login_page_needs_the_insecure_switch() -> None:
     config = {"AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud", "AUTHGEAR_LOGIN_URL": "http://app.example/login"}
     with pytest.raises(ConfigurationError, match="AUTHGEAR_LOGIN_URL uses plain http"):
-        Settings.from_mapping(config)
-    assert Settings.from_mapping({**config, "AUTHGEAR_ALLOW_INSECURE_HTTP": True}).login_url
+        Settings.load(config, environ={})
+    assert Settings.load({**config, "AUTHGEAR_ALLOW_INSECURE_HTTP": True}, environ={}).login_url
