@@ -24,7 +24,7 @@ from .flask import (
     verify_request,
 )
 from .user import AuthgearUser
-from .webhooks import WebhookAnswer, WebhookError, WebhookEvent, allow, deny, verify_webhook
+from .webhooks import WebhookAnswer, WebhookError, WebhookEvent, verify_webhook
 from .webhooks.flask import Webhooks, get_webhook_event, require_webhook
 from .webhooks.wsgi import WebhookEndpoint
 from .wsgi import AuthgearMiddleware
@@ -52,10 +52,8 @@ __all__ = [
     "WebhookEvent",
     "Webhooks",
     "__version__",
-    "allow",
     "current_app_user",
     "current_user",
-    "deny",
     "error_response",
     "get_app_user",
     "get_current_user",

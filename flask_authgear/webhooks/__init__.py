@@ -21,7 +21,7 @@ the adapters :mod:`~.flask` and :mod:`~.wsgi`.
 
 from __future__ import annotations
 
-from .answers import WebhookAnswer, allow, deny
+from .answers import WebhookAnswer
 from .catalogue import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
 from .errors import WebhookError
 from .event import WebhookEvent
@@ -36,8 +36,6 @@ __all__ = [
     "WebhookAnswer",
     "WebhookError",
     "WebhookEvent",
-    "allow",
-    "deny",
     "sign_body",
     "verify_webhook",
     "webhook_secrets",

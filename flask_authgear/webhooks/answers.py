@@ -15,7 +15,7 @@ from typing import Any
 
 from .catalogue import AUTHENTICATION_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
 
-__all__ = ["ACKNOWLEDGED", "AMR_VALUES", "RATE_LIMIT_NAMES", "WebhookAnswer", "allow", "answer_problem", "deny"]
+__all__ = ["ACKNOWLEDGED", "AMR_VALUES", "RATE_LIMIT_NAMES", "WebhookAnswer", "answer_problem"]
 
 #: The authentication methods an answer's ``constraints.amr`` may require (``pkg/api/model/amr.go``).
 AMR_VALUES = frozenset(
@@ -46,7 +46,8 @@ def _plain(value: Any) -> Any:
 
 
 class WebhookAnswer:
-    """What a blocking hook answers. Render with :meth:`to_dict` or :meth:`to_json`."""
+    """What a blocking hook answers: built by :meth:`WebhookEvent.allow` and :meth:`WebhookEvent.deny`, or by hand
+    with :meth:`checked`. Render with :meth:`to_dict` or :meth:`to_json`."""
 
     __slots__ = ("_body",)
 
@@ -86,18 +87,6 @@ class WebhookAnswer:
 
 #: The answer to a non-blocking event: Authgear only reads the status.
 ACKNOWLEDGED = WebhookAnswer({})
-
-
-def allow() -> WebhookAnswer:
-    """``{"is_allowed": true}``. For mutations, constraints and the like, use :meth:`WebhookEvent.allow`."""
-    return WebhookAnswer({"is_allowed": True})
-
-
-def deny(reason: str, title: str) -> WebhookAnswer:
-    """``{"is_allowed": false, "reason": ..., "title": ...}``; both are shown to the end user, and required."""
-    if not (isinstance(reason, str) and reason.strip() and isinstance(title, str) and title.strip()):
-        raise ValueError("deny() needs a non-empty reason and title: Authgear shows them to the end user")
-    return WebhookAnswer({"is_allowed": False, "reason": reason, "title": title})
 
 
 def answer_problem(event_type: str, answer: Any) -> str | None:

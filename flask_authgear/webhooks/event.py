@@ -10,7 +10,7 @@ from typing import Any
 
 from ..core import json
 from ..user import freeze
-from .answers import WebhookAnswer, deny
+from .answers import WebhookAnswer
 from .catalogue import BLOCKING_EVENTS, ID_TOKEN_EVENT, JWT_EVENT, USER_MUTATION_EVENTS
 from .errors import InvalidWebhookError
 
@@ -129,8 +129,11 @@ class WebhookEvent:
         return WebhookAnswer.checked(self.type, body)
 
     def deny(self, reason: str, title: str) -> WebhookAnswer:
-        """Abort the operation; ``reason`` and ``title`` are shown to the end user."""
-        return WebhookAnswer.checked(self.type, deny(reason, title).to_dict())
+        """Abort the operation: ``{"is_allowed": false, "reason": ..., "title": ...}``. Both are required, and shown
+        to the end user."""
+        if not (isinstance(reason, str) and reason.strip() and isinstance(title, str) and title.strip()):
+            raise ValueError("deny() needs a non-empty reason and title: Authgear shows them to the end user")
+        return WebhookAnswer.checked(self.type, {"is_allowed": False, "reason": reason, "title": title})
 
     def _require(self, events: frozenset[str] | set[str], what: str) -> None:
         if self.type not in events:

@@ -96,10 +96,10 @@ def require_webhook(
 
     Refused requests get a 400/401/413 JSON answer (405 too when the view's route takes other methods than POST;
     otherwise Flask answers them itself, before the view). The view reads the event with :func:`get_webhook_event`
-    and may return ``allow(...)``/``deny(...)`` (sent as JSON) or anything Flask accepts. The options and rules
-    are the dispatcher's: a repeated non-blocking event is acknowledged without calling the view, and a view
-    that raises or answers with an error status for a non-blocking event is logged at ERROR and counted: Authgear
-    does not send that event again.
+    and may return ``event.allow(...)``/``event.deny(...)`` (sent as JSON) or anything Flask accepts. The options
+    and rules are the dispatcher's: a repeated non-blocking event is acknowledged without calling the view, and a
+    view that raises or answers with an error status for a non-blocking event is logged at ERROR and counted:
+    Authgear does not send that event again.
     """
     rules = WebhookHandlers(**options)
 

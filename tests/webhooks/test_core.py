@@ -20,8 +20,6 @@ from flask_authgear.webhooks import (
     WebhookAnswer,
     WebhookError,
     WebhookEvent,
-    allow,
-    deny,
     verify_webhook,
     webhook_secrets,
 )
@@ -334,21 +332,20 @@ JWT_PAYLOAD = {"iss": "https://p.authgear.cloud", "sub": "user-1", "aud": ["http
 
 
 def test_allow_and_deny_are_exactly_what_authgear_reads() -> None:
-    assert allow().to_dict() == {"is_allowed": True}
-    assert json.loads(allow().to_json()) == {"is_allowed": True}
-    assert deny("Sign-ups from this domain are closed.", "Not allowed").to_dict() == {
+    assert event("user.pre_create").allow().to_dict() == {"is_allowed": True}
+    assert json.loads(event("user.pre_create").allow().to_json()) == {"is_allowed": True}
+    assert event("user.pre_create").deny("Sign-ups from this domain are closed.", "Not allowed").to_dict() == {
         "is_allowed": False,
         "reason": "Sign-ups from this domain are closed.",
         "title": "Not allowed",
     }
-    assert event("user.pre_create").deny("r", "t") == deny("r", "t")
-    assert event("user.pre_create").allow() == allow()
+    assert event("authentication.pre_initialize").deny("r", "t") == event("user.pre_create").deny("r", "t")
 
 
 @pytest.mark.parametrize(("reason", "title"), [("", "t"), ("r", ""), ("  ", "t"), ("r", None)])
 def test_deny_needs_a_reason_and_a_title(reason: str, title: Any) -> None:
     with pytest.raises(ValueError, match="reason and title"):
-        deny(reason, title)
+        event("user.pre_create").deny(reason, title)
 
 
 def test_user_mutations_for_user_events() -> None:
@@ -582,7 +579,7 @@ def test_blocking_events_are_not_deduplicated() -> None:
 def test_max_age_refuses_stale_blocking_events(now: float, accepted: bool) -> None:
     hooks = handlers({"user.pre_create": lambda e: e.allow()}, max_age=30, clock=lambda: now)
     if accepted:
-        assert hooks.dispatch(event("user.pre_create")) == allow()
+        assert hooks.dispatch(event("user.pre_create")) == event("user.pre_create").allow()
     else:
         with pytest.raises(StaleWebhookError):
             hooks.dispatch(event("user.pre_create"))
@@ -596,7 +593,7 @@ def test_a_slow_blocking_handler_is_logged(caplog: pytest.LogCaptureFixture) -> 
         return e.allow()
 
     hooks = handlers({"user.pre_create": slow}, clock=lambda: now[0])
-    assert hooks.dispatch(event("user.pre_create")) == allow()
+    assert hooks.dispatch(event("user.pre_create")) == event("user.pre_create").allow()
     assert "took 6.0 s: Authgear gives up after 5 s" in caplog.text
 
 

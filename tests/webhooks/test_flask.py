@@ -17,8 +17,6 @@ from flask_authgear import (
     WebhookAnswer,
     WebhookEvent,
     Webhooks,
-    allow,
-    deny,
     get_webhook_event,
     require_webhook,
 )
@@ -69,10 +67,17 @@ def decorated_app(**config: Any) -> Flask:
         event = get_webhook_event()
         assert event is not None
         if event.type == "user.pre_create":
-            return deny("Sign-ups are closed.", "Closed")
+            return event.deny("Sign-ups are closed.", "Closed")
         return {"seen": event.type, "user": event.user_id}
 
     return app
+
+
+def allowed() -> WebhookAnswer:
+    """What a view answers to let a blocking event's operation proceed."""
+    event = get_webhook_event()
+    assert event is not None
+    return event.allow()
 
 
 # -- @require_webhook ---------------------------------------------------------------------------------------------
@@ -339,14 +344,14 @@ def test_a_raising_handler_is_503() -> None:
 
 def test_allow_works_as_a_view_answer() -> None:
     def hook() -> Any:
-        return allow()
+        return allowed()
 
     assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
 
 
 def test_an_async_view_answers() -> None:
     async def hook() -> Any:
-        return allow()
+        return allowed()
 
     assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
 
@@ -502,7 +507,7 @@ def logging_app(kind: str) -> Flask:
         app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
         Webhooks(app, "/hook").on("user.pre_create")(lambda event: event.allow())
     else:
-        app = webhook_app(lambda: allow())
+        app = webhook_app(allowed)
     logged: list[int] = []
     app.before_request(lambda: logged.append(len(request.get_data())))
     app.extensions["logged"] = logged
