@@ -31,7 +31,6 @@ __all__ = [
     "SYNC_HOOK_TIMEOUT",
     "SYNC_HOOK_TOTAL_TIMEOUT",
     "USER_MUTATION_EVENTS",
-    "WILDCARD",
     "check_event_type",
 ]
 
@@ -40,8 +39,6 @@ SYNC_HOOK_TIMEOUT = 5.0
 SYNC_HOOK_TOTAL_TIMEOUT = 10.0
 #: Seconds Authgear waits for the answer to a non-blocking event (not configurable).
 NON_BLOCKING_TIMEOUT = 60.0
-#: A non-blocking hook subscribed to this receives every non-blocking event.
-WILDCARD = "*"
 
 #: Events Authgear delivers synchronously, before the change is stored, and whose answer it obeys.
 USER_MUTATION_EVENTS = frozenset(
@@ -86,11 +83,11 @@ NON_BLOCKING_EVENTS = (
 EVENT_TYPES = (*sorted(BLOCKING_EVENTS), *NON_BLOCKING_EVENTS)
 
 
-def check_event_type(name: str, *, wildcard: bool = False) -> str:
-    """``name`` when Authgear sends events of that type (or it is ``"*"`` and ``wildcard``), else a
-    :class:`ConfigurationError` naming the nearest real type: a handler registered under a misspelt type would
-    never run, and every event of the real type would be acknowledged unhandled."""
-    if name in EVENT_TYPES or (wildcard and name == WILDCARD):
+def check_event_type(name: str) -> str:
+    """``name`` when Authgear sends events of that type, else a :class:`ConfigurationError` naming the nearest real
+    type: a handler registered under a misspelt type would never run, and every event of the real type would be
+    acknowledged unhandled."""
+    if name in EVENT_TYPES:
         return name
     close = difflib.get_close_matches(str(name), EVENT_TYPES, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -41,7 +41,7 @@ from ..core.calls import check_callable, not_awaitable, run_sync
 from ..core.lru import LRU
 from ..errors import AuthgearError, ConfigurationError
 from .answers import ACKNOWLEDGED, WebhookAnswer, answer_problem
-from .catalogue import SYNC_HOOK_TIMEOUT, WILDCARD, check_event_type
+from .catalogue import SYNC_HOOK_TIMEOUT, check_event_type
 from .errors import StaleWebhookError, WebhookHandlerError, WebhookNotHandledError
 from .event import WebhookEvent
 
@@ -203,7 +203,8 @@ class WebhookHandlers:
         if not event_types or not all(isinstance(t, str) and t for t in event_types):
             raise ConfigurationError("on() needs one or more event type names")
         for event_type in event_types:
-            check_event_type(event_type, wildcard=True)
+            if event_type != "*":  # a hook subscribed to "*" receives every non-blocking event
+                check_event_type(event_type)
 
         def register(handler: H) -> H:
             self.check_handler(handler)
@@ -219,7 +220,7 @@ class WebhookHandlers:
         """The answer to a verified event; failures are :class:`~flask_authgear.webhooks.WebhookError` subclasses."""
         handler = self._handlers.get(event.type)
         if handler is None and not event.is_blocking:
-            handler = self._handlers.get(WILDCARD)
+            handler = self._handlers.get("*")
         if handler is None:
             if not event.is_blocking:
                 logger.info("no handler for the webhook event %s: acknowledged", _named(event))

@@ -61,7 +61,8 @@ def sign_body(body: bytes, secret: str) -> str:
 
 
 def read_body(environ: WSGIEnvironment) -> bytes:
-    """Read a WSGI request's raw body, refusing more than :data:`MAX_BODY_BYTES` before reading it all.
+    """Read a WSGI request's raw body, never more than one byte past :data:`MAX_BODY_BYTES`, which
+    :func:`verify_webhook` refuses.
 
     A stream the server marks as terminated (a chunked body) wins over ``Content-Length``, as in werkzeug, whose
     ``LimitedStream`` reads either in as many reads as the server needs and tells a client that left early. The
@@ -76,8 +77,6 @@ def read_body(environ: WSGIEnvironment) -> bytes:
         body = stream.read()
     except ClientDisconnected:
         raise WebhookError("The request body ended before it was complete.") from None
-    if len(body) > MAX_BODY_BYTES:
-        raise WebhookTooLargeError()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
