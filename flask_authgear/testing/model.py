@@ -35,7 +35,11 @@ _opaque = functools.partial(secrets.token_urlsafe, 32)
 
 @dataclass
 class TestSession:
-    """A session the resolver accepts, through a bearer token or a cookie."""
+    """A session the resolver accepts, through a bearer token or a cookie.
+
+    ``roles`` and ``amr`` may be given as any iterable, read once into tuples; ``authenticated_at`` defaults to
+    now, and None leaves it unknown (the resolver then sends no ``X-Authgear-Session-Authenticated-At``).
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -45,7 +49,7 @@ class TestSession:
     is_verified: bool = True
     can_reauthenticate: bool = True
     amr: tuple[str, ...] = ("pwd",)
-    authenticated_at: int | None = None
+    authenticated_at: int | None = field(default_factory=lambda: int(time.time()))
     revoked: bool = False
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: The opaque access token, sent as a bearer token or in the ``app_access_token`` cookie.
@@ -54,6 +58,9 @@ class TestSession:
     cookie_value: str = field(default_factory=_opaque)
     #: The ``app_session`` cookie value of this session (Authgear's app session token).
     app_session_token: str = field(default_factory=_opaque)
+
+    def __post_init__(self) -> None:
+        self.roles, self.amr = tuple(self.roles), tuple(self.amr)
 
     @property
     def authorization(self) -> str:
@@ -192,27 +199,13 @@ class Project:
 
     # -- users and sessions --------------------------------------------------------------------------------------
 
-    def create_session(
-        self,
-        sub: str = "user-1",
-        *,
-        roles: Iterable[str] = (),
-        is_verified: bool = True,
-        is_anonymous: bool = False,
-        can_reauthenticate: bool = True,
-        amr: Iterable[str] = ("pwd",),
-        authenticated_at: int | None = None,
-    ) -> TestSession:
-        """A session the resolver accepts by its opaque bearer token or by its ``session`` cookie."""
-        session = TestSession(
-            user_id=sub,
-            roles=tuple(roles),
-            is_verified=is_verified,
-            is_anonymous=is_anonymous,
-            can_reauthenticate=can_reauthenticate,
-            amr=tuple(amr),
-            authenticated_at=int(time.time()) if authenticated_at is None else authenticated_at,
-        )
+    def create_session(self, sub: str = "user-1", **fields: Any) -> TestSession:
+        """A session the resolver accepts by its opaque bearer token or by its ``session`` cookie.
+
+        ``fields`` are those of :class:`TestSession`: ``roles``, ``is_verified``, ``is_anonymous``,
+        ``can_reauthenticate``, ``amr``, ``authenticated_at``.
+        """
+        session = TestSession(sub, **fields)
         with self._lock:
             for credential in (session.token, session.cookie_value, session.app_session_token):
                 self._state.sessions[credential] = session
