@@ -81,7 +81,7 @@ def _dev_server(
     from ..testing.devserver import DevServer, default_state_file, token_arguments
     from ..testing.events import HookError
 
-    try:  # the mint route's own checks (a MintError is a ValueError), before anything starts
+    try:  # the mint route's own checks, before anything starts
         arguments = token_arguments(_mint_params(user))
         server = DevServer(host, port)
     except ValueError as exc:

@@ -1,12 +1,13 @@
 """Test kit: a local Authgear-compatible server and helpers for testing apps protected by flask-authgear.
 
 ``AuthgearTestServer`` is the server (also the ``authgear_server`` pytest fixture); ``AuthgearClient`` and
-``client_for`` give Flask test clients signed in as a chosen user (or machine); ``configure`` and
-``middleware_for`` point a Flask or WSGI app at the server; ``server.send_event(...)`` posts signed webhook
-events (samples in ``events``); ``MachineClient`` is a machine application registered on the server.
+``client_for`` give Flask test clients signed in as a chosen user (or machine); ``configure`` points a Flask
+app at the server, ``AuthgearMiddleware(app, **server.settings())`` a WSGI app; ``server.send_event(...)`` posts
+signed webhook events (samples in ``events``); ``MachineClient`` is a machine application registered on the
+server.
 """
 
-from .client import AuthgearClient, client_for, configure, middleware_for
+from .client import AuthgearClient, client_for, configure
 from .events import EventResponse, HookError
 from .faults import FAILURES
 from .model import MachineClient, TestSession, new_signing_key
@@ -22,6 +23,5 @@ __all__ = [
     "TestSession",
     "client_for",
     "configure",
-    "middleware_for",
     "new_signing_key",
 ]

@@ -1,5 +1,5 @@
 """Apps against the local server: a Flask test client signed in as an Authgear user, in the style of
-flask-login's ``FlaskLoginClient``, and helpers that point a Flask or WSGI app at an :class:`AuthgearTestServer`.
+flask-login's ``FlaskLoginClient``, and helpers that point a Flask app at an :class:`AuthgearTestServer`.
 
 The server itself knows nothing of Flask or of the adapters; everything app-side lives here.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -26,14 +26,10 @@ from flask.testing import FlaskClient
 from ..errors import ConfigurationError
 from ..flask.extension import EXTENSION_KEY, app_settings
 from ..user import AuthgearUser
-from ..wsgi import AuthgearMiddleware
 from .model import TestSession
 from .server import AuthgearTestServer
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
-__all__ = ["AuthgearClient", "client_for", "configure", "middleware_for"]
+__all__ = ["AuthgearClient", "client_for", "configure"]
 
 #: The cookies Authgear's resolver reads: a client that logs out sends none of them.
 _SESSION_COOKIES = ("app_session", "app_access_token", "session")
@@ -51,11 +47,6 @@ def configure(app: Flask, server: AuthgearTestServer, **overrides: Any) -> Flask
     app.config.update(server.flask_config(**overrides))
     app.extensions[_TEST_SERVER_EXTENSION] = server
     return app
-
-
-def middleware_for(app: WSGIApplication, server: AuthgearTestServer, **overrides: Any) -> AuthgearMiddleware:
-    """Wrap a WSGI app in ``AuthgearMiddleware`` trusting ``server`` (``protect=`` and others pass through)."""
-    return AuthgearMiddleware(app, **server.settings(**overrides))
 
 
 class AuthgearClient(FlaskClient):

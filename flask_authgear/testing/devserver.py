@@ -46,7 +46,6 @@ __all__ = [
     "SECRET_HEADER",
     "STATE_ENV",
     "DevServer",
-    "MintError",
     "default_state_file",
     "read_state",
     "token_arguments",
@@ -109,18 +108,15 @@ def read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-class MintError(ValueError):
-    """A mint request with bad parameters; the message says which."""
-
-
 def _arguments(params: dict[str, Any], names: Iterable[str], **defaults: Any) -> dict[str, Any]:
-    """The ``names`` of a mint request's ``params`` that it gives (else ``defaults``), each checked."""
+    """The ``names`` of a mint request's ``params`` that it gives (else ``defaults``), each checked: ValueError
+    says which is wrong."""
     out = dict(defaults)
     for name in names:
         if name in params:
             test, words = _PARAMETERS[name]
             if not test(params[name]):
-                raise MintError(f"{name} must be {words}")
+                raise ValueError(f"{name} must be {words}")
             out[name] = params[name]
     return out
 
@@ -131,7 +127,7 @@ def token_arguments(params: dict[str, Any]) -> dict[str, Any]:
     claims = out.pop("claims", {})
     clash = sorted(_KEYWORDS.intersection(claims))
     if clash:
-        raise MintError(f"claims must not set {', '.join(clash)}: the request's options and the server set them")
+        raise ValueError(f"claims must not set {', '.join(clash)}: the request's options and the server set them")
     return {**out, **claims}
 
 
@@ -200,7 +196,7 @@ class DevServer(AuthgearTestServer):
             if request.path == "/_dev/session":
                 session = self.create_session(**_arguments(params, _USER))
                 return json_response({"token": session.token, "cookie": session.cookie, "user_id": session.user_id})
-        except (MintError, ValueError) as exc:  # a bad parameter, or a resource Authgear refuses
+        except ValueError as exc:  # a bad parameter, or a resource Authgear refuses
             return json_response({"error": str(exc)}, 400)
         except HookError as exc:  # the app's oidc.jwt.pre_create hook refused or failed: Authgear mints nothing
             return json_response({"error": str(exc)}, 502)

@@ -55,13 +55,12 @@ _CREATED_AT = "2026-01-01T00:00:00Z"
 _SAMPLE_TIME = 1_767_225_600
 _SAMPLE_ISSUER = "https://test.authgear.local"
 _SAMPLE_CLIENT_ID = "test-client"
-#: The claims of each kind of identity (``login_id`` for email, phone and username).
+#: The claims of each kind of identity (``login_id`` for email, phone and username; a biometric one has none).
 _IDENTITY_CLAIMS: dict[str, dict[str, str]] = {
     "email": {"email": "user@example.com"},
     "phone": {"phone_number": "+85298765432"},
     "username": {"preferred_username": "user"},
     "oauth": {"email": "user@example.com"},
-    "biometric": {},
 }
 
 
@@ -93,7 +92,7 @@ def access_token_claims(
         "auth_time": int(auth_time if auth_time is not None else now),
         "client_id": client_id,
         "scope": "openid offline_access",
-        "jti": jti or secrets.token_hex(16),
+        "jti": jti or secrets.token_hex(32),  # as Authgear's: the SHA-256 hex of the opaque token, 64 digits
         CLAIM_IS_ANONYMOUS: is_anonymous,
         CLAIM_IS_VERIFIED: is_verified,
         CLAIM_CAN_REAUTHENTICATE: can_reauthenticate,

@@ -14,7 +14,6 @@ pointing an app at it is ``testing/client.py``'s job.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -63,7 +62,6 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
         if self._server is not None:
             return self
         self._server = make_server(self.host, self._port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._port = self._server.port
         # A short poll interval makes stop() return in tens of milliseconds instead of half a second.
         self._thread = threading.Thread(
@@ -177,7 +175,7 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
             raise ValueError("resource URI must not be a prefixed by authgear endpoint")
         now = int(time.time())
         body = {
-            "jti": hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest(),  # HashToken of the opaque token
+            "jti": secrets.token_hex(32),  # as Authgear's: the SHA-256 hex of an opaque token, 64 digits
             "iss": self.endpoint,
             "aud": [resource],
             "iat": now,

@@ -13,7 +13,8 @@ from werkzeug.test import Client
 from flask_authgear import Authgear, InvalidTokenError, ProviderUnavailableError, Settings, Verifier, require_auth
 from flask_authgear.core.jwks import _FAILURE_BACKOFF, JWKSCache
 from flask_authgear.core.request import RequestData
-from flask_authgear.testing import configure, middleware_for, new_signing_key
+from flask_authgear.testing import configure, new_signing_key
+from flask_authgear.wsgi import AuthgearMiddleware
 from tests.support.auth import bearer, bearer_request
 from tests.support.clock import Clock
 
@@ -273,7 +274,7 @@ def test_no_credential_reaches_the_logs(server, logs):
         return "ok"
 
     client = app.test_client()
-    wsgi = Client(middleware_for(lambda e, s: [s("200 OK", []) or b"ok"][0:1], server, protect=["/"]))
+    wsgi = Client(AuthgearMiddleware(lambda e, s: [s("200 OK", []) or b"ok"][0:1], **server.settings(protect=["/"])))
     for token in tokens:
         client.get("/p", headers=bearer(token))
         wsgi.get("/", headers=bearer(token))

@@ -15,7 +15,7 @@ import requests
 from flask import Flask, jsonify, request
 from werkzeug.test import Client
 
-from flask_authgear import Authgear, AuthgearUser, Settings, Verifier, current_user, require_auth
+from flask_authgear import Authgear, AuthgearMiddleware, AuthgearUser, Settings, Verifier, current_user, require_auth
 from flask_authgear.core.jose import b64url_decode, json_object
 from flask_authgear.core.refusals import TokenError
 from flask_authgear.testing import (
@@ -25,7 +25,6 @@ from flask_authgear.testing import (
     client_for,
     configure,
     events,
-    middleware_for,
 )
 from flask_authgear.user import CLAIM_ROLES
 from flask_authgear.webhooks import BLOCKING_EVENTS, EVENT_TYPES, NON_BLOCKING_EVENTS
@@ -233,7 +232,7 @@ def test_middleware_trusts_the_server(server):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["authgear.user"].id.encode()]
 
-    client = Client(middleware_for(plain, server, protect=["/"]))
+    client = Client(AuthgearMiddleware(plain, **server.settings(protect=["/"])))
     assert client.get("/").status_code == 401
     response = client.get("/", headers=bearer(server.issue_token("hana")))
     assert response.status_code == 200 and response.data == b"hana"
