@@ -36,11 +36,6 @@ def _user_options(f: F) -> F:
     return f
 
 
-def _mint_params(user: dict[str, Any]) -> dict[str, Any]:
-    """The user options as the mint route reads them: lists, not click's tuples."""
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in user.items()}
-
-
 @cli.command("dev-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", type=int, default=0, help="Port (default: a free one).")
@@ -82,7 +77,7 @@ def _dev_server(
     from ..testing.events import HookError
 
     try:  # the mint route's own checks, before anything starts
-        arguments = token_arguments(_mint_params(user))
+        arguments = token_arguments({**user, "roles": list(user["roles"]), "amr": list(user["amr"])})
         server = DevServer(host, port)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -108,38 +103,29 @@ def _dev_server(
             server.write_state(state_file)
         except OSError as exc:
             raise CommandError(f"cannot write the state file {state_file}: {exc.strerror or exc}") from None
-        token: str | None = None
-        hook_error = ""
+        banner = {"endpoint": server.endpoint, "token": None, "state_file": str(state_file)}
+        banner["webhook_secret_from"] = secret_from
+        if secret_from == "generated":
+            banner["webhook_secret"] = server.webhook_secret
         try:
-            token = server.issue_token(**arguments)
+            banner["token"] = server.issue_token(**arguments)
         except HookError as exc:  # the app may not be running yet: the server is still useful
-            hook_error = safe(str(exc))
-        generated = secret_from == "generated"
+            banner["token_error"] = safe(str(exc))
         if as_json:
-            line = {"endpoint": server.endpoint, "token": token, "state_file": str(state_file)}
-            line["webhook_secret_from"] = secret_from
-            if generated:
-                line["webhook_secret"] = server.webhook_secret
-            if token is None:
-                line["token_error"] = hook_error
-            click.echo(json.dumps(line))
+            click.echo(json.dumps(banner))
         else:
             click.echo(f"Authgear dev server running at {server.endpoint}")
             click.echo(f"  set AUTHGEAR_ENDPOINT={server.endpoint} in your app (http is accepted on loopback)")
-            if generated:
+            if "webhook_secret" in banner:
                 click.echo(f"  and AUTHGEAR_WEBHOOK_SECRET={server.webhook_secret} to accept its events")
             else:
                 click.echo(f"  events are signed with {secret_from}: your app needs it too")
-            if jwt_hook:
-                click.echo(f"  tokens get the claims of the oidc.jwt.pre_create hook at {jwt_hook}")
-            if token is None:
-                click.echo(f"  no start-up token: {hook_error}")
+            if banner["token"] is None:
+                click.echo(f"  no start-up token: {banner['token_error']}")
             else:
                 roles = ", ".join(arguments["roles"]) or "none"
                 valid = f"valid {arguments['expires_in']:g} seconds"
-                click.echo(f"  a token for {arguments['sub']} (roles: {roles}), {valid}:\n  {token}")
-            click.echo("  more tokens: flask-authgear token --sub alice --role admin")
-            click.echo("  send an event: flask-authgear event user.created --to URL")
+                click.echo(f"  a token for {arguments['sub']} (roles: {roles}), {valid}:\n  {banner['token']}")
             click.echo(f"  state file: {state_file}\nPress Ctrl+C to stop.")
         while True:
             time.sleep(3600)
@@ -191,8 +177,6 @@ def _token_command(
     if machine is not None:
         if session or claim:
             raise CommandError("--machine mints a machine's token: it takes neither --session nor --claim")
-        if not resource:
-            raise CommandError("--machine needs --resource: the API resource's identifier, the token's aud")
         route = "/_dev/machine"
         params = {"client_id": machine, "resource": resource, "scopes": scopes, "expires_in": user["expires_in"]}
     elif resource or scopes:
@@ -200,9 +184,9 @@ def _token_command(
     elif session:
         if claim:
             raise CommandError("--claim applies to JWT tokens, not to --session")
-        route, params = "/_dev/session", _mint_params(user)
+        route, params = "/_dev/session", user
     else:
-        route, params = "/_dev/token", {**_mint_params(user), "claims": dict(_claim(item) for item in claim)}
+        route, params = "/_dev/token", {**user, "claims": dict(_claim(item) for item in claim)}
     url, headers = state["endpoint"] + route, {SECRET_HEADER: state["secret"]}
     try:  # no redirect: the secret goes to the recorded endpoint only
         response = requests.post(url, json=params, headers=headers, timeout=5, allow_redirects=False)

@@ -124,7 +124,7 @@ def test_token_command_mints_a_machine_token(
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["--machine", "svc"], "--machine needs --resource"),
+        (["--machine", "svc"], "resource must be a non-empty string: the API resource's identifier"),
         (["--machine", "svc", "--resource", API, "--session"], "neither --session nor --claim"),
         (["--resource", API], "give --machine CLIENT_ID"),
         (["--machine", "svc", "--resource", "{endpoint}/api"], "prefixed by authgear endpoint"),
