@@ -147,20 +147,18 @@ def flask_app() -> Flask | None:
     return None if info is None else info.load_app()
 
 
-def settings_for(endpoint: str | None, **options: Any) -> Settings:
+def settings_for(**options: Any) -> Settings:
     """Settings from the options named after them (unset: None or empty); under ``flask authgear`` without
     --endpoint, the app's own."""
     overrides = {name: value for name, value in options.items() if value not in (None, ())}
-    app = flask_app() if endpoint is None else None
+    app = None if "endpoint" in overrides else flask_app()
     if app is not None:
         from ..flask.extension import app_settings
 
         return dataclasses.replace(app_settings(app), **overrides)
-    if endpoint is None and not os.environ.get("AUTHGEAR_ENDPOINT"):
+    if "endpoint" not in overrides and not os.environ.get("AUTHGEAR_ENDPOINT"):
         raise CommandError("--endpoint is required (or set AUTHGEAR_ENDPOINT), e.g. https://myapp.authgear.cloud")
     # Options win over AUTHGEAR_* environment variables, as keywords do for the extension and the middleware.
-    if endpoint:
-        overrides["endpoint"] = endpoint
     return Settings.load(**overrides)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -27,14 +28,14 @@ __all__: list[str] = []  # the module registers the `verify`, `resolve` and `hea
 @click.option("--algorithm", "algorithms", multiple=True, help="An allowed algorithm (default RS256).")
 @json_option()
 @click.pass_context
-def _verify(ctx: click.Context, /, token: str, endpoint: str | None, as_json: bool, **options: Any) -> None:
+def _verify(ctx: click.Context, /, token: str, as_json: bool, **options: Any) -> None:
     """Explain a JWT access token and check it exactly as the app would.
 
     Signature and kid, typ, iss, aud, exp, nbf/iat, user claims. TOKEN '-' reads it from standard input.
     Exit status 0 only when the token is valid.
     """
     token = _read_token(token)
-    settings = settings_for(endpoint, **options)
+    settings = settings_for(**options)
     explanation = explain_token(token, settings)
     if as_json:
         click.echo(json.dumps({**explanation.to_dict(), "endpoint": settings.endpoint}, indent=2))
@@ -70,16 +71,14 @@ def _read_token(value: str) -> str:
 @endpoint_options
 @json_option()
 @click.pass_context
-def _resolve(
-    ctx: click.Context, /, token: str | None, cookie: str | None, endpoint: str | None, as_json: bool, **options: Any
-) -> None:
+def _resolve(ctx: click.Context, /, token: str | None, cookie: str | None, as_json: bool, **options: Any) -> None:
     """Show what the resolver endpoint answers for a bearer token or a session cookie.
 
     Exit status 0 when it reports a valid session.
     """
     if (token is None) == (cookie is None):
         raise click.UsageError("give exactly one of --token and --cookie")
-    settings = settings_for(endpoint, **options)
+    settings = settings_for(**options)
     token = None if token is None else _read_token(token)
     authorization = None if token is None else f"Bearer {token}"
     if cookie is not None:
@@ -89,11 +88,8 @@ def _resolve(
         cookie = cookie if "=" in cookie else f"session={cookie}"
     if not (authorization or cookie or "").isprintable():
         raise CommandError("the credentials contain characters that cannot be sent in a header")
-    client = ResolverClient(settings)
-    try:
+    with contextlib.closing(ResolverClient(settings)) as client:
         probe = client.probe(authorization, cookie)
-    finally:
-        client.close()
     if probe.status is None:
         raise CommandError(f"cannot reach the resolver at {probe.url}: {probe.error}")
     if probe.status != 200:
@@ -156,12 +152,9 @@ def _render_probe(probe: Probe, machine: bool) -> str:
 @cli.command("health")
 @endpoint_options
 @click.pass_context
-def _health(ctx: click.Context, /, endpoint: str | None, **options: Any) -> None:
+def _health(ctx: click.Context, /, **options: Any) -> None:
     """Load the signing keys and print the verifier's health as JSON; exit 1 when not ready."""
-    verifier = Verifier(settings_for(endpoint, **options))  # under 'flask authgear', the app's settings
-    try:
+    with contextlib.closing(Verifier(settings_for(**options))) as verifier:  # under 'flask authgear', the app's
         report = verifier.warm_up()
-    finally:
-        verifier.close()
     click.echo(json.dumps(report, indent=2, default=str))  # JSON escapes control characters
     ctx.exit(Status.OK if report.get("ready") else Status.NEGATIVE)
