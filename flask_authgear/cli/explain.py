@@ -97,7 +97,7 @@ class Explanation:
             who = f"machine {self.user['client_id']}" if self.user["is_machine"] else f"user {self.user['id']}"
             lines.append(f"Result: VALID, {who}")
         elif self.reason == KEYS_UNAVAILABLE:
-            lines.append("Result: UNKNOWN, the signing keys could not be fetched")
+            lines.append(f"Result: UNKNOWN, {self.summary}")
         else:
             lines.append(f"Result: INVALID, {self.summary}")
             if isinstance(self.reason, Reason) and self.reason.fix:
@@ -188,7 +188,7 @@ def _header_checks(token: str, header: Mapping[str, Any], verifier: JWTVerifier)
     try:  # the core's key lookup, which refetches the JWKS for an unknown kid
         key = verifier.jwks.get(kid)
     except ProviderUnavailableError:  # the verdict says why
-        return [*checks, Check("kid", None, f"{kid}: not checked, the signing keys could not be fetched")]
+        return [*checks, Check("kid", None, f"{kid}: not checked, {_VERDICTS[KEYS_UNAVAILABLE]}")]
     known = f"{_shown(header, 'kid')} (the project's JWKS: {', '.join(sorted(verifier.jwks.keys))})"
     checks.append(_line("kid", known, None if key else Reason.UNKNOWN_KID))
     if key is None:

@@ -275,7 +275,7 @@ def test_unreachable_endpoint_exits_two_with_one_readable_line(capsys, server):
     endpoint = f"http://127.0.0.1:{free_port()}"
     code, out, err = run(capsys, "verify", token, "--endpoint", endpoint, "--issuer", server.endpoint)
     assert code == 2
-    assert "Result: UNKNOWN, the signing keys could not be fetched" in out
+    assert "Result: UNKNOWN, the project's signing keys could not be fetched" in out
     assert err.strip() == (
         f"flask-authgear: cannot fetch the signing keys of {endpoint}: "
         f"GET {endpoint}/.well-known/openid-configuration failed: connection refused"
