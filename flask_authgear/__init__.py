@@ -25,7 +25,7 @@ from .flask import (
 )
 from .user import AuthgearUser
 from .webhooks import WebhookAnswer, WebhookError, WebhookEvent, verify_webhook
-from .webhooks.flask import Webhooks, get_webhook_event, require_webhook
+from .webhooks.flask import Webhooks
 from .webhooks.wsgi import WebhookEndpoint
 from .wsgi import AuthgearMiddleware
 
@@ -57,9 +57,7 @@ __all__ = [
     "error_response",
     "get_app_user",
     "get_current_user",
-    "get_webhook_event",
     "require_auth",
-    "require_webhook",
     "verify_request",
     "verify_webhook",
 ]

@@ -12,7 +12,7 @@ from ..errors import ConfigurationError
 
 __all__ = ["check_view_protection", "guarding"]
 
-#: Functions that a guarding decorator (require_auth, require_webhook) wrapped, and the wrappers it returned
+#: Functions that a guarding decorator (require_auth) wrapped, and the wrappers it returned
 #: (weakly held: they die with their module).
 _protected_views: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 _guards: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
@@ -35,8 +35,7 @@ def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
 
 
 def check_view_protection(app: Flask) -> None:
-    """Raise :class:`ConfigurationError` for a view registered without the ``@require_auth`` (or
-    ``@require_webhook``) written for it.
+    """Raise :class:`ConfigurationError` for a view registered without the ``@require_auth`` written for it.
 
     Such a decorator written above ``@app.route`` wraps the function after the route registered it, so the
     route serves the unprotected function. The extension runs this check at ``init_app`` and before the app's
@@ -53,7 +52,7 @@ def check_view_protection(app: Flask) -> None:
     for endpoint, view in app.view_functions.items():
         if view in meant and view not in guarded:
             raise ConfigurationError(
-                f"view {endpoint!r} is registered without its @require_auth or @require_webhook: write that "
+                f"view {endpoint!r} is registered without its @require_auth: write that "
                 "decorator below @app.route / @blueprint.route (the route decorator must be the outermost)"
             )
 

@@ -1,11 +1,11 @@
 """One handler per event type, idempotency by event ``id``, a maximum age for events. No Flask here.
 
 Every receiver verifies a delivery, then goes through :class:`WebhookHandlers`: the Flask dispatcher and the WSGI
-endpoint are subclasses that call :meth:`~WebhookHandlers.dispatch`, and ``@require_webhook`` calls
-:meth:`~WebhookHandlers.run` around its view. The rules below live only here; how Authgear delivers is told in
-:mod:`flask_authgear.webhooks.catalogue`. In short: a non-blocking event is sent once, and never again.
+endpoint are subclasses that call :meth:`~WebhookHandlers.dispatch`. The rules below live only here; how Authgear
+delivers is told in :mod:`flask_authgear.webhooks.catalogue`. In short: a non-blocking event is sent once, and
+never again.
 
-* A non-blocking handler that fails (raises, or a view that answers an error status) loses its event for good.
+* A non-blocking handler that fails (raises) loses its event for good.
   It is never silent: it is logged at ERROR with the event's type and id, counted in
   :attr:`WebhookHandlers.failures`, and answered with an error status so Authgear's log shows it too. A handler
   that must not lose an event records it durably first (a table, a queue) and does the work from there.
@@ -62,7 +62,6 @@ logger = logging.getLogger("flask_authgear")
 #: A handler receives the verified event; a blocking event's handler returns the answer.
 Handler = Callable[[WebhookEvent], "WebhookAnswer | None"]
 H = TypeVar("H", bound=Handler)
-T = TypeVar("T")
 
 _SYNC_REDIS = "RedisIdempotencyStore's client (it needs redis.Redis, not redis.asyncio.Redis)"
 
@@ -217,7 +216,13 @@ class WebhookHandlers:
         return register
 
     def dispatch(self, event: WebhookEvent) -> WebhookAnswer:
-        """The answer to a verified event; failures are :class:`~flask_authgear.webhooks.WebhookError` subclasses."""
+        """The answer to a verified event; failures are :class:`~flask_authgear.webhooks.WebhookError` subclasses.
+
+        An event older than ``max_age`` is refused, and a blocking handler slower than ``sync_hook_timeout`` is
+        logged. A non-blocking event's id is claimed first; when its handler raises, the event is lost: it is
+        logged at ERROR, counted in :attr:`failures`, and its id released so that a later delivery of the same
+        event can still run it.
+        """
         handler = self._handlers.get(event.type)
         if handler is None and not event.is_blocking:
             handler = self._handlers.get("*")
@@ -227,62 +232,13 @@ class WebhookHandlers:
                 return ACKNOWLEDGED
             logger.error("no handler for the blocking webhook event %s: answering 501", _named(event))
             raise WebhookNotHandledError()
-        try:
-            # Called to completion: an unawaited coroutine is never taken for an answer.
-            answer = self.run(event, lambda: not_awaitable(self.ensure_sync(handler)(event), "the webhook handler"))
-        except AuthgearError:
-            raise
-        except Exception:
-            if event.is_blocking:  # a non-blocking one was logged, with its traceback, by run()
-                logger.exception(
-                    "the handler of the blocking webhook event %s failed: the operation aborts", _named(event)
-                )
-            raise WebhookHandlerError() from None
-        return self.answer(event, answer)
-
-    def answer(self, event: WebhookEvent, answer: object) -> WebhookAnswer:
-        """What Authgear is sent once the handler of ``event`` returned ``answer``: the acknowledgement of a
-        non-blocking event; for a blocking one, ``answer`` when Authgear accepts it. No answer, or one built by
-        hand that Authgear would refuse, is logged and answered 501, which aborts the operation as Authgear would,
-        with the reason in the app's log."""
-        if not event.is_blocking:
-            return ACKNOWLEDGED
-        if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
-            kind = type(answer).__name__
-            logger.error(
-                "the handler of the blocking webhook event %s returned %s, not allow() or deny()", event.type, kind
-            )
-            raise WebhookNotHandledError("The webhook handler gave no answer.")
-        if problem := answer_problem(event.type, answer.to_dict()):
-            logger.error("the answer to the blocking webhook event %s is one Authgear refuses: %s", event.type, problem)
-            raise WebhookNotHandledError("The webhook handler's answer is not one Authgear accepts.")
-        return answer
-
-    def run(
-        self, event: WebhookEvent, call: Callable[[], T], handled: Callable[[T], bool] = lambda _: True
-    ) -> T | None:
-        """``call()`` for ``event`` under the rules: None for a duplicate, acknowledged without calling it.
-
-        An event older than ``max_age`` is refused, and a blocking ``call`` slower than ``sync_hook_timeout`` is
-        logged. A non-blocking event's id is claimed first; when ``call`` raises or ``handled(result)`` is false,
-        the event is lost: it is logged at ERROR, counted in :attr:`failures`, and its id released so that a later
-        delivery of the same event can still run it.
-        """
         now = self._clock()
         if self.max_age is not None and (
             event.timestamp is None or abs(now - event.timestamp.timestamp()) > self.max_age
         ):  # no timestamp, too old, or implausibly far ahead
             logger.warning("webhook event %s refused: older than max_age", _named(event))
             raise StaleWebhookError()
-        if event.is_blocking:
-            result = call()
-            if (elapsed := self._clock() - now) > self.sync_hook_timeout:
-                limit = self.sync_hook_timeout
-                logger.warning(
-                    "blocking webhook event %s took %.1f s: Authgear gives up after %g s", _named(event), elapsed, limit
-                )
-            return result
-        store = self.store
+        store = None if event.is_blocking else self.store
         if store is not None:
             try:
                 fresh = not_awaitable(store.claim(event.id), "the idempotency store's claim()")
@@ -291,24 +247,39 @@ class WebhookHandlers:
                 raise WebhookHandlerError() from None
             if not fresh:
                 logger.info("webhook event %s was already handled: acknowledged again", _named(event))
-                return None
-        done = False
+                return ACKNOWLEDGED
+        handled = False
         try:
-            result = call()
-            done = handled(result)
-            if not done:
-                self._lost(event, "its handler answered an error status")
-            return result
-        except Exception as exc:
-            self._lost(event, "its handler failed", exc_info=not isinstance(exc, AuthgearError))
+            # Called to completion: an unawaited coroutine is never taken for an answer.
+            answer = not_awaitable(self.ensure_sync(handler)(event), "the webhook handler")
+            handled = True
+        except AuthgearError:
+            if not event.is_blocking:
+                self._lost(event, "its handler failed")
             raise
+        except Exception:
+            if not event.is_blocking:
+                self._lost(event, "its handler failed", exc_info=True)
+            else:
+                logger.exception(
+                    "the handler of the blocking webhook event %s failed: the operation aborts", _named(event)
+                )
+            raise WebhookHandlerError() from None
         finally:
-            if not done and store is not None:
+            if not handled and store is not None:  # a later delivery of the lost event may still run the handler
                 release: Callable[[str], object] = store.release  # typed None; an async one would not be
                 try:
                     not_awaitable(release(event.id), "the idempotency store's release()")
                 except Exception:
                     logger.exception("the webhook idempotency store failed to release event %s", event.id)
+        if not event.is_blocking:
+            return ACKNOWLEDGED
+        if (elapsed := self._clock() - now) > self.sync_hook_timeout:
+            limit = self.sync_hook_timeout
+            logger.warning(
+                "blocking webhook event %s took %.1f s: Authgear gives up after %g s", _named(event), elapsed, limit
+            )
+        return _checked(event, answer)
 
     def _lost(self, event: WebhookEvent, why: str, *, exc_info: bool = False) -> None:
         """A non-blocking event that was not handled: Authgear never sends it again, so it must be seen."""
@@ -330,6 +301,22 @@ class WebhookHandlers:
         """``func`` as a plain function: an ``async def`` one runs to completion in a new event loop, as plain
         WSGI has none; the Flask adapter uses ``app.ensure_sync`` instead."""
         return run_sync(func)
+
+
+def _checked(event: WebhookEvent, answer: object) -> WebhookAnswer:
+    """``answer`` when Authgear accepts it for the blocking ``event``. No answer, or one built by hand that Authgear
+    would refuse, is logged and answered 501, which aborts the operation as Authgear would, with the reason in the
+    app's log."""
+    if not isinstance(answer, WebhookAnswer) or answer == ACKNOWLEDGED:
+        kind = type(answer).__name__
+        logger.error(
+            "the handler of the blocking webhook event %s returned %s, not allow() or deny()", event.type, kind
+        )
+        raise WebhookNotHandledError("The webhook handler gave no answer.")
+    if problem := answer_problem(event.type, answer.to_dict()):
+        logger.error("the answer to the blocking webhook event %s is one Authgear refuses: %s", event.type, problem)
+        raise WebhookNotHandledError("The webhook handler's answer is not one Authgear accepts.")
+    return answer
 
 
 def _named(event: WebhookEvent) -> str:

@@ -547,6 +547,26 @@ def test_a_failed_non_blocking_handler_is_logged_counted_and_answered_503(caplog
     assert len(calls) == 2 and hooks.failures == {"user.created": 1}
 
 
+def test_a_handler_stopped_by_a_base_exception_releases_the_event_id() -> None:
+    # A worker's timeout (gevent.Timeout, SystemExit) is no Exception, and the event was not handled either.
+    class Stopped(BaseException):
+        pass
+
+    calls: list[str] = []
+
+    def stopped_once(e: WebhookEvent) -> None:
+        calls.append(e.id)
+        if len(calls) == 1:
+            raise Stopped()
+
+    hooks = handlers({"user.created": stopped_once})
+    with pytest.raises(Stopped):
+        hooks.dispatch(event())
+    hooks.dispatch(event())
+    hooks.dispatch(event())
+    assert len(calls) == 2
+
+
 def test_a_handler_failure_answer_promises_no_retry() -> None:
     assert "Retry-After" not in dict(WebhookHandlerError().headers())
 

@@ -1,11 +1,10 @@
-"""Webhooks in Flask: ``@require_webhook``, the ``Webhooks`` dispatcher, secrets from config, hostile requests."""
+"""Webhooks in Flask: the ``Webhooks`` dispatcher, secrets from config and the extension, hostile requests."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from flask_authgear import (
     WebhookAnswer,
     WebhookEvent,
     Webhooks,
-    get_webhook_event,
-    require_webhook,
 )
 from flask_authgear.errors import ConfigurationError
 from flask_authgear.webhooks import MAX_BODY_BYTES
@@ -49,184 +46,6 @@ def post(client: FlaskClient, body: bytes, signature: str | None = "sign", path:
     return client.post(path, data=body, headers=headers, content_type="application/json", **kw)
 
 
-def webhook_app(view: Callable[[], Any], *, methods: Sequence[str] = ("POST",), **options: Any) -> Flask:
-    """An app with the webhook secret in its config and ``view`` at ``/hook`` under ``@require_webhook(**options)``."""
-    app = Flask(__name__)
-    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-    app.add_url_rule("/hook", "hook", require_webhook(**options)(view), methods=list(methods))
-    return app
-
-
-def decorated_app(**config: Any) -> Flask:
-    app = Flask(__name__)
-    app.config.update(config)
-
-    @app.post("/hook")
-    @require_webhook
-    def hook() -> Any:
-        event = get_webhook_event()
-        assert event is not None
-        if event.type == "user.pre_create":
-            return event.deny("Sign-ups are closed.", "Closed")
-        return {"seen": event.type, "user": event.user_id}
-
-    return app
-
-
-def allowed() -> WebhookAnswer:
-    """What a view answers to let a blocking event's operation proceed."""
-    event = get_webhook_event()
-    assert event is not None
-    return event.allow()
-
-
-# -- @require_webhook ---------------------------------------------------------------------------------------------
-
-
-def test_a_signed_delivery_reaches_the_view() -> None:
-    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
-    answer = post(client, body_of())
-    assert answer.status_code == 200
-    assert answer.get_json() == {"seen": "user.created", "user": "user-1"}
-
-
-def test_a_returned_answer_is_sent_as_json() -> None:
-    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
-    answer = post(client, body_of("user.pre_create"))
-    assert answer.status_code == 200
-    assert answer.get_json() == {"is_allowed": False, "reason": "Sign-ups are closed.", "title": "Closed"}
-    assert answer.headers["Cache-Control"] == "no-store"
-
-
-@pytest.mark.parametrize("signature", [None, "0" * 64, body_signature(body_of(), "another-secret")])
-def test_an_unsigned_delivery_never_reaches_the_view(signature: str | None) -> None:
-    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=SECRET).test_client()
-    answer = post(client, body_of(), signature)
-    assert answer.status_code == 401
-    assert answer.get_json()["error"] == "invalid_signature"
-    assert answer.headers["WWW-Authenticate"].startswith("Signature")
-
-
-def test_a_list_of_secrets_from_config_rotates() -> None:
-    client = decorated_app(AUTHGEAR_WEBHOOK_SECRET=["next-secret-value", SECRET]).test_client()
-    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
-    assert post(client, body_of()).status_code == 200
-
-
-@pytest.mark.parametrize("with_extension", [False, True], ids=["config-only", "extension"])
-def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension(with_extension: bool) -> None:
-    # An environment variable carries a rotation as "new,old"; both readers must split it the same way.
-    app = decorated_app(AUTHGEAR_WEBHOOK_SECRET=f"next-secret-value, {SECRET}")
-    if with_extension:
-        Authgear(app, endpoint="https://myapp.authgear.cloud")
-    client = app.test_client()
-    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
-    assert post(client, body_of()).status_code == 200
-
-
-def test_a_comma_separated_secret_given_to_the_dispatcher_is_a_rotation() -> None:
-    app = Flask(__name__)
-    hooks = Webhooks(app, "/hook", secret=f"next-secret-value,{SECRET}")
-    hooks.on("user.created")(lambda event: None)
-    client = app.test_client()
-    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
-    assert post(client, body_of(event_id="evt-2")).status_code == 200
-
-
-def test_no_secret_is_a_configuration_error_not_an_open_door() -> None:
-    app = decorated_app()
-    app.config["PROPAGATE_EXCEPTIONS"] = True
-    with pytest.raises(ConfigurationError, match="AUTHGEAR_WEBHOOK_SECRET"):
-        post(app.test_client(), body_of())
-
-
-def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
-    # Authgear(app) removes client X-Authgear-* headers; the body signature must survive it.
-    app = decorated_app()
-    Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
-    client = app.test_client()
-    assert post(client, body_of()).status_code == 200
-    assert post(client, body_of(), body_signature(body_of(), "other")).status_code == 401
-
-
-def test_require_webhook_above_the_route_is_refused_not_left_open() -> None:
-    # Written above @app.post, the decorator wraps the function after the route took it: the route would
-    # serve the bare view to unsigned requests. The extension's decorator-order check refuses the app.
-    app = Flask(__name__)
-
-    @require_webhook
-    @app.post("/hook")
-    def hook() -> Any:
-        return {"event": str(get_webhook_event())}
-
-    with pytest.raises(ConfigurationError, match="'hook'"):
-        Authgear(app, endpoint="https://myapp.authgear.cloud", webhook_secret=SECRET)
-
-
-def test_the_raw_body_stays_readable_in_the_view() -> None:
-    def hook() -> Any:
-        from flask import request
-
-        return {"length": len(request.get_data())}
-
-    body = body_of()
-    assert post(webhook_app(hook).test_client(), body).get_json() == {"length": len(body)}
-
-
-def options_app(**options: Any) -> tuple[Flask, list[str]]:
-    calls: list[str] = []
-
-    def hook() -> Any:
-        event = get_webhook_event()
-        assert event is not None
-        calls.append(event.id)
-        if event.is_blocking:
-            return event.allow()
-        if event.id == "evt-fail":
-            return {"error": "database down"}, 500
-        if event.id == "evt-raise":
-            raise RuntimeError("database down")
-        return {"stored": event.id}
-
-    return webhook_app(hook, **options), calls
-
-
-def test_require_webhook_acknowledges_a_repeated_event_without_calling_the_view() -> None:
-    app, calls = options_app()
-    client = app.test_client()
-    assert post(client, body_of()).get_json() == {"stored": "evt-1"}
-    repeated = post(client, body_of())
-    assert (repeated.status_code, repeated.get_json()) == (200, {})
-    assert calls == ["evt-1"]
-
-
-def test_require_webhook_calls_the_view_again_after_it_failed() -> None:
-    app, calls = options_app()
-    client = app.test_client()
-    assert post(client, body_of(event_id="evt-fail")).status_code == 500
-    assert post(client, body_of(event_id="evt-fail")).status_code == 500
-    assert post(client, body_of(event_id="evt-raise")).status_code == 500
-    assert post(client, body_of(event_id="evt-raise")).status_code == 500
-    assert calls == ["evt-fail", "evt-fail", "evt-raise", "evt-raise"]
-
-
-def test_require_webhook_idempotency_can_be_turned_off() -> None:
-    app, calls = options_app(idempotency=False)
-    client = app.test_client()
-    post(client, body_of())
-    post(client, body_of())
-    assert calls == ["evt-1", "evt-1"]
-
-
-def test_require_webhook_refuses_a_stale_blocking_event() -> None:
-    app, calls = options_app(max_age=60, clock=lambda: 1_790_000_000 + 61)
-    answer = post(app.test_client(), body_of("user.pre_create"))
-    assert (answer.status_code, answer.get_json()["error_description"]) == (401, "The webhook event is too old.")
-    assert calls == []
-    fresh, _ = options_app(max_age=60, clock=lambda: 1_790_000_000 + 59)
-    assert post(fresh.test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
-
-
 # -- the dispatcher -----------------------------------------------------------------------------------------------
 
 
@@ -253,6 +72,84 @@ def dispatcher_app(**options: Any) -> tuple[Flask, Webhooks, list[WebhookEvent]]
         return None
 
     return app, hooks, seen
+
+
+def secret_app(extension: dict[str, Any] | None = None, **config: Any) -> tuple[Flask, list[WebhookEvent]]:
+    """An app with ``config``, the extension when ``extension`` gives its options, and a dispatcher at ``/hook``
+    that reads the app's webhook secret."""
+    app = Flask(__name__)
+    app.config.update(config)
+    if extension is not None:
+        Authgear(app, endpoint="https://myapp.authgear.cloud", **extension)
+    hooks = Webhooks(app, "/hook")
+    seen: list[WebhookEvent] = []
+    hooks.on("user.created")(seen.append)
+    hooks.on("user.pre_create")(lambda event: event.deny("Sign-ups are closed.", "Closed"))
+    return app, seen
+
+
+def test_a_refusal_is_sent_as_json_that_no_cache_keeps() -> None:
+    app, _ = secret_app(AUTHGEAR_WEBHOOK_SECRET=SECRET)
+    answer = post(app.test_client(), body_of("user.pre_create"))
+    assert answer.status_code == 200
+    assert answer.get_json() == {"is_allowed": False, "reason": "Sign-ups are closed.", "title": "Closed"}
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64, body_signature(body_of(), "another-secret")])
+def test_an_unsigned_delivery_never_reaches_a_handler(signature: str | None) -> None:
+    app, seen = secret_app(AUTHGEAR_WEBHOOK_SECRET=SECRET)
+    answer = post(app.test_client(), body_of(), signature)
+    assert answer.status_code == 401
+    assert answer.get_json()["error"] == "invalid_signature"
+    assert answer.headers["WWW-Authenticate"].startswith("Signature")
+    assert seen == []
+
+
+def test_a_list_of_secrets_from_config_rotates() -> None:
+    app, _ = secret_app(AUTHGEAR_WEBHOOK_SECRET=["next-secret-value", SECRET])
+    client = app.test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(event_id="evt-2")).status_code == 200
+
+
+@pytest.mark.parametrize("with_extension", [False, True], ids=["config-only", "extension"])
+def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension(with_extension: bool) -> None:
+    # An environment variable carries a rotation as "new,old"; both readers must split it the same way.
+    app, _ = secret_app({} if with_extension else None, AUTHGEAR_WEBHOOK_SECRET=f"next-secret-value, {SECRET}")
+    client = app.test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(event_id="evt-2")).status_code == 200
+
+
+def test_a_comma_separated_secret_given_to_the_dispatcher_is_a_rotation() -> None:
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=f"next-secret-value,{SECRET}")
+    hooks.on("user.created")(lambda event: None)
+    client = app.test_client()
+    assert post(client, body_of(), body_signature(body_of(), "next-secret-value")).status_code == 200
+    assert post(client, body_of(event_id="evt-2")).status_code == 200
+
+
+def test_the_extension_setting_is_used_and_keeps_the_signature_header() -> None:
+    # Authgear(app) removes client X-Authgear-* headers; the body signature must survive it.
+    app, seen = secret_app({"webhook_secret": SECRET})
+    client = app.test_client()
+    assert post(client, body_of()).status_code == 200
+    assert (
+        post(client, body_of(event_id="evt-2"), body_signature(body_of(event_id="evt-2"), "other")).status_code == 401
+    )
+    assert [event.id for event in seen] == ["evt-1"]
+
+
+def test_the_raw_body_stays_readable_in_a_handler() -> None:
+    app = Flask(__name__)
+    hooks = Webhooks(app, "/hook", secret=SECRET)
+    lengths: list[int] = []
+    hooks.on("user.created")(lambda event: lengths.append(len(request.get_data())))
+    body = body_of()
+    assert post(app.test_client(), body).status_code == 200
+    assert lengths == [len(body)]
 
 
 def test_the_dispatcher_calls_the_handler_of_the_type() -> None:
@@ -342,20 +239,6 @@ def test_a_raising_handler_is_503() -> None:
     assert "database" not in answer.get_data(as_text=True)
 
 
-def test_allow_works_as_a_view_answer() -> None:
-    def hook() -> Any:
-        return allowed()
-
-    assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
-
-
-def test_an_async_view_answers() -> None:
-    async def hook() -> Any:
-        return allowed()
-
-    assert post(webhook_app(hook).test_client(), body_of("user.pre_create")).get_json() == {"is_allowed": True}
-
-
 # -- hostile requests ---------------------------------------------------------------------------------------------
 
 
@@ -407,14 +290,8 @@ HOSTILE: list[Any] = [
 
 
 @pytest.mark.parametrize(("method", "request_kw", "status"), HOSTILE)
-@pytest.mark.parametrize("kind", ["decorator", "dispatcher"])
-def test_hostile_requests_get_a_json_error_without_echo(
-    kind: str, method: str, request_kw: dict[str, Any], status: int
-) -> None:
-    if kind == "decorator":
-        app = webhook_app(lambda: "ok", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-    else:
-        app, _, _ = dispatcher_app()
+def test_hostile_requests_get_a_json_error_without_echo(method: str, request_kw: dict[str, Any], status: int) -> None:
+    app, _, _ = dispatcher_app()
     kw = dict(request_kw)
     kw.setdefault("content_type", "application/json")
     answer = app.test_client().open("/hook", method=method, **kw)
@@ -452,12 +329,13 @@ def test_the_dispatcher_reads_the_extension_setting() -> None:
 # -- a failed non-blocking view, several URLs, a body read before the view --------------------------------------
 
 
-def test_a_failing_view_is_logged_with_the_events_id_and_type(caplog: pytest.LogCaptureFixture) -> None:
-    app, _ = options_app()
+def test_a_failing_handler_is_logged_with_the_events_id_and_type(caplog: pytest.LogCaptureFixture) -> None:
+    app, hooks, _ = dispatcher_app()
+    hooks.on("user.deleted")(lambda event: 1 / 0)
     with caplog.at_level("ERROR", logger="flask_authgear"):
-        assert post(app.test_client(), body_of(event_id="evt-fail")).status_code == 500
+        assert post(app.test_client(), body_of("user.deleted", event_id="evt-fail")).status_code == 503
     (record,) = [r for r in caplog.records if r.name == "flask_authgear" and r.levelname == "ERROR"]
-    assert "user.created (id evt-fail) was not handled" in record.getMessage()
+    assert "user.deleted (id evt-fail) was not handled" in record.getMessage()
 
 
 def test_two_webhook_urls_on_one_app() -> None:
@@ -500,23 +378,19 @@ def test_two_webhook_urls_in_blueprints() -> None:
     assert post(client, body_of(), path="/b/other-hook").status_code == 200
 
 
-def logging_app(kind: str) -> Flask:
+def logging_app() -> Flask:
     """An app whose request logger reads every body through Flask before any view runs."""
-    if kind == "dispatcher":
-        app = Flask(__name__)
-        app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
-        Webhooks(app, "/hook").on("user.pre_create")(lambda event: event.allow())
-    else:
-        app = webhook_app(allowed)
+    app = Flask(__name__)
+    app.config["AUTHGEAR_WEBHOOK_SECRET"] = SECRET
+    Webhooks(app, "/hook").on("user.pre_create")(lambda event: event.allow())
     logged: list[int] = []
     app.before_request(lambda: logged.append(len(request.get_data())))
     app.extensions["logged"] = logged
     return app
 
 
-@pytest.mark.parametrize("kind", ["dispatcher", "require_webhook"])
-def test_a_body_read_before_the_view_still_verifies(kind: str) -> None:
-    app = logging_app(kind)
+def test_a_body_read_before_the_view_still_verifies() -> None:
+    app = logging_app()
     body = body_of("user.pre_create")
     answer = post(app.test_client(), body)
     assert (answer.status_code, answer.get_json()) == (200, {"is_allowed": True})
@@ -525,15 +399,16 @@ def test_a_body_read_before_the_view_still_verifies(kind: str) -> None:
     assert forged.status_code == 401
 
 
-@pytest.mark.parametrize("kind", ["dispatcher", "require_webhook"])
-def test_a_body_read_before_the_view_is_still_held_to_the_size_cap(kind: str) -> None:
+def test_a_body_read_before_the_view_is_still_held_to_the_size_cap() -> None:
     body = body_of("user.pre_create", padding="x" * MAX_BODY_BYTES)
-    answer = post(logging_app(kind).test_client(), body)
+    answer = post(logging_app().test_client(), body)
     assert answer.status_code == 413
 
 
-def test_a_view_answer_authgear_would_refuse_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
-    app = webhook_app(lambda: WebhookAnswer({"is_allowed": True, "constraints": {"amr": ["x_passkey"]}}))
+def test_a_handler_answer_authgear_would_refuse_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
+    app, hooks, _ = dispatcher_app()
+    refused = WebhookAnswer({"is_allowed": True, "constraints": {"amr": ["x_passkey"]}})
+    hooks.on("authentication.pre_initialize")(lambda event: refused)
     answer = post(app.test_client(), body_of("authentication.pre_initialize"))
     assert answer.status_code == 501
     assert "constraints.amr accepts only" in caplog.text
