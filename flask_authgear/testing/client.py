@@ -58,8 +58,8 @@ class AuthgearClient(FlaskClient):
     * ``machine``: a client id to sign in as a machine instead, with ``resource=`` (default: the app's first
       audience that is not the endpoint) and ``scopes=[...]``, as :meth:`AuthgearTestServer.machine_token`;
     * ``token``: send this exact token instead (an expired or forged one, for instance);
-    * ``server``: the :class:`AuthgearTestServer` that mints tokens; default the one given to
-      :meth:`AuthgearTestServer.configure` for this app;
+    * ``server``: the :class:`AuthgearTestServer` that mints tokens; default the one given to :func:`configure`
+      for this app, else the one a pytest fixture holds at the app's endpoint;
     * any other keyword goes to :meth:`AuthgearTestServer.issue_token` (``roles=``, ``is_verified=``,
       ``expires_in=``, ``amr=``, extra claims).
     """

@@ -289,7 +289,7 @@ class EventSender:
     command uses one alone, needing no keys."""
 
     def __init__(self, webhook_secret: str | None = None) -> None:
-        self.client_id = "test-client"
+        self.client_id = _SAMPLE_CLIENT_ID
         self.app_id = "test-app"
         #: Keys the ``X-Authgear-Body-Signature`` of the events this project sends; set it to the app's.
         self.webhook_secret = webhook_secret or secrets.token_hex(32)

@@ -84,10 +84,8 @@ class FaultSwitches:
 
     def heal(self, target: str = "all") -> None:
         with self._switches_lock:
-            if target == "all":
-                self._failures.clear()
-            else:
-                self._failures.pop(target, None)
+            for name in _TARGETS if target == "all" else (target,):
+                self._failures.pop(name, None)
 
     @contextmanager
     def failing(self, target: str, mode: str, **options: Any) -> Iterator[Self]:

@@ -30,6 +30,8 @@ __all__ = ["ACCESS_TOKEN_LIFETIME", "MachineClient", "Project", "TestSession", "
 ACCESS_TOKEN_LIFETIME = 1800
 #: RFC 6749 section 3.3, as Authgear checks the scopes of an API resource (``FormatScopeToken``).
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+#: Authgear's own scopes are under this prefix: a resource's scopes never are.
+_AUTHGEAR_SCOPES = "https://authgear.com"
 _opaque = functools.partial(secrets.token_urlsafe, 32)
 
 
@@ -98,8 +100,8 @@ class _State:
     disabled_users: set[str] = field(default_factory=set)
     #: Users whose sessions ended when they were disabled: their JWTs no longer resolve either.
     ended_users: set[str] = field(default_factory=set)
-    #: API resources (identifier -> scopes) and the machine clients allowed on them.
-    resources: dict[str, set[str]] = field(default_factory=dict)
+    #: API resources (their identifiers) and the machine clients allowed on them.
+    resources: set[str] = field(default_factory=set)
     machine_clients: dict[str, MachineClient] = field(default_factory=dict)
     extra_jwks: list[dict[str, Any]] = field(default_factory=list)
 
@@ -154,34 +156,32 @@ class Project:
 
     # -- machines and API resources ------------------------------------------------------------------------------
 
-    def register_resource(self, uri: str, scopes: Iterable[str] = ()) -> None:
-        """Register an API resource (the portal's API Resources page) and add ``scopes`` to it.
+    def register_resource(self, uri: str) -> None:
+        """Register an API resource (the portal's API Resources page).
 
-        Raises ``ValueError`` for an identifier or a scope Authgear refuses (``pkg/lib/resourcescope``): an https
-        URI with a host, without user info, query or fragment; scope tokens of RFC 6749 not under
-        ``https://authgear.com``.
+        Raises ``ValueError`` for an identifier Authgear refuses (``pkg/lib/resourcescope``): an https URI with a
+        host, without user info, query or fragment.
         """
         _check_resource_uri(uri)
-        scope_list = list(scopes)
-        for scope in scope_list:
-            if (
-                not isinstance(scope, str)
-                or not _SCOPE_TOKEN.fullmatch(scope)
-                or scope.startswith("https://authgear.com")
-            ):
-                raise ValueError(f"invalid scope {scope!r}: RFC 6749 scope tokens, not under https://authgear.com")
         with self._lock:
-            self._state.resources.setdefault(uri, set()).update(scope_list)
+            self._state.resources.add(uri)
 
     def register_machine_client(
         self, client_id: str | None = None, *, resources: Mapping[str, Iterable[str]], client_secret: str | None = None
     ) -> MachineClient:
         """Register a machine-to-machine application allowed on ``resources`` (identifier -> granted scopes); the
         resources are registered too. Its ``client_id`` and ``client_secret`` get tokens from
-        ``POST {endpoint}/oauth2/token`` with ``grant_type=client_credentials``, as from Authgear."""
+        ``POST {endpoint}/oauth2/token`` with ``grant_type=client_credentials``, as from Authgear.
+
+        Raises ``ValueError`` for a resource or a scope Authgear refuses (``pkg/lib/resourcescope``): see
+        :meth:`register_resource`; scope tokens of RFC 6749 not under ``https://authgear.com``.
+        """
         granted = {uri: tuple(dict.fromkeys(scopes)) for uri, scopes in resources.items()}
         for uri, scopes in granted.items():
-            self.register_resource(uri, scopes)
+            self.register_resource(uri)
+            for scope in scopes:
+                if not (isinstance(scope, str) and _SCOPE_TOKEN.fullmatch(scope)) or scope.startswith(_AUTHGEAR_SCOPES):
+                    raise ValueError(f"invalid scope {scope!r}: RFC 6749 scope tokens, not under {_AUTHGEAR_SCOPES}")
         client = MachineClient(
             client_id=client_id or secrets.token_hex(8),
             client_secret=client_secret or secrets.token_urlsafe(32),
@@ -191,11 +191,10 @@ class Project:
             self._state.machine_clients[client.client_id] = client
         return client
 
-    def _machine_client(self, client_id: str) -> tuple[MachineClient | None, dict[str, set[str]]]:
-        """The machine client ``client_id`` (None when unknown) and a copy of the registered resources."""
+    def _machine_client(self, client_id: str) -> tuple[MachineClient | None, set[str]]:
+        """The machine client ``client_id`` (None when unknown) and the identifiers of the registered resources."""
         with self._lock:
-            resources = {uri: set(scopes) for uri, scopes in self._state.resources.items()}
-            return self._state.machine_clients.get(client_id), resources
+            return self._state.machine_clients.get(client_id), set(self._state.resources)
 
     # -- users and sessions --------------------------------------------------------------------------------------
 
@@ -272,7 +271,7 @@ class Project:
                 return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
             return None
-        amr, authenticated_at = tuple(claims.get("amr", ())), claims.get("auth_time")
+        amr, authenticated_at = claims.get("amr", ()), claims.get("auth_time")
         return TestSession(claims["sub"], amr=amr, authenticated_at=authenticated_at, token=token, **user_flags(claims))
 
 

@@ -45,8 +45,6 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
     :meth:`stop`. ``server.endpoint`` is the origin to configure as ``AUTHGEAR_ENDPOINT``.
     """
 
-    __test__ = False
-
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         Project.__init__(self)
         FaultSwitches.__init__(self)
@@ -300,7 +298,7 @@ class AuthgearTestServer(Project, FaultSwitches, EventSender):
             return _oauth_error("invalid_target", "resource not found")
         if resource not in client.resources:
             return _oauth_error("invalid_target", "client is not associated with the resource")
-        allowed = [scope for scope in client.resources[resource] if scope in resources[resource]]
+        allowed = client.resources[resource]
         requested = param("scope")
         scopes = requested.split(" ") if requested else allowed
         for scope in scopes:

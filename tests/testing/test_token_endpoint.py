@@ -18,7 +18,7 @@ OTHER = "https://api.example.com/billing"
 
 @pytest.fixture
 def kit(authgear_server: AuthgearTestServer) -> Iterator[tuple[AuthgearTestServer, MachineClient]]:
-    authgear_server.register_resource(OTHER, ["pay"])
+    authgear_server.register_resource(OTHER)
     client = authgear_server.register_machine_client(
         "svc", resources={API: ["read:orders", "write:orders"]}, client_secret="s3cret"
     )
