@@ -141,7 +141,7 @@ class JWTVerifier:
             if self._clock() < expires and self.jwks.still_current(key):
                 self.cache_hits += 1
                 return user
-            self.cache.pop(token, None)
+            self.cache.pop(token)
         self.cache_misses += 1
         try:
             claims, key = self.jws.verify(token)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar, overload
+from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 __all__ = ["LRU"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-D = TypeVar("D")
-_MISSING = object()
 
 
 class LRU(Generic[K, V]):
@@ -27,7 +25,8 @@ class LRU(Generic[K, V]):
 
     Threads may share an instance. Writes hold one lock, so the bound holds. Reads take none: the dictionary
     read and the move to the end are each atomic, and a reader gets a whole value or none, so every warm
-    request reads its caches without waiting. ``size <= 0`` stores nothing.
+    request reads its caches without waiting. ``size <= 0`` stores nothing. A value is never None, which
+    :meth:`get` answers for a missing key.
     """
 
     def __init__(self, size: int) -> None:
@@ -35,15 +34,11 @@ class LRU(Generic[K, V]):
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    @overload
-    def get(self, key: K, default: None = None) -> V | None: ...
-    @overload
-    def get(self, key: K, default: V | D) -> V | D: ...
-    def get(self, key: K, default: object = None) -> object:
-        """The value (now the most recent entry), or ``default``."""
-        value = self._entries.get(key, _MISSING)
-        if value is _MISSING:
-            return default
+    def get(self, key: K) -> V | None:
+        """The value (now the most recent entry), or None."""
+        value = self._entries.get(key)
+        if value is None:
+            return None
         try:  # noqa: SIM105 - a read on every warm request: suppress() would add a context manager to it
             self._entries.move_to_end(key)
         except KeyError:  # forgotten by another thread since the read; the value read is still whole
@@ -64,19 +59,14 @@ class LRU(Generic[K, V]):
                     entries.popitem(last=False)
             entries[key] = value
 
-    def pop(self, key: K, default: V | None = None) -> V | None:
-        """Remove and return the value, atomically (two threads never both get it)."""
+    def pop(self, key: K) -> V | None:
+        """Remove and return the value, or None, atomically (two threads never both get it)."""
         with self._lock:
-            return self._entries.pop(key, default)
+            return self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-    def __iter__(self) -> Iterator[K]:
-        """The keys, least recent first, as they were when iteration began."""
-        with self._lock:
-            return iter(list(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -104,13 +104,14 @@ class MemoryIdempotencyStore:
     def claim(self, event_id: str) -> bool:
         now = self._clock()
         with self._lock:
-            if self._seen.get(event_id, now) > now:  # seen, and not yet expired
+            forgotten_at = self._seen.get(event_id)
+            if forgotten_at is not None and forgotten_at > now:  # seen, and not yet expired
                 return False
             self._seen[event_id] = now + self.ttl
             return True
 
     def release(self, event_id: str) -> None:
-        self._seen.pop(event_id, None)
+        self._seen.pop(event_id)
 
 
 class RedisIdempotencyStore:
