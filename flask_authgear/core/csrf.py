@@ -28,17 +28,12 @@ from ..config import Settings
 from ..errors import ForbiddenError
 from .request import RequestData
 
-__all__ = ["CSRFGuard", "CrossSiteRequestError"]
+__all__ = ["check_cross_site"]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-
-
-class CrossSiteRequestError(ForbiddenError):
-    """A cookie-authenticated, state-changing request that came from another site (403)."""
-
-    description = "Cross-site requests authenticated by a session cookie are not allowed."
+_REFUSAL = "Cross-site requests authenticated by a session cookie are not allowed."
 
 
 def _names_host(origin: str, host: str | None) -> bool:
@@ -53,24 +48,18 @@ def _names_host(origin: str, host: str | None) -> bool:
     return parts.netloc.lower().removesuffix(default) == host.strip().lower().removesuffix(default)
 
 
-class CSRFGuard:
-    """Applies the rules above; one instance per verifier."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.enabled = settings.csrf_protection
-        self.trusted_origins = frozenset(settings.trusted_origins)
-
-    def check(self, request: RequestData) -> None:
-        """Raise :class:`CrossSiteRequestError` for a forged-looking cookie request; call only for cookie auth."""
-        if not self.enabled or request.method.upper() in _SAFE_METHODS:
+def check_cross_site(settings: Settings, request: RequestData) -> None:
+    """Apply the rules above: raise a 403 :class:`ForbiddenError` for a forged-looking cookie request. Call it
+    only for a request that a cookie authenticates."""
+    if not settings.csrf_protection or request.method.upper() in _SAFE_METHODS:
+        return
+    origin = request.origin
+    if origin is not None and origin.strip().rstrip("/").lower() in settings.trusted_origins:
+        return
+    fetch_site = request.sec_fetch_site
+    if fetch_site is not None:
+        if fetch_site.strip().lower() in _ALLOWED_FETCH_SITES:
             return
-        origin = request.origin
-        if origin is not None and origin.strip().rstrip("/").lower() in self.trusted_origins:
-            return
-        fetch_site = request.sec_fetch_site
-        if fetch_site is not None:
-            if fetch_site.strip().lower() in _ALLOWED_FETCH_SITES:
-                return
-            raise CrossSiteRequestError()
-        if origin is not None and not _names_host(origin.strip(), request.host):
-            raise CrossSiteRequestError()
+        raise ForbiddenError(_REFUSAL)
+    if origin is not None and not _names_host(origin.strip(), request.host):
+        raise ForbiddenError(_REFUSAL)

@@ -44,21 +44,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
 def _finite_float(text: str) -> float:
-    # "1e999" is valid JSON but parses to infinity: refused like the NaN and Infinity literals.
+    # Also for the NaN and Infinity literals; "1e999" is valid JSON but parses to infinity, refused like them.
     value = float(text)
     if not math.isfinite(value):
         raise ValueError("non-finite number")
     return value
 
 
-_decoder = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
-)
+_decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_finite_float, parse_float=_finite_float)
 
 
 def _check_depth(text: str) -> None:

@@ -25,16 +25,6 @@ from .request import RequestData
 __all__ = ["ProxyHeaderReader"]
 
 
-def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    return address
-
-
 class ProxyHeaderReader:
     """Turns trusted ``X-Authgear-*`` headers into a user; untrusted peers get no identity at all."""
 
@@ -43,10 +33,13 @@ class ProxyHeaderReader:
         self.is_trusted = lru_cache(maxsize=1024)(self._is_trusted)
 
     def _is_trusted(self, remote_addr: str | None) -> bool:
-        if not remote_addr:
+        try:
+            address = ipaddress.ip_address((remote_addr or "").strip())
+        except ValueError:  # no address, or not one
             return False
-        address = _address(remote_addr)
-        return address is not None and any(address in network for network in self.networks)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+        return any(address in network for network in self.networks)
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
         """The proxy's verdict, or 401 (no or invalid session), or 503 (headers Authgear never sends)."""

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..user import AuthgearUser
 from .credentials import bearer_token, is_b64token
-from .csrf import CSRFGuard
+from .csrf import check_cross_site
 from .jose import looks_like_jwt
 from .proxy import ProxyHeaderReader
 from .refusals import TokenError
@@ -107,7 +107,6 @@ class Verifier:
 
             self.resolver = ResolverClient(settings)
         self.proxy: ProxyHeaderReader | None = ProxyHeaderReader(settings) if mode == "proxy" else None
-        self.csrf = CSRFGuard(settings)
         self._max_header = settings.max_header_bytes
 
     def authenticate(self, request: RequestData) -> AuthgearUser:
@@ -142,7 +141,7 @@ class Verifier:
             # Before anything else: a forged request costs no resolver call. A proxy's resolver call falls back
             # to the cookies when the bearer token is invalid (as Authgear does), so there a cookie beside a
             # bearer token may still be what vouches for the request.
-            self.csrf.check(request)
+            check_cross_site(self.settings, request)
         if self.proxy is not None:
             return self.proxy.authenticate(request)
         if token is not None:

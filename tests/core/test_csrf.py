@@ -8,14 +8,14 @@ import pytest
 
 from flask_authgear import ForbiddenError, Settings, Verifier
 from flask_authgear.core import RequestData
-from flask_authgear.core.csrf import CSRFGuard
+from flask_authgear.core.csrf import check_cross_site
 from flask_authgear.testing.server import AuthgearTestServer, TestSession
 
 HOST = "app.example.com"
 
 
-def guard(**overrides: Any) -> CSRFGuard:
-    return CSRFGuard(Settings(endpoint="https://myapp.authgear.cloud", mode="resolver", **overrides))
+def check(request: RequestData, **overrides: Any) -> None:
+    check_cross_site(Settings(endpoint="https://myapp.authgear.cloud", mode="resolver", **overrides), request)
 
 
 def cookie_request(method: str = "POST", **kw: Any) -> RequestData:
@@ -41,7 +41,7 @@ CROSS_SITE = {
 @pytest.mark.parametrize("headers", list(CROSS_SITE.values()), ids=list(CROSS_SITE))
 def test_cross_site_state_changing_cookie_requests_are_403(method: str, headers: dict[str, Any]) -> None:
     with pytest.raises(ForbiddenError) as caught:
-        guard().check(cookie_request(method, **headers))
+        check(cookie_request(method, **headers))
     assert caught.value.status_code == 403
     assert caught.value.description == "Cross-site requests authenticated by a session cookie are not allowed."
     assert "evil" not in caught.value.www_authenticate() and "evil" not in caught.value.body().decode()
@@ -60,24 +60,24 @@ SAME_ORIGIN = {
 
 @pytest.mark.parametrize("headers", list(SAME_ORIGIN.values()), ids=list(SAME_ORIGIN))
 def test_same_origin_cookie_requests_pass(headers: dict[str, Any]) -> None:
-    guard().check(cookie_request(**headers))
+    check(cookie_request(**headers))
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "TRACE"])
 def test_safe_methods_pass(method: str) -> None:
-    guard().check(cookie_request(method, origin="https://evil.example", sec_fetch_site="cross-site"))
+    check(cookie_request(method, origin="https://evil.example", sec_fetch_site="cross-site"))
 
 
 def test_trusted_origins_pass_and_others_do_not() -> None:
-    g = guard(trusted_origins=["https://admin.example.com/", "https://partner.example"])
-    g.check(cookie_request(origin="https://admin.example.com", sec_fetch_site="same-site"))
-    g.check(cookie_request(origin="https://PARTNER.example", sec_fetch_site="cross-site"))
+    trusted = {"trusted_origins": ["https://admin.example.com/", "https://partner.example"]}
+    check(cookie_request(origin="https://admin.example.com", sec_fetch_site="same-site"), **trusted)
+    check(cookie_request(origin="https://PARTNER.example", sec_fetch_site="cross-site"), **trusted)
     with pytest.raises(ForbiddenError):
-        g.check(cookie_request(origin="https://partner.example.evil", sec_fetch_site="cross-site"))
+        check(cookie_request(origin="https://partner.example.evil", sec_fetch_site="cross-site"), **trusted)
 
 
 def test_protection_can_be_turned_off() -> None:
-    guard(csrf_protection=False).check(cookie_request(origin="https://evil.example", sec_fetch_site="cross-site"))
+    check(cookie_request(origin="https://evil.example", sec_fetch_site="cross-site"), csrf_protection=False)
 
 
 # -- wired into the verifier ------------------------------------------------------------------------------
