@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from joserfc.errors import JoseError
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .jwks import JWKSCache, PublicKey
 
-__all__ = ["FORBIDDEN_HEADERS", "JWSVerifier", "b64url_decode", "json_object", "looks_like_jwt"]
+__all__ = ["FORBIDDEN_HEADERS", "JWSVerifier", "b64url_decode", "is_kid", "json_object", "looks_like_jwt"]
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: Header members that refuse a token: keys or key locations of its own choosing, and extensions we do not
@@ -63,6 +63,11 @@ def json_object(raw: bytes) -> dict[str, Any]:
         return json.loads_object(raw)
     except ValueError:
         raise TokenError(Reason.MALFORMED) from None
+
+
+def is_kid(value: Any) -> TypeGuard[str]:
+    """A usable key ID, in a token's header as in the JWKS: a non-empty string of at most 256 characters."""
+    return type(value) is str and 0 < len(value) <= _MAX_KID
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -149,8 +154,7 @@ class JWSVerifier:
         typ = header.get("typ")
         if self._require_typ and (type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES):
             refused["typ"] = Reason.TYP
-        kid = header.get("kid")
-        if type(kid) is not str or not kid or len(kid) > _MAX_KID:
+        if not is_kid(header.get("kid")):
             refused["kid"] = Reason.KID
         return refused
 

@@ -38,6 +38,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from ..config import Settings, check_url
 from ..errors import ProviderUnavailableError
 from .http import FetchError, deadline, fetch_json, new_session
+from .jose import is_kid
 
 __all__ = ["MAX_KEYS", "JWKSCache", "JWKSStats", "PublicKey"]
 
@@ -92,7 +93,7 @@ def _parse_jwk(entry: Any, allowed_algorithms: frozenset[str]) -> PublicKey | No
     if not isinstance(entry, dict):
         return None
     kid, kty = entry.get("kid"), entry.get("kty")
-    if not isinstance(kid, str) or not kid or len(kid) > 256:
+    if not is_kid(kid):
         return None
     use, ops, alg = entry.get("use"), entry.get("key_ops"), entry.get("alg")
     if use is not None and use != "sig":

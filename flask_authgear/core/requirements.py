@@ -90,14 +90,11 @@ class Requirements:
             isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age) or age < 0
         ):
             raise ConfigurationError("max_auth_age must be a number of seconds >= 0")
-        normalised = {
-            "roles": _names(self.roles, "roles", bool),
-            "all_roles": _names(self.all_roles, "all_roles", bool),
-            "scopes": _names(self.scopes, "scopes", _SCOPE_TOKEN.fullmatch),
-            "max_auth_age": None if age is None else float(age),
-        }
-        for name, value in normalised.items():
-            object.__setattr__(self, name, value)
+        # Frozen: the normalised values are set past the dataclass's own __setattr__.
+        object.__setattr__(self, "roles", _names(self.roles, "roles", bool))
+        object.__setattr__(self, "all_roles", _names(self.all_roles, "all_roles", bool))
+        object.__setattr__(self, "scopes", _names(self.scopes, "scopes", _SCOPE_TOKEN.fullmatch))
+        object.__setattr__(self, "max_auth_age", None if age is None else float(age))
         if self.allow_machine and (user_only := [name for name in _USER_ONLY if getattr(self, name)]):
             raise ConfigurationError(
                 f"allow_machine=True with {', '.join(user_only)}: a machine has no roles, is never verified and "

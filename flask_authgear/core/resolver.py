@@ -179,13 +179,9 @@ class ResolverClient:
 
     # -- the steps ---------------------------------------------------------------------------------------
 
-    def _headers(self, authorization: str | None, cookie: str | None) -> dict[str, str]:
-        headers = {"Host": self.host, "Accept": "*/*"}
-        if authorization is not None:
-            headers["Authorization"] = authorization
-        if cookie is not None:
-            headers["Cookie"] = cookie
-        return headers
+    def _headers(self, authorization: str | None, cookie: str | None) -> dict[str, str | None]:
+        # requests sends no header whose value is None.
+        return {"Host": self.host, "Accept": "*/*", "Authorization": authorization, "Cookie": cookie}
 
     def _lookup(self, local: bytes, authorization: str | None, cookie: str | None) -> Answer:
         hit = self._local_hit(local)  # another leader may have finished just before this one started
@@ -232,7 +228,7 @@ class ResolverClient:
         """How long this process reuses an answer: the one rule for both cache levels."""
         return self.settings.resolver_cache_ttl if answer is not None else self.settings.resolver_negative_ttl
 
-    def _get(self, headers: dict[str, str]) -> requests.Response:
+    def _get(self, headers: dict[str, str | None]) -> requests.Response:
         """One GET to the resolver, or :class:`ProviderUnavailableError`."""
         self.stats.resolver_calls += 1
         try:

@@ -58,11 +58,9 @@ def _unexpected() -> ProviderUnavailableError:
 
 def _cookie(value: str | None) -> str | None:
     """The Cookie header to forward, None when absent, or 400 when it could not be forwarded safely."""
-    if not value:
-        return None
     # Surrounding whitespace is not part of a field value (RFC 9110 section 5.5), and requests refuses to send
     # a header value that begins with it.
-    value = value.strip(" \t")
+    value = (value or "").strip(" \t")
     if not value:
         return None
     if len(value) > _MAX_COOKIE_BYTES:
