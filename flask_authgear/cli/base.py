@@ -58,13 +58,9 @@ class _Group(click.Group):
                 with _logging_to_stderr(bool(ctx.params.get("verbose"))):
                     return super().invoke(ctx)
             finally:
-                sys.stdout.flush()  # a closed pipe shows here, inside the handler below
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except BrokenPipeError:
-            # What the Python docs recommend: point stdout at devnull so the final flush cannot fail again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            ctx.exit(Status.NEGATIVE)
+                sys.stdout.flush()  # a closed pipe shows here, where click handles it
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click reports these; a closed pipe ends quietly with status 1
         except KeyboardInterrupt:
             ctx.exit(130)
         except CommandError as exc:
