@@ -115,6 +115,7 @@ def test_upper_case_hex_is_the_same_signature() -> None:
         pytest.param("sha256=" + body_signature(event_body(), SECRET), id="prefixed"),
         pytest.param("g" * 64, id="not-hex"),
         pytest.param("\u0660" * 64, id="unicode-digits"),
+        pytest.param("\ud800" * 64, id="lone-surrogates"),
     ],
 )
 def test_bad_signatures_are_401(signature: str | None) -> None:
