@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, request_started
 
 from ..errors import ConfigurationError
 
-__all__ = ["check_view_protection", "guarding"]
+__all__ = ["GUARDS", "check_view_protection"]
 
-#: Functions that a guarding decorator (require_auth) wrapped, and the wrappers it returned
-#: (weakly held: they die with their module).
-_protected_views: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
-_guards: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
-W = TypeVar("W", bound=Callable[..., Any])
-
-
-def guarding(func: Callable[..., Any], wrapper: W) -> W:
-    """Record that ``wrapper`` guards ``func``, for :func:`check_view_protection`; returns ``wrapper``."""
-    _protected_views.add(func)
-    _guards.add(wrapper)
-    return wrapper
+#: The wrappers that ``@require_auth`` returned, weakly held: they die with their module. Each one's
+#: ``__wrapped__``, which ``functools.wraps`` sets, is the function it guards.
+GUARDS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
 
 def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
@@ -45,10 +36,10 @@ def check_view_protection(app: Flask) -> None:
     for view in app.view_functions.values():
         chain = _wrapped_chain(view)
         for index, func in enumerate(chain):
-            if func in _guards:
+            if func in GUARDS:
                 guarded.update(chain[index:])
                 break
-    meant = {func for original in list(_protected_views) for func in _wrapped_chain(original)}
+    meant = {func for guard in list(GUARDS) for func in _wrapped_chain(guard)[1:]}
     for endpoint, view in app.view_functions.items():
         if view in meant and view not in guarded:
             raise ConfigurationError(

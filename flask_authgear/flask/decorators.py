@@ -13,7 +13,7 @@ from ..core.login import login_redirect
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..errors import AuthgearError
 from .current import _authenticate, _request_environ, _state
-from .decorator_order import guarding
+from .decorator_order import GUARDS
 
 __all__ = ["require_auth"]
 
@@ -77,6 +77,7 @@ def require_auth(
                 return cast(R, current_app.ensure_sync(func)(*args, **kwargs))
             return func(*args, **kwargs)
 
-        return guarding(func, wrapper)
+        GUARDS.add(wrapper)
+        return wrapper
 
     return decorator if view is None else decorator(view)
