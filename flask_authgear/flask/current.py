@@ -1,27 +1,28 @@
-"""The request's user: the app's state it is checked with, the one call that authenticates it, the app's user
-loader, current_user."""
+"""The request's user: the app's state it is checked with (and the wrapper that cleans each request's headers),
+the one call that authenticates it, the app's user loader, current_user."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
-from flask import current_app, has_request_context, request
+from flask import Response, after_this_request, current_app, has_request_context, request
+from werkzeug.datastructures import Headers
 from werkzeug.local import LocalProxy
 
 from ..core.calls import check_callable, not_awaitable
-from ..core.request import ENVIRON_USER, is_preflight
+from ..core.request import ENVIRON_USER, is_preflight, varied, varying_start_response
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..core.verifier import Verifier
 from ..errors import AuthgearError, ConfigurationError, InvalidTokenError, MissingCredentialsError
 from ..user import AuthgearUser
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .extension import Authgear
 
@@ -39,21 +40,46 @@ _ENVIRON_APP_USER = "authgear.app_user"
 _FIRST_READ = Requirements(optional=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _AppState:
-    """What one app needs per request: its verifier (which holds its settings) and the extension that made it,
-    whose loaders serve the app."""
-
-    verifier: Verifier
-    extension: Authgear
-
-
 def _request_environ() -> WSGIEnvironment:
     """The current request's environ, read through werkzeug's documented ``_get_current_object``: reading
     ``request.environ`` through the proxy first fails a lookup on the proxy itself, which builds an
     AttributeError message on every read, several times per request."""
     environ: WSGIEnvironment = request._get_current_object().environ  # type: ignore[attr-defined]
     return environ
+
+
+class _AppState:
+    """One app's own: its verifier (which holds its settings), the extension whose loaders serve the app, and the
+    wrapper around ``app.wsgi_app`` that the extension installs.
+
+    As werkzeug's ``ProxyFix``, the wrapper makes one pass over the environ before Flask sees the request, the
+    core's, as the WSGI middleware makes it: client-supplied ``X-Authgear-*`` headers are removed (kept in trusted
+    proxy mode from a trusted peer, which overwrites them), and the answer of a request that was authenticated
+    carries ``Vary: Authorization, Cookie``, so a shared HTTP cache never serves one user's answer to another.
+    """
+
+    __slots__ = ("extension", "verifier", "wsgi_app")
+    verifier: Verifier
+    extension: Authgear
+
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.verifier.scrub_environ(environ)
+        return self.wsgi_app(environ, varying_start_response(environ, start_response))
+
+    def scrub_bypassed(self) -> None:
+        """The app's first ``before_request`` hook: the same core calls for a request that reached the app without
+        passing this wrapper (a mounted app whose dispatcher holds the bare ``wsgi_app``); a no-op otherwise."""
+        environ = _request_environ()
+        if self.verifier.scrub_environ(environ):
+            after_this_request(functools.partial(_varied_response, environ))
+
+
+def _varied_response(environ: WSGIEnvironment, response: Response) -> Response:
+    response.headers = Headers(varied(environ, response.headers.to_wsgi_list()))
+    return response
 
 
 def _state() -> _AppState:

@@ -1,26 +1,21 @@
-"""The Authgear extension: settings per app, the header-removal wrapper, loaders, error answers."""
+"""The Authgear extension: settings per app, loaders, blueprints, error answers."""
 
 from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Unpack
+from collections.abc import Callable
+from typing import Any, Unpack
 
-from flask import Blueprint, Flask, Response, after_this_request, current_app, has_app_context, request_started
-from werkzeug.datastructures import Headers
+from flask import Blueprint, Flask, Response, current_app, has_app_context, request_started
 
 from ..config import Settings
-from ..core.request import varied, varying_start_response
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..core.verifier import Verifier
 from ..errors import AuthgearError, ConfigurationError
-from .current import STATE_KEY, L, UserLoader, _AppState, _check_async_ready, _request_environ, _template_context
+from .current import STATE_KEY, L, UserLoader, _AppState, _check_async_ready, _template_context
 from .decorator_order import _check_views_on_first_request, check_view_protection
 from .decorators import _protect_view
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["EXTENSION_KEY", "Authgear", "app_settings", "error_response"]
 
@@ -50,19 +45,16 @@ class Authgear:
         """Validate the settings (a bad value raises :class:`ConfigurationError` now) and install the hooks."""
         verifier = Verifier(Settings.load(app.config, **{**self._defaults, **settings}))
         self._last = weakref.ref(app)
-        app.extensions[EXTENSION_KEY] = self
-        app.extensions[STATE_KEY] = _AppState(verifier, self)
         # Around the whole Flask app, so no before_request function, view or error handler can read a forged
         # identity header; the first before_request hook does the same for a request that bypassed the wrapper
         # (a mounted app whose dispatcher holds the bare wsgi_app), and is a no-op for one that passed it.
-        scrubber = app.wsgi_app
-        if isinstance(scrubber, _HeaderScrubber):
-            scrubber.verifier = verifier
-        else:
-            scrubber = app.wsgi_app = _HeaderScrubber(app.wsgi_app, verifier)  # type: ignore[method-assign]
+        state = app.wsgi_app if isinstance(app.wsgi_app, _AppState) else _AppState(app.wsgi_app)
+        state.verifier, state.extension = verifier, self
+        app.wsgi_app = app.extensions[STATE_KEY] = state  # type: ignore[method-assign]
+        app.extensions[EXTENSION_KEY] = self
         hooks = app.before_request_funcs.setdefault(None, [])
-        if scrubber.scrub_bypassed not in hooks:
-            hooks.insert(0, scrubber.scrub_bypassed)
+        if state.scrub_bypassed not in hooks:
+            hooks.insert(0, state.scrub_bypassed)
         # An app's own handler for AuthgearError, registered before init_app, is kept; one registered after
         # replaces this one, as Flask's handlers do.
         if AuthgearError not in app.error_handler_spec[None][None]:
@@ -159,34 +151,3 @@ def error_response(error: AuthgearError) -> Response:
     state = current_app.extensions.get(STATE_KEY)
     realm = state.verifier.settings.realm if isinstance(state, _AppState) else "authgear"
     return Response(error.body(), status=error.status_code, headers=error.headers(realm))
-
-
-class _HeaderScrubber:
-    """Wraps ``app.wsgi_app``, as werkzeug's ``ProxyFix``: one pass over the environ before Flask sees the request,
-    the core's, as the WSGI middleware makes it. Client-supplied ``X-Authgear-*`` headers are removed (kept in
-    trusted proxy mode from a trusted peer, which overwrites them), and the answer of a request that was
-    authenticated carries ``Vary: Authorization, Cookie``, so a shared HTTP cache never serves one user's answer to
-    another.
-    """
-
-    __slots__ = ("verifier", "wsgi_app")
-
-    def __init__(self, wsgi_app: WSGIApplication, verifier: Verifier) -> None:
-        self.wsgi_app = wsgi_app
-        self.verifier = verifier
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        self.verifier.scrub_environ(environ)
-        return self.wsgi_app(environ, varying_start_response(environ, start_response))
-
-    def scrub_bypassed(self) -> None:
-        """The app's first ``before_request`` hook: the same core calls for a request that reached the app without
-        passing this wrapper (a mounted app whose dispatcher holds the bare ``wsgi_app``); a no-op otherwise."""
-        environ = _request_environ()
-        if self.verifier.scrub_environ(environ):
-            after_this_request(functools.partial(_varied_response, environ))
-
-
-def _varied_response(environ: WSGIEnvironment, response: Response) -> Response:
-    response.headers = Headers(varied(environ, response.headers.to_wsgi_list()))
-    return response

@@ -22,7 +22,7 @@ from flask_authgear import (
     verify_request,
 )
 from flask_authgear.core.request import vary_on_credentials
-from flask_authgear.flask.extension import _HeaderScrubber as HeaderScrubber
+from flask_authgear.flask.current import _AppState as HeaderScrubber
 from flask_authgear.testing import AuthgearTestServer
 from tests.support.auth import bearer
 
