@@ -17,7 +17,6 @@ for one of its fixtures.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
@@ -43,7 +42,6 @@ def fixture_server(endpoint: str) -> AuthgearTestServer | None:
     return _held.get(endpoint.rstrip("/").lower())
 
 
-@contextmanager
 def _held_server() -> Iterator[AuthgearTestServer]:
     """A running server, held (findable by its endpoint) while the fixture keeps it."""
     from .testing.server import AuthgearTestServer
@@ -59,14 +57,12 @@ def _held_server() -> Iterator[AuthgearTestServer]:
 @pytest.fixture
 def authgear_server() -> Iterator[AuthgearTestServer]:
     """A running local Authgear-compatible server on 127.0.0.1, stopped after the test."""
-    with _held_server() as server:
-        yield server
+    yield from _held_server()
 
 
 @pytest.fixture(scope="session")
 def _authgear_session_server() -> Iterator[AuthgearTestServer]:
-    with _held_server() as server:
-        yield server
+    yield from _held_server()
 
 
 @pytest.fixture
