@@ -324,8 +324,8 @@ class EventSender:
         to test a bad signature). ``seq`` defaults to the next of this project, and ``id`` to ``seq`` in 16 hex
         digits, as Authgear numbers its events. Authgear sends an event once; the same ``id`` and ``timestamp``
         sent again are what a replay of a captured delivery, or the same event at a second hook URL of the app,
-        looks like. ``timeout`` defaults to how long Authgear waits: 5 s for a blocking event (its default
-        ``sync_hook_timeout_seconds``), 60 s otherwise.
+        looks like. ``timeout`` defaults to how long Authgear waits: for a blocking event, :attr:`sync_hook_timeout`
+        within :attr:`sync_hook_total_timeout` (5 s by Authgear's defaults), 60 s otherwise.
         """
         seq = next(self._seq) if seq is None else seq
         body = dict(payload) if payload is not None else sample_payload(type)
@@ -346,8 +346,9 @@ class EventSender:
         event = {"id": f"{seq:016x}" if id is None else id, "seq": seq, "type": type, "payload": body}
         raw = json.dumps({**event, "context": event_context}, separators=(",", ":")).encode()
         signature = sign_body(raw, self.webhook_secret if secret is None else secret)
-        if timeout is None:
-            timeout = SYNC_HOOK_TIMEOUT if type in BLOCKING_EVENTS else NON_BLOCKING_TIMEOUT
+        if timeout is None:  # a blocking event's one hook has the budget of all the event's hooks too
+            blocking = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
+            timeout = blocking if type in BLOCKING_EVENTS else NON_BLOCKING_TIMEOUT
         return _deliver(target, raw, {"Content-Type": "application/json", SIGNATURE_HEADER: signature}, path, timeout)
 
     def _jwt_pre_create(self, hook: EventTarget, claims: dict[str, Any]) -> dict[str, Any]:
@@ -359,10 +360,8 @@ class EventSender:
         """
         user = sample_user(claims["sub"], **user_flags(claims))
         payload = {"user": user, "identities": [_identity("email", claims["sub"])], "jwt": {"payload": claims}}
-        # The only hook of the event here, so the event's total budget bounds it too.
-        timeout = min(self.sync_hook_timeout, self.sync_hook_total_timeout)
         try:
-            answer = self.send_event(hook, JWT_EVENT, payload, path=self.jwt_hook_path, timeout=timeout)
+            answer = self.send_event(hook, JWT_EVENT, payload, path=self.jwt_hook_path)
         except requests.RequestException as exc:  # Authgear fails the token too when its hook is unreachable
             raise HookError(f"the {JWT_EVENT} hook could not be reached: {type(exc).__name__}") from exc
         mutated = _judge_answer(JWT_EVENT, answer).get("mutations", {}).get("jwt", {}).get("payload", claims)

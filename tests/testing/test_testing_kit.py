@@ -634,6 +634,25 @@ def test_the_jwt_hook_has_the_projects_sync_hook_timeout(hooked):
         hooked.sync_hook_timeout = 5.0
 
 
+def test_a_blocking_event_waits_as_long_as_the_project_lets_its_hook_take(server):
+    release = threading.Event()
+
+    def slow(event):
+        release.wait(3)  # longer than the project's budget, shorter than Authgear's default of 5 s
+        return {"is_allowed": True}
+
+    app = webhook_app(lambda: server.webhook_secret, slow)
+    try:
+        with AppServer(app) as http:
+            server.sync_hook_total_timeout = 0.3  # the event's budget bounds its one hook too
+            with pytest.raises(requests.ReadTimeout):
+                server.send_event(f"http://127.0.0.1:{http.port}/hook", "user.pre_create")
+            release.set()
+    finally:
+        release.set()
+        server.sync_hook_total_timeout = 10.0
+
+
 def test_an_unreachable_jwt_hook_fails_minting(hooked):
     hooked.jwt_hook = f"http://127.0.0.1:{free_port()}/hook"
     with pytest.raises(HookError, match="could not be reached: ConnectionError"):
