@@ -101,7 +101,7 @@ class Webhooks(WebhookHandlers):
         return current_app.ensure_sync(func)
 
     def _view(self) -> Response:
-        secret = self.secret or app_webhook_secrets(current_app._get_current_object())  # type: ignore[attr-defined]
+        secret = self.secret or app_webhook_secrets(current_app)
         # A hook that ran before the view (a request logger calling request.get_data()) has emptied the WSGI stream;
         # Flask keeps the bytes it read, and werkzeug has no public way to ask whether it has them.
         cached = request.__dict__.get("_cached_data")
