@@ -107,7 +107,11 @@ class _State:
 
 
 class Project:
-    """The keys, sessions, users, API resources and machine clients of the local server, safe across threads."""
+    """The keys, sessions, users, API resources and machine clients of the local server, safe across threads.
+
+    Changes take the lock; a read that is one lookup takes none: the key list is replaced, never changed in place,
+    and a dict or set answers one lookup whole while another thread changes it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -125,18 +129,15 @@ class Project:
     @property
     def signing_key(self) -> RSAKey:
         """The private key that signs new tokens (the first key of the JWKS, as in Authgear)."""
-        with self._lock:
-            return self._keys[0]
+        return self._keys[0]
 
     @property
     def keys(self) -> list[RSAKey]:
-        with self._lock:
-            return list(self._keys)
+        return list(self._keys)
 
     def jwks(self) -> dict[str, Any]:
         """The JWKS document the server publishes: its public keys, then the ones given to :meth:`publish_jwks`."""
-        with self._lock:
-            return {"keys": [k.as_dict(private=False) for k in self._keys] + self._state.extra_jwks}
+        return {"keys": [k.as_dict(private=False) for k in self._keys] + self._state.extra_jwks}
 
     def rotate_keys(self, *, keep_old: bool = True) -> RSAKey:
         """Put a new signing key first; keep the old ones published unless ``keep_old`` is False."""
@@ -240,14 +241,12 @@ class Project:
                         session.revoked = True
 
     def _is_disabled(self, user_id: str) -> bool:
-        with self._lock:
-            return user_id in self._state.disabled_users
+        return user_id in self._state.disabled_users
 
     def _session_by(self, value: str | None, credential: str) -> TestSession | None:
         """The live session whose ``credential`` (``token``, ``cookie_value`` or ``app_session_token``) is
         ``value``: the value of one kind never stands for another."""
-        with self._lock:
-            found = self._state.sessions.get(value or "")
+        found = self._state.sessions.get(value or "")
         if found is None or found.revoked or getattr(found, credential) != value:
             return None
         return found
@@ -266,9 +265,8 @@ class Project:
         aud = claims.get("aud")
         if audience not in (aud if isinstance(aud, list) else [aud]):
             return None
-        with self._lock:
-            if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.ended_users:
-                return None
+        if claims.get("jti") in self._state.revoked_jti or claims.get("sub") in self._state.ended_users:
+            return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
             return None
         amr, authenticated_at = claims.get("amr", ()), claims.get("auth_time")
