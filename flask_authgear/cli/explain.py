@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..config import CONFIG_PREFIX, Settings
-from ..core.jose import FORBIDDEN_HEADERS, b64url_decode, json_object
+from ..core.jose import FORBIDDEN_HEADERS, b64url_decode
+from ..core.json import loads_object
 from ..core.jwks import JWKSCache
 from ..core.jwt import JWTVerifier, is_machine_token, is_numeric_date, user_from_claims
 from ..core.refusals import Reason, TokenError
@@ -157,8 +158,8 @@ def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
             raw = b64url_decode(segment)
             if name != "signature":
-                decoded.append(json_object(raw))
-        except TokenError:
+                decoded.append(loads_object(raw))
+        except ValueError:
             what = "base64url" if name == "signature" else "base64url-encoded JSON object without duplicate members"
             raise ValueError(f"the {name} is not a canonical {what}") from None
     return decoded[0], decoded[1]

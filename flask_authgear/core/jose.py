@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .jwks import JWKSCache, PublicKey
 
-__all__ = ["FORBIDDEN_HEADERS", "JWSVerifier", "b64url_decode", "is_kid", "json_object", "looks_like_jwt"]
+__all__ = ["FORBIDDEN_HEADERS", "JWSVerifier", "b64url_decode", "is_kid", "looks_like_jwt"]
 
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: Header members that refuse a token: keys or key locations of its own choosing, and extensions we do not
@@ -43,26 +43,17 @@ _CANONICAL_LAST = ("", "", "AQgw", "AEIMQUYcgkosw048")
 
 
 def b64url_decode(segment: str) -> bytes:
-    """Decode one canonical base64url segment (no padding, no other alphabet, no stray bits)."""
+    """Decode one canonical base64url segment (no padding, no other alphabet, no stray bits), or raise
+    :class:`ValueError`, as the strict JSON reader does."""
     remainder = len(segment) & 3
     if not segment or remainder == 1:
-        raise TokenError(Reason.MALFORMED)
+        raise ValueError("not a base64url segment")
     if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
-        raise TokenError(Reason.MALFORMED)
-    try:
-        return binascii.a2b_base64(
-            segment.encode("ascii").translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True
-        )
-    except (binascii.Error, UnicodeEncodeError):
-        raise TokenError(Reason.MALFORMED) from None
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """Parse a JOSE JSON object strictly (see :mod:`flask_authgear.core.json`)."""
-    try:
-        return json.loads_object(raw)
-    except ValueError:
-        raise TokenError(Reason.MALFORMED) from None
+        raise ValueError("stray bits in the last character")
+    # binascii.Error and UnicodeEncodeError are ValueErrors.
+    return binascii.a2b_base64(
+        segment.encode("ascii").translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder], strict_mode=True
+    )
 
 
 def is_kid(value: Any) -> TypeGuard[str]:
@@ -107,9 +98,12 @@ class JWSVerifier:
             raise TokenError(Reason.MALFORMED)
         header_seg, payload_seg, signature_seg = parts
         checked = self._headers.get(header_seg)
-        header = None if checked is not None else json_object(b64url_decode(header_seg))
-        payload = json_object(b64url_decode(payload_seg))
-        signature = b64url_decode(signature_seg)
+        try:
+            header = None if checked is not None else json.loads_object(b64url_decode(header_seg))
+            payload = json.loads_object(b64url_decode(payload_seg))
+            signature = b64url_decode(signature_seg)
+        except ValueError:
+            raise TokenError(Reason.MALFORMED) from None
         if header is None:
             alg, kid = checked  # type: ignore[misc]
             key = self.key_for(alg, kid)

@@ -15,7 +15,8 @@ from flask import Flask, jsonify, render_template_string
 from werkzeug.test import Client
 
 from flask_authgear import Authgear, ConfigurationError, Settings, current_user, get_app_user, require_auth
-from flask_authgear.core.jose import b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode
+from flask_authgear.core.json import loads_object
 from flask_authgear.testing import AuthgearTestServer, configure
 from flask_authgear.wsgi import AuthgearMiddleware
 from tests.support.auth import bearer
@@ -32,12 +33,12 @@ def machine(server: AuthgearTestServer, scopes: tuple[str, ...] = ("read:orders"
 
 
 def claims_of(token: str) -> dict[str, Any]:
-    return json_object(b64url_decode(token.split(".")[1]))
+    return loads_object(b64url_decode(token.split(".")[1]))
 
 
 def test_machine_tokens_are_shaped_as_authgears(server: AuthgearTestServer) -> None:
     token = machine(server, ("read:orders", "write:orders"))
-    header = json_object(b64url_decode(token.split(".")[0]))
+    header = loads_object(b64url_decode(token.split(".")[0]))
     assert header == {"alg": "RS256", "typ": "at+jwt", "kid": server.signing_key.kid}
     claims = claims_of(token)
     assert list(claims) == ["jti", "iss", "aud", "iat", "exp", "client_id", "scope", "sub"]

@@ -30,7 +30,8 @@ import pytest
 from joserfc.errors import JoseError
 
 from flask_authgear.config import _ASYMMETRIC_ALGORITHMS, Settings
-from flask_authgear.core.jose import b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode
+from flask_authgear.core.json import loads_object
 from flask_authgear.core.jwks import PublicKey, _parse_jwk
 from flask_authgear.core.jwt import JWTVerifier
 from flask_authgear.core.refusals import TokenError
@@ -138,11 +139,11 @@ def signature_layer(verifier: Verifier, token: str) -> bool:
     if len(parts) != 3:
         return False
     try:
-        header = json_object(b64url_decode(parts[0]))
+        header = loads_object(b64url_decode(parts[0]))
         b64url_decode(parts[1])
         signature = b64url_decode(parts[2])
         key: PublicKey = verifier.jwt.jws.check_header(header)
-    except TokenError:
+    except (ValueError, TokenError):
         return False
     return check_signature(verifier.jwt, header["alg"], f"{parts[0]}.{parts[1]}".encode("ascii"), signature, key)
 

@@ -16,7 +16,8 @@ from flask import Flask, jsonify, request
 from werkzeug.test import Client
 
 from flask_authgear import Authgear, AuthgearMiddleware, AuthgearUser, Settings, Verifier, current_user, require_auth
-from flask_authgear.core.jose import b64url_decode, json_object
+from flask_authgear.core.jose import b64url_decode
+from flask_authgear.core.json import loads_object
 from flask_authgear.core.refusals import TokenError
 from flask_authgear.testing import (
     AuthgearClient,
@@ -85,7 +86,7 @@ def make_app(server: AuthgearTestServer, **settings: object) -> Flask:
 def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The decoded header and claims of a compact JWT, without any check of the signature."""
     header, payload, _ = token.split(".")
-    return json_object(b64url_decode(header)), json_object(b64url_decode(payload))
+    return loads_object(b64url_decode(header)), loads_object(b64url_decode(payload))
 
 
 # -- tokens --------------------------------------------------------------------------------------------------
