@@ -42,14 +42,7 @@ from .server import AuthgearTestServer
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = [
-    "SECRET_HEADER",
-    "STATE_ENV",
-    "DevServer",
-    "default_state_file",
-    "read_state",
-    "token_arguments",
-]
+__all__ = ["SECRET_HEADER", "STATE_ENV", "DevServer", "default_state_file", "read_state", "token_arguments"]
 
 SECRET_HEADER = "X-Dev-Server-Secret"
 #: Moves the state file. Neither ``FLASK_`` (``app.config.from_prefixed_env()`` imports those) nor
