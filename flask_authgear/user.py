@@ -96,15 +96,11 @@ class AuthgearUser:
     def __repr__(self) -> str:
         # The dataclass repr, except that roles are listed sorted: set order differs between processes and
         # between equal sets built in different orders, and logs and test output should not.
-        parts = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name == "roles":
-                text = "frozenset({" + ", ".join(map(repr, sorted(value))) + "})" if value else "frozenset()"
-            else:
-                text = repr(value)
-            parts.append(f"{item.name}={text}")
-        return f"{type(self).__qualname__}({', '.join(parts)})"
+        texts = {item.name: repr(getattr(self, item.name)) for item in fields(self)}
+        texts["roles"] = (
+            "frozenset({" + ", ".join(map(repr, sorted(self.roles))) + "})" if self.roles else "frozenset()"
+        )
+        return f"{type(self).__qualname__}({', '.join(f'{name}={text}' for name, text in texts.items())})"
 
     # -- flask-login compatibility --------------------------------------------------------------------------
 
@@ -120,17 +116,14 @@ class AuthgearUser:
         return role in self.roles
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary of the identity (claims left out), for APIs, logs of one's own and the CLI."""
+        """A JSON-ready summary of the identity, for APIs, logs of one's own and the CLI: every field but the claims
+        (sets as sorted lists, the time in ISO 8601), with :attr:`client_id` and :attr:`scopes`."""
+        summary = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "claims"}
         return {
-            "id": self.id,
+            **summary,
             "roles": sorted(self.roles),
-            "is_verified": self.is_verified,
-            "is_anonymous": self.is_anonymous,
-            "can_reauthenticate": self.can_reauthenticate,
             "amr": list(self.amr),
             "authenticated_at": self.authenticated_at.isoformat() if self.authenticated_at else None,
-            "source": self.source,
-            "is_machine": self.is_machine,
             "client_id": self.client_id,
             "scopes": sorted(self.scopes),
         }
