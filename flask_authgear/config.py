@@ -347,8 +347,8 @@ class Settings:
 
         A keyword argument wins over an ``AUTHGEAR_*`` key of ``config`` (Flask's ``app.config``), which wins over
         an ``AUTHGEAR_*`` environment variable (``environ``, by default ``os.environ``; ``environ={}`` reads
-        ``config`` alone). Messages name each
-        setting as it was written: ``leeway``, ``AUTHGEAR_LEEWAY`` or ``AUTHGEAR_LEEWAY (from the environment)``.
+        ``config`` alone). Messages name each setting as it was written: ``leeway``, ``AUTHGEAR_LEEWAY`` or
+        ``AUTHGEAR_LEEWAY (from the environment)``.
 
         Other ``AUTHGEAR_*`` keys are ignored, since other Authgear tools read theirs (``AUTHGEAR_CLIENT_ID`` ...)
         from the same places; one that is nearly a setting's name (``AUTHGEAR_AUDIANCE``) gets a warning. An
