@@ -8,6 +8,7 @@ against what Authgear sends, signature included.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import secrets
@@ -228,7 +229,7 @@ def sample_payload(event_type: str, user_id: str = "user-1") -> dict[str, Any]:
         issuer=_SAMPLE_ISSUER,
         client_id=_SAMPLE_CLIENT_ID,
         now=_SAMPLE_TIME,
-        jti=uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}/jti").hex,
+        jti=hashlib.sha256(f"{user_id}/token".encode()).hexdigest(),  # a token's hash, as Authgear's jti is
     )
     if event_type == JWT_EVENT:
         return {"user": user, "identities": identities, "jwt": {"payload": claims}}

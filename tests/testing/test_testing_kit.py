@@ -477,6 +477,7 @@ def test_the_jwt_sample_carries_every_claim_of_a_minted_token(server):
     minted = server.claims_for("ivy")
     assert set(sample) == set(minted) and sample["sub"] == "ivy"
     assert sample[CLAIM_ROLES] == minted[CLAIM_ROLES] and sample["amr"] == minted["amr"]
+    assert len(sample["jti"]) == len(minted["jti"]) == 64  # the SHA-256 hex of a token, as Authgear's
 
 
 def test_sessions_and_authentication_contexts_have_authgears_fields():
