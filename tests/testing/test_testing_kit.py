@@ -149,6 +149,15 @@ def test_sessions_by_bearer_and_cookie_and_revocation(server):
     assert resolve(server, Cookie=session.cookie).headers["X-Authgear-Session-Valid"] == "false"
 
 
+def test_a_session_was_authenticated_now_unless_told_otherwise(server):
+    before = int(time.time())
+    now = resolve(server, Authorization=server.create_session("eve").authorization).headers
+    assert before <= int(now["X-Authgear-Session-Authenticated-At"]) <= time.time()
+    unknown = server.create_session("eve", authenticated_at=None)
+    assert "X-Authgear-Session-Authenticated-At" not in resolve(server, Authorization=unknown.authorization).headers
+    assert (unknown.roles, unknown.amr) == ((), ("pwd",))
+
+
 def test_revoke_by_token_text_and_jwt(server):
     session = server.create_session("erin")
     server.revoke(session.cookie_value)
