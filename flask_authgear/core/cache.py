@@ -188,8 +188,7 @@ class SharedCache:
         #: Keys entries by the credentials and by the resolver asked: its URL and the host it is asked for.
         self.keyer = CredentialKeyer(_cache_secret(settings), f"{self.url}\n{settings.authgear_host}")
         self._clock = clock
-        spec = settings.cache
-        self.kind = "sqlite" if spec.startswith("sqlite:") else "redis"
+        self.kind = "sqlite" if settings.cache.startswith("sqlite:") else "redis"
         #: The requests-cache store, read and written by our key only: nothing is ever sent through it.
         self.backend: BaseCache = _build_backend(settings)
         #: Entries not in our form at all, and entries in our form that we cannot vouch for (see :meth:`get`).
@@ -268,12 +267,11 @@ class SharedCache:
     def _maybe_purge(self) -> None:
         """Drop expired entries now and then, so a sqlite file does not grow with old answers (Redis expires its
         keys itself)."""
-        store = self.backend
-        if not isinstance(store, SQLiteCache) or self._clock() - self._last_purge < _PURGE_INTERVAL:
+        if not isinstance(self.backend, SQLiteCache) or self._clock() - self._last_purge < _PURGE_INTERVAL:
             return
         self._last_purge = self._clock()  # at once, so that the writers that follow skip the purge
         try:
-            store.delete(expired=True, vacuum=False)
+            self.backend.delete(expired=True, vacuum=False)
         except Exception as exc:
             logger.warning("purging expired resolver cache entries failed: %s", type(exc).__name__)
 

@@ -169,17 +169,15 @@ def fetch_json(session: requests.Session, url: str) -> dict[str, Any]:
         with session.get(url, allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
                 raise FetchError(f"GET {url} answered HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
+            body = bytearray()
             for chunk in response.iter_content(16384):
-                size += len(chunk)
-                if size > _MAX_DOCUMENT_BYTES:
+                body += chunk
+                if len(body) > _MAX_DOCUMENT_BYTES:
                     raise FetchError(f"GET {url} answered more than {_MAX_DOCUMENT_BYTES} bytes")
-                chunks.append(chunk)
     except requests.RequestException as exc:
         raise FetchError(f"GET {url} failed: {describe_error(exc)}") from None
     try:
-        return json.loads_object(b"".join(chunks))
+        return json.loads_object(bytes(body))
     except ValueError:
         raise FetchError(f"GET {url} did not answer a JSON object") from None
 
