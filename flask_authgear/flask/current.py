@@ -34,7 +34,7 @@ STATE_KEY = "authgear.state"
 UserLoader = Callable[[AuthgearUser], Any]
 L = TypeVar("L", bound=UserLoader)
 _logger = logging.getLogger("flask_authgear")
-#: Environ key holding ``(AuthgearUser, app user)`` from the user loader.
+#: Environ key holding the user loader's answer for the request's one identity.
 _ENVIRON_APP_USER = "authgear.app_user"
 #: The rules of a first read of :data:`current_user`: those of ``@require_auth(optional=True)``.
 _FIRST_READ = Requirements(optional=True)
@@ -201,24 +201,20 @@ def _load_app_user(environ: WSGIEnvironment, user: AuthgearUser, extension: Auth
     loader = extension._machine_loader if user.is_machine else extension._user_loader
     if loader is None:
         return
-    loaded = environ.get(_ENVIRON_APP_USER)
-    if loaded is not None and loaded[0] == user:
-        return  # a second check in the same request: the loader already answered for this user
+    if _ENVIRON_APP_USER in environ:
+        return  # a second check in the same request: the loader already answered for its one identity
     what = "the machine loader" if user.is_machine else "the user loader"
     app_user = not_awaitable(current_app.ensure_sync(loader)(user), what)
     if app_user is None:
         who = "client" if user.is_machine else "user"
         raise InvalidTokenError(f"The {who} is not known to this application.")
-    environ[_ENVIRON_APP_USER] = (user, app_user)
+    environ[_ENVIRON_APP_USER] = app_user
 
 
 def get_app_user() -> Any:
     """The user loader's answer for this request's authenticated user, or None (no user, or no loader)."""
-    user = get_current_user()
-    if user is None:
-        return None
-    loaded = _request_environ().get(_ENVIRON_APP_USER)
-    return loaded[1] if loaded is not None and loaded[0] == user else None
+    # The answer stays in the environ after a later check refused the request, which then has no user.
+    return None if get_current_user() is None else _request_environ().get(_ENVIRON_APP_USER)
 
 
 #: The user loader's answer for the current request (see :meth:`Authgear.user_loader`); falsy without one.
