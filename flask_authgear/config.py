@@ -17,7 +17,7 @@ import ipaddress
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
@@ -358,13 +358,14 @@ class Settings:
             if name not in _SETTING_NAMES:
                 guess = _near_miss(name)
                 raise ConfigurationError(f"unknown setting {name!r}" + (f"; did you mean {guess!r}?" if guess else ""))
-        values, labels = _prefixed(os.environ if environ is None else environ, ENVIRONMENT_LABEL)
-        if config is not None:
-            found, found_labels = _prefixed(config)
-            values.update(found)
-            labels.update(found_labels)
-        values.update(keywords)
-        labels.update((name, name) for name in keywords)
+        # Each source from the weakest: the last that gives a setting wins.
+        given = [
+            *_prefixed(os.environ if environ is None else environ, ENVIRONMENT_LABEL),
+            *(() if config is None else _prefixed(config)),
+            *((name, value, name) for name, value in keywords.items()),
+        ]
+        values = {name: value for name, value, _ in given}
+        labels = {name: label for name, _, label in given}
         # A setting given nowhere is named as the door takes it: a config key for an app, else a keyword.
         for name in _SETTING_NAMES - labels.keys():
             labels[name] = CONFIG_PREFIX + name.upper() if config is not None else name
@@ -396,17 +397,15 @@ class Settings:
 _SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
-def _prefixed(source: Mapping[str, Any], label: str = "{key}") -> tuple[dict[str, Any], dict[str, str]]:
-    """The settings among the ``AUTHGEAR_*`` keys of ``source``, and the label of each for messages; a near miss
-    of a setting's name gets a warning."""
-    values: dict[str, Any] = {}
-    labels: dict[str, str] = {}
+def _prefixed(source: Mapping[str, Any], label: str = "{key}") -> Iterator[tuple[str, Any, str]]:
+    """The settings among the ``AUTHGEAR_*`` keys of ``source``: each one's name, value and label for messages.
+    A near miss of a setting's name gets a warning."""
     for key, value in source.items():
         if not (isinstance(key, str) and key.startswith(CONFIG_PREFIX)):
             continue
         name = key[len(CONFIG_PREFIX) :].lower()
         if name in _SETTING_NAMES:
-            values[name], labels[name] = value, label.format(key=key)
+            yield name, value, label.format(key=key)
         elif guess := _near_miss(name):
             warnings.warn(
                 f"{label.format(key=key)} is not a flask-authgear setting and is ignored; "
@@ -414,7 +413,6 @@ def _prefixed(source: Mapping[str, Any], label: str = "{key}") -> tuple[dict[str
                 UserWarning,
                 stacklevel=_caller_outside_package(),
             )
-    return values, labels
 
 
 def _checked(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
