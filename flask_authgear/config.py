@@ -32,6 +32,7 @@ __all__ = [
     "Mode",
     "Settings",
     "check_url",
+    "given_setting",
     "is_loopback_host",
     "secret_list",
     "settings_rows",
@@ -358,12 +359,7 @@ class Settings:
             if name not in _SETTING_NAMES:
                 guess = _near_miss(name)
                 raise ConfigurationError(f"unknown setting {name!r}" + (f"; did you mean {guess!r}?" if guess else ""))
-        # Each source from the weakest: the last that gives a setting wins.
-        given = [
-            *_prefixed(os.environ if environ is None else environ, ENVIRONMENT_LABEL),
-            *(() if config is None else _prefixed(config)),
-            *((name, value, name) for name, value in keywords.items()),
-        ]
+        given = [*_given(config, environ), *((name, value, name) for name, value in keywords.items())]
         values = {name: value for name, value, _ in given}
         labels = {name: label for name, _, label in given}
         # A setting given nowhere is named as the door takes it: a config key for an app, else a keyword.
@@ -395,6 +391,25 @@ class Settings:
 
 #: The names a setting can be given by (lowercase keywords; ``AUTHGEAR_`` + upper case in a config mapping).
 _SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
+
+def _given(config: Mapping[str, Any] | None, environ: Mapping[str, str] | None) -> list[tuple[str, Any, str]]:
+    """The settings of the ``AUTHGEAR_*`` keys of the environment, then of ``config``: each one's name, value and
+    label, the weakest source first, so that the last which gives a setting wins."""
+    from_environment = _prefixed(os.environ if environ is None else environ, ENVIRONMENT_LABEL)
+    return [*from_environment, *(() if config is None else _prefixed(config))]
+
+
+def given_setting(
+    name: str, config: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+) -> tuple[Any, str]:
+    """One setting's raw value and its label, read from ``config`` and the environment by :meth:`Settings.load`'s
+    rule, for a door that needs it alone (a webhook URL of an app without the extension): ``(None, label)`` when
+    neither gives it."""
+    for given, value, label in reversed(_given(config, environ)):
+        if given == name:
+            return value, label
+    return None, CONFIG_PREFIX + name.upper()
 
 
 def _prefixed(source: Mapping[str, Any], label: str = "{key}") -> Iterator[tuple[str, Any, str]]:

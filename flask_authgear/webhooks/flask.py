@@ -13,7 +13,6 @@ middleware, keep the webhook URL out of its ``protect`` prefixes.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Unpack, cast
@@ -21,7 +20,7 @@ from typing import Any, Unpack, cast
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from ..config import ENVIRONMENT_LABEL
+from ..config import given_setting
 from ..errors import AuthgearError, ConfigurationError
 from ..flask.current import _check_async_ready
 from ..flask.extension import EXTENSION_KEY, app_settings, error_response
@@ -38,11 +37,7 @@ def app_webhook_secrets(app: Flask) -> tuple[str, ...]:
     the app's config or the environment."""
     if EXTENSION_KEY in app.extensions:
         return webhook_secrets(app_settings(app).webhook_secret)
-    # Read as the extension would read it: app.config, then the environment.
-    key = "AUTHGEAR_WEBHOOK_SECRET"
-    if app.config.get(key):
-        return webhook_secrets(app.config[key], key)
-    return webhook_secrets(os.environ.get(key), ENVIRONMENT_LABEL.format(key=key))
+    return webhook_secrets(*given_setting("webhook_secret", app.config))
 
 
 class Webhooks(WebhookHandlers):

@@ -122,6 +122,20 @@ def test_a_comma_separated_secret_is_read_the_same_with_or_without_the_extension
     assert post(client, body_of(event_id="evt-2")).status_code == 200
 
 
+@pytest.mark.parametrize("with_extension", [False, True], ids=["config-only", "extension"])
+def test_the_secret_is_read_from_config_then_the_environment_with_or_without_the_extension(
+    with_extension: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The settings' own order: a key of app.config wins over the environment, even when it is empty.
+    monkeypatch.setenv("AUTHGEAR_WEBHOOK_SECRET", SECRET)
+    app, _ = secret_app({} if with_extension else None)
+    assert post(app.test_client(), body_of()).status_code == 200
+    app, _ = secret_app({} if with_extension else None, AUTHGEAR_WEBHOOK_SECRET="next-secret-value")
+    assert post(app.test_client(), body_of()).status_code == 401
+    with pytest.raises(ConfigurationError, match="no webhook secret"):
+        secret_app({} if with_extension else None, AUTHGEAR_WEBHOOK_SECRET="")
+
+
 def test_a_comma_separated_secret_given_to_the_dispatcher_is_a_rotation() -> None:
     app = Flask(__name__)
     hooks = Webhooks(app, "/hook", secret=f"next-secret-value,{SECRET}")
