@@ -331,9 +331,8 @@ class JWKSCache:
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("the discovery document has no jwks_uri")
-        try:  # the same URL rules as for configured URLs
-            jwks_uri = check_url(jwks_uri, "jwks_uri", self.settings.allow_insecure_http)
-        except ValueError:
-            raise ValueError("the discovery jwks_uri is not an acceptable URL") from None
+        # The same URL rules as for configured URLs; the message names the rule and the setting, never the URL.
+        switch = self.settings.label("allow_insecure_http")
+        jwks_uri = check_url(jwks_uri, "the discovery document's jwks_uri", self.settings.allow_insecure_http, switch)
         logger.info("discovery fetched from %s", url)
         return jwks_uri

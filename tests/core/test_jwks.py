@@ -125,7 +125,9 @@ def test_discovery_jwks_uri_must_be_acceptable(clock: Clock) -> None:
             cache = JWKSCache(Settings(endpoint=endpoint, http_timeout=2), clock=clock)
             with pytest.raises(ProviderUnavailableError):
                 cache.get("any")
-            assert "jwks_uri" in (cache.health()["last_error"] or "")
+            error = cache.health()["last_error"] or ""
+            assert "jwks_uri uses plain http on a non-loopback host" in error
+            assert "allow_insecure_http" in error and "203.0.113.7" not in error
             assert hits == {"/.well-known/openid-configuration": 1}
 
 
