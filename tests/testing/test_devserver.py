@@ -128,6 +128,21 @@ def test_token_command_creates_a_resolver_session(dev, run):
     assert by_cookie.returncode == 0
 
 
+def test_token_command_mints_the_users_flags_and_amr(dev, run):
+    minted = run("token", "--sub", "carol", "--unverified", "--amr", "pwd", "--amr", "otp", env=env_for(dev))
+    assert minted.returncode == 0, minted.stderr
+    user = json.loads(run("verify", minted.stdout.strip(), "--endpoint", dev["endpoint"], "--json").stdout)["user"]
+    assert (user["id"], user["is_verified"], user["is_anonymous"], user["amr"]) == (
+        "carol",
+        False,
+        False,
+        ["pwd", "otp"],
+    )
+    session = json.loads(run("token", "--session", "--anonymous", "--json", env=env_for(dev)).stdout)
+    resolved = run("resolve", "--endpoint", dev["endpoint"], "--token", session["token"], "--json")
+    assert json.loads(resolved.stdout)["user"]["is_anonymous"] is True
+
+
 def test_token_command_checks_the_endpoint_against_the_state_file(dev, run):
     result = run("token", "--endpoint", "http://127.0.0.1:1", env=env_for(dev))
     assert result.returncode == 2
