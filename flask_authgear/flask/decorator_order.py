@@ -10,11 +10,13 @@ from flask import Flask, request_started
 
 from ..errors import ConfigurationError
 
-__all__ = ["GUARDS", "check_view_protection"]
+__all__ = ["GUARDED", "GUARDS", "check_view_protection"]
 
-#: The wrappers that ``@require_auth`` returned, weakly held: they die with their module. Each one's
-#: ``__wrapped__``, which ``functools.wraps`` sets, is the function it guards.
+#: The wrappers that ``@require_auth`` returned, and the functions they guard, each weakly held: they die with
+#: their module. The functions are kept apart from the wrappers, since a wrapper written above the route is held
+#: by nothing once an app factory that declared it returns, while the route still holds the bare function.
 GUARDS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+GUARDED: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
 
 def _wrapped_chain(func: Callable[..., Any]) -> list[Callable[..., Any]]:
@@ -39,7 +41,7 @@ def check_view_protection(app: Flask) -> None:
             if func in GUARDS:
                 guarded.update(chain[index:])
                 break
-    meant = {func for guard in list(GUARDS) for func in _wrapped_chain(guard)[1:]}
+    meant = {func for original in list(GUARDED) for func in _wrapped_chain(original)}
     for endpoint, view in app.view_functions.items():
         if view in meant and view not in guarded:
             raise ConfigurationError(

@@ -13,7 +13,7 @@ from ..core.login import login_redirect
 from ..core.requirements import DEFAULT_REQUIREMENTS, Requirements, RouteOptions
 from ..errors import AuthgearError
 from .current import _authenticate, _request_environ, _state
-from .decorator_order import GUARDS
+from .decorator_order import GUARDED, GUARDS
 
 __all__ = ["require_auth"]
 
@@ -78,6 +78,7 @@ def require_auth(
             return func(*args, **kwargs)
 
         GUARDS.add(wrapper)
+        GUARDED.add(func)
         return wrapper
 
     return decorator if view is None else decorator(view)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -152,6 +153,24 @@ def test_require_auth_above_blueprint_route_is_refused(server: AuthgearTestServe
     app.register_blueprint(bp)
     with pytest.raises(ConfigurationError, match=r"'reports\.reports'"):
         app.test_client().get("/reports")
+
+
+def test_require_auth_above_a_route_declared_in_an_app_factory_is_refused(server: AuthgearTestServer) -> None:
+    # The wrapper that @require_auth returned dies when the factory returns; the route still serves the bare view.
+    def create_app() -> Flask:
+        app, _ = new_app(server)
+
+        @require_auth
+        @app.get("/admin")
+        def admin() -> str:
+            return "every secret"
+
+        return app
+
+    app = create_app()
+    gc.collect()
+    with pytest.raises(ConfigurationError, match="'admin'"):
+        app.test_client().get("/admin")
 
 
 def test_routes_declared_before_init_app_are_checked_at_init_app(server: AuthgearTestServer) -> None:
