@@ -178,8 +178,8 @@ class Project:
         :meth:`register_resource`; scope tokens of RFC 6749 not under ``https://authgear.com``.
         """
         granted = {uri: tuple(dict.fromkeys(scopes)) for uri, scopes in resources.items()}
-        for uri, scopes in granted.items():
-            self.register_resource(uri)
+        for uri, scopes in granted.items():  # all checked before anything is registered
+            _check_resource_uri(uri)
             for scope in scopes:
                 if not (isinstance(scope, str) and _SCOPE_TOKEN.fullmatch(scope)) or scope.startswith(_AUTHGEAR_SCOPES):
                     raise ValueError(f"invalid scope {scope!r}: RFC 6749 scope tokens, not under {_AUTHGEAR_SCOPES}")
@@ -189,6 +189,7 @@ class Project:
             resources=granted,
         )
         with self._lock:
+            self._state.resources.update(granted)
             self._state.machine_clients[client.client_id] = client
         return client
 

@@ -103,3 +103,11 @@ def test_only_post_and_the_grant_is_in_discovery(kit: Any) -> None:
 def test_resources_are_held_to_authgears_format(authgear_server: AuthgearTestServer, uri: str) -> None:
     with pytest.raises(ValueError):
         authgear_server.register_resource(uri)
+
+
+def test_a_refused_machine_client_registers_no_resource(authgear_server: AuthgearTestServer) -> None:
+    authgear_server.register_machine_client("svc", resources={OTHER: ["read"]}, client_secret="s3cret")
+    with pytest.raises(ValueError, match="invalid scope"):
+        authgear_server.register_machine_client("bad", resources={API: ["read", "https://authgear.com/scopes/x"]})
+    answer = post(authgear_server, **{**GOOD, "client_id": "svc", "scope": "read"}).json()
+    assert answer == {"error": "invalid_target", "error_description": "resource not found"}
