@@ -1,8 +1,9 @@
 """The Flask adapter of webhooks: :class:`Webhooks`, one URL of the app with a handler per event type.
 
 The secret is the app's ``webhook_secret`` setting: from the :class:`~flask_authgear.flask.Authgear` extension
-when it is initialised for the app, otherwise from ``app.config["AUTHGEAR_WEBHOOK_SECRET"]``. No secret is a
-:class:`~flask_authgear.errors.ConfigurationError`, never an open door. It takes the options of
+when it is initialised for the app, otherwise ``AUTHGEAR_WEBHOOK_SECRET`` read as the extension reads it (a key of
+``app.config`` wins over the environment). No secret is a :class:`~flask_authgear.errors.ConfigurationError`,
+never an open door. It takes the options of
 :class:`~flask_authgear.webhooks.dispatch.WebhookHandlers` (idempotency by ``id``, ``max_age``,
 ``sync_hook_timeout``) and follows its rules.
 
